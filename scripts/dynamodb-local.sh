@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# DynamoDB Local (the official AWS jar) as shipped inside the npm package
+# amplify-dynamodb-simulator, so a clean machine needs only npm and Java 17+.
+#
+#   scripts/dynamodb-local.sh install                 download once into .local/dynamodb-local
+#   scripts/dynamodb-local.sh start PORT [DATA_DIR]   start on 127.0.0.1:PORT (in memory unless DATA_DIR)
+#   scripts/dynamodb-local.sh stop PORT               stop the one started on PORT
+#   scripts/dynamodb-local.sh free-port               print a free loopback TCP port
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SIMULATOR_VERSION="2.9.30"
+INSTALL_DIR="$ROOT/.local/dynamodb-local"
+RUN_DIR="$ROOT/.local/run"
+
+die() { echo "dynamodb-local: $*" >&2; exit 1; }
+
+check_java() {
+  command -v java >/dev/null || die "Java 17+ is required (java not found on PATH)"
+  local major
+  major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | cut -d. -f1)
+  [[ -n "$major" && "$major" -ge 17 ]] || die "Java 17+ is required (found specification version '${major:-unknown}')"
+}
+
+install() {
+  if [[ -f "$INSTALL_DIR/DynamoDBLocal.jar" ]]; then return 0; fi
+  command -v npm >/dev/null || die "npm is required to download DynamoDB Local"
+  local tmp
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  echo "dynamodb-local: downloading amplify-dynamodb-simulator@$SIMULATOR_VERSION from npm (once)" >&2
+  (cd "$tmp" && npm pack --silent "amplify-dynamodb-simulator@$SIMULATOR_VERSION" >/dev/null)
+  tar -xzf "$tmp"/amplify-dynamodb-simulator-*.tgz -C "$tmp" package/emulator
+  [[ -f "$tmp/package/emulator/DynamoDBLocal.jar" ]] || die "the npm package has no emulator/DynamoDBLocal.jar"
+  mkdir -p "$(dirname "$INSTALL_DIR")"
+  rm -rf "$INSTALL_DIR.part"
+  mv "$tmp/package/emulator" "$INSTALL_DIR.part"
+  mv "$INSTALL_DIR.part" "$INSTALL_DIR"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() {
+  local port="${1:?port}" data_dir="${2:-}"
+  check_java
+  install
+  mkdir -p "$RUN_DIR"
+  if port_open "$port"; then die "port $port is already in use"; fi
+  local storage=(-inMemory)
+  if [[ -n "$data_dir" ]]; then
+    mkdir -p "$data_dir"
+    storage=(-dbPath "$data_dir")
+  fi
+  # -sharedDb: every region and access key sees the same tables, so tests, make run and
+  # any AWS CLI profile agree on what exists.
+  (cd "$INSTALL_DIR" && exec java -Xmx512m -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+      "${storage[@]}" -sharedDb -disableTelemetry -port "$port") >"$RUN_DIR/dynamodb-$port.log" 2>&1 &
+  echo $! >"$RUN_DIR/dynamodb-$port.pid"
+  for _ in $(seq 1 150); do
+    if port_open "$port"; then return 0; fi
+    kill -0 "$(cat "$RUN_DIR/dynamodb-$port.pid")" 2>/dev/null || { cat "$RUN_DIR/dynamodb-$port.log" >&2; die "DynamoDB Local exited during start"; }
+    sleep 0.2
+  done
+  die "DynamoDB Local did not open port $port within 30 s (log: $RUN_DIR/dynamodb-$port.log)"
+}
+
+stop() {
+  local port="${1:?port}" pid_file="$RUN_DIR/dynamodb-${1:-}.pid"
+  [[ -f "$pid_file" ]] || return 0
+  local pid
+  pid=$(cat "$pid_file")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pid_file"
+}
+
+case "${1:-}" in
+  install) check_java; install ;;
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
+  free-port) free_port ;;
+  *) die "usage: $0 install | start PORT [DATA_DIR] | stop PORT | free-port" ;;
+esac

@@ -1,0 +1,31 @@
+//! The Lambda function: `bootstrap` for the `provided.al2023` runtime.
+
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error, Request};
+use org_secrets::api::App;
+use org_secrets::config::Config;
+use org_secrets::logging;
+use org_secrets::storage::{dynamodb_client, SecretStore, StoreSettings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init_from_env();
+
+    // A bad configuration stops the function at init, naming the variable (never its value).
+    let config = Config::from_env().map_err(|err| {
+        tracing::error!(error = %err, "invalid configuration; the function cannot start");
+        Error::from(err.to_string())
+    })?;
+
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = dynamodb_client(&sdk_config, &StoreSettings::default());
+    let store = SecretStore::new(client, config.table_name.clone());
+    let app = Arc::new(App::new(config, store));
+
+    run(service_fn(move |request: Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, std::convert::Infallible>(app.handle(request).await) }
+    }))
+    .await
+}

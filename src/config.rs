@@ -1,0 +1,251 @@
+//! Configuration from the environment, read once at init. Errors name the variable and never
+//! its value: `ENCRYPTION_KEY` must not reach a log even when it is malformed.
+
+use std::fmt;
+
+use crate::crypto::{Cipher, KeyListError};
+
+pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
+pub const SECRETS_TABLE_NAME: &str = "SECRETS_TABLE_NAME";
+pub const MAX_SECRET_VALUE_BYTES: &str = "MAX_SECRET_VALUE_BYTES";
+pub const ORG_ID_CLAIM: &str = "ORG_ID_CLAIM";
+pub const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
+pub const SUBJECT_CLAIM: &str = "SUBJECT_CLAIM";
+
+pub const DEFAULT_MAX_SECRET_VALUE_BYTES: usize = 65_536;
+/// A Fernet token is about 4/3 of the plaintext plus 76 bytes; at 256 KiB of plaintext the
+/// token is ~350 KB, which with the key and metadata stays under DynamoDB's 400 KB item
+/// limit. Larger settings are refused at init so that limit can never surface per request.
+pub const MAX_SECRET_VALUE_BYTES_CEILING: usize = 262_144;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set")]
+    Missing { var: &'static str },
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+/// Which authorizer claims carry the organization, the permissions and the actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimNames {
+    pub org_id: String,
+    pub permissions: String,
+    pub subject: String,
+}
+
+impl Default for ClaimNames {
+    fn default() -> Self {
+        Self {
+            org_id: "org_id".to_owned(),
+            permissions: "permissions".to_owned(),
+            subject: "sub".to_owned(),
+        }
+    }
+}
+
+/// DynamoDB table names: 3-255 of `[A-Za-z0-9_.-]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TableName(String);
+
+impl TableName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let valid_chars = raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !(3..=255).contains(&raw.len()) || !valid_chars {
+            return Err("must be 3-255 characters of A-Z, a-z, 0-9, '_', '-', '.'".to_owned());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TableName({:?})", self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub cipher: Cipher,
+    pub table_name: TableName,
+    pub claim_names: ClaimNames,
+    pub max_secret_value_bytes: usize,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// `lookup` stands in for the environment, so tests need not mutate process state.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let key_list = lookup(ENCRYPTION_KEY).ok_or(ConfigError::Missing {
+            var: ENCRYPTION_KEY,
+        })?;
+        let cipher = Cipher::from_key_list(&key_list).map_err(|err| match err {
+            KeyListError::Empty => ConfigError::Missing {
+                var: ENCRYPTION_KEY,
+            },
+            other => ConfigError::Invalid {
+                var: ENCRYPTION_KEY,
+                reason: other.to_string(),
+            },
+        })?;
+        drop(key_list);
+
+        let table_name = lookup(SECRETS_TABLE_NAME)
+            .filter(|raw| !raw.trim().is_empty())
+            .ok_or(ConfigError::Missing {
+                var: SECRETS_TABLE_NAME,
+            })?;
+        let table_name = TableName::parse(&table_name).map_err(|reason| ConfigError::Invalid {
+            var: SECRETS_TABLE_NAME,
+            reason,
+        })?;
+
+        let max_secret_value_bytes = match lookup(MAX_SECRET_VALUE_BYTES) {
+            None => DEFAULT_MAX_SECRET_VALUE_BYTES,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_SECRET_VALUE_BYTES_CEILING).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: MAX_SECRET_VALUE_BYTES,
+                    reason: format!(
+                        "must be a whole number of bytes from 1 to {MAX_SECRET_VALUE_BYTES_CEILING}"
+                    ),
+                })?,
+        };
+
+        let defaults = ClaimNames::default();
+        let claim = |var: &'static str, default: String| -> Result<String, ConfigError> {
+            match lookup(var) {
+                None => Ok(default),
+                Some(raw) if raw.trim().is_empty() => Err(ConfigError::Invalid {
+                    var,
+                    reason: "must not be empty".to_owned(),
+                }),
+                Some(raw) => Ok(raw.trim().to_owned()),
+            }
+        };
+        let claim_names = ClaimNames {
+            org_id: claim(ORG_ID_CLAIM, defaults.org_id)?,
+            permissions: claim(PERMISSIONS_CLAIM, defaults.permissions)?,
+            subject: claim(SUBJECT_CLAIM, defaults.subject)?,
+        };
+
+        Ok(Self {
+            cipher,
+            table_name,
+            claim_names,
+            max_secret_value_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const KEY: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = load(&[(ENCRYPTION_KEY, KEY), (SECRETS_TABLE_NAME, "secrets")]).unwrap();
+        assert_eq!(config.claim_names, ClaimNames::default());
+        assert_eq!(config.max_secret_value_bytes, 65_536);
+        assert_eq!(config.table_name.as_str(), "secrets");
+    }
+
+    #[test]
+    fn cognito_claim_names_by_configuration() {
+        let config = load(&[
+            (ENCRYPTION_KEY, KEY),
+            (SECRETS_TABLE_NAME, "secrets"),
+            (ORG_ID_CLAIM, "custom:org_id"),
+            (PERMISSIONS_CLAIM, "cognito:groups"),
+        ])
+        .unwrap();
+        assert_eq!(config.claim_names.org_id, "custom:org_id");
+        assert_eq!(config.claim_names.permissions, "cognito:groups");
+        assert_eq!(config.claim_names.subject, "sub");
+    }
+
+    #[test]
+    fn missing_and_malformed_name_the_variable_not_the_value() {
+        assert_eq!(
+            load(&[(SECRETS_TABLE_NAME, "secrets")]).unwrap_err(),
+            ConfigError::Missing {
+                var: ENCRYPTION_KEY
+            }
+        );
+        let canary = "CANARY-not-a-fernet-key";
+        let err = load(&[(ENCRYPTION_KEY, canary), (SECRETS_TABLE_NAME, "secrets")]).unwrap_err();
+        assert!(err.to_string().contains(ENCRYPTION_KEY));
+        assert!(!err.to_string().contains(canary));
+        assert_eq!(
+            load(&[(ENCRYPTION_KEY, KEY)]).unwrap_err(),
+            ConfigError::Missing {
+                var: SECRETS_TABLE_NAME
+            }
+        );
+        for bad in ["0", "abc", "262145", "-1"] {
+            let err = load(&[
+                (ENCRYPTION_KEY, KEY),
+                (SECRETS_TABLE_NAME, "secrets"),
+                (MAX_SECRET_VALUE_BYTES, bad),
+            ])
+            .unwrap_err();
+            assert!(matches!(
+                err,
+                ConfigError::Invalid {
+                    var: MAX_SECRET_VALUE_BYTES,
+                    ..
+                }
+            ));
+        }
+        assert!(matches!(
+            load(&[(ENCRYPTION_KEY, KEY), (SECRETS_TABLE_NAME, "a b")]).unwrap_err(),
+            ConfigError::Invalid {
+                var: SECRETS_TABLE_NAME,
+                ..
+            }
+        ));
+        assert!(matches!(
+            load(&[
+                (ENCRYPTION_KEY, KEY),
+                (SECRETS_TABLE_NAME, "secrets"),
+                (ORG_ID_CLAIM, " ")
+            ])
+            .unwrap_err(),
+            ConfigError::Invalid {
+                var: ORG_ID_CLAIM,
+                ..
+            }
+        ));
+    }
+}

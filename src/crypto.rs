@@ -1,0 +1,191 @@
+//! Fernet encryption with Python `MultiFernet` semantics: the first key encrypts, any key
+//! decrypts. Tokens are standard Fernet, so `cryptography`'s `Fernet` reads them unchanged.
+
+use std::fmt;
+
+use fernet::{Fernet, MultiFernet};
+use secrecy::SecretString;
+
+use crate::domain::SecretValue;
+
+/// A stored Fernet token. Not secret by itself, but only useful with the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptedValue(String);
+
+impl EncryptedValue {
+    pub fn from_stored(token: String) -> Self {
+        Self(token)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for EncryptedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EncryptedValue({} bytes)", self.0.len())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyListError {
+    #[error("no key given")]
+    Empty,
+    /// Positions are 1-based; the key itself is never part of the message.
+    #[error("entry {position} of {count} is not a 32-byte URL-safe base64 Fernet key")]
+    InvalidKey { position: usize, count: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptError {
+    #[error("no configured key can open this token (wrong key, tampered or malformed)")]
+    NoKeyOpensToken,
+    #[error("the decrypted value is not valid UTF-8")]
+    NotUtf8,
+}
+
+pub struct Cipher {
+    keys: MultiFernet,
+    primary: Fernet,
+    key_count: usize,
+}
+
+impl Cipher {
+    /// Parses `key[,key...]`; surrounding whitespace (and a trailing newline from a file or
+    /// a secret store) is ignored around the list and around each entry.
+    pub fn from_key_list(raw: &str) -> Result<Self, KeyListError> {
+        let entries: Vec<&str> = raw.trim().split(',').map(str::trim).collect();
+        if entries.len() == 1 && entries[0].is_empty() {
+            return Err(KeyListError::Empty);
+        }
+        let count = entries.len();
+        let fernets = entries
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                Fernet::new(entry).ok_or(KeyListError::InvalidKey {
+                    position: index + 1,
+                    count,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let primary = fernets[0].clone();
+        Ok(Self {
+            keys: MultiFernet::new(fernets),
+            primary,
+            key_count: count,
+        })
+    }
+
+    /// A fresh random key in the standard encoding, as Python's `Fernet.generate_key()`.
+    pub fn generate_key() -> SecretString {
+        SecretString::from(Fernet::generate_key())
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.key_count
+    }
+
+    pub fn encrypt(&self, value: &SecretValue) -> EncryptedValue {
+        EncryptedValue(self.keys.encrypt(value.expose_bytes()))
+    }
+
+    pub fn decrypt(&self, token: &EncryptedValue) -> Result<SecretString, DecryptError> {
+        let bytes = self
+            .keys
+            .decrypt(token.as_str())
+            .map_err(|_| DecryptError::NoKeyOpensToken)?;
+        String::from_utf8(bytes)
+            .map(SecretString::from)
+            .map_err(|_| DecryptError::NotUtf8)
+    }
+
+    /// True when the token opens under the encrypting key alone (key rotation needs no work).
+    pub fn is_current(&self, token: &EncryptedValue) -> bool {
+        self.primary.decrypt(token.as_str()).is_ok()
+    }
+}
+
+impl fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cipher")
+            .field("keys", &self.key_count)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    const KEY_A: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+
+    fn value(s: &str) -> SecretValue {
+        SecretValue::parse(s.to_owned(), 1024).unwrap()
+    }
+
+    #[test]
+    fn key_list_errors_name_the_position_but_never_the_key() {
+        let bad = "not-a-key-but-a-canary";
+        let err = Cipher::from_key_list(&format!("{KEY_A},{bad}")).unwrap_err();
+        assert_eq!(
+            err,
+            KeyListError::InvalidKey {
+                position: 2,
+                count: 2
+            }
+        );
+        assert!(!err.to_string().contains(bad));
+        assert_eq!(
+            Cipher::from_key_list(" \n").unwrap_err(),
+            KeyListError::Empty
+        );
+        assert!(matches!(
+            Cipher::from_key_list(&format!("{KEY_A},")).unwrap_err(),
+            KeyListError::InvalidKey { position: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn whitespace_and_trailing_newline_are_trimmed() {
+        let cipher = Cipher::from_key_list(&format!("  {KEY_A} \n")).unwrap();
+        assert_eq!(cipher.key_count(), 1);
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        let cipher = Cipher::from_key_list(KEY_A).unwrap();
+        assert!(!format!("{cipher:?}").contains(&KEY_A[..10]));
+    }
+
+    #[test]
+    fn round_trip_and_utf8() {
+        let cipher = Cipher::from_key_list(KEY_A).unwrap();
+        let token = cipher.encrypt(&value("sk_live_ünïcødé"));
+        assert!(token.as_str().starts_with("gAAAAA"));
+        assert_eq!(
+            cipher.decrypt(&token).unwrap().expose_secret(),
+            "sk_live_ünïcødé"
+        );
+    }
+
+    #[test]
+    fn tampered_token_is_a_typed_error() {
+        let cipher = Cipher::from_key_list(KEY_A).unwrap();
+        let mut token = cipher.encrypt(&value("x")).into_string();
+        token.replace_range(20..21, if &token[20..21] == "A" { "B" } else { "A" });
+        assert_eq!(
+            cipher
+                .decrypt(&EncryptedValue::from_stored(token))
+                .unwrap_err(),
+            DecryptError::NoKeyOpensToken
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! DynamoDB storage. The item layout is a contract: Python consumers read this table.
+//!
+//! | attribute         | type | meaning                                                   |
+//! |-------------------|------|-----------------------------------------------------------|
+//! | `org_id`          | S    | partition key: the organization                           |
+//! | `secret_name`     | S    | sort key: unique within the organization                  |
+//! | `encrypted_value` | S    | standard Fernet token of the value's UTF-8 bytes          |
+//! | `created_at`      | S    | RFC 3339 UTC                                              |
+//! | `created_by`      | S    | subject claim (or REST `principalId`)                     |
+//! | `request_id`      | S    | API Gateway request id (else the Lambda request id)       |
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::config::TableName;
+use crate::crypto::EncryptedValue;
+use crate::domain::{Actor, OrgId, SecretName};
+
+pub const ATTR_ORG_ID: &str = "org_id";
+pub const ATTR_SECRET_NAME: &str = "secret_name";
+pub const ATTR_ENCRYPTED_VALUE: &str = "encrypted_value";
+pub const ATTR_CREATED_AT: &str = "created_at";
+pub const ATTR_CREATED_BY: &str = "created_by";
+pub const ATTR_REQUEST_ID: &str = "request_id";
+
+/// Timeouts and retries for the DynamoDB client. The defaults end a stuck call well inside a
+/// 10 s Lambda timeout: at most 3 attempts of 2 s each, and 5 s in all, so the handler still
+/// has time to answer 503 itself instead of the invocation timing out.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub connect_timeout: Duration,
+    pub attempt_timeout: Duration,
+    pub operation_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(2),
+            operation_timeout: Duration::from_secs(5),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Builds the DynamoDB client from the standard AWS configuration chain (so
+/// `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_REGION` apply) plus our timeouts and retries.
+pub fn dynamodb_client(sdk_config: &SdkConfig, settings: &StoreSettings) -> Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(settings.connect_timeout)
+                .operation_attempt_timeout(settings.attempt_timeout)
+                .operation_timeout(settings.operation_timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        .build();
+    Client::from_conf(config)
+}
+
+/// The id of the request that performs a write. Stored on the item so that an SDK retry of
+/// our own successful first attempt is recognised as ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn new(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        (!raw.is_empty() && raw.len() <= 256 && !raw.chars().any(char::is_control))
+            .then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub struct NewSecret<'a> {
+    pub org_id: &'a OrgId,
+    pub name: &'a SecretName,
+    pub encrypted_value: EncryptedValue,
+    pub created_by: &'a Actor,
+    pub request_id: &'a RequestId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// The name was taken by this very request: an earlier attempt of an SDK retry whose
+    /// response was lost. The create did happen, exactly once.
+    CreatedByEarlierAttempt,
+    NameTaken,
+}
+
+/// Why a storage call failed. Messages carry SDK error codes, never item contents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, timed out or unreachable after the SDK's retries: worth retrying later.
+    #[error("DynamoDB unavailable ({0})")]
+    Unavailable(String),
+    #[error("DynamoDB error ({0})")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+const RETRYABLE_CODES: [&str; 6] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+];
+
+fn classify<E, R>(err: &SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: fmt::Debug,
+{
+    match err {
+        SdkError::TimeoutError(_) => StoreError::Unavailable("timeout".to_owned()),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            StoreError::Unavailable("connect timeout".to_owned())
+        }
+        SdkError::DispatchFailure(failure) if failure.is_io() => {
+            StoreError::Unavailable("connection failed".to_owned())
+        }
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown").to_owned();
+            if RETRYABLE_CODES.contains(&code.as_str()) {
+                StoreError::Unavailable(code)
+            } else {
+                StoreError::Other(code)
+            }
+        }
+        other => StoreError::Other(format!(
+            "{}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(other)
+        )),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretStore {
+    client: Client,
+    table: TableName,
+}
+
+impl SecretStore {
+    pub fn new(client: Client, table: TableName) -> Self {
+        Self { client, table }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &TableName {
+        &self.table
+    }
+
+    /// Writes the secret unless the name is taken in this organization (conditional put).
+    pub async fn create(&self, secret: NewSecret<'_>) -> Result<CreateOutcome, StoreError> {
+        let created_at = DateTime::from(SystemTime::now())
+            .fmt(DateTimeFormat::DateTime)
+            .map_err(|err| StoreError::Other(format!("timestamp: {err}")))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(self.table.as_str())
+            .item(
+                ATTR_ORG_ID,
+                AttributeValue::S(secret.org_id.as_str().to_owned()),
+            )
+            .item(
+                ATTR_SECRET_NAME,
+                AttributeValue::S(secret.name.as_str().to_owned()),
+            )
+            .item(
+                ATTR_ENCRYPTED_VALUE,
+                AttributeValue::S(secret.encrypted_value.into_string()),
+            )
+            .item(ATTR_CREATED_AT, AttributeValue::S(created_at))
+            .item(
+                ATTR_CREATED_BY,
+                AttributeValue::S(secret.created_by.as_str().to_owned()),
+            )
+            .item(
+                ATTR_REQUEST_ID,
+                AttributeValue::S(secret.request_id.as_str().to_owned()),
+            )
+            .condition_expression("attribute_not_exists(org_id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+
+        let err = match result {
+            Ok(_) => return Ok(CreateOutcome::Created),
+            Err(err) => err,
+        };
+        let old_item = match &err {
+            SdkError::ServiceError(service) => match service.err() {
+                PutItemError::ConditionalCheckFailedException(failed) => Some(failed.item.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(old_item) = old_item else {
+            return Err(classify(&err));
+        };
+        // Older DynamoDB Local releases ignore ReturnValuesOnConditionCheckFailure; a
+        // consistent read gives the same answer.
+        let old_request_id = match old_item {
+            Some(item) => string_attr(&item, ATTR_REQUEST_ID),
+            None => self
+                .get_item(secret.org_id, secret.name)
+                .await?
+                .and_then(|item| string_attr(&item, ATTR_REQUEST_ID)),
+        };
+        if old_request_id.as_deref() == Some(secret.request_id.as_str()) {
+            Ok(CreateOutcome::CreatedByEarlierAttempt)
+        } else {
+            Ok(CreateOutcome::NameTaken)
+        }
+    }
+
+    /// The raw stored item (strongly consistent), for the reader and for tests.
+    pub async fn get_item(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        self.client
+            .get_item()
+            .table_name(self.table.as_str())
+            .key(ATTR_ORG_ID, AttributeValue::S(org_id.as_str().to_owned()))
+            .key(
+                ATTR_SECRET_NAME,
+                AttributeValue::S(name.as_str().to_owned()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|output| output.item)
+            .map_err(|err| classify(&err))
+    }
+}
+
+fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// Creates the table with the contract's key schema if it does not exist (local development
+/// and tests; in AWS the SAM template owns the table).
+pub async fn create_table_if_missing(
+    client: &Client,
+    table: &TableName,
+) -> Result<bool, StoreError> {
+    match client
+        .describe_table()
+        .table_name(table.as_str())
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(false),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(err) => return Err(classify(&err)),
+    }
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let result = client
+        .create_table()
+        .table_name(table.as_str())
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(ATTR_ORG_ID, KeyType::Hash).map_err(|e| StoreError::Other(e.to_string()))?)
+        .key_schema(
+            key(ATTR_SECRET_NAME, KeyType::Range).map_err(|e| StoreError::Other(e.to_string()))?,
+        )
+        .attribute_definitions(
+            attribute(ATTR_ORG_ID).map_err(|e| StoreError::Other(e.to_string()))?,
+        )
+        .attribute_definitions(
+            attribute(ATTR_SECRET_NAME).map_err(|e| StoreError::Other(e.to_string()))?,
+        )
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        // Someone else created it between our describe and create: fine.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(classify(&err)),
+    }
+}
