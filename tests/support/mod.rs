@@ -1,0 +1,252 @@
+//! Shared test helpers. Storage tests run against a real DynamoDB Local that `make test`
+//! starts (see scripts/test.sh); each test gets a table of its own, so tests run in parallel.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::{Body, Response};
+use org_secrets::api::App;
+use org_secrets::config::{Config, TableName};
+use org_secrets::storage::{create_table_if_missing, dynamodb_client, SecretStore, StoreSettings};
+use serde_json::Value;
+
+/// The Fernet spec's own key, and a second one for rotation tests.
+pub const KEY_A: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+pub const KEY_B: &str = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=";
+
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect(
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local",
+    )
+}
+
+/// SDK configuration for DynamoDB Local with static dummy credentials (no IMDS lookups).
+pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+static TABLE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn unique_table_name() -> TableName {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!(
+        "test-{}-{}-{}",
+        std::process::id(),
+        TABLE_COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    );
+    TableName::parse(&name).expect("valid table name")
+}
+
+pub fn fast_fail_settings() -> StoreSettings {
+    StoreSettings {
+        connect_timeout: Duration::from_millis(300),
+        attempt_timeout: Duration::from_millis(400),
+        operation_timeout: Duration::from_millis(1500),
+        max_attempts: 3,
+    }
+}
+
+/// A store on a fresh table in DynamoDB Local.
+pub async fn fresh_store() -> SecretStore {
+    let sdk = local_sdk_config(&dynamodb_endpoint()).await;
+    let client = dynamodb_client(&sdk, &StoreSettings::default());
+    let table = unique_table_name();
+    create_table_if_missing(&client, &table)
+        .await
+        .expect("create test table in DynamoDB Local");
+    SecretStore::new(client, table)
+}
+
+/// A store whose DynamoDB endpoint is `endpoint` (a fault server), with short timeouts.
+pub async fn store_at(endpoint: &str) -> SecretStore {
+    let sdk = local_sdk_config(endpoint).await;
+    let client = dynamodb_client(&sdk, &fast_fail_settings());
+    SecretStore::new(client, unique_table_name())
+}
+
+pub fn config_with(table: &TableName, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("ENCRYPTION_KEY".to_owned(), KEY_A.to_owned()),
+        ("SECRETS_TABLE_NAME".to_owned(), table.as_str().to_owned()),
+    ]);
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).expect("test config")
+}
+
+pub fn app_on(store: SecretStore, overrides: &[(&str, &str)]) -> App {
+    let config = config_with(store.table(), overrides);
+    App::new(config, store)
+}
+
+pub async fn fresh_app() -> App {
+    app_on(fresh_store().await, &[])
+}
+
+pub fn project_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// One of the checked-in sample events in `events/`.
+pub fn sample_event(file: &str) -> Value {
+    let path = project_path("events").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("sample event is JSON")
+}
+
+/// The HTTP API JWT admin event with `body` and a request id of its own.
+pub fn create_event(org: &str, permissions: &str, body: &str) -> Value {
+    let mut event = sample_event("http-api-jwt-admin-create.json");
+    let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+    claims["org_id"] = Value::String(org.to_owned());
+    claims["permissions"] = Value::String(permissions.to_owned());
+    event["body"] = Value::String(body.to_owned());
+    event["requestContext"]["requestId"] = Value::String(unique_request_id());
+    event
+}
+
+pub fn create_body(name: &str, value: &str) -> String {
+    serde_json::json!({ "secret_name": name, "secret_value": value }).to_string()
+}
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn unique_request_id() -> String {
+    format!(
+        "req-{}-{}",
+        std::process::id(),
+        REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: lambda_http::http::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+pub fn answer(response: Response<Body>) -> Answer {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = match response.body() {
+        Body::Text(text) => text.clone(),
+        Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        Body::Empty => String::new(),
+        _ => panic!("unexpected body kind"),
+    };
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// Feeds an API Gateway event to the handler as `lambda_http` would.
+pub async fn call(app: &App, event: &Value) -> Answer {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("event parses");
+    answer(app.handle(request).await)
+}
+
+pub async fn stored_item(
+    store: &SecretStore,
+    org: &str,
+    name: &str,
+) -> Option<HashMap<String, AttributeValue>> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table().as_str())
+        .key("org_id", AttributeValue::S(org.to_owned()))
+        .key("secret_name", AttributeValue::S(name.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get_item")
+        .item
+}
+
+pub async fn item_count(store: &SecretStore) -> usize {
+    store
+        .client()
+        .scan()
+        .table_name(store.table().as_str())
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .map_or(0, |items| items.len())
+}
+
+pub fn attr<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .unwrap_or_else(|| panic!("attribute {name} missing or not S"))
+}
+
+/// A TCP endpoint that accepts connections and never answers: a stuck DynamoDB.
+pub fn black_hole() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut sink = [0u8; 4096];
+                while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A DynamoDB endpoint that answers every call with the given error `__type` (JSON 1.0
+/// protocol, HTTP 400), e.g. throttling.
+pub fn failing_dynamodb(error_type: &'static str) -> String {
+    use org_secrets_local::http::{serve_connection, HttpResponse};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                serve_connection(stream, |_| {
+                    let body = format!(
+                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"injected fault"}}"#
+                    );
+                    let mut response = HttpResponse::json(400, body);
+                    response.headers = vec![
+                        (
+                            "content-type".to_owned(),
+                            "application/x-amz-json-1.0".to_owned(),
+                        ),
+                        ("x-amzn-requestid".to_owned(), "FAULT".to_owned()),
+                    ];
+                    response
+                })
+            });
+        }
+    });
+    format!("http://{addr}")
+}
