@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 scripts/dynamodb-local.sh install
+scripts/python-env.sh
+export ORG_SECRETS_PYTHON="$ROOT/.local/venv/bin/python"
 PORT=$(scripts/dynamodb-local.sh free-port)
 trap 'scripts/dynamodb-local.sh stop "$PORT"' EXIT
 scripts/dynamodb-local.sh start "$PORT"

@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
 use fernet::{Fernet, MultiFernet};
 use secrecy::SecretString;
 
@@ -47,6 +51,26 @@ pub enum DecryptError {
     NoKeyOpensToken,
     #[error("the decrypted value is not valid UTF-8")]
     NotUtf8,
+}
+
+/// The Fernet spec's allowance for a token stamped in the verifier's future.
+const MAX_CLOCK_SKEW_SECS: u64 = 60;
+const FERNET_VERSION: u8 = 0x80;
+
+/// The token's timestamp, if it is a Fernet token at all (version byte and length checked
+/// here; the MAC and padding by the decryption itself).
+fn token_timestamp(token: &str) -> Option<u64> {
+    let bytes = URL_SAFE
+        .decode(token)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(token))
+        .ok()?;
+    // version (1) + timestamp (8) + IV (16) + at least one block (16) + HMAC (32)
+    if bytes.len() < 73 || bytes[0] != FERNET_VERSION {
+        return None;
+    }
+    let mut timestamp = [0u8; 8];
+    timestamp.copy_from_slice(&bytes[1..9]);
+    Some(u64::from_be_bytes(timestamp))
 }
 
 pub struct Cipher {
@@ -95,7 +119,30 @@ impl Cipher {
         EncryptedValue(self.keys.encrypt(value.expose_bytes()))
     }
 
+    /// Decrypts with any configured key. Vault tokens do not expire (no TTL).
     pub fn decrypt(&self, token: &EncryptedValue) -> Result<SecretString, DecryptError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.decrypt_at(token, now, None)
+    }
+
+    /// Decrypts as the Fernet spec's verifier does at time `now` (Unix seconds): a token
+    /// stamped more than 60 s after `now` is refused (clock skew), and with a `ttl_secs` a
+    /// token older than that is refused too.
+    pub fn decrypt_at(
+        &self,
+        token: &EncryptedValue,
+        now: u64,
+        ttl_secs: Option<u64>,
+    ) -> Result<SecretString, DecryptError> {
+        let issued_at = token_timestamp(token.as_str()).ok_or(DecryptError::NoKeyOpensToken)?;
+        if issued_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
+            return Err(DecryptError::NoKeyOpensToken);
+        }
+        if ttl_secs.is_some_and(|ttl| issued_at.saturating_add(ttl) < now) {
+            return Err(DecryptError::NoKeyOpensToken);
+        }
         let bytes = self
             .keys
             .decrypt(token.as_str())
