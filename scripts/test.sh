@@ -17,4 +17,6 @@ export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN
 
-cargo test --workspace --all-targets "$@"
+# Arguments narrow the run (e.g. `scripts/test.sh --test lambda_binary`); none runs everything.
+if [[ $# -eq 0 ]]; then set -- --workspace --all-targets; fi
+cargo test "$@"

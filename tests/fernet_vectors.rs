@@ -9,7 +9,10 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 
 fn vectors(file: &str) -> Vec<Value> {
-    let path = format!("{}/tests/data/fernet-spec/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/fernet-spec/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).expect("JSON")
 }
 
@@ -17,10 +20,18 @@ fn vectors(file: &str) -> Vec<Value> {
 fn unix_seconds(rfc3339: &str) -> u64 {
     let (date, rest) = rfc3339.split_once('T').unwrap();
     let mut ymd = date.split('-').map(|p| p.parse::<i64>().unwrap());
-    let (y, m, d) = (ymd.next().unwrap(), ymd.next().unwrap(), ymd.next().unwrap());
+    let (y, m, d) = (
+        ymd.next().unwrap(),
+        ymd.next().unwrap(),
+        ymd.next().unwrap(),
+    );
     let (time, offset) = rest.split_at(8);
     let mut hms = time.split(':').map(|p| p.parse::<i64>().unwrap());
-    let (hh, mm, ss) = (hms.next().unwrap(), hms.next().unwrap(), hms.next().unwrap());
+    let (hh, mm, ss) = (
+        hms.next().unwrap(),
+        hms.next().unwrap(),
+        hms.next().unwrap(),
+    );
     let offset_secs = if offset == "Z" {
         0
     } else {
@@ -55,7 +66,9 @@ fn verify_vectors_decrypt_to_their_source() {
         let cipher = Cipher::from_key_list(case["secret"].as_str().unwrap()).unwrap();
         let token = EncryptedValue::from_stored(case["token"].as_str().unwrap().to_owned());
         let now = unix_seconds(case["now"].as_str().unwrap());
-        let plaintext = cipher.decrypt_at(&token, now, ttl(&case)).expect("verify vector");
+        let plaintext = cipher
+            .decrypt_at(&token, now, ttl(&case))
+            .expect("verify vector");
         assert_eq!(plaintext.expose_secret(), case["src"].as_str().unwrap());
     }
 }
@@ -67,7 +80,13 @@ fn generate_vectors_decrypt_and_our_tokens_have_the_same_layout() {
         let expected = EncryptedValue::from_stored(case["token"].as_str().unwrap().to_owned());
         let now = unix_seconds(case["now"].as_str().unwrap());
         let src = case["src"].as_str().unwrap();
-        assert_eq!(cipher.decrypt_at(&expected, now, None).unwrap().expose_secret(), src);
+        assert_eq!(
+            cipher
+                .decrypt_at(&expected, now, None)
+                .unwrap()
+                .expose_secret(),
+            src
+        );
 
         // The IV is random in production, so the token bytes differ; the layout may not.
         let ours = cipher.encrypt(&SecretValue::parse(src.to_owned(), 1024).unwrap());
@@ -76,8 +95,17 @@ fn generate_vectors_decrypt_and_our_tokens_have_the_same_layout() {
         assert_eq!(ours_bytes.len(), expected_bytes.len());
         assert_eq!(ours_bytes[0], 0x80, "version byte");
         let iv = &ours_bytes[9..25];
-        let spec_iv: Vec<u8> = case["iv"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
-        assert_ne!(iv, spec_iv.as_slice(), "a fresh token must not reuse the vector's fixed IV");
+        let spec_iv: Vec<u8> = case["iv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect();
+        assert_ne!(
+            iv,
+            spec_iv.as_slice(),
+            "a fresh token must not reuse the vector's fixed IV"
+        );
         assert_eq!(cipher.decrypt(&ours).unwrap().expose_secret(), src);
     }
 }
@@ -107,11 +135,23 @@ fn tokens_decrypt_with_the_key_list_in_either_order() {
     let a_then_b = Cipher::from_key_list(&format!("{KEY_A},{KEY_B}")).unwrap();
     let b_then_a = Cipher::from_key_list(&format!("{KEY_B}, {KEY_A}\n")).unwrap();
     let token = a_then_b.encrypt(&SecretValue::parse("rotate-me".to_owned(), 64).unwrap());
-    assert_eq!(b_then_a.decrypt(&token).unwrap().expose_secret(), "rotate-me");
-    assert_eq!(a_then_b.decrypt(&token).unwrap().expose_secret(), "rotate-me");
+    assert_eq!(
+        b_then_a.decrypt(&token).unwrap().expose_secret(),
+        "rotate-me"
+    );
+    assert_eq!(
+        a_then_b.decrypt(&token).unwrap().expose_secret(),
+        "rotate-me"
+    );
     // The first key encrypted it: A alone opens it, B alone does not.
-    assert!(Cipher::from_key_list(KEY_A).unwrap().decrypt(&token).is_ok());
-    assert!(Cipher::from_key_list(KEY_B).unwrap().decrypt(&token).is_err());
+    assert!(Cipher::from_key_list(KEY_A)
+        .unwrap()
+        .decrypt(&token)
+        .is_ok());
+    assert!(Cipher::from_key_list(KEY_B)
+        .unwrap()
+        .decrypt(&token)
+        .is_err());
     assert!(a_then_b.is_current(&token));
     assert!(!b_then_a.is_current(&token));
 }

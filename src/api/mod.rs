@@ -95,6 +95,8 @@ impl App {
         audit: &mut Audit,
     ) -> Result<(Response<Body>, &'static str), ApiError> {
         let path = resource_path(request);
+        // Method and path only: the body is never logged, at any level.
+        tracing::trace!(method = %request.method(), path, "routing request");
         if path != SECRETS_PATH {
             return Err(ApiError::RouteNotFound);
         }
