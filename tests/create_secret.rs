@@ -136,7 +136,8 @@ async fn organizations_are_isolated_by_claims_and_body_org_id_is_ignored() {
 /// Each authorizer shape API Gateway produces, from the checked-in real-shaped payloads.
 #[tokio::test]
 async fn every_authorizer_shape_authenticates() {
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 6] = [
         ("http-api-jwt-admin-create.json", &[], "alice@acme.example"),
         (
             "http-api-jwt-named-stage-create.json",

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make run`: the API on http://127.0.0.1:3000 without AWS.
+#
+# DynamoDB Local keeps its data under .local/dynamodb-data (git-ignored) across restarts, a
+# local ENCRYPTION_KEY is made once in .local/encryption.key, the table is created if
+# missing, and the real `bootstrap` serves requests behind a local API Gateway (HTTP API,
+# payload 2.0) whose dev authorizer reads local/dev-identities.json.
+#
+# Overridable: API_ADDR (127.0.0.1:3000), DYNAMODB_LOCAL_PORT (8000),
+# ORG_SECRETS_LOCAL_DIR (.local), SECRETS_TABLE_NAME (org-secrets-local).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+STATE_DIR="${ORG_SECRETS_LOCAL_DIR:-$ROOT/.local}"
+API_ADDR="${API_ADDR:-127.0.0.1:3000}"
+DDB_PORT="${DYNAMODB_LOCAL_PORT:-8000}"
+export SECRETS_TABLE_NAME="${SECRETS_TABLE_NAME:-org-secrets-local}"
+
+cargo build --quiet --workspace --bins
+mkdir -p "$STATE_DIR"
+
+KEY_FILE="$STATE_DIR/encryption.key"
+if [[ ! -s "$KEY_FILE" ]]; then
+  (umask 077 && target/debug/secrets-admin generate-key >"$KEY_FILE.tmp" && mv "$KEY_FILE.tmp" "$KEY_FILE")
+  echo "run-local: created a local ENCRYPTION_KEY in $KEY_FILE (kept for next time)" >&2
+fi
+
+scripts/dynamodb-local.sh start "$DDB_PORT" "$STATE_DIR/dynamodb-data"
+trap 'scripts/dynamodb-local.sh stop "$DDB_PORT"' EXIT
+trap 'exit 130' INT TERM
+
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN
+ENCRYPTION_KEY="$(cat "$KEY_FILE")"
+export ENCRYPTION_KEY
+
+target/debug/secrets-admin create-table
+target/debug/local-gateway \
+  --bootstrap target/debug/bootstrap \
+  --identities local/dev-identities.json \
+  --listen "$API_ADDR"
