@@ -26,8 +26,18 @@ if [[ ! -s "$KEY_FILE" ]]; then
   echo "run-local: created a local ENCRYPTION_KEY in $KEY_FILE (kept for next time)" >&2
 fi
 
+GATEWAY_PID=""
+cleanup() {
+  if [[ -n "$GATEWAY_PID" ]]; then
+    # The gateway's child is the bootstrap process; stop both.
+    pkill -TERM -P "$GATEWAY_PID" 2>/dev/null || true
+    kill -TERM "$GATEWAY_PID" 2>/dev/null || true
+    wait "$GATEWAY_PID" 2>/dev/null || true
+  fi
+  scripts/dynamodb-local.sh stop "$DDB_PORT"
+}
 scripts/dynamodb-local.sh start "$DDB_PORT" "$STATE_DIR/dynamodb-data"
-trap 'scripts/dynamodb-local.sh stop "$DDB_PORT"' EXIT
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
@@ -38,7 +48,10 @@ ENCRYPTION_KEY="$(cat "$KEY_FILE")"
 export ENCRYPTION_KEY
 
 target/debug/secrets-admin create-table
+# In the background so that a TERM or Ctrl-C reaches our trap at once.
 target/debug/local-gateway \
   --bootstrap target/debug/bootstrap \
   --identities local/dev-identities.json \
-  --listen "$API_ADDR"
+  --listen "$API_ADDR" &
+GATEWAY_PID=$!
+wait "$GATEWAY_PID"
