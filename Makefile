@@ -4,9 +4,9 @@
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:3000 (DynamoDB Local, local API Gateway)"
 	@echo "make test   - start DynamoDB Local, run every test (unit, integration, Lambda binary, make-run smoke), stop it"
-	@echo "make lint   - cargo fmt --check and clippy with warnings as errors"
+	@echo "make lint   - cargo fmt --check, clippy (warnings as errors), cfn-lint, OpenAPI validation"
 	@echo "make ci     - what CI runs (.ci/run)"
-	@echo "make build  - release build of the Lambda binary (target/release/bootstrap)"
+	@echo "make build  - bootstrap.zip for Lambda (arm64, cargo-lambda from PyPI)"
 
 run:
 	scripts/run-local.sh
@@ -16,14 +16,17 @@ test:
 	scripts/smoke-local.sh
 
 lint:
+	scripts/python-env.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	.local/venv/bin/cfn-lint template.yaml
+	.local/venv/bin/openapi-spec-validator openapi.yaml
 
 ci:
 	bash .ci/run
 
 build:
-	cargo build --release --bin bootstrap
+	scripts/build-lambda.sh
 
 # Removes DynamoDB Local's data and the local key (the download stays).
 clean-local:

@@ -186,3 +186,78 @@ pub fn http_response_from_lambda(payload: &[u8]) -> HttpResponse {
         body,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &[u8], headers: &[(&str, &str)]) -> HttpRequest {
+        HttpRequest {
+            method: "POST".to_owned(),
+            target: "/v1/organizations/secrets?a=1&b=".to_owned(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn event_has_the_http_api_shape_and_claims_only_when_known() {
+        let authorizer = DevAuthorizer::from_json(
+            r#"{"_comment": "x", "tok": {"org_id": "o", "permissions": "[ADMIN]", "n": 5}}"#,
+        )
+        .unwrap();
+        let claims = authorizer.claims_for(Some("Bearer tok"));
+        assert!(claims.is_some());
+        assert!(authorizer.claims_for(Some("Bearer nope")).is_none());
+        assert!(authorizer.claims_for(Some("tok")).is_none());
+        assert!(authorizer.claims_for(None).is_none());
+        // Every claim is a string, as HTTP API delivers JWT claims.
+        assert_eq!(claims.unwrap()["n"], "5");
+
+        let event = http_api_event(&request(b"{}", &[("X-Dup", "a"), ("x-dup", "b")]), claims);
+        assert_eq!(event["version"], "2.0");
+        assert_eq!(event["rawPath"], "/v1/organizations/secrets");
+        assert_eq!(event["rawQueryString"], "a=1&b=");
+        assert_eq!(event["queryStringParameters"]["b"], "");
+        assert_eq!(event["headers"]["x-dup"], "a,b");
+        assert_eq!(event["requestContext"]["http"]["method"], "POST");
+        assert_eq!(
+            event["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"],
+            "o"
+        );
+        assert_eq!(event["body"], "{}");
+        assert_eq!(event["isBase64Encoded"], false);
+
+        let anonymous = http_api_event(&request(&[0xff, 0x00], &[]), None);
+        assert!(anonymous["requestContext"].get("authorizer").is_none());
+        assert_eq!(anonymous["isBase64Encoded"], true);
+        assert_eq!(anonymous["body"], STANDARD.encode([0xff, 0x00]));
+        assert_ne!(
+            anonymous["requestContext"]["requestId"],
+            event["requestContext"]["requestId"]
+        );
+    }
+
+    #[test]
+    fn lambda_responses_become_http_responses() {
+        let response = http_response_from_lambda(
+            br#"{"statusCode":405,"headers":{"allow":"POST"},"multiValueHeaders":{"x":["1","2"]},"body":"{}","isBase64Encoded":false}"#,
+        );
+        assert_eq!(response.status, 405);
+        assert!(response
+            .headers
+            .contains(&("allow".to_owned(), "POST".to_owned())));
+        assert!(response
+            .headers
+            .contains(&("x".to_owned(), "1,2".to_owned())));
+        assert_eq!(response.body, b"{}");
+        let binary = http_response_from_lambda(
+            br#"{"statusCode":200,"body":"AAE=","isBase64Encoded":true}"#,
+        );
+        assert_eq!(binary.body, [0, 1]);
+        assert_eq!(http_response_from_lambda(b"not json").status, 502);
+    }
+}

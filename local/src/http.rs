@@ -215,3 +215,54 @@ fn reason(status: u16) -> &'static str {
         _ => "Status",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use super::*;
+
+    /// Sends `raw` to a one-connection server and returns what it parsed.
+    fn parse(raw: &'static [u8]) -> Vec<HttpRequest> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = thread::spawn(move || {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(raw).unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            answer
+        });
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut requests = Vec::new();
+        while let Ok(Some(request)) = read_request(&mut reader, &mut writer) {
+            requests.push(request);
+        }
+        // Both handles refer to the socket; the client reads until both are gone.
+        drop(writer);
+        drop(reader);
+        client.join().unwrap();
+        requests
+    }
+
+    #[test]
+    fn keep_alive_fixed_length_and_chunked_bodies() {
+        let requests = parse(
+            b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n\
+              POST /a?q=1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello\
+              POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
+        );
+        assert_eq!(requests.len(), 3);
+        assert_eq!(requests[0].method, "GET");
+        assert!(requests[0].body.is_empty());
+        assert_eq!(requests[1].path(), "/a");
+        assert_eq!(requests[1].query(), "q=1");
+        assert_eq!(requests[1].body, b"hello");
+        assert_eq!(requests[2].body, b"abcde");
+        assert_eq!(requests[2].header("TRANSFER-ENCODING"), Some("chunked"));
+    }
+}

@@ -1,0 +1,132 @@
+//! `openapi.yaml` declares every status the create route can answer with.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use org_secrets::api::error::{ApiError, ValidationIssue};
+use org_secrets::auth::{AuthError, Permission};
+use org_secrets::domain::SecretName;
+use org_secrets::storage::StoreError;
+use serde_json::{json, Value};
+use support::*;
+
+/// openapi.yaml as JSON, read with PyYAML from the test venv (`make test` provides it).
+fn openapi() -> Value {
+    let python = std::env::var("ORG_SECRETS_PYTHON")
+        .expect("ORG_SECRETS_PYTHON is not set: run the tests with `make test`");
+    let path = project_path("openapi.yaml");
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("openapi.yaml parses")
+}
+
+fn declared_statuses() -> BTreeSet<u16> {
+    let document = openapi();
+    assert_eq!(document["openapi"], "3.1.0");
+    document["paths"]["/v1/organizations/secrets"]["post"]["responses"]
+        .as_object()
+        .expect("responses of POST /v1/organizations/secrets")
+        .keys()
+        .map(|code| code.parse().expect("numeric status"))
+        .collect()
+}
+
+/// One value of every `ApiError` variant. The match makes this fail to compile when a
+/// variant is added, so a new error cannot skip the declaration check.
+fn one_of_each_error() -> Vec<ApiError> {
+    let errors = vec![
+        ApiError::Unauthenticated(AuthError::NoAuthorizer),
+        ApiError::Forbidden {
+            needed: Permission::Admin,
+        },
+        ApiError::RouteNotFound,
+        ApiError::MethodNotAllowed { allow: &["POST"] },
+        ApiError::Validation(vec![ValidationIssue::body("Field required", "missing")]),
+        ApiError::SecretNameTaken {
+            name: SecretName::parse("n").unwrap(),
+        },
+        ApiError::StorageUnavailable(StoreError::Unavailable("timeout".to_owned())),
+        ApiError::Internal("x".to_owned()),
+    ];
+    for error in &errors {
+        match error {
+            ApiError::Unauthenticated(_)
+            | ApiError::Forbidden { .. }
+            | ApiError::RouteNotFound
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::Validation(_)
+            | ApiError::SecretNameTaken { .. }
+            | ApiError::StorageUnavailable(_)
+            | ApiError::Internal(_) => {}
+        }
+    }
+    errors
+}
+
+#[test]
+fn every_error_status_is_declared() {
+    let declared = declared_statuses();
+    let mut statuses: BTreeSet<u16> = one_of_each_error()
+        .iter()
+        .map(|e| e.status().as_u16())
+        .collect();
+    statuses.insert(201);
+    let missing: Vec<_> = statuses.difference(&declared).collect();
+    assert!(
+        missing.is_empty(),
+        "statuses not declared in openapi.yaml: {missing:?}"
+    );
+}
+
+/// The statuses actually observed from the handler on this route are declared too.
+#[tokio::test]
+async fn observed_statuses_are_declared() {
+    let declared = declared_statuses();
+    let app = fresh_app().await;
+    let mut observed = BTreeSet::new();
+    let body = create_body("observed", "v");
+    observed.insert(call(&app, &create_event("o", "ADMIN", &body)).await.status);
+    observed.insert(call(&app, &create_event("o", "ADMIN", &body)).await.status);
+    observed.insert(call(&app, &create_event("o", "READ", &body)).await.status);
+    observed.insert(call(&app, &create_event("o", "ADMIN", "{}")).await.status);
+    let mut anonymous = create_event("o", "ADMIN", &body);
+    anonymous["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    observed.insert(call(&app, &anonymous).await.status);
+    let mut get = create_event("o", "ADMIN", &body);
+    get["requestContext"]["http"]["method"] = json!("GET");
+    observed.insert(call(&app, &get).await.status);
+    for fault in ["ValidationException", "ThrottlingException"] {
+        let faulty = app_on(store_at(&failing_dynamodb(fault)).await, &[]);
+        observed.insert(
+            call(&faulty, &create_event("o", "ADMIN", &body))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(
+        observed,
+        BTreeSet::from([201, 401, 403, 405, 409, 422, 500, 503]),
+        "the matrix above should reach every status"
+    );
+    let missing: Vec<_> = observed.difference(&declared).collect();
+    assert!(
+        missing.is_empty(),
+        "statuses not declared in openapi.yaml: {missing:?}"
+    );
+}
