@@ -60,7 +60,7 @@ expect "invalid body"          422 -X POST "$BASE/v1/organizations/secrets" -H '
 expect "no token"              401 -X POST "$BASE/v1/organizations/secrets" -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_local_123"}'
 expect "read-only member"      403 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-reader-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_local_123"}'
 expect "second org, same name" 201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-globex' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_other_456"}'
-expect "wrong method"          405 -X GET "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme'
+expect "wrong method"          405 -X PATCH "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme'
 stop
 
 # Data and key survive a restart: the name is still taken.

@@ -152,6 +152,19 @@ impl Cipher {
             .map_err(|_| DecryptError::NotUtf8)
     }
 
+    /// The same plaintext under the encrypting key: for key rotation. The plaintext bytes
+    /// (which need not be UTF-8 when another writer made the token) are wiped afterwards.
+    pub fn reencrypt(&self, token: &EncryptedValue) -> Result<EncryptedValue, DecryptError> {
+        use secrecy::zeroize::Zeroize;
+        let mut plaintext = self
+            .keys
+            .decrypt(token.as_str())
+            .map_err(|_| DecryptError::NoKeyOpensToken)?;
+        let fresh = self.primary.encrypt(&plaintext);
+        plaintext.zeroize();
+        Ok(EncryptedValue(fresh))
+    }
+
     /// True when the token opens under the encrypting key alone (key rotation needs no work).
     pub fn is_current(&self, token: &EncryptedValue) -> bool {
         self.primary.decrypt(token.as_str()).is_ok()

@@ -142,6 +142,46 @@ impl fmt::Display for Actor {
     }
 }
 
+/// A client's `Idempotency-Key` for create (like Secrets Manager's `ClientRequestToken`):
+/// 1-255 visible ASCII characters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdempotencyKeyError {
+    #[error("Idempotency-Key should have 1 to {max} characters")]
+    Length { max: usize },
+    #[error("Idempotency-Key should contain only visible ASCII characters")]
+    Characters,
+}
+
+impl IdempotencyKey {
+    pub const MAX_CHARS: usize = 255;
+
+    pub fn parse(raw: &str) -> Result<Self, IdempotencyKeyError> {
+        let raw = raw.trim();
+        if raw.is_empty() || raw.len() > Self::MAX_CHARS {
+            return Err(IdempotencyKeyError::Length {
+                max: Self::MAX_CHARS,
+            });
+        }
+        if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(IdempotencyKeyError::Characters);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdempotencyKey({:?})", self.0)
+    }
+}
+
 /// The plaintext of a secret: non-empty, at most the configured number of UTF-8 bytes.
 /// It is only ever held inside a [`SecretString`], so `Debug` and logs cannot show it.
 pub struct SecretValue(SecretString);
@@ -167,6 +207,14 @@ impl SecretValue {
             return Err(SecretValueError::TooLarge { max_bytes });
         }
         Ok(Self(value))
+    }
+
+    /// Constant-time comparison with another plaintext, for idempotent create.
+    pub fn same_as(&self, other: &SecretString) -> bool {
+        use subtle::ConstantTimeEq;
+        let ours = self.expose_bytes();
+        let theirs = other.expose_secret().as_bytes();
+        ours.len() == theirs.len() && bool::from(ours.ct_eq(theirs))
     }
 
     pub fn expose_bytes(&self) -> &[u8] {
@@ -235,6 +283,36 @@ mod tests {
             SecretValue::parse("äöü".to_owned(), 5).unwrap_err(),
             SecretValueError::TooLarge { max_bytes: 5 }
         );
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii() {
+        assert!(IdempotencyKey::parse("3f6c1b2e-req-1").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert_eq!(
+            IdempotencyKey::parse(&"k".repeat(256)).unwrap_err(),
+            IdempotencyKeyError::Length { max: 255 }
+        );
+        assert_eq!(
+            IdempotencyKey::parse("").unwrap_err(),
+            IdempotencyKeyError::Length { max: 255 }
+        );
+        assert_eq!(
+            IdempotencyKey::parse("a b").unwrap_err(),
+            IdempotencyKeyError::Characters
+        );
+        assert_eq!(
+            IdempotencyKey::parse("ключ").unwrap_err(),
+            IdempotencyKeyError::Characters
+        );
+    }
+
+    #[test]
+    fn secret_values_compare_by_content() {
+        let value = SecretValue::parse("abc".to_owned(), 10).unwrap();
+        assert!(value.same_as(&SecretString::from("abc")));
+        assert!(!value.same_as(&SecretString::from("abd")));
+        assert!(!value.same_as(&SecretString::from("abcd")));
     }
 
     #[test]

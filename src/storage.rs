@@ -8,6 +8,9 @@
 //! | `created_at`      | S    | RFC 3339 UTC                                              |
 //! | `created_by`      | S    | subject claim (or REST `principalId`)                     |
 //! | `request_id`      | S    | API Gateway request id (else the Lambda request id)       |
+//! | `idempotency_key` | S    | optional: the create's `Idempotency-Key` (until updated)  |
+//! | `updated_at`      | S    | optional: RFC 3339 UTC of the last update                 |
+//! | `updated_by`      | S    | optional: who updated it last                             |
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -28,7 +31,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::config::TableName;
 use crate::crypto::EncryptedValue;
-use crate::domain::{Actor, OrgId, SecretName};
+use crate::domain::{Actor, IdempotencyKey, OrgId, SecretName};
 
 pub const ATTR_ORG_ID: &str = "org_id";
 pub const ATTR_SECRET_NAME: &str = "secret_name";
@@ -36,6 +39,9 @@ pub const ATTR_ENCRYPTED_VALUE: &str = "encrypted_value";
 pub const ATTR_CREATED_AT: &str = "created_at";
 pub const ATTR_CREATED_BY: &str = "created_by";
 pub const ATTR_REQUEST_ID: &str = "request_id";
+pub const ATTR_IDEMPOTENCY_KEY: &str = "idempotency_key";
+pub const ATTR_UPDATED_AT: &str = "updated_at";
+pub const ATTR_UPDATED_BY: &str = "updated_by";
 
 /// Timeouts and retries for the DynamoDB client. The defaults end a stuck call well inside a
 /// 10 s Lambda timeout: at most 3 attempts of 2 s each, and 5 s in all, so the handler still
@@ -104,15 +110,70 @@ pub struct NewSecret<'a> {
     pub encrypted_value: EncryptedValue,
     pub created_by: &'a Actor,
     pub request_id: &'a RequestId,
+    pub idempotency_key: Option<&'a IdempotencyKey>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a taken name already holds, so the caller can tell a client's retry (same
+/// `Idempotency-Key`, same value) from a conflict. The value stays encrypted here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingSecret {
+    pub idempotency_key: Option<String>,
+    pub encrypted_value: Option<EncryptedValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
     Created,
     /// The name was taken by this very request: an earlier attempt of an SDK retry whose
     /// response was lost. The create did happen, exactly once.
     CreatedByEarlierAttempt,
-    NameTaken,
+    NameTaken(ExistingSecret),
+}
+
+/// Update and delete of a secret that does not exist report this instead of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Yes,
+    No,
+}
+
+/// A secret's name and token as the rotation scan sees them.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub org_id: String,
+    pub secret_name: String,
+    pub encrypted_value: EncryptedValue,
+}
+
+/// One page of a table scan and where the next one starts (`None`: the scan is complete).
+#[derive(Debug, Clone)]
+pub struct ScanPage {
+    pub tokens: Vec<StoredToken>,
+    pub next: Option<HashMap<String, AttributeValue>>,
+}
+
+fn is_conditional_check_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    matches!(err, SdkError::ServiceError(service)
+        if service.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+fn now_rfc3339() -> Result<String, StoreError> {
+    DateTime::from(SystemTime::now())
+        .fmt(DateTimeFormat::DateTime)
+        .map_err(|err| StoreError::Other(format!("timestamp: {err}")))
+}
+
+fn key(org_id: &str, name: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (ATTR_ORG_ID.to_owned(), AttributeValue::S(org_id.to_owned())),
+        (
+            ATTR_SECRET_NAME.to_owned(),
+            AttributeValue::S(name.to_owned()),
+        ),
+    ])
 }
 
 /// Why a storage call failed. Messages carry SDK error codes, never item contents.
@@ -189,12 +250,16 @@ impl SecretStore {
 
     /// Writes the secret unless the name is taken in this organization (conditional put).
     pub async fn create(&self, secret: NewSecret<'_>) -> Result<CreateOutcome, StoreError> {
-        let created_at = DateTime::from(SystemTime::now())
-            .fmt(DateTimeFormat::DateTime)
-            .map_err(|err| StoreError::Other(format!("timestamp: {err}")))?;
+        let created_at = now_rfc3339()?;
+        let idempotency_key = secret
+            .idempotency_key
+            .map(|k| AttributeValue::S(k.as_str().to_owned()));
         let result = self
             .client
             .put_item()
+            .set_item(
+                idempotency_key.map(|k| HashMap::from([(ATTR_IDEMPOTENCY_KEY.to_owned(), k)])),
+            )
             .table_name(self.table.as_str())
             .item(
                 ATTR_ORG_ID,
@@ -238,17 +303,176 @@ impl SecretStore {
         };
         // Older DynamoDB Local releases ignore ReturnValuesOnConditionCheckFailure; a
         // consistent read gives the same answer.
-        let old_request_id = match old_item {
-            Some(item) => string_attr(&item, ATTR_REQUEST_ID),
-            None => self
-                .get_item(secret.org_id, secret.name)
-                .await?
-                .and_then(|item| string_attr(&item, ATTR_REQUEST_ID)),
+        let old_item = match old_item {
+            Some(item) => Some(item),
+            None => self.get_item(secret.org_id, secret.name).await?,
         };
-        if old_request_id.as_deref() == Some(secret.request_id.as_str()) {
-            Ok(CreateOutcome::CreatedByEarlierAttempt)
-        } else {
-            Ok(CreateOutcome::NameTaken)
+        let Some(old_item) = old_item else {
+            // Deleted between our put and our read: still a conflict for this attempt.
+            return Ok(CreateOutcome::NameTaken(ExistingSecret {
+                idempotency_key: None,
+                encrypted_value: None,
+            }));
+        };
+        if string_attr(&old_item, ATTR_REQUEST_ID).as_deref() == Some(secret.request_id.as_str()) {
+            return Ok(CreateOutcome::CreatedByEarlierAttempt);
+        }
+        Ok(CreateOutcome::NameTaken(ExistingSecret {
+            idempotency_key: string_attr(&old_item, ATTR_IDEMPOTENCY_KEY),
+            encrypted_value: string_attr(&old_item, ATTR_ENCRYPTED_VALUE)
+                .map(EncryptedValue::from_stored),
+        }))
+    }
+
+    /// Every secret name of one organization, sorted; follows all pages of the query.
+    pub async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(self.table.as_str())
+                .key_condition_expression("#org = :org")
+                .expression_attribute_names("#org", ATTR_ORG_ID)
+                .expression_attribute_names("#name", ATTR_SECRET_NAME)
+                .expression_attribute_values(":org", AttributeValue::S(org_id.as_str().to_owned()))
+                .projection_expression("#name")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| classify(&err))?;
+            names.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|item| string_attr(item, ATTR_SECRET_NAME)),
+            );
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// Replaces the value of an existing secret; `created_*` stay. A create's idempotency
+    /// key is dropped: once changed, a late retry of that create is a plain conflict.
+    pub async fn update(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        encrypted_value: EncryptedValue,
+        updated_by: &Actor,
+    ) -> Result<Found, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .update_expression("SET #value = :value, #at = :at, #by = :by REMOVE #idem")
+            .condition_expression("attribute_exists(#org)")
+            .expression_attribute_names("#value", ATTR_ENCRYPTED_VALUE)
+            .expression_attribute_names("#at", ATTR_UPDATED_AT)
+            .expression_attribute_names("#by", ATTR_UPDATED_BY)
+            .expression_attribute_names("#idem", ATTR_IDEMPOTENCY_KEY)
+            .expression_attribute_names("#org", ATTR_ORG_ID)
+            .expression_attribute_values(":value", AttributeValue::S(encrypted_value.into_string()))
+            .expression_attribute_values(":at", AttributeValue::S(now_rfc3339()?))
+            .expression_attribute_values(":by", AttributeValue::S(updated_by.as_str().to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Found::Yes),
+            Err(err) if is_conditional_check_failure(&err) => Ok(Found::No),
+            Err(err) => Err(classify(&err)),
+        }
+    }
+
+    pub async fn delete(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .condition_expression("attribute_exists(#org)")
+            .expression_attribute_names("#org", ATTR_ORG_ID)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Found::Yes),
+            Err(err) if is_conditional_check_failure(&err) => Ok(Found::No),
+            Err(err) => Err(classify(&err)),
+        }
+    }
+
+    /// One page of a full-table scan (consistent), for key rotation.
+    pub async fn scan_tokens(
+        &self,
+        start: Option<HashMap<String, AttributeValue>>,
+        page_size: i32,
+    ) -> Result<ScanPage, StoreError> {
+        let page = self
+            .client
+            .scan()
+            .table_name(self.table.as_str())
+            .projection_expression("#org, #name, #value")
+            .expression_attribute_names("#org", ATTR_ORG_ID)
+            .expression_attribute_names("#name", ATTR_SECRET_NAME)
+            .expression_attribute_names("#value", ATTR_ENCRYPTED_VALUE)
+            .consistent_read(true)
+            .limit(page_size)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|err| classify(&err))?;
+        let tokens = page
+            .items()
+            .iter()
+            .filter_map(|item| {
+                Some(StoredToken {
+                    org_id: string_attr(item, ATTR_ORG_ID)?,
+                    secret_name: string_attr(item, ATTR_SECRET_NAME)?,
+                    encrypted_value: EncryptedValue::from_stored(string_attr(
+                        item,
+                        ATTR_ENCRYPTED_VALUE,
+                    )?),
+                })
+            })
+            .collect();
+        Ok(ScanPage {
+            tokens,
+            next: page.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// Swaps a token for its re-encryption only if it is still the one we read, so a
+    /// concurrent update is never overwritten. `Found::No` means it changed (or vanished).
+    pub async fn replace_token(
+        &self,
+        stored: &StoredToken,
+        replacement: EncryptedValue,
+    ) -> Result<Found, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(&stored.org_id, &stored.secret_name)))
+            .update_expression("SET #value = :new")
+            .condition_expression("#value = :old")
+            .expression_attribute_names("#value", ATTR_ENCRYPTED_VALUE)
+            .expression_attribute_values(":new", AttributeValue::S(replacement.into_string()))
+            .expression_attribute_values(
+                ":old",
+                AttributeValue::S(stored.encrypted_value.as_str().to_owned()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Found::Yes),
+            Err(err) if is_conditional_check_failure(&err) => Ok(Found::No),
+            Err(err) => Err(classify(&err)),
         }
     }
 

@@ -523,12 +523,12 @@ async fn routing_404_405_and_stages() {
     assert_eq!(answer.json["error"]["type"], "NotFoundError");
     assert_common_headers(&answer);
 
-    for method in ["GET", "PUT", "DELETE", "PATCH"] {
+    for method in ["PUT", "DELETE", "PATCH", "HEAD"] {
         let mut event = create_event("org_acme", "ADMIN", &create_body("a", "b"));
         event["requestContext"]["http"]["method"] = json!(method);
         let answer = call(&app, &event).await;
         assert_eq!(answer.status, 405, "{method}");
-        assert_eq!(answer.headers["allow"], "POST");
+        assert_eq!(answer.headers["allow"], "GET, POST");
         assert_eq!(answer.json["status"], 405);
         assert_common_headers(&answer);
     }
@@ -567,6 +567,7 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
             encrypted_value: cipher.encrypt(&value),
             created_by: &actor,
             request_id: &request_id,
+            idempotency_key: None,
         })
         .await
         .unwrap();

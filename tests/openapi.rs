@@ -69,6 +69,8 @@ fn one_of_each_error() -> Vec<ApiError> {
             | ApiError::MethodNotAllowed { .. }
             | ApiError::Validation(_)
             | ApiError::SecretNameTaken { .. }
+            | ApiError::IdempotencyKeyReused { .. }
+            | ApiError::SecretNotFound { .. }
             | ApiError::StorageUnavailable(_)
             | ApiError::Internal(_) => {}
         }
@@ -109,7 +111,7 @@ async fn observed_statuses_are_declared() {
         .remove("authorizer");
     observed.insert(call(&app, &anonymous).await.status);
     let mut get = create_event("o", "ADMIN", &body);
-    get["requestContext"]["http"]["method"] = json!("GET");
+    get["requestContext"]["http"]["method"] = json!("PATCH");
     observed.insert(call(&app, &get).await.status);
     for fault in ["ValidationException", "ThrottlingException"] {
         let faulty = app_on(store_at(&failing_dynamodb(fault)).await, &[]);

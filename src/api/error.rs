@@ -27,6 +27,10 @@ pub enum ApiError {
     Validation(Vec<ValidationIssue>),
     #[error("secret name already taken")]
     SecretNameTaken { name: SecretName },
+    #[error("idempotency key reused with a different value")]
+    IdempotencyKeyReused { name: SecretName },
+    #[error("no such secret")]
+    SecretNotFound { name: SecretName },
     #[error("storage unavailable: {0}")]
     StorageUnavailable(StoreError),
     /// The detail is for the log only; the client gets a generic message.
@@ -86,7 +90,10 @@ impl ApiError {
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::SecretNameTaken { .. } => StatusCode::CONFLICT,
+            ApiError::SecretNameTaken { .. } | ApiError::IdempotencyKeyReused { .. } => {
+                StatusCode::CONFLICT
+            }
+            ApiError::SecretNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,7 +107,10 @@ impl ApiError {
             ApiError::RouteNotFound => "NotFoundError",
             ApiError::MethodNotAllowed { .. } => "MethodNotAllowedError",
             ApiError::Validation(_) => "ValidationError",
-            ApiError::SecretNameTaken { .. } => "AlreadyExistsError",
+            ApiError::SecretNameTaken { .. } | ApiError::IdempotencyKeyReused { .. } => {
+                "AlreadyExistsError"
+            }
+            ApiError::SecretNotFound { .. } => "NotFoundError",
             ApiError::StorageUnavailable(_) => "ServiceUnavailableError",
             ApiError::Internal(_) => "InternalServerError",
         }
@@ -132,6 +142,16 @@ impl ApiError {
             ApiError::SecretNameTaken { name } => (
                 format!("A secret named '{name}' already exists in this organization; use the update endpoint to change it"),
                 Some("secret_name_taken"),
+                Some(json!({ "secret_name": name.as_str() })),
+            ),
+            ApiError::IdempotencyKeyReused { name } => (
+                format!("This Idempotency-Key already created '{name}' with a different value"),
+                Some("idempotency_key_reused"),
+                Some(json!({ "secret_name": name.as_str() })),
+            ),
+            ApiError::SecretNotFound { name } => (
+                format!("No secret named '{name}' exists in this organization"),
+                Some("secret_not_found"),
                 Some(json!({ "secret_name": name.as_str() })),
             ),
             ApiError::StorageUnavailable(_) => (

@@ -1,6 +1,6 @@
-//! The HTTP API: routing, the create handler, and one audit line per request.
+//! The HTTP API: routing, the four secret operations, and one audit line per request.
 
-pub mod create;
+pub mod body;
 pub mod error;
 
 use lambda_http::http::{Method, StatusCode};
@@ -11,11 +11,13 @@ use serde_json::json;
 use crate::auth::{self, Permission, Principal};
 use crate::config::Config;
 use crate::domain::SecretName;
-use crate::storage::{CreateOutcome, NewSecret, RequestId, SecretStore};
-use create::parse_create_body;
+use crate::storage::{CreateOutcome, Found, NewSecret, RequestId, SecretStore};
+use body::{parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body};
 use error::{json_response, ApiError};
 
 pub const SECRETS_PATH: &str = "/v1/organizations/secrets";
+const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
+const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
 
 /// Shared state, built once at init and handed to every invocation.
 #[derive(Debug)]
@@ -25,14 +27,28 @@ pub struct App {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
+pub enum Action {
     CreateSecret,
+    ListSecrets,
+    UpdateSecret,
+    DeleteSecret,
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::CreateSecret => "create_secret",
+            Action::ListSecrets => "list_secrets",
+            Action::UpdateSecret => "update_secret",
+            Action::DeleteSecret => "delete_secret",
+        }
+    }
+
+    /// What each operation requires. Delete is not published; secrets are sensitive, so ADMIN.
+    pub fn required_permission(self) -> Permission {
+        match self {
+            Action::ListSecrets => Permission::Read,
+            Action::CreateSecret | Action::UpdateSecret | Action::DeleteSecret => Permission::Admin,
         }
     }
 }
@@ -44,6 +60,51 @@ struct Audit {
     action: Option<Action>,
     principal: Option<Principal>,
     secret_name: Option<SecretName>,
+}
+
+/// The route a path names: the collection, or one secret by its raw path segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route<'a> {
+    Collection,
+    Secret(&'a str),
+}
+
+fn route(path: &str) -> Option<Route<'_>> {
+    let rest = path.strip_prefix(SECRETS_PATH)?;
+    if rest.is_empty() {
+        return Some(Route::Collection);
+    }
+    let segment = rest.strip_prefix('/')?;
+    (!segment.is_empty() && !segment.contains('/')).then_some(Route::Secret(segment))
+}
+
+fn action_for(route: &Route<'_>, method: &Method) -> Result<Action, ApiError> {
+    match (route, method) {
+        (Route::Collection, &Method::POST) => Ok(Action::CreateSecret),
+        (Route::Collection, &Method::GET) => Ok(Action::ListSecrets),
+        (Route::Secret(_), &Method::PUT) => Ok(Action::UpdateSecret),
+        (Route::Secret(_), &Method::DELETE) => Ok(Action::DeleteSecret),
+        (Route::Collection, _) => Err(ApiError::MethodNotAllowed {
+            allow: COLLECTION_METHODS,
+        }),
+        (Route::Secret(_), _) => Err(ApiError::MethodNotAllowed {
+            allow: ITEM_METHODS,
+        }),
+    }
+}
+
+/// A successful operation's response and its audit outcome.
+type Handled = (Response<Body>, &'static str);
+
+fn secret_response(status: StatusCode, name: &SecretName, flag: &str) -> Response<Body> {
+    let mut body = json!({
+        "secret_name": name.as_str(),
+        "created": null,
+        "updated": null,
+        "deleted": null,
+    });
+    body[flag] = json!(true);
+    json_response(status, &body)
 }
 
 impl App {
@@ -93,29 +154,85 @@ impl App {
         request: &Request,
         request_id: Option<&RequestId>,
         audit: &mut Audit,
-    ) -> Result<(Response<Body>, &'static str), ApiError> {
+    ) -> Result<Handled, ApiError> {
         let path = resource_path(request);
         // Method and path only: the body is never logged, at any level.
         tracing::trace!(method = %request.method(), path, "routing request");
-        if path != SECRETS_PATH {
-            return Err(ApiError::RouteNotFound);
-        }
-        if request.method() != Method::POST {
-            return Err(ApiError::MethodNotAllowed { allow: &["POST"] });
-        }
-        audit.action = Some(Action::CreateSecret);
+        let route = route(path).ok_or(ApiError::RouteNotFound)?;
+        let action = action_for(&route, request.method())?;
+        audit.action = Some(action);
+
         let principal = auth::authenticate(request.request_context_ref(), &self.config.claim_names)
             .map_err(ApiError::Unauthenticated)?;
         audit.principal = Some(principal.clone());
-        if !principal.has(Permission::Admin) {
-            return Err(ApiError::Forbidden {
-                needed: Permission::Admin,
-            });
+        let needed = action.required_permission();
+        if !principal.has(needed) {
+            return Err(ApiError::Forbidden { needed });
         }
-        let input = parse_create_body(request.body().as_ref(), self.config.max_secret_value_bytes)?;
-        audit.secret_name = Some(input.name.clone());
-        let request_id = request_id
-            .ok_or_else(|| ApiError::Internal("the event carries no request id".to_owned()))?;
+
+        let body = request.body().as_ref();
+        match (action, route) {
+            (Action::ListSecrets, _) => self.list(&principal).await,
+            (Action::CreateSecret, _) => {
+                let idempotency_key = parse_idempotency_key(
+                    request
+                        .headers()
+                        .get("idempotency-key")
+                        .map(|v| v.as_bytes()),
+                )?;
+                let input = parse_create_body(body, self.config.max_secret_value_bytes)?;
+                audit.secret_name = Some(input.name.clone());
+                let request_id = request_id.ok_or_else(|| {
+                    ApiError::Internal("the event carries no request id".to_owned())
+                })?;
+                self.create(&principal, input, idempotency_key, request_id)
+                    .await
+            }
+            (Action::UpdateSecret, Route::Secret(segment)) => {
+                let name = parse_path_name(segment)?;
+                audit.secret_name = Some(name.clone());
+                let value = parse_update_body(body, self.config.max_secret_value_bytes)?;
+                let token = self.config.cipher.encrypt(&value);
+                match self
+                    .store
+                    .update(&principal.org_id, &name, token, &principal.actor)
+                    .await?
+                {
+                    Found::Yes => {
+                        Ok((secret_response(StatusCode::OK, &name, "updated"), "updated"))
+                    }
+                    Found::No => Err(ApiError::SecretNotFound { name }),
+                }
+            }
+            (Action::DeleteSecret, Route::Secret(segment)) => {
+                let name = parse_path_name(segment)?;
+                audit.secret_name = Some(name.clone());
+                match self.store.delete(&principal.org_id, &name).await? {
+                    Found::Yes => {
+                        Ok((secret_response(StatusCode::OK, &name, "deleted"), "deleted"))
+                    }
+                    Found::No => Err(ApiError::SecretNotFound { name }),
+                }
+            }
+            (Action::UpdateSecret | Action::DeleteSecret, Route::Collection) => Err(
+                ApiError::Internal("item action routed to the collection".to_owned()),
+            ),
+        }
+    }
+
+    async fn list(&self, principal: &Principal) -> Result<Handled, ApiError> {
+        let names = self.store.list_names(&principal.org_id).await?;
+        let body = json!({ "secrets": names, "count": names.len() });
+        Ok((json_response(StatusCode::OK, &body), "listed"))
+    }
+
+    async fn create(
+        &self,
+        principal: &Principal,
+        input: body::CreateSecretRequest,
+        idempotency_key: Option<crate::domain::IdempotencyKey>,
+        request_id: &RequestId,
+    ) -> Result<Handled, ApiError> {
         let outcome = self
             .store
             .create(NewSecret {
@@ -124,20 +241,40 @@ impl App {
                 encrypted_value: self.config.cipher.encrypt(&input.value),
                 created_by: &principal.actor,
                 request_id,
+                idempotency_key: idempotency_key.as_ref(),
             })
             .await?;
         let outcome = match outcome {
             CreateOutcome::Created => "created",
             CreateOutcome::CreatedByEarlierAttempt => "created_on_retry",
-            CreateOutcome::NameTaken => return Err(ApiError::SecretNameTaken { name: input.name }),
+            CreateOutcome::NameTaken(existing) => {
+                let same_key = matches!(
+                    (&idempotency_key, &existing.idempotency_key),
+                    (Some(ours), Some(theirs)) if ours.as_str() == theirs
+                );
+                if !same_key {
+                    return Err(ApiError::SecretNameTaken { name: input.name });
+                }
+                // A client retry: the same key must carry the same value. Compare the
+                // plaintexts in constant time; neither is logged or returned.
+                let stored = existing
+                    .encrypted_value
+                    .ok_or_else(|| ApiError::Internal("stored item has no token".to_owned()))?;
+                let stored = self
+                    .config
+                    .cipher
+                    .decrypt(&stored)
+                    .map_err(|err| ApiError::Internal(format!("stored token: {err}")))?;
+                if !input.value.same_as(&stored) {
+                    return Err(ApiError::IdempotencyKeyReused { name: input.name });
+                }
+                "idempotent_replay"
+            }
         };
-        let body = json!({
-            "secret_name": input.name.as_str(),
-            "created": true,
-            "updated": null,
-            "deleted": null,
-        });
-        Ok((json_response(StatusCode::CREATED, &body), outcome))
+        Ok((
+            secret_response(StatusCode::CREATED, &input.name, "created"),
+            outcome,
+        ))
     }
 }
 
@@ -192,11 +329,50 @@ fn resource_path(request: &Request) -> &str {
         _ => None,
     };
     match stage {
-        Some(stage) if stage != "$default" && raw != SECRETS_PATH => raw
+        Some(stage) if stage != "$default" && route(raw).is_none() => raw
             .strip_prefix('/')
             .and_then(|rest| rest.strip_prefix(stage))
             .filter(|rest| rest.starts_with('/'))
             .unwrap_or(raw),
         _ => raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route("/v1/organizations/secrets"), Some(Route::Collection));
+        assert_eq!(
+            route("/v1/organizations/secrets/a%20b"),
+            Some(Route::Secret("a%20b"))
+        );
+        assert_eq!(route("/v1/organizations/secrets/"), None);
+        assert_eq!(route("/v1/organizations/secrets/a/b"), None);
+        assert_eq!(route("/v1/organizations/secretsx"), None);
+        assert_eq!(route("/v1/organizations"), None);
+    }
+
+    #[test]
+    fn methods_per_route() {
+        let item = Route::Secret("x");
+        assert_eq!(
+            action_for(&Route::Collection, &Method::GET).unwrap(),
+            Action::ListSecrets
+        );
+        assert_eq!(
+            action_for(&item, &Method::DELETE).unwrap(),
+            Action::DeleteSecret
+        );
+        assert!(matches!(
+            action_for(&item, &Method::POST),
+            Err(ApiError::MethodNotAllowed { allow }) if allow == ITEM_METHODS
+        ));
+        assert!(matches!(
+            action_for(&Route::Collection, &Method::PATCH),
+            Err(ApiError::MethodNotAllowed { allow }) if allow == COLLECTION_METHODS
+        ));
     }
 }

@@ -1,31 +1,68 @@
 //! Operator commands that are not part of the Lambda.
 //!
-//!   secrets-admin generate-key     print a new Fernet key (for ENCRYPTION_KEY)
-//!   secrets-admin create-table     create SECRETS_TABLE_NAME if missing (local development)
+//!   secrets-admin generate-key
+//!       print a new Fernet key (for ENCRYPTION_KEY)
+//!   secrets-admin create-table
+//!       create SECRETS_TABLE_NAME if missing (local development)
+//!   secrets-admin rotate-keys [--dry-run] [--limit N]
+//!       re-encrypt every item whose token does not open under the first key of
+//!       ENCRYPTION_KEY; safe to interrupt and rerun
+//!
+//! AWS access comes from the standard configuration chain; rotate-keys needs
+//! dynamodb:Scan and dynamodb:UpdateItem on the table.
 
 use std::process::ExitCode;
 
-use org_secrets::config::{TableName, SECRETS_TABLE_NAME};
+use org_secrets::config::{Config, TableName, SECRETS_TABLE_NAME};
 use org_secrets::crypto::Cipher;
-use org_secrets::storage::{create_table_if_missing, dynamodb_client, StoreSettings};
+use org_secrets::rotation::{rotate_keys, ItemEvent, RotationOptions};
+use org_secrets::storage::{create_table_if_missing, dynamodb_client, SecretStore, StoreSettings};
 use secrecy::ExposeSecret;
 
-const USAGE: &str = "usage: secrets-admin generate-key | create-table";
+const USAGE: &str =
+    "usage: secrets-admin generate-key | create-table | rotate-keys [--dry-run] [--limit N]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
-    match command.as_deref() {
-        Some("generate-key") => {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("generate-key") if args.len() == 1 => {
             println!("{}", Cipher::generate_key().expose_secret());
             ExitCode::SUCCESS
         }
-        Some("create-table") => create_table().await,
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+        Some("create-table") if args.len() == 1 => create_table().await,
+        Some("rotate-keys") => match parse_rotation_options(&args[1..]) {
+            Some(options) => rotate(options).await,
+            None => usage(),
+        },
+        _ => usage(),
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
+fn parse_rotation_options(args: &[String]) -> Option<RotationOptions> {
+    let mut options = RotationOptions::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dry-run" => options.dry_run = true,
+            "--limit" => options.limit = Some(args.next()?.parse().ok().filter(|n| *n > 0)?),
+            _ => return None,
         }
     }
+    Some(options)
+}
+
+async fn store_for(table: TableName) -> SecretStore {
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    SecretStore::new(
+        dynamodb_client(&sdk_config, &StoreSettings::default()),
+        table,
+    )
 }
 
 async fn create_table() -> ExitCode {
@@ -40,9 +77,8 @@ async fn create_table() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = dynamodb_client(&sdk_config, &StoreSettings::default());
-    match create_table_if_missing(&client, &table).await {
+    let store = store_for(table.clone()).await;
+    match create_table_if_missing(store.client(), &table).await {
         Ok(true) => {
             println!("created table {table}");
             ExitCode::SUCCESS
@@ -53,6 +89,58 @@ async fn create_table() -> ExitCode {
         }
         Err(err) => {
             eprintln!("secrets-admin: could not create table {table}: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn rotate(options: RotationOptions) -> ExitCode {
+    // The same variables, with the same never-print-the-value errors, as the function.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("secrets-admin: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mode = if options.dry_run {
+        " (dry run: nothing is written)"
+    } else {
+        ""
+    };
+    println!(
+        "rotate-keys: table {}, {} key(s); re-encrypting under the first{mode}",
+        config.table_name,
+        config.cipher.key_count()
+    );
+    let store = store_for(config.table_name.clone()).await;
+    let result = rotate_keys(&store, &config.cipher, options, |event| match event {
+        ItemEvent::Failed {
+            org_id,
+            secret_name,
+            reason,
+        } => eprintln!("rotate-keys: failed {org_id}/{secret_name}: {reason}"),
+        ItemEvent::PageDone(progress) => println!("rotate-keys: progress: {progress}"),
+    })
+    .await;
+    match result {
+        Ok(summary) => {
+            let state = if summary.stopped_early {
+                "stopped at --limit; run again to continue"
+            } else {
+                "done"
+            };
+            println!("rotate-keys: {state}{mode}: {summary}");
+            if summary.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!(
+                "rotate-keys: scan failed: {err}; rerun to resume (rotated items are skipped)"
+            );
             ExitCode::FAILURE
         }
     }

@@ -250,3 +250,29 @@ pub fn failing_dynamodb(error_type: &'static str) -> String {
     });
     format!("http://{addr}")
 }
+
+/// An HTTP API event for `method` on `/v1/organizations/secrets` plus `suffix` (e.g.
+/// `"/stripe_api_key"`), for `org` with `permissions`, with an optional body.
+pub fn op_event(
+    method: &str,
+    suffix: &str,
+    org: &str,
+    permissions: &str,
+    body: Option<&str>,
+) -> Value {
+    let mut event = create_event(org, permissions, body.unwrap_or(""));
+    let path = format!("/v1/organizations/secrets{suffix}");
+    event["rawPath"] = Value::String(path.clone());
+    event["requestContext"]["http"]["path"] = Value::String(path);
+    event["requestContext"]["http"]["method"] = Value::String(method.to_owned());
+    event["routeKey"] = Value::String(format!("{method} /v1/organizations/secrets{suffix}"));
+    if body.is_none() {
+        event.as_object_mut().unwrap().remove("body");
+    }
+    event
+}
+
+pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = Value::String(value.to_owned());
+    event
+}

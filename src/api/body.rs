@@ -1,0 +1,219 @@
+//! Request bodies and path names parsed into domain types, with FastAPI-style 422 issues.
+
+use serde_json::Value;
+
+use super::error::{ApiError, LocPart, ValidationIssue};
+use crate::domain::{IdempotencyKey, SecretName, SecretNameError, SecretValue, SecretValueError};
+
+/// A create request that passed validation.
+#[derive(Debug)]
+pub struct CreateSecretRequest {
+    pub name: SecretName,
+    pub value: SecretValue,
+}
+
+const SECRET_NAME: &str = "secret_name";
+const SECRET_VALUE: &str = "secret_value";
+
+/// Parses a create body. Unknown fields (the contract's own examples carry
+/// `description`) are ignored, and so is any `org_id`: the organization comes from claims.
+/// Problems are reported FastAPI-style, one entry each, and never quote the input.
+pub fn parse_create_body(
+    body: &[u8],
+    max_value_bytes: usize,
+) -> Result<CreateSecretRequest, ApiError> {
+    let mut fields = parse_object(body)?;
+    let mut issues = Vec::new();
+    let name = take_name(&mut fields, &mut issues);
+    let value = take_value(&mut fields, max_value_bytes, &mut issues);
+    match (name, value) {
+        (Some(name), Some(value)) if issues.is_empty() => Ok(CreateSecretRequest { name, value }),
+        _ => Err(ApiError::Validation(issues)),
+    }
+}
+
+/// Parses an update body: `{"secret_value"}`; the name comes from the path.
+pub fn parse_update_body(body: &[u8], max_value_bytes: usize) -> Result<SecretValue, ApiError> {
+    let mut fields = parse_object(body)?;
+    let mut issues = Vec::new();
+    match take_value(&mut fields, max_value_bytes, &mut issues) {
+        Some(value) if issues.is_empty() => Ok(value),
+        _ => Err(ApiError::Validation(issues)),
+    }
+}
+
+/// The `{secret_name}` path segment: percent-decoded, then validated like the body field.
+pub fn parse_path_name(segment: &str) -> Result<SecretName, ApiError> {
+    let issue = |msg: String, kind| {
+        ApiError::Validation(vec![ValidationIssue {
+            loc: vec![LocPart::Key("path"), LocPart::Key(SECRET_NAME)],
+            msg,
+            kind,
+        }])
+    };
+    let decoded = percent_decode(segment).ok_or_else(|| {
+        issue(
+            "Path segment should be valid percent-encoded UTF-8".to_owned(),
+            "string_type",
+        )
+    })?;
+    SecretName::parse(decoded).map_err(|err| issue(err.to_string(), name_error_type(err)))
+}
+
+/// The optional `Idempotency-Key` header of a create.
+pub fn parse_idempotency_key(raw: Option<&[u8]>) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let parsed = std::str::from_utf8(raw)
+        .map_err(|_| crate::domain::IdempotencyKeyError::Characters)
+        .and_then(IdempotencyKey::parse);
+    parsed.map(Some).map_err(|err| {
+        ApiError::Validation(vec![ValidationIssue {
+            loc: vec![LocPart::Key("header"), LocPart::Key("idempotency-key")],
+            msg: err.to_string(),
+            kind: "value_error",
+        }])
+    })
+}
+
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let invalid = |issue| Err(ApiError::Validation(vec![issue]));
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return invalid(ValidationIssue::body("Field required", "missing"));
+    }
+    let Ok(document) = serde_json::from_slice::<Value>(body) else {
+        return invalid(ValidationIssue::body("JSON decode error", "json_invalid"));
+    };
+    match document {
+        Value::Object(fields) => Ok(fields),
+        _ => invalid(ValidationIssue::body(
+            "Input should be a valid dictionary or object to extract fields from",
+            "model_attributes_type",
+        )),
+    }
+}
+
+fn take_name(
+    fields: &mut serde_json::Map<String, Value>,
+    issues: &mut Vec<ValidationIssue>,
+) -> Option<SecretName> {
+    let raw = take_string(fields, SECRET_NAME, issues)?;
+    SecretName::parse(raw)
+        .map_err(|err| {
+            issues.push(ValidationIssue::field(
+                SECRET_NAME,
+                err.to_string(),
+                name_error_type(err),
+            ));
+        })
+        .ok()
+}
+
+fn take_value(
+    fields: &mut serde_json::Map<String, Value>,
+    max_value_bytes: usize,
+    issues: &mut Vec<ValidationIssue>,
+) -> Option<SecretValue> {
+    let raw = take_string(fields, SECRET_VALUE, issues)?;
+    SecretValue::parse(raw, max_value_bytes)
+        .map_err(|err| {
+            issues.push(ValidationIssue::field(
+                SECRET_VALUE,
+                err.to_string(),
+                value_error_type(err),
+            ));
+        })
+        .ok()
+}
+
+/// Moves the string out of the document (no copy of a secret) or records why it cannot.
+fn take_string(
+    fields: &mut serde_json::Map<String, Value>,
+    field: &'static str,
+    issues: &mut Vec<ValidationIssue>,
+) -> Option<String> {
+    match fields.remove(field) {
+        Some(Value::String(text)) => Some(text),
+        Some(_) => {
+            issues.push(ValidationIssue::field(
+                field,
+                "Input should be a valid string",
+                "string_type",
+            ));
+            None
+        }
+        None => {
+            issues.push(ValidationIssue::field(field, "Field required", "missing"));
+            None
+        }
+    }
+}
+
+fn name_error_type(err: SecretNameError) -> &'static str {
+    match err {
+        SecretNameError::Empty => "string_too_short",
+        SecretNameError::TooLong { .. } => "string_too_long",
+        SecretNameError::ControlCharacter => "string_pattern_mismatch",
+    }
+}
+
+fn value_error_type(err: SecretValueError) -> &'static str {
+    match err {
+        SecretValueError::Empty => "string_too_short",
+        SecretValueError::TooLarge { .. } => "string_too_long",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_names_are_percent_decoded_and_validated() {
+        assert_eq!(
+            parse_path_name("stripe_api_key").unwrap().as_str(),
+            "stripe_api_key"
+        );
+        assert_eq!(parse_path_name("a%20b%E2%98%83").unwrap().as_str(), "a b☃");
+        for bad in ["%", "%2", "%zz", "%FF", "a%0Ab", ""] {
+            assert!(
+                matches!(parse_path_name(bad), Err(ApiError::Validation(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(parse_path_name(&"n".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn idempotency_header_is_optional_but_validated() {
+        assert!(parse_idempotency_key(None).unwrap().is_none());
+        assert_eq!(
+            parse_idempotency_key(Some(b"key-1"))
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "key-1"
+        );
+        assert!(parse_idempotency_key(Some(b"has space")).is_err());
+        assert!(parse_idempotency_key(Some(&[0xff])).is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! The internal reader: how other Rust services (the `api_call` stage, `{{SECRET.name}}`
+//! templates) get a secret's value. A library API, deliberately not an HTTP endpoint: no
+//! endpoint of this service ever returns a value.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use org_secrets::domain::{OrgId, SecretName};
+//! use org_secrets::reader::SecretReader;
+//! use secrecy::ExposeSecret;
+//!
+//! let reader = SecretReader::from_env().await?; // ENCRYPTION_KEY, SECRETS_TABLE_NAME
+//! let token = reader
+//!     .read(&OrgId::parse("org_acme")?, &SecretName::parse("stripe_api_key")?)
+//!     .await?;
+//! let header = format!("Bearer {}", token.expose_secret());
+//! # let _ = header;
+//! # Ok(())
+//! # }
+//! ```
+
+use secrecy::SecretString;
+
+use crate::config::{ConfigError, TableName, ENCRYPTION_KEY, SECRETS_TABLE_NAME};
+use crate::crypto::{Cipher, DecryptError, EncryptedValue, KeyListError};
+use crate::domain::{OrgId, SecretName};
+use crate::storage::{
+    dynamodb_client, SecretStore, StoreError, StoreSettings, ATTR_ENCRYPTED_VALUE,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("no secret with that name in this organization")]
+    NotFound,
+    #[error("the stored token cannot be opened with any configured key: {0}")]
+    Undecryptable(DecryptError),
+    #[error("the stored item has no encrypted value")]
+    Malformed,
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+#[derive(Debug)]
+pub struct SecretReader {
+    store: SecretStore,
+    cipher: Cipher,
+}
+
+impl SecretReader {
+    pub fn new(store: SecretStore, cipher: Cipher) -> Self {
+        Self { store, cipher }
+    }
+
+    /// From `ENCRYPTION_KEY` and `SECRETS_TABLE_NAME` and the standard AWS configuration.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let keys = std::env::var(ENCRYPTION_KEY).map_err(|_| ConfigError::Missing {
+            var: ENCRYPTION_KEY,
+        })?;
+        let cipher = Cipher::from_key_list(&keys).map_err(|err| match err {
+            KeyListError::Empty => ConfigError::Missing {
+                var: ENCRYPTION_KEY,
+            },
+            other => ConfigError::Invalid {
+                var: ENCRYPTION_KEY,
+                reason: other.to_string(),
+            },
+        })?;
+        let table = std::env::var(SECRETS_TABLE_NAME).map_err(|_| ConfigError::Missing {
+            var: SECRETS_TABLE_NAME,
+        })?;
+        let table = TableName::parse(&table).map_err(|reason| ConfigError::Invalid {
+            var: SECRETS_TABLE_NAME,
+            reason,
+        })?;
+        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let client = dynamodb_client(&sdk_config, &StoreSettings::default());
+        Ok(Self::new(SecretStore::new(client, table), cipher))
+    }
+
+    /// The plaintext, wrapped so that it cannot be logged or `Debug`-printed by accident.
+    pub async fn read(&self, org_id: &OrgId, name: &SecretName) -> Result<SecretString, ReadError> {
+        let item = self
+            .store
+            .get_item(org_id, name)
+            .await?
+            .ok_or(ReadError::NotFound)?;
+        let token = item
+            .get(ATTR_ENCRYPTED_VALUE)
+            .and_then(|v| v.as_s().ok())
+            .ok_or(ReadError::Malformed)?;
+        self.cipher
+            .decrypt(&EncryptedValue::from_stored(token.clone()))
+            .map_err(ReadError::Undecryptable)
+    }
+}
