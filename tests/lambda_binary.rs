@@ -166,8 +166,8 @@ fn bad_configuration_stops_init_naming_the_variable_not_the_value() {
     }
 }
 
-/// Acceptance: a canary value sent through 201, 409, 422, 403 and DynamoDB failures, with
-/// every log level at TRACE, appears in no response and no log line.
+/// Acceptance: a canary value sent through 201, 409, 422, 403, update, list, delete and
+/// DynamoDB failures, with every log level at TRACE, appears in no response and no log line.
 #[tokio::test]
 async fn canary_never_appears_in_responses_or_trace_logs() {
     let canary = "CANARY-9d8c7b6a5f4e";
@@ -237,6 +237,19 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         encoded["body"] = json!(STANDARD.encode(create_body(&format!("b64_{format}"), canary)));
         encoded["isBase64Encoded"] = json!(true);
         responses.push(lambda.invoke(&encoded));
+        // The lifecycle endpoints, with the canary as the new value.
+        let update = json!({ "secret_value": format!("{canary}-updated") }).to_string();
+        let lifecycle = [
+            (op_event("PUT", &format!("/{name}"), "org_acme", "ADMIN", Some(&update)), 200),
+            (op_event("PUT", "/missing", "org_acme", "ADMIN", Some(&update)), 404),
+            (op_event("GET", "", "org_acme", "READ", None), 200),
+            (op_event("DELETE", &format!("/{name}"), "org_acme", "ADMIN", None), 200),
+        ];
+        for (event, status) in lifecycle {
+            let response = lambda.invoke(&event);
+            assert_eq!(response.status, status, "{format}: {}", String::from_utf8_lossy(&response.body));
+            responses.push(response);
+        }
         logs.push(lambda.log());
     }
 
@@ -287,7 +300,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         .lines()
         .filter(|line| line.contains("org_secrets::audit"))
         .count();
-    assert_eq!(audit_lines, 16, "{all_logs}");
+    assert_eq!(audit_lines, 24, "{all_logs}");
     assert!(!all_logs.contains(canary), "a log line leaked the canary");
     assert!(
         !all_logs.contains(&canary_b64),
