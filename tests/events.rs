@@ -55,13 +55,30 @@ async fn every_sample_event_has_its_expected_status() {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let app = app_on(fresh_store().await, &overrides);
+        let store = fresh_store().await;
+        let seeds = expectation["seed"].as_array().cloned().unwrap_or_default();
+        let seeder = app_on(store.clone(), &[]);
+        for seed in &seeds {
+            let [org, name, value] = [0, 1, 2].map(|i| seed[i].as_str().expect("seed entry"));
+            let seeded = call(
+                &seeder,
+                &create_event(org, "ADMIN", &create_body(name, value)),
+            )
+            .await;
+            assert_eq!(seeded.status, 201, "{file}: seeding {name}");
+        }
+        let app = app_on(store, &overrides);
         let answer = call(&app, &sample_event(file)).await;
         assert_eq!(answer.status, status, "{file}: {}", answer.text);
-        assert_eq!(
-            item_count(app.store()).await,
-            usize::from(status == 201),
-            "{file}"
-        );
+        let items_after = expectation["items_after"]
+            .as_u64()
+            .map_or(seeds.len() + usize::from(status == 201), |n| n as usize);
+        assert_eq!(item_count(app.store()).await, items_after, "{file}");
+        if file.ends_with("-list.json") {
+            assert_eq!(
+                answer.json["secrets"],
+                serde_json::json!(["github_token", "stripe_api_key"])
+            );
+        }
     }
 }

@@ -240,14 +240,34 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         // The lifecycle endpoints, with the canary as the new value.
         let update = json!({ "secret_value": format!("{canary}-updated") }).to_string();
         let lifecycle = [
-            (op_event("PUT", &format!("/{name}"), "org_acme", "ADMIN", Some(&update)), 200),
-            (op_event("PUT", "/missing", "org_acme", "ADMIN", Some(&update)), 404),
+            (
+                op_event(
+                    "PUT",
+                    &format!("/{name}"),
+                    "org_acme",
+                    "ADMIN",
+                    Some(&update),
+                ),
+                200,
+            ),
+            (
+                op_event("PUT", "/missing", "org_acme", "ADMIN", Some(&update)),
+                404,
+            ),
             (op_event("GET", "", "org_acme", "READ", None), 200),
-            (op_event("DELETE", &format!("/{name}"), "org_acme", "ADMIN", None), 200),
+            (
+                op_event("DELETE", &format!("/{name}"), "org_acme", "ADMIN", None),
+                200,
+            ),
         ];
         for (event, status) in lifecycle {
             let response = lambda.invoke(&event);
-            assert_eq!(response.status, status, "{format}: {}", String::from_utf8_lossy(&response.body));
+            assert_eq!(
+                response.status,
+                status,
+                "{format}: {}",
+                String::from_utf8_lossy(&response.body)
+            );
             responses.push(response);
         }
         logs.push(lambda.log());

@@ -33,15 +33,27 @@ fn openapi() -> Value {
     serde_json::from_slice(&output.stdout).expect("openapi.yaml parses")
 }
 
-fn declared_statuses() -> BTreeSet<u16> {
-    let document = openapi();
+fn declared(document: &Value, path: &str, method: &str) -> BTreeSet<u16> {
     assert_eq!(document["openapi"], "3.1.0");
-    document["paths"]["/v1/organizations/secrets"]["post"]["responses"]
+    document["paths"][path][method]["responses"]
         .as_object()
-        .expect("responses of POST /v1/organizations/secrets")
+        .unwrap_or_else(|| panic!("openapi.yaml has no responses for {method} {path}"))
         .keys()
         .map(|code| code.parse().expect("numeric status"))
         .collect()
+}
+
+fn declared_statuses() -> BTreeSet<u16> {
+    declared(&openapi(), "/v1/organizations/secrets", "post")
+}
+
+fn assert_declared(document: &Value, path: &str, method: &str, observed: &BTreeSet<u16>) {
+    let declared = declared(document, path, method);
+    let missing: Vec<_> = observed.difference(&declared).collect();
+    assert!(
+        missing.is_empty(),
+        "{method} {path}: statuses not declared in openapi.yaml: {missing:?}"
+    );
 }
 
 /// One value of every `ApiError` variant. The match makes this fail to compile when a
@@ -53,7 +65,9 @@ fn one_of_each_error() -> Vec<ApiError> {
             needed: Permission::Admin,
         },
         ApiError::RouteNotFound,
-        ApiError::MethodNotAllowed { allow: &["POST"] },
+        ApiError::MethodNotAllowed {
+            allow: &["GET", "POST"],
+        },
         ApiError::Validation(vec![ValidationIssue::body("Field required", "missing")]),
         ApiError::SecretNameTaken {
             name: SecretName::parse("n").unwrap(),
@@ -130,5 +144,125 @@ async fn observed_statuses_are_declared() {
     assert!(
         missing.is_empty(),
         "statuses not declared in openapi.yaml: {missing:?}"
+    );
+}
+
+/// List, update and delete: the statuses a matrix of real requests reaches are declared
+/// on each operation.
+#[tokio::test]
+async fn lifecycle_statuses_are_declared() {
+    let document = openapi();
+    let app = fresh_app().await;
+    assert_eq!(
+        call(
+            &app,
+            &create_event("o", "ADMIN", &create_body("present", "v"))
+        )
+        .await
+        .status,
+        201
+    );
+    let throttled = app_on(
+        store_at(&failing_dynamodb("ThrottlingException")).await,
+        &[],
+    );
+    let broken = app_on(
+        store_at(&failing_dynamodb("ValidationException")).await,
+        &[],
+    );
+    let update = json!({"secret_value": "v2"}).to_string();
+    let anonymous = |mut event: Value| {
+        event["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+        event
+    };
+
+    let mut list = BTreeSet::new();
+    for event in [
+        op_event("GET", "", "o", "READ", None),
+        op_event("GET", "", "o", "NONE", None),
+        anonymous(op_event("GET", "", "o", "READ", None)),
+    ] {
+        list.insert(call(&app, &event).await.status);
+    }
+    list.insert(
+        call(&throttled, &op_event("GET", "", "o", "READ", None))
+            .await
+            .status,
+    );
+    list.insert(
+        call(&broken, &op_event("GET", "", "o", "READ", None))
+            .await
+            .status,
+    );
+    assert_eq!(list, BTreeSet::from([200, 401, 403, 500, 503]));
+    assert_declared(&document, "/v1/organizations/secrets", "get", &list);
+
+    let mut put = BTreeSet::new();
+    for event in [
+        op_event("PUT", "/present", "o", "ADMIN", Some(&update)),
+        op_event("PUT", "/absent", "o", "ADMIN", Some(&update)),
+        op_event("PUT", "/present", "o", "ADMIN", Some("{}")),
+        op_event("PUT", "/present", "o", "READ", Some(&update)),
+        op_event("POST", "/present", "o", "ADMIN", Some(&update)),
+        anonymous(op_event("PUT", "/present", "o", "ADMIN", Some(&update))),
+    ] {
+        put.insert(call(&app, &event).await.status);
+    }
+    put.insert(
+        call(
+            &throttled,
+            &op_event("PUT", "/present", "o", "ADMIN", Some(&update)),
+        )
+        .await
+        .status,
+    );
+    put.insert(
+        call(
+            &broken,
+            &op_event("PUT", "/present", "o", "ADMIN", Some(&update)),
+        )
+        .await
+        .status,
+    );
+    assert_eq!(
+        put,
+        BTreeSet::from([200, 401, 403, 404, 405, 422, 500, 503])
+    );
+    assert_declared(
+        &document,
+        "/v1/organizations/secrets/{secret_name}",
+        "put",
+        &put,
+    );
+
+    let mut delete = BTreeSet::new();
+    for event in [
+        op_event("DELETE", "/present", "o", "ADMIN", None),
+        op_event("DELETE", "/present", "o", "ADMIN", None),
+        op_event("DELETE", "/%FF", "o", "ADMIN", None),
+        op_event("DELETE", "/present", "o", "WRITE", None),
+        anonymous(op_event("DELETE", "/present", "o", "ADMIN", None)),
+    ] {
+        delete.insert(call(&app, &event).await.status);
+    }
+    delete.insert(
+        call(&throttled, &op_event("DELETE", "/x", "o", "ADMIN", None))
+            .await
+            .status,
+    );
+    delete.insert(
+        call(&broken, &op_event("DELETE", "/x", "o", "ADMIN", None))
+            .await
+            .status,
+    );
+    assert_eq!(delete, BTreeSet::from([200, 401, 403, 404, 422, 500, 503]));
+    assert_declared(
+        &document,
+        "/v1/organizations/secrets/{secret_name}",
+        "delete",
+        &delete,
     );
 }

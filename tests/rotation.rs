@@ -26,7 +26,11 @@ async fn seed_under_key_a(store: &SecretStore) -> HashMap<(String, String), Stri
         let org = if i % 2 == 0 { "org_a" } else { "org_b" };
         let name = format!("secret_{i:02}");
         let value = format!("{CANARY}-{i}");
-        let answer = call(&app, &create_event(org, "ADMIN", &create_body(&name, &value))).await;
+        let answer = call(
+            &app,
+            &create_event(org, "ADMIN", &create_body(&name, &value)),
+        )
+        .await;
         assert_eq!(answer.status, 201);
         expected.insert((org.to_owned(), name), value);
     }
@@ -59,20 +63,42 @@ async fn rotation_moves_every_token_to_the_new_key_and_resumes() {
     };
 
     // A dry run counts but writes nothing.
-    let dry = rotate_keys(&store, &b_then_a, small_pages(None, true), |_| {}).await.unwrap();
-    assert_eq!((dry.scanned, dry.rotated, dry.skipped, dry.failed), (12, 12, 0, 0));
-    assert!(all_tokens(&store).await.iter().all(|(_, _, t)| only_b.decrypt(t).is_err()));
+    let dry = rotate_keys(&store, &b_then_a, small_pages(None, true), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (dry.scanned, dry.rotated, dry.skipped, dry.failed),
+        (12, 12, 0, 0)
+    );
+    assert!(all_tokens(&store)
+        .await
+        .iter()
+        .all(|(_, _, t)| only_b.decrypt(t).is_err()));
 
     // Interrupted after 5 rotations...
-    let first = rotate_keys(&store, &b_then_a, small_pages(Some(5), false), |_| {}).await.unwrap();
+    let first = rotate_keys(&store, &b_then_a, small_pages(Some(5), false), |_| {})
+        .await
+        .unwrap();
     assert_eq!(first.rotated, 5);
     assert!(first.stopped_early);
     // ...a rerun finishes the job, skipping what is done.
-    let second = rotate_keys(&store, &b_then_a, small_pages(None, false), |_| {}).await.unwrap();
-    assert_eq!((second.scanned, second.rotated, second.skipped, second.failed), (12, 7, 5, 0));
+    let second = rotate_keys(&store, &b_then_a, small_pages(None, false), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            second.scanned,
+            second.rotated,
+            second.skipped,
+            second.failed
+        ),
+        (12, 7, 5, 0)
+    );
     assert!(!second.stopped_early);
     // A third run has nothing to do.
-    let third = rotate_keys(&store, &b_then_a, small_pages(None, false), |_| {}).await.unwrap();
+    let third = rotate_keys(&store, &b_then_a, small_pages(None, false), |_| {})
+        .await
+        .unwrap();
     assert_eq!((third.rotated, third.skipped), (0, 12));
 
     // Every token now opens under B alone, to the value it had.
@@ -81,7 +107,10 @@ async fn rotation_moves_every_token_to_the_new_key_and_resumes() {
     for (org, name, token) in tokens {
         let value = only_b.decrypt(&token).unwrap();
         assert_eq!(value.expose_secret(), expected[&(org, name)]);
-        assert_eq!(cipher(KEY_A).decrypt(&token).unwrap_err(), DecryptError::NoKeyOpensToken);
+        assert_eq!(
+            cipher(KEY_A).decrypt(&token).unwrap_err(),
+            DecryptError::NoKeyOpensToken
+        );
     }
 }
 
@@ -91,9 +120,14 @@ async fn a_token_no_key_opens_is_counted_as_failed_and_left_alone() {
     seed_under_key_a(&store).await;
     // Key C knows nothing of these tokens.
     let unrelated = cipher("Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2M=");
-    let summary = rotate_keys(&store, &unrelated, RotationOptions::default(), |_| {}).await.unwrap();
+    let summary = rotate_keys(&store, &unrelated, RotationOptions::default(), |_| {})
+        .await
+        .unwrap();
     assert_eq!((summary.rotated, summary.failed), (0, 12));
-    assert!(all_tokens(&store).await.iter().all(|(_, _, t)| cipher(KEY_A).decrypt(t).is_ok()));
+    assert!(all_tokens(&store)
+        .await
+        .iter()
+        .all(|(_, _, t)| cipher(KEY_A).decrypt(t).is_ok()));
 }
 
 /// The conditional write: a token that changed after the scan read it is not overwritten.
@@ -101,16 +135,41 @@ async fn a_token_no_key_opens_is_counted_as_failed_and_left_alone() {
 async fn rotation_never_overwrites_a_concurrent_update() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
-    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("k", "before"))).await.status, 201);
+    assert_eq!(
+        call(
+            &app,
+            &create_event("org_a", "ADMIN", &create_body("k", "before"))
+        )
+        .await
+        .status,
+        201
+    );
     let stale = store.scan_tokens(None, 10).await.unwrap().tokens.remove(0);
     let update = json!({"secret_value": "after"}).to_string();
-    assert_eq!(call(&app, &op_event("PUT", "/k", "org_a", "ADMIN", Some(&update))).await.status, 200);
+    assert_eq!(
+        call(
+            &app,
+            &op_event("PUT", "/k", "org_a", "ADMIN", Some(&update))
+        )
+        .await
+        .status,
+        200
+    );
 
     let b_then_a = cipher(&format!("{KEY_B},{KEY_A}"));
     let replacement = b_then_a.reencrypt(&stale.encrypted_value).unwrap();
-    assert_eq!(store.replace_token(&stale, replacement).await.unwrap(), Found::No);
+    assert_eq!(
+        store.replace_token(&stale, replacement).await.unwrap(),
+        Found::No
+    );
     let reader = SecretReader::new(store.clone(), cipher(KEY_A));
-    let value = reader.read(&OrgId::parse("org_a").unwrap(), &SecretName::parse("k").unwrap()).await.unwrap();
+    let value = reader
+        .read(
+            &OrgId::parse("org_a").unwrap(),
+            &SecretName::parse("k").unwrap(),
+        )
+        .await
+        .unwrap();
     assert_eq!(value.expose_secret(), "after");
 }
 
@@ -118,7 +177,19 @@ async fn rotation_never_overwrites_a_concurrent_update() {
 async fn reader_returns_values_and_typed_errors() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
-    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("stripe_api_key", "sk_live_9"))).await.status, 201);
+    assert_eq!(
+        call(
+            &app,
+            &create_event(
+                "org_a",
+                "ADMIN",
+                &create_body("stripe_api_key", "sk_live_9")
+            )
+        )
+        .await
+        .status,
+        201
+    );
     let org = OrgId::parse("org_a").unwrap();
     let name = SecretName::parse("stripe_api_key").unwrap();
 
@@ -127,10 +198,16 @@ async fn reader_returns_values_and_typed_errors() {
     assert_eq!(value.expose_secret(), "sk_live_9");
     assert!(!format!("{value:?}").contains("sk_live_9"));
 
-    let missing = reader.read(&org, &SecretName::parse("nope").unwrap()).await.unwrap_err();
+    let missing = reader
+        .read(&org, &SecretName::parse("nope").unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(missing, ReadError::NotFound);
     // Another org's name is missing from here.
-    let other = reader.read(&OrgId::parse("org_b").unwrap(), &name).await.unwrap_err();
+    let other = reader
+        .read(&OrgId::parse("org_b").unwrap(), &name)
+        .await
+        .unwrap_err();
     assert_eq!(other, ReadError::NotFound);
     // A key list that cannot open the token.
     let wrong_keys = SecretReader::new(store.clone(), cipher(KEY_B));
@@ -139,8 +216,14 @@ async fn reader_returns_values_and_typed_errors() {
         ReadError::Undecryptable(DecryptError::NoKeyOpensToken)
     );
     // Storage trouble is its own error.
-    let broken = SecretReader::new(store_at(&failing_dynamodb("ThrottlingException")).await, cipher(KEY_A));
-    assert!(matches!(broken.read(&org, &name).await.unwrap_err(), ReadError::Storage(_)));
+    let broken = SecretReader::new(
+        store_at(&failing_dynamodb("ThrottlingException")).await,
+        cipher(KEY_A),
+    );
+    assert!(matches!(
+        broken.read(&org, &name).await.unwrap_err(),
+        ReadError::Storage(_)
+    ));
 }
 
 /// The operator command end to end: summaries, resumability, exit codes, and no value in
@@ -165,15 +248,24 @@ async fn rotate_keys_command_reports_and_never_prints_values() {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-        assert!(!text.contains(CANARY), "rotate-keys printed a value:\n{text}");
-        assert!(!text.contains(KEY_A) && !text.contains(KEY_B), "rotate-keys printed a key");
+        assert!(
+            !text.contains(CANARY),
+            "rotate-keys printed a value:\n{text}"
+        );
+        assert!(
+            !text.contains(KEY_A) && !text.contains(KEY_B),
+            "rotate-keys printed a key"
+        );
         (output.status.code(), text)
     };
 
     let (code, dry) = run(&["--dry-run"]);
     assert_eq!(code, Some(0));
     assert!(dry.contains("dry run"), "{dry}");
-    assert!(dry.contains("scanned 12, rotated 12, skipped 0, failed 0"), "{dry}");
+    assert!(
+        dry.contains("scanned 12, rotated 12, skipped 0, failed 0"),
+        "{dry}"
+    );
 
     let (code, partial) = run(&["--limit", "4"]);
     assert_eq!(code, Some(0));
@@ -183,14 +275,20 @@ async fn rotate_keys_command_reports_and_never_prints_values() {
 
     let (code, rest) = run(&[]);
     assert_eq!(code, Some(0));
-    assert!(rest.contains("done: scanned 12, rotated 8, skipped 4, failed 0"), "{rest}");
+    assert!(
+        rest.contains("done: scanned 12, rotated 8, skipped 4, failed 0"),
+        "{rest}"
+    );
 
     let (code, usage) = run(&["--limit", "zero"]);
     assert_eq!(code, Some(2));
     assert!(usage.contains("usage:"));
 
     let only_b = cipher(KEY_B);
-    assert!(all_tokens(&store).await.iter().all(|(_, _, t)| only_b.decrypt(t).is_ok()));
+    assert!(all_tokens(&store)
+        .await
+        .iter()
+        .all(|(_, _, t)| only_b.decrypt(t).is_ok()));
 }
 
 #[test]
