@@ -61,6 +61,14 @@ expect "no token"              401 -X POST "$BASE/v1/organizations/secrets" -H '
 expect "read-only member"      403 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-reader-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_local_123"}'
 expect "second org, same name" 201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-globex' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_other_456"}'
 expect "wrong method"          405 -X PATCH "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme'
+expect "reader lists"          200 "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-reader-acme'
+if grep -q '"secrets":\["stripe_api_key"\]' "$STATE/body"; then passed=$((passed + 1)); else echo "smoke: FAIL list body: $(cat "$STATE/body")"; failed=$((failed + 1)); fi
+expect "admin updates"         200 -X PUT "$BASE/v1/organizations/secrets/stripe_api_key" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_value": "sk_test_other_456"}'
+expect "reader cannot update"  403 -X PUT "$BASE/v1/organizations/secrets/stripe_api_key" -H 'Authorization: Bearer dev-reader-acme' -H 'Content-Type: application/json' -d '{"secret_value": "sk_test_other_456"}'
+expect "idempotent create"     201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Idempotency-Key: run-42' -H 'Content-Type: application/json' -d '{"secret_name": "github_token", "secret_value": "sk_test_local_123"}'
+expect "same key, retried"     201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Idempotency-Key: run-42' -H 'Content-Type: application/json' -d '{"secret_name": "github_token", "secret_value": "sk_test_local_123"}'
+expect "admin deletes"         200 -X DELETE "$BASE/v1/organizations/secrets/github_token" -H 'Authorization: Bearer dev-admin-acme'
+expect "delete again"          404 -X DELETE "$BASE/v1/organizations/secrets/github_token" -H 'Authorization: Bearer dev-admin-acme'
 stop
 
 # Data and key survive a restart: the name is still taken.
