@@ -476,6 +476,19 @@ impl SecretStore {
         }
     }
 
+    /// One cheap call at init, so the connection (and in AWS the TLS handshake) is paid
+    /// before the first request instead of inside it. Also tells early if the table is
+    /// missing or not permitted; the caller logs that and carries on.
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(self.table.as_str())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| classify(&err))
+    }
+
     /// The raw stored item (strongly consistent), for the reader and for tests.
     pub async fn get_item(
         &self,

@@ -1,6 +1,7 @@
 //! The Lambda function: `bootstrap` for the `provided.al2023` runtime.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use lambda_http::{run, service_fn, Error, Request};
 use org_secrets::api::App;
@@ -8,8 +9,16 @@ use org_secrets::config::Config;
 use org_secrets::logging;
 use org_secrets::storage::{dynamodb_client, SecretStore, StoreSettings};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+/// One execution environment serves one request at a time, so a single-threaded runtime
+/// does all the work without starting (and paying for) worker threads at init.
+fn main() -> Result<(), Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     logging::init_from_env();
 
     // A bad configuration stops the function at init, naming the variable (never its value).
@@ -21,8 +30,18 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = dynamodb_client(&sdk_config, &StoreSettings::default());
     let store = SecretStore::new(client, config.table_name.clone());
-    let app = Arc::new(App::new(config, store));
 
+    let started = Instant::now();
+    match store.warm_up().await {
+        Ok(()) => tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "DynamoDB connection ready"
+        ),
+        // Not fatal: the first request will retry, and answer 503/500 if it still fails.
+        Err(err) => tracing::warn!(error = %err, "DynamoDB warm-up call failed"),
+    }
+
+    let app = Arc::new(App::new(config, store));
     run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, std::convert::Infallible>(app.handle(request).await) }
