@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::http::{serve_connection, HttpRequest, HttpResponse};
 
@@ -40,6 +40,8 @@ struct State {
     queue: VecDeque<(String, Vec<u8>)>,
     waiting: HashMap<String, Sender<Invocation>>,
     init_error: Option<Vec<u8>>,
+    /// When the function first asked for an event: the end of its init phase.
+    first_poll: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -98,6 +100,25 @@ impl RuntimeApi {
             ),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "local".to_owned()),
         ]
+    }
+
+    /// Waits until the function first polls `/next` (its init is over) and returns when
+    /// that happened; `None` after `timeout`.
+    pub fn wait_for_first_poll(&self, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.shared);
+        loop {
+            if let Some(at) = state.first_poll {
+                return Some(at);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            state = self
+                .shared
+                .event_ready
+                .wait_timeout(state, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
     }
 
     /// Queues `event` and waits up to `timeout` for the function's answer.
@@ -188,6 +209,10 @@ fn handle(shared: &Shared, request: HttpRequest) -> HttpResponse {
 
 fn next_invocation(shared: &Shared) -> HttpResponse {
     let mut state = lock(shared);
+    if state.first_poll.is_none() {
+        state.first_poll = Some(Instant::now());
+        shared.event_ready.notify_all();
+    }
     let (id, event) = loop {
         if let Some(next) = state.queue.pop_front() {
             break next;
