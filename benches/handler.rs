@@ -25,7 +25,8 @@ use org_secrets::storage::SecretStore;
 
 const KEY: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 const EVENT: &str = include_str!("../events/http-api-jwt-admin-create.json");
-const BODY: &[u8] = br#"{"secret_name": "stripe_api_key", "secret_value": "sk_test_example_value_123"}"#;
+const BODY: &[u8] =
+    br#"{"secret_name": "stripe_api_key", "secret_value": "sk_test_example_value_123"}"#;
 
 /// Answers every DynamoDB call with an empty JSON object (a successful PutItem).
 #[derive(Debug)]
@@ -33,7 +34,8 @@ struct InProcessDynamoDb;
 
 impl HttpConnector for InProcessDynamoDb {
     fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
-        let mut response = HttpResponse::new(StatusCode::try_from(200).expect("200"), SdkBody::from("{}"));
+        let mut response =
+            HttpResponse::new(StatusCode::try_from(200).expect("200"), SdkBody::from("{}"));
         response
             .headers_mut()
             .insert("content-type", "application/x-amz-json-1.0");
@@ -76,14 +78,17 @@ fn benches(c: &mut Criterion) {
     });
     assert_eq!(status, 201);
 
-    c.bench_function("create: event JSON -> response (DynamoDB in-process)", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let request = lambda_http::request::from_str(black_box(EVENT)).expect("event");
-                black_box(app.handle(request).await)
+    c.bench_function(
+        "create: event JSON -> response (DynamoDB in-process)",
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let request = lambda_http::request::from_str(black_box(EVENT)).expect("event");
+                    black_box(app.handle(request).await)
+                })
             })
-        })
-    });
+        },
+    );
     c.bench_function("piece: event parse (lambda_http)", |b| {
         b.iter(|| lambda_http::request::from_str(black_box(EVENT)).expect("event"))
     });

@@ -34,7 +34,11 @@ impl Function {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("spawn {bootstrap}: {e}"))?;
-        Ok(Self { runtime, child, spawned })
+        Ok(Self {
+            runtime,
+            child,
+            spawned,
+        })
     }
 
     fn init(&self) -> Result<Duration, String> {
@@ -61,7 +65,11 @@ impl Function {
             .map_err(|e| format!("invoke: {e:?}"))?;
         let elapsed = started.elapsed();
         match answer {
-            Invocation::Response(body) if String::from_utf8_lossy(&body).contains("\"statusCode\":201") => Ok(elapsed),
+            Invocation::Response(body)
+                if String::from_utf8_lossy(&body).contains("\"statusCode\":201") =>
+            {
+                Ok(elapsed)
+            }
             other => Err(format!("unexpected answer: {other:?}")),
         }
     }
@@ -105,13 +113,20 @@ fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |what: &str| -> Result<usize, String> {
-            args.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or(format!("{what} needs a positive number"))
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .ok_or(format!("{what} needs a positive number"))
         };
         match arg.as_str() {
             "--bootstrap" => bootstrap = args.next(),
             "--spawns" => spawns = number("--spawns")?,
             "--invokes" => invokes = number("--invokes")?.max(100),
-            _ => return Err("usage: bench-cold --bootstrap PATH [--spawns N] [--invokes N]".to_owned()),
+            _ => {
+                return Err(
+                    "usage: bench-cold --bootstrap PATH [--spawns N] [--invokes N]".to_owned(),
+                )
+            }
         }
     }
     let bootstrap = bootstrap.ok_or("--bootstrap PATH is required")?;
@@ -144,11 +159,32 @@ fn run() -> Result<(), String> {
 
     println!("bench-cold: {bootstrap}");
     println!("bench-cold: {spawns} cold starts, then {invokes} invokes in one environment");
-    println!("init (spawn -> first /next):   p50 {}   min {}   max {}", ms(percentile(&inits, 0.5)), ms(inits[0]), ms(inits[inits.len() - 1]));
-    println!("first invoke (create):         p50 {}   min {}   max {}", ms(percentile(&firsts, 0.5)), ms(firsts[0]), ms(firsts[firsts.len() - 1]));
-    println!("warm invoke (create):          p50 {}   p99 {}   max {}", ms(percentile(&steady, 0.5)), ms(percentile(&steady, 0.99)), ms(steady[steady.len() - 1]));
-    println!("peak RSS (VmHWM):              after 100: {} KiB   after {invokes}: {} KiB", at_100.0, at_end.0);
-    println!("resident (VmRSS):              after 100: {} KiB   after {invokes}: {} KiB", at_100.1, at_end.1);
+    println!(
+        "init (spawn -> first /next):   p50 {}   min {}   max {}",
+        ms(percentile(&inits, 0.5)),
+        ms(inits[0]),
+        ms(inits[inits.len() - 1])
+    );
+    println!(
+        "first invoke (create):         p50 {}   min {}   max {}",
+        ms(percentile(&firsts, 0.5)),
+        ms(firsts[0]),
+        ms(firsts[firsts.len() - 1])
+    );
+    println!(
+        "warm invoke (create):          p50 {}   p99 {}   max {}",
+        ms(percentile(&steady, 0.5)),
+        ms(percentile(&steady, 0.99)),
+        ms(steady[steady.len() - 1])
+    );
+    println!(
+        "peak RSS (VmHWM):              after 100: {} KiB   after {invokes}: {} KiB",
+        at_100.0, at_end.0
+    );
+    println!(
+        "resident (VmRSS):              after 100: {} KiB   after {invokes}: {} KiB",
+        at_100.1, at_end.1
+    );
     Ok(())
 }
 
