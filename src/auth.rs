@@ -79,6 +79,15 @@ pub enum ClaimValue<'a> {
 }
 
 impl<'a> ClaimValue<'a> {
+    /// Only a JSON string counts: an organization id is never a number, object or list.
+    fn as_string(self) -> Option<&'a str> {
+        match self {
+            ClaimValue::Text(text) => Some(text),
+            ClaimValue::Json(Value::String(text)) => Some(text),
+            ClaimValue::Json(_) => None,
+        }
+    }
+
     fn as_scalar_string(self) -> Option<String> {
         match self {
             ClaimValue::Text(text) => Some(text.to_owned()),
@@ -167,12 +176,13 @@ pub fn authenticate(
     let org_raw = data
         .claims
         .get(&names.org_id)
-        .and_then(ClaimValue::as_scalar_string)
-        .ok_or(AuthError::NoOrganization)?;
+        .ok_or(AuthError::NoOrganization)?
+        .as_string()
+        .ok_or(AuthError::InvalidOrganization)?;
     if org_raw.trim().is_empty() {
         return Err(AuthError::NoOrganization);
     }
-    let org_id = OrgId::parse(&org_raw).map_err(|_| AuthError::InvalidOrganization)?;
+    let org_id = OrgId::parse(org_raw).map_err(|_| AuthError::InvalidOrganization)?;
     let actor = data
         .claims
         .get(&names.subject)
@@ -198,10 +208,11 @@ pub fn highest_permission(claim: ClaimValue<'_>) -> Option<Permission> {
     match claim {
         ClaimValue::Text(text) => highest_in_text(text),
         ClaimValue::Json(Value::String(text)) => highest_in_text(text),
+        // A real array holds one permission per element, exactly: `"admin "` is not ADMIN.
         ClaimValue::Json(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
-            .filter_map(highest_in_text)
+            .filter_map(Permission::parse)
             .max(),
         ClaimValue::Json(_) => None,
     }
@@ -245,6 +256,9 @@ mod tests {
             highest_permission(ClaimValue::Json(&array)),
             Some(Permission::Write)
         );
+        // Array elements are whole tokens: no trimming, no splitting.
+        let padded = serde_json::json!(["admin ", "READ ADMIN"]);
+        assert_eq!(highest_permission(ClaimValue::Json(&padded)), None);
     }
 
     #[test]

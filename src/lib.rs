@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod event;
 pub mod logging;
 pub mod reader;
 pub mod rotation;

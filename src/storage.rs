@@ -211,9 +211,10 @@ where
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {
             StoreError::Unavailable("connect timeout".to_owned())
         }
-        SdkError::DispatchFailure(failure) if failure.is_io() => {
-            StoreError::Unavailable("connection failed".to_owned())
-        }
+        // The request could not be sent, or its response not read (connection refused,
+        // reset or closed): DynamoDB is unreachable right now, which a retry may fix.
+        SdkError::DispatchFailure(_) => StoreError::Unavailable("connection failed".to_owned()),
+        SdkError::ResponseError(_) => StoreError::Unavailable("response lost".to_owned()),
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("unknown").to_owned();
             if RETRYABLE_CODES.contains(&code.as_str()) {

@@ -68,6 +68,7 @@ fn one_of_each_error() -> Vec<ApiError> {
         ApiError::MethodNotAllowed {
             allow: &["GET", "POST"],
         },
+        ApiError::UnsupportedMediaType,
         ApiError::Validation(vec![ValidationIssue::body("Field required", "missing")]),
         ApiError::SecretNameTaken {
             name: SecretName::parse("n").unwrap(),
@@ -81,6 +82,7 @@ fn one_of_each_error() -> Vec<ApiError> {
             | ApiError::Forbidden { .. }
             | ApiError::RouteNotFound
             | ApiError::MethodNotAllowed { .. }
+            | ApiError::UnsupportedMediaType
             | ApiError::Validation(_)
             | ApiError::SecretNameTaken { .. }
             | ApiError::IdempotencyKeyReused { .. }

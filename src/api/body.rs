@@ -60,6 +60,23 @@ pub fn parse_path_name(segment: &str) -> Result<SecretName, ApiError> {
     SecretName::parse(decoded).map_err(|err| issue(err.to_string(), name_error_type(err)))
 }
 
+/// A body is JSON unless the client says otherwise: a missing `Content-Type` is accepted,
+/// `application/json` and `application/*+json` (with parameters) are, anything else is 415.
+pub fn require_json(content_type: Option<&[u8]>) -> Result<(), ApiError> {
+    let Some(raw) = content_type else {
+        return Ok(());
+    };
+    let media_type = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase());
+    match media_type.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(other) if other.starts_with("application/") && other.ends_with("+json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
 /// The optional `Idempotency-Key` header of a create.
 pub fn parse_idempotency_key(raw: Option<&[u8]>) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = raw else {
@@ -201,6 +218,25 @@ mod tests {
             );
         }
         assert!(parse_path_name(&"n".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(require_json(None).is_ok());
+        assert!(require_json(Some(b"application/json")).is_ok());
+        assert!(require_json(Some(b"Application/JSON; charset=utf-8")).is_ok());
+        assert!(require_json(Some(b"application/merge-patch+json")).is_ok());
+        for bad in [
+            &b"text/plain"[..],
+            b"application/x-www-form-urlencoded",
+            b"",
+            b"\xff",
+        ] {
+            assert!(matches!(
+                require_json(Some(bad)),
+                Err(ApiError::UnsupportedMediaType)
+            ));
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum ApiError {
     RouteNotFound,
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static [&'static str] },
+    #[error("request body is not JSON (Content-Type)")]
+    UnsupportedMediaType,
     #[error("request validation failed ({} problems)", .0.len())]
     Validation(Vec<ValidationIssue>),
     #[error("secret name already taken")]
@@ -89,6 +91,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::SecretNameTaken { .. } | ApiError::IdempotencyKeyReused { .. } => {
                 StatusCode::CONFLICT
@@ -106,6 +109,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "UnauthorizedError",
             ApiError::RouteNotFound => "NotFoundError",
             ApiError::MethodNotAllowed { .. } => "MethodNotAllowedError",
+            ApiError::UnsupportedMediaType => "UnsupportedMediaTypeError",
             ApiError::Validation(_) => "ValidationError",
             ApiError::SecretNameTaken { .. } | ApiError::IdempotencyKeyReused { .. } => {
                 "AlreadyExistsError"
@@ -134,6 +138,11 @@ impl ApiError {
                 Some(json!({ "required_permission": needed.as_str() })),
             ),
             ApiError::RouteNotFound => ("Not found".to_owned(), Some("route_not_found"), None),
+            ApiError::UnsupportedMediaType => (
+                "The request body must be JSON (Content-Type: application/json)".to_owned(),
+                Some("unsupported_media_type"),
+                None,
+            ),
             ApiError::MethodNotAllowed { allow } => (
                 "Method not allowed".to_owned(),
                 Some("method_not_allowed"),

@@ -12,7 +12,9 @@ use crate::auth::{self, Permission, Principal};
 use crate::config::Config;
 use crate::domain::SecretName;
 use crate::storage::{CreateOutcome, Found, NewSecret, RequestId, SecretStore};
-use body::{parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body};
+use body::{
+    parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
+};
 use error::{json_response, ApiError};
 
 pub const SECRETS_PATH: &str = "/v1/organizations/secrets";
@@ -171,6 +173,9 @@ impl App {
         }
 
         let body = request.body().as_ref();
+        if matches!(action, Action::CreateSecret | Action::UpdateSecret) {
+            require_json(request.headers().get("content-type").map(|v| v.as_bytes()))?;
+        }
         match (action, route) {
             (Action::ListSecrets, _) => self.list(&principal).await,
             (Action::CreateSecret, _) => {

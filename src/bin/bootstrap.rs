@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{service_fn, Adapter, Error, LambdaEvent, Request, Service};
 use org_secrets::api::App;
 use org_secrets::config::Config;
 use org_secrets::logging;
@@ -42,9 +43,15 @@ async fn serve() -> Result<(), Error> {
     }
 
     let app = Arc::new(App::new(config, store));
-    run(service_fn(move |request: Request| {
+    let handler = Adapter::from(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, std::convert::Infallible>(app.handle(request).await) }
+    }));
+    // As lambda_http::run, plus the sanitizing step that keeps hostile events from
+    // panicking inside lambda_http's conversion (see org_secrets::event).
+    lambda_http::lambda_runtime::run(service_fn(move |mut event: LambdaEvent<LambdaRequest>| {
+        org_secrets::event::sanitize(&mut event.payload);
+        handler.clone().call(event)
     }))
     .await
 }

@@ -163,10 +163,12 @@ pub fn answer(response: Response<Body>) -> Answer {
     }
 }
 
-/// Feeds an API Gateway event to the handler as `lambda_http` would.
+/// Feeds an API Gateway event to the handler the way the Lambda does: deserialize,
+/// sanitize, convert (see `org_secrets::event`).
 pub async fn call(app: &App, event: &Value) -> Answer {
-    let request = lambda_http::request::from_str(&event.to_string()).expect("event parses");
-    answer(app.handle(request).await)
+    let event: lambda_http::request::LambdaRequest =
+        serde_json::from_str(&event.to_string()).expect("event parses");
+    answer(app.handle(org_secrets::event::into_request(event)).await)
 }
 
 pub async fn stored_item(
@@ -275,4 +277,145 @@ pub fn op_event(
 pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
     event["headers"][name] = Value::String(value.to_owned());
     event
+}
+
+/// How the fault-injecting proxy treats the next DynamoDB request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward to DynamoDB Local.
+    Pass,
+    /// Answer with this DynamoDB error `__type` (HTTP 400, or 500 for InternalServerError).
+    Error(&'static str),
+    /// Close the connection without answering: DynamoDB is gone.
+    Down,
+}
+
+/// A TCP/HTTP proxy in front of DynamoDB Local that applies `plan(n)` to request `n`
+/// (0-based), counting every request it sees.
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub requests: std::sync::Arc<AtomicU64>,
+}
+
+impl FaultProxy {
+    pub fn start(plan: impl Fn(u64) -> Fault + Send + Sync + 'static) -> Self {
+        use org_secrets_local::http::{read_request, write_response, HttpResponse};
+        use std::io::BufReader;
+        use std::sync::Arc;
+        let upstream = dynamodb_endpoint().trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&requests);
+        let plan = Arc::new(plan);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, counter, plan) =
+                    (upstream.clone(), Arc::clone(&counter), Arc::clone(&plan));
+                std::thread::spawn(move || {
+                    let Ok(read_half) = stream.try_clone() else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(read_half);
+                    let mut writer = stream;
+                    while let Ok(Some(request)) = read_request(&mut reader, &mut writer) {
+                        let n = counter.fetch_add(1, Ordering::SeqCst);
+                        let response = match plan(n) {
+                            Fault::Down => return,
+                            Fault::Error(error_type) => {
+                                let status = if error_type == "InternalServerError" {
+                                    500
+                                } else {
+                                    400
+                                };
+                                let mut response = HttpResponse::json(
+                                    status,
+                                    format!(
+                                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"injected fault"}}"#
+                                    ),
+                                );
+                                response.headers = vec![(
+                                    "content-type".to_owned(),
+                                    "application/x-amz-json-1.0".to_owned(),
+                                )];
+                                response
+                            }
+                            Fault::Pass => match forward(&upstream, &request) {
+                                Some(response) => response,
+                                None => return,
+                            },
+                        };
+                        if write_response(&mut writer, &response).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { endpoint, requests }
+    }
+
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Sends one request to `upstream` (host:port) and reads the whole response.
+fn forward(
+    upstream: &str,
+    request: &org_secrets_local::http::HttpRequest,
+) -> Option<org_secrets_local::http::HttpResponse> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(upstream).ok()?;
+    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+    for (name, value) in &request.headers {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "connection" | "transfer-encoding" | "expect"
+        ) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        request.body.len()
+    ));
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(&request.body).ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    let mut length = None;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        let (name, value) = trimmed.split_once(':')?;
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        if name == "content-length" {
+            length = value.parse::<usize>().ok();
+        } else if name != "connection" && name != "transfer-encoding" {
+            headers.push((name, value));
+        }
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(length) => {
+            body.resize(length, 0);
+            reader.read_exact(&mut body).ok()?;
+        }
+        None => {
+            reader.read_to_end(&mut body).ok()?;
+        }
+    }
+    Some(org_secrets_local::http::HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }

@@ -1,0 +1,102 @@
+//! From the raw API Gateway event to an `http::Request`, without panics.
+//!
+//! `lambda_http` converts events with `expect`s: an `isBase64Encoded` body that is not
+//! base64, or a query string or `Host` header with characters a URI cannot hold, panic
+//! inside the conversion. The runtime turns that panic into an invocation error and API
+//! Gateway answers 502. [`sanitize`] removes those inputs first, so such a request reaches
+//! the handler and gets a typed 4xx like any other bad input.
+
+use lambda_http::aws_lambda_events::http::{HeaderMap, HeaderValue};
+use lambda_http::request::LambdaRequest;
+use lambda_http::Request;
+
+/// Stands in for a body that claimed to be base64 and was not: it is not JSON either, so
+/// the handler answers 422 `json_invalid` and nothing of the original is kept.
+const UNDECODABLE_BODY: &str = "\u{FFFD}";
+
+/// Makes an event safe for `lambda_http`'s conversion.
+pub fn sanitize(event: &mut LambdaRequest) {
+    match event {
+        LambdaRequest::ApiGatewayV2(ag) => {
+            fix_body(&mut ag.body, &mut ag.is_base64_encoded);
+            if let Some(query) = ag.raw_query_string.as_mut() {
+                *query = encode_invalid_uri_bytes(query);
+            }
+            drop_invalid_host(&mut ag.headers);
+        }
+        LambdaRequest::ApiGatewayV1(ag) => {
+            fix_body(&mut ag.body, &mut ag.is_base64_encoded);
+            drop_invalid_host(&mut ag.headers);
+        }
+        LambdaRequest::Alb(alb) => {
+            fix_body(&mut alb.body, &mut alb.is_base64_encoded);
+            drop_invalid_host(&mut alb.headers);
+        }
+        #[allow(unreachable_patterns)]
+        _ => {}
+    }
+}
+
+/// Sanitizes and converts: what the Lambda does with every event, and what tests use.
+pub fn into_request(mut event: LambdaRequest) -> Request {
+    sanitize(&mut event);
+    event.into()
+}
+
+fn fix_body(body: &mut Option<String>, is_base64_encoded: &mut bool) {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    if !*is_base64_encoded {
+        return;
+    }
+    if let Some(text) = body.as_deref() {
+        if STANDARD.decode(text).is_err() {
+            *body = Some(UNDECODABLE_BODY.to_owned());
+            *is_base64_encoded = false;
+        }
+    }
+}
+
+/// Percent-encodes what `http::Uri` refuses in a query (spaces, quotes, non-ASCII, ...).
+fn encode_invalid_uri_bytes(query: &str) -> String {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%[]".contains(&b);
+    if query.bytes().all(allowed) {
+        return query.to_owned();
+    }
+    let mut encoded = String::with_capacity(query.len() + 8);
+    for byte in query.bytes() {
+        if allowed(byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// A `Host` that cannot be part of a URL makes the conversion panic; without it,
+/// `lambda_http` uses the request context's domain name.
+fn drop_invalid_host(headers: &mut HeaderMap) {
+    let valid = |value: &HeaderValue| {
+        value.to_str().is_ok_and(|host| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        })
+    };
+    if headers.get("host").is_some_and(|host| !valid(host)) {
+        headers.remove("host");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_encoding_only_touches_invalid_bytes() {
+        assert_eq!(encode_invalid_uri_bytes("a=1&b=%20"), "a=1&b=%20");
+        assert_eq!(encode_invalid_uri_bytes("a=x y\"é"), "a=x%20y%22%C3%A9");
+    }
+}

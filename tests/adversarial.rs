@@ -1,0 +1,555 @@
+//! Adversarial cases: bad input, authorization near-misses, spoofed organizations and
+//! injected DynamoDB faults. Each case gets the right typed status, writes nothing it should
+//! not, echoes nothing, and never panics.
+
+mod support;
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use org_secrets::api::body::parse_create_body;
+use org_secrets::api::error::ApiError;
+use org_secrets::crypto::EncryptedValue;
+use org_secrets::storage::SecretStore;
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use support::*;
+
+const CANARY: &str = "CANARY-adversarial-77e1";
+
+async fn store_behind(proxy: &FaultProxy, table_exists: bool) -> SecretStore {
+    let sdk = local_sdk_config(&proxy.endpoint).await;
+    let client = org_secrets::storage::dynamodb_client(&sdk, &fast_fail_settings());
+    let table = unique_table_name();
+    if table_exists {
+        let direct = local_sdk_config(&dynamodb_endpoint()).await;
+        let direct = org_secrets::storage::dynamodb_client(&direct, &Default::default());
+        org_secrets::storage::create_table_if_missing(&direct, &table)
+            .await
+            .unwrap();
+    }
+    SecretStore::new(client, table)
+}
+
+fn assert_no_echo(answer: &Answer) {
+    assert!(
+        !answer.text.contains(CANARY),
+        "response echoed the value: {}",
+        answer.text
+    );
+    for (name, value) in &answer.headers {
+        assert!(
+            !value.to_str().unwrap_or("").contains(CANARY),
+            "header {name} echoed the value"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_are_typed_4xx_and_write_nothing() {
+    let app = fresh_app().await;
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let nested_object = format!("{}\"x\"{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let oversized = json!({"secret_name": "big", "secret_value": format!("{CANARY}{}", "x".repeat(10 * 1024 * 1024 + 1))}).to_string();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("empty", String::new(), "missing"),
+        ("whitespace", "  \n ".to_owned(), "missing"),
+        ("not JSON", format!("secret_value={CANARY}"), "json_invalid"),
+        ("null", "null".to_owned(), "model_attributes_type"),
+        ("array", format!("[\"{CANARY}\"]"), "model_attributes_type"),
+        ("number", "42".to_owned(), "model_attributes_type"),
+        ("string", format!("\"{CANARY}\""), "model_attributes_type"),
+        ("10,000 nested arrays", nested, "json_invalid"),
+        ("10,000 nested objects", nested_object, "json_invalid"),
+        (
+            "lone surrogate in value",
+            format!(r#"{{"secret_name":"s","secret_value":"{CANARY}\ud800"}}"#),
+            "json_invalid",
+        ),
+        (
+            "lone surrogate in name",
+            format!(r#"{{"secret_name":"\udfff","secret_value":"{CANARY}"}}"#),
+            "json_invalid",
+        ),
+        (
+            "NUL in name",
+            format!(r#"{{"secret_name":"a\u0000b","secret_value":"{CANARY}"}}"#),
+            "string_pattern_mismatch",
+        ),
+        (
+            "name as object",
+            format!(r#"{{"secret_name":{{"n":1}},"secret_value":"{CANARY}"}}"#),
+            "string_type",
+        ),
+        (
+            "value as bool",
+            r#"{"secret_name":"n","secret_value":true}"#.to_owned(),
+            "string_type",
+        ),
+        (
+            "value as array",
+            format!(r#"{{"secret_name":"n","secret_value":["{CANARY}"]}}"#),
+            "string_type",
+        ),
+        (
+            "body over the API Gateway payload cap",
+            oversized,
+            "string_too_long",
+        ),
+        (
+            "truncated",
+            format!(r#"{{"secret_name":"n","secret_value":"{CANARY}"#),
+            "json_invalid",
+        ),
+    ];
+    for (label, body, kind) in cases {
+        let answer = call(&app, &create_event("org_acme", "ADMIN", &body)).await;
+        assert_eq!(
+            answer.status,
+            422,
+            "{label}: {}",
+            &answer.text[..answer.text.len().min(300)]
+        );
+        let kinds: Vec<&str> = answer.json["detail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["type"].as_str())
+            .collect();
+        assert!(kinds.contains(&kind), "{label}: {kinds:?}");
+        assert_no_echo(&answer);
+    }
+    assert_eq!(item_count(app.store()).await, 0);
+}
+
+#[tokio::test]
+async fn invalid_base64_body_is_422_not_a_panic() {
+    let app = fresh_app().await;
+    let mut event = create_event("org_acme", "ADMIN", "");
+    event["body"] = json!(format!("%%%not base64 {CANARY}%%%"));
+    event["isBase64Encoded"] = json!(true);
+    let answer = call(&app, &event).await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert_eq!(answer.json["detail"][0]["type"], "json_invalid");
+    assert_no_echo(&answer);
+    // Valid base64 of bad JSON is the same 422.
+    event["body"] = json!(STANDARD.encode(format!("not json {CANARY}")));
+    assert_eq!(call(&app, &event).await.status, 422);
+    assert_eq!(item_count(app.store()).await, 0);
+}
+
+#[tokio::test]
+async fn hostile_event_fields_do_not_panic() {
+    let app = fresh_app().await;
+    let mut event = create_event("org_acme", "ADMIN", &create_body("hostile_fields", "v"));
+    event["rawQueryString"] = json!("a=b c&d=\"é\"");
+    event["headers"]["host"] = json!("bad host/with spaces");
+    let answer = call(&app, &event).await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn a_non_json_content_type_is_415_and_writes_nothing() {
+    let app = fresh_app().await;
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let event = with_header(
+            create_event("org_acme", "ADMIN", &create_body("ct", CANARY)),
+            "content-type",
+            content_type,
+        );
+        let answer = call(&app, &event).await;
+        assert_eq!(answer.status, 415, "{content_type}");
+        assert_eq!(answer.json["error"]["code"], "unsupported_media_type");
+        assert_no_echo(&answer);
+    }
+    let charset = with_header(
+        create_event("org_acme", "ADMIN", &create_body("ct", "v")),
+        "content-type",
+        "application/json; charset=utf-8",
+    );
+    assert_eq!(call(&app, &charset).await.status, 201);
+    assert_eq!(item_count(app.store()).await, 1);
+}
+
+/// Duplicate keys: the last one wins, as in Python's `json` (and so in FastAPI).
+#[tokio::test]
+async fn duplicate_keys_take_the_last_value() {
+    let app = fresh_app().await;
+    let body =
+        r#"{"secret_name":"first","secret_value":"a","secret_name":"dup","secret_value":"b"}"#;
+    let answer = call(&app, &create_event("org_acme", "ADMIN", body)).await;
+    assert_eq!(answer.status, 201);
+    assert_eq!(answer.json["secret_name"], "dup");
+    let item = stored_item(app.store(), "org_acme", "dup").await.unwrap();
+    let value = app
+        .config()
+        .cipher
+        .decrypt(&EncryptedValue::from_stored(
+            attr(&item, "encrypted_value").to_owned(),
+        ))
+        .unwrap();
+    assert_eq!(value.expose_secret(), "b");
+    assert_eq!(item_count(app.store()).await, 1);
+}
+
+/// Every authorization adversary is 401 or 403, and DynamoDB sees not one request.
+#[tokio::test]
+async fn authorization_adversaries_never_reach_dynamodb() {
+    let proxy = FaultProxy::start(|_| Fault::Pass);
+    let app = app_on(store_behind(&proxy, true).await, &[]);
+    let body = create_body("target", CANARY);
+
+    let mut cases: Vec<(String, Value, u16)> = Vec::new();
+    for permissions in [
+        "ADMINISTRATOR",
+        "NOT_ADMIN",
+        "[READ]",
+        "READ,ADMINX",
+        "ADMIN_",
+        "AD MIN",
+        "[]",
+        "null",
+    ] {
+        cases.push((
+            format!("permissions {permissions:?}"),
+            create_event("org_acme", permissions, &body),
+            403,
+        ));
+    }
+    let mut lambda = sample_event("http-api-lambda-authorizer-create.json");
+    lambda["body"] = json!(body);
+    for permissions in [
+        json!(["admin "]),
+        json!([" ADMIN"]),
+        json!(["READ ADMIN"]),
+        json!({"ADMIN": true}),
+        json!(1),
+    ] {
+        let mut event = lambda.clone();
+        event["requestContext"]["authorizer"]["lambda"]["permissions"] = permissions.clone();
+        cases.push((format!("lambda permissions {permissions}"), event, 403));
+    }
+    for org in [
+        json!(""),
+        json!("   "),
+        json!(12345),
+        json!({"id": "org_acme"}),
+        json!(["org_acme"]),
+        json!(null),
+    ] {
+        let mut event = lambda.clone();
+        event["requestContext"]["authorizer"]["lambda"]["org_id"] = org.clone();
+        cases.push((format!("org claim {org}"), event, 401));
+    }
+    let mut missing_org = lambda.clone();
+    missing_org["requestContext"]["authorizer"]["lambda"]
+        .as_object_mut()
+        .unwrap()
+        .remove("org_id");
+    cases.push(("missing org claim".to_owned(), missing_org, 401));
+    let mut rest = sample_event("rest-lambda-authorizer-create.json");
+    rest["body"] = json!(body);
+    let mut claims_string = rest.clone();
+    claims_string["requestContext"]["authorizer"] =
+        json!({"claims": "org_id=org_acme", "principalId": "x"});
+    cases.push(("claims of the wrong type".to_owned(), claims_string, 401));
+    let mut claims_list = rest.clone();
+    claims_list["requestContext"]["authorizer"] =
+        json!({"claims": ["org_acme"], "permissions": "ADMIN"});
+    cases.push(("claims as a list".to_owned(), claims_list, 401));
+    let mut no_authorizer = create_event("org_acme", "ADMIN", &body);
+    no_authorizer["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    no_authorizer["headers"]["x-org-id"] = json!("org_acme");
+    no_authorizer["rawQueryString"] = json!("org_id=org_acme&permissions=ADMIN");
+    cases.push((
+        "org and permissions only in header and query".to_owned(),
+        no_authorizer,
+        401,
+    ));
+    let mut iam = create_event("org_acme", "ADMIN", &body);
+    iam["requestContext"]["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "123456789012",
+        "callerId": "AIDA", "principalOrgId": null, "userArn": "arn:aws:iam::123456789012:user/x", "userId": "AIDA"}});
+    cases.push(("IAM authorizer".to_owned(), iam, 401));
+    let mut url = sample_event("http-api-no-authorizer-create.json");
+    url["requestContext"]["domainName"] = json!("abcdefghij.lambda-url.us-east-1.on.aws");
+    cases.push(("Function URL".to_owned(), url, 401));
+    let alb = json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/0123456789abcdef"}},
+        "httpMethod": "POST", "path": "/v1/organizations/secrets", "queryStringParameters": {},
+        "headers": {"content-type": "application/json", "x-org-id": "org_acme"}, "body": body, "isBase64Encoded": false
+    });
+    cases.push(("ALB".to_owned(), alb, 401));
+
+    for (label, event, status) in &cases {
+        let answer = call(&app, event).await;
+        assert_eq!(answer.status, *status, "{label}: {}", answer.text);
+        assert_no_echo(&answer);
+    }
+    assert_eq!(
+        proxy.request_count(),
+        0,
+        "an unauthorized request reached DynamoDB"
+    );
+}
+
+/// The stored key always comes from the claim, whatever the body, query and headers say.
+#[tokio::test]
+async fn organization_spoofing_changes_nothing() {
+    let app = fresh_app().await;
+    let body =
+        json!({"secret_name": "spoof", "secret_value": "v", "org_id": "org_victim"}).to_string();
+    let mut event = create_event("org_attacker", "ADMIN", &body);
+    event["rawQueryString"] = json!("org_id=org_victim");
+    event["queryStringParameters"] = json!({"org_id": "org_victim"});
+    event["headers"]["x-org-id"] = json!("org_victim");
+    event["pathParameters"] = json!({"org_id": "org_victim"});
+    assert_eq!(call(&app, &event).await.status, 201);
+    assert!(stored_item(app.store(), "org_attacker", "spoof")
+        .await
+        .is_some());
+    assert!(stored_item(app.store(), "org_victim", "spoof")
+        .await
+        .is_none());
+    // Update and delete address only the caller's organization too.
+    let create_victim = create_event("org_victim", "ADMIN", &create_body("spoof", "victim-value"));
+    assert_eq!(call(&app, &create_victim).await.status, 201);
+    let update = json!({"secret_value": "overwritten", "org_id": "org_victim"}).to_string();
+    let mut put = op_event("PUT", "/spoof", "org_attacker", "ADMIN", Some(&update));
+    put["headers"]["x-org-id"] = json!("org_victim");
+    assert_eq!(call(&app, &put).await.status, 200);
+    let victim = stored_item(app.store(), "org_victim", "spoof")
+        .await
+        .unwrap();
+    let victim_value = app
+        .config()
+        .cipher
+        .decrypt(&EncryptedValue::from_stored(
+            attr(&victim, "encrypted_value").to_owned(),
+        ))
+        .unwrap();
+    assert_eq!(victim_value.expose_secret(), "victim-value");
+}
+
+#[tokio::test]
+async fn throttling_on_every_attempt_is_503_after_bounded_attempts() {
+    let proxy = FaultProxy::start(|_| Fault::Error("ProvisionedThroughputExceededException"));
+    let app = app_on(store_behind(&proxy, true).await, &[]);
+    let answer = call(
+        &app,
+        &create_event("org_acme", "ADMIN", &create_body("t", CANARY)),
+    )
+    .await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.headers["retry-after"], "1");
+    // Retries stop at 3 attempts or at the 1.5 s operation timeout of these settings,
+    // whichever comes first (throttling backs off longer than other errors).
+    let attempts = proxy.request_count();
+    assert!((2..=3).contains(&attempts), "{attempts} attempts");
+    assert_no_echo(&answer);
+}
+
+#[tokio::test]
+async fn one_internal_error_then_success_is_201_and_stored_once() {
+    let proxy = FaultProxy::start(|n| {
+        if n == 0 {
+            Fault::Error("InternalServerError")
+        } else {
+            Fault::Pass
+        }
+    });
+    let store = store_behind(&proxy, true).await;
+    let app = app_on(store, &[]);
+    let answer = call(
+        &app,
+        &create_event("org_acme", "ADMIN", &create_body("retried", "v")),
+    )
+    .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(proxy.request_count(), 2);
+    assert_eq!(item_count(app.store()).await, 1);
+}
+
+#[tokio::test]
+async fn missing_table_and_access_denied_are_generic_500s() {
+    // A real DynamoDB Local, but the table does not exist.
+    let proxy = FaultProxy::start(|_| Fault::Pass);
+    let app = app_on(store_behind(&proxy, false).await, &[]);
+    let event = create_event("org_acme", "ADMIN", &create_body("t", CANARY));
+    let answer = call(&app, &event).await;
+    assert_eq!(answer.status, 500, "{}", answer.text);
+    assert_eq!(answer.json["error"]["message"], "Internal server error");
+    assert_eq!(
+        answer.json["error"]["details"]["request_id"],
+        event["requestContext"]["requestId"]
+    );
+    assert!(!answer.text.contains("ResourceNotFound"));
+    assert_no_echo(&answer);
+
+    let denied = FaultProxy::start(|_| Fault::Error("AccessDeniedException"));
+    let app = app_on(store_behind(&denied, true).await, &[]);
+    let answer = call(
+        &app,
+        &create_event("org_acme", "ADMIN", &create_body("t", CANARY)),
+    )
+    .await;
+    assert_eq!(answer.status, 500);
+    assert!(!answer.text.contains("AccessDenied"));
+    assert_eq!(denied.request_count(), 1, "access denied is not retried");
+}
+
+/// DynamoDB goes away mid-run: requests get 503, nothing half-written appears, and once
+/// it is back the same requests succeed.
+#[tokio::test]
+async fn dynamodb_stopping_mid_run_is_503_and_leaves_no_partial_state() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let down = Arc::new(AtomicBool::new(false));
+    let switch = Arc::clone(&down);
+    let proxy = FaultProxy::start(move |_| {
+        if switch.load(Ordering::SeqCst) {
+            Fault::Down
+        } else {
+            Fault::Pass
+        }
+    });
+    let app = app_on(store_behind(&proxy, true).await, &[]);
+    assert_eq!(
+        call(
+            &app,
+            &create_event("org_acme", "ADMIN", &create_body("before", "v"))
+        )
+        .await
+        .status,
+        201
+    );
+
+    down.store(true, Ordering::SeqCst);
+    let update = json!({"secret_value": "during"}).to_string();
+    for event in [
+        create_event("org_acme", "ADMIN", &create_body("during", "v")),
+        op_event("PUT", "/before", "org_acme", "ADMIN", Some(&update)),
+        op_event("DELETE", "/before", "org_acme", "ADMIN", None),
+        op_event("GET", "", "org_acme", "READ", None),
+    ] {
+        let answer = call(&app, &event).await;
+        assert_eq!(answer.status, 503, "{}", answer.text);
+        assert_eq!(answer.headers["retry-after"], "1");
+    }
+
+    down.store(false, Ordering::SeqCst);
+    let list = call(&app, &op_event("GET", "", "org_acme", "READ", None)).await;
+    assert_eq!(
+        list.json["secrets"],
+        json!(["before"]),
+        "nothing from the outage was written"
+    );
+    let item = stored_item(app.store(), "org_acme", "before")
+        .await
+        .unwrap();
+    let value = app
+        .config()
+        .cipher
+        .decrypt(&EncryptedValue::from_stored(
+            attr(&item, "encrypted_value").to_owned(),
+        ))
+        .unwrap();
+    assert_eq!(value.expose_secret(), "v");
+    assert_eq!(
+        call(
+            &app,
+            &create_event("org_acme", "ADMIN", &create_body("during", "v"))
+        )
+        .await
+        .status,
+        201
+    );
+}
+
+/// create, update and delete of one name racing: whatever is stored at the end was
+/// written by a request that was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interleaved_create_update_delete_never_store_an_unacknowledged_value() {
+    let app = Arc::new(fresh_app().await);
+    let tasks: Vec<_> = (0..48)
+        .map(|i| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                let value = format!("value-{i}");
+                let (event, ok_status) = match i % 3 {
+                    0 => (
+                        create_event("org_acme", "ADMIN", &create_body("raced", &value)),
+                        201,
+                    ),
+                    1 => {
+                        let body = json!({ "secret_value": value }).to_string();
+                        (
+                            op_event("PUT", "/raced", "org_acme", "ADMIN", Some(&body)),
+                            200,
+                        )
+                    }
+                    _ => (op_event("DELETE", "/raced", "org_acme", "ADMIN", None), 200),
+                };
+                let status = call(&app, &event).await.status;
+                assert!(
+                    [200, 201, 404, 409].contains(&status),
+                    "unexpected {status}"
+                );
+                (i % 3 != 2 && status == ok_status).then_some(value)
+            })
+        })
+        .collect();
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        if let Some(value) = task.await.unwrap() {
+            acknowledged.push(value);
+        }
+    }
+    if let Some(item) = stored_item(app.store(), "org_acme", "raced").await {
+        let value = app
+            .config()
+            .cipher
+            .decrypt(&EncryptedValue::from_stored(
+                attr(&item, "encrypted_value").to_owned(),
+            ))
+            .unwrap();
+        assert!(
+            acknowledged.iter().any(|v| v == value.expose_secret()),
+            "stored value was never acknowledged"
+        );
+    }
+}
+
+/// `Debug` of every request and error type that can hold a submitted value.
+#[test]
+fn debug_output_never_shows_a_value() {
+    let body = json!({"secret_name": "n", "secret_value": CANARY}).to_string();
+    let parsed = parse_create_body(body.as_bytes(), 1024).unwrap();
+    assert!(!format!("{parsed:?}").contains(CANARY));
+    let errors = [
+        parse_create_body(
+            json!({"secret_name": "", "secret_value": CANARY})
+                .to_string()
+                .as_bytes(),
+            1024,
+        ),
+        parse_create_body(
+            json!({"secret_name": "n", "secret_value": format!("{CANARY}xxxxxxxx")})
+                .to_string()
+                .as_bytes(),
+            8,
+        ),
+        parse_create_body(format!("{{\"secret_value\": \"{CANARY}").as_bytes(), 1024),
+    ];
+    for error in errors {
+        let error: ApiError = error.unwrap_err();
+        assert!(!format!("{error:?}").contains(CANARY));
+        assert!(!error.to_string().contains(CANARY));
+    }
+}
