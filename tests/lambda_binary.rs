@@ -327,3 +327,66 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         "a log line leaked the base64 canary"
     );
 }
+
+/// 64 separate Lambda environments (processes) create the same name at once: exactly one
+/// wins, and the stored token decrypts to the winner's value.
+#[tokio::test]
+async fn sixty_four_environments_racing_for_one_name_have_one_winner() {
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let env = [
+        ("ENCRYPTION_KEY", KEY_A),
+        ("SECRETS_TABLE_NAME", store.table().as_str()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
+    ];
+    let lambdas: Vec<LambdaProcess> = (0..64)
+        .map(|_| LambdaProcess::start("race", &env))
+        .collect();
+    for lambda in &lambdas {
+        assert!(
+            lambda
+                .runtime
+                .wait_for_first_poll(Duration::from_secs(60))
+                .is_some(),
+            "an environment did not finish init:\n{}",
+            lambda.log()
+        );
+    }
+    let results: Vec<(String, u16)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lambdas
+            .iter()
+            .enumerate()
+            .map(|(i, lambda)| {
+                scope.spawn(move || {
+                    let value = format!("environment-{i}");
+                    let event =
+                        create_event("org_acme", "ADMIN", &create_body("raced_name", &value));
+                    (value, lambda.invoke(&event).status)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("invoker thread"))
+            .collect()
+    });
+    let winners: Vec<&String> = results
+        .iter()
+        .filter(|(_, s)| *s == 201)
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(
+        results.iter().all(|(_, s)| [201, 409].contains(s)),
+        "{results:?}"
+    );
+    let item = stored_item(&store, "org_acme", "raced_name").await.unwrap();
+    let stored = org_secrets::crypto::Cipher::from_key_list(KEY_A)
+        .unwrap()
+        .decrypt(&org_secrets::crypto::EncryptedValue::from_stored(
+            attr(&item, "encrypted_value").to_owned(),
+        ))
+        .unwrap();
+    use secrecy::ExposeSecret;
+    assert_eq!(stored.expose_secret(), winners[0].as_str());
+}
