@@ -1,8 +1,9 @@
 //! From the raw API Gateway event to an `http::Request`, without panics.
 //!
-//! `lambda_http` converts events with `expect`s: an `isBase64Encoded` body that is not
-//! base64, or a query string or `Host` header with characters a URI cannot hold, panic
-//! inside the conversion. The runtime turns that panic into an invocation error and API
+//! `lambda_http` converts events with `expect`s and `unwrap`s: an `isBase64Encoded` body
+//! that is not base64, a query string with characters a URI cannot hold, a `Host` (or
+//! domain name) that is not a valid authority (`host:notaport`), an `X-Forwarded-Proto`
+//! that is not a scheme, or a path without its leading `/` all panic inside the conversion. The runtime turns that panic into an invocation error and API
 //! Gateway answers 502. [`sanitize`] removes those inputs first, so such a request reaches
 //! the handler and gets a typed 4xx like any other bad input.
 
@@ -22,15 +23,18 @@ pub fn sanitize(event: &mut LambdaRequest) {
             if let Some(query) = ag.raw_query_string.as_mut() {
                 *query = encode_invalid_uri_bytes(query);
             }
-            drop_invalid_host(&mut ag.headers);
+            fix_path(&mut ag.raw_path);
+            fix_authority(&mut ag.headers, &mut ag.request_context.domain_name);
         }
         LambdaRequest::ApiGatewayV1(ag) => {
             fix_body(&mut ag.body, &mut ag.is_base64_encoded);
-            drop_invalid_host(&mut ag.headers);
+            fix_path(&mut ag.path);
+            fix_authority(&mut ag.headers, &mut ag.request_context.domain_name);
         }
         LambdaRequest::Alb(alb) => {
             fix_body(&mut alb.body, &mut alb.is_base64_encoded);
-            drop_invalid_host(&mut alb.headers);
+            fix_path(&mut alb.path);
+            fix_authority(&mut alb.headers, &mut None);
         }
         #[allow(unreachable_patterns)]
         _ => {}
@@ -74,19 +78,35 @@ fn encode_invalid_uri_bytes(query: &str) -> String {
     encoded
 }
 
-/// A `Host` that cannot be part of a URL makes the conversion panic; without it,
-/// `lambda_http` uses the request context's domain name.
-fn drop_invalid_host(headers: &mut HeaderMap) {
-    let valid = |value: &HeaderValue| {
-        value.to_str().is_ok_and(|host| {
-            !host.is_empty()
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
-        })
-    };
-    if headers.get("host").is_some_and(|host| !valid(host)) {
+/// `lambda_http` glues the path after `scheme://host`; without a leading `/` it would
+/// become part of the authority.
+fn fix_path(path: &mut Option<String>) {
+    if let Some(path) = path.as_mut() {
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+    }
+}
+
+/// Keeps `X-Forwarded-Proto`, `Host` and the context's domain name only if they form a URL
+/// the way `lambda_http` will build it (same parser); otherwise they are dropped and it
+/// falls back to `http://localhost`.
+fn fix_authority(headers: &mut HeaderMap, domain_name: &mut Option<String>) {
+    let proto_ok = headers
+        .get("x-forwarded-proto")
+        .is_none_or(|proto| matches!(proto.to_str(), Ok("http" | "https")));
+    if !proto_ok {
+        headers.remove("x-forwarded-proto");
+    }
+    let parses = |host: &str| url::Url::parse(&format!("https://{host}/")).is_ok();
+    let header_ok = headers
+        .get("host")
+        .is_none_or(|host: &HeaderValue| host.to_str().is_ok_and(parses));
+    if !header_ok {
         headers.remove("host");
+    }
+    if domain_name.as_deref().is_some_and(|name| !parses(name)) {
+        *domain_name = None;
     }
 }
 

@@ -553,3 +553,33 @@ fn debug_output_never_shows_a_value() {
         assert!(!error.to_string().contains(CANARY));
     }
 }
+
+/// Found by `make fuzz` (event_to_request): a Host with a bad port panicked in
+/// lambda_http's URL building. Also the neighbours: a bad X-Forwarded-Proto, a path without
+/// its leading slash and an invalid domain name.
+#[tokio::test]
+async fn hostile_authority_fields_are_regression_free() {
+    let app = fresh_app().await;
+    let cases = [
+        (
+            "headers",
+            "Host",
+            json!("xyz987wvut.execute-api.us-east-1.amazo:aws.com"),
+        ),
+        ("headers", "Host", json!("[::1")),
+        ("headers", "Host", json!("999.1.1.1")),
+        ("headers", "X-Forwarded-Proto", json!("ht tp")),
+        ("requestContext", "domainName", json!("bad:port")),
+    ];
+    for (index, (section, field, value)) in cases.into_iter().enumerate() {
+        let mut event = sample_event("rest-lambda-authorizer-create.json");
+        event["body"] = json!(create_body(&format!("authority_{index}"), "v"));
+        event["requestContext"]["requestId"] = json!(unique_request_id());
+        event[section][field] = value.clone();
+        let answer = call(&app, &event).await;
+        assert_eq!(answer.status, 201, "{field}={value}: {}", answer.text);
+    }
+    let mut no_slash = sample_event("rest-lambda-authorizer-create.json");
+    no_slash["path"] = json!(":8080/x");
+    assert_eq!(call(&app, &no_slash).await.status, 404);
+}
