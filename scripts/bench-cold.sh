@@ -14,10 +14,7 @@ PORT=$(scripts/dynamodb-local.sh free-port)
 trap 'scripts/dynamodb-local.sh stop "$PORT"' EXIT
 scripts/dynamodb-local.sh start "$PORT"
 
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$PORT"
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
-export AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN
+source scripts/local-aws-env.sh "$PORT"
 export SECRETS_TABLE_NAME=bench-cold
 ENCRYPTION_KEY="$(target/release/secrets-admin generate-key 2>/dev/null || cargo run -q --release --bin secrets-admin -- generate-key)"
 export ENCRYPTION_KEY

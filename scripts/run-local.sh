@@ -40,10 +40,7 @@ scripts/dynamodb-local.sh start "$DDB_PORT" "$STATE_DIR/dynamodb-data"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
-export AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN
+source scripts/local-aws-env.sh "$DDB_PORT"
 ENCRYPTION_KEY="$(cat "$KEY_FILE")"
 export ENCRYPTION_KEY
 

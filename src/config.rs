@@ -85,6 +85,35 @@ pub struct Config {
     pub max_secret_value_bytes: usize,
 }
 
+/// `ENCRYPTION_KEY` as a [`Cipher`]; shared with the reader and the admin commands.
+pub fn cipher_from(lookup: &impl Fn(&str) -> Option<String>) -> Result<Cipher, ConfigError> {
+    let key_list = lookup(ENCRYPTION_KEY).ok_or(ConfigError::Missing {
+        var: ENCRYPTION_KEY,
+    })?;
+    Cipher::from_key_list(&key_list).map_err(|err| match err {
+        KeyListError::Empty => ConfigError::Missing {
+            var: ENCRYPTION_KEY,
+        },
+        other => ConfigError::Invalid {
+            var: ENCRYPTION_KEY,
+            reason: other.to_string(),
+        },
+    })
+}
+
+/// `SECRETS_TABLE_NAME` as a [`TableName`].
+pub fn table_name_from(lookup: &impl Fn(&str) -> Option<String>) -> Result<TableName, ConfigError> {
+    let raw = lookup(SECRETS_TABLE_NAME)
+        .filter(|raw| !raw.trim().is_empty())
+        .ok_or(ConfigError::Missing {
+            var: SECRETS_TABLE_NAME,
+        })?;
+    TableName::parse(&raw).map_err(|reason| ConfigError::Invalid {
+        var: SECRETS_TABLE_NAME,
+        reason,
+    })
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -92,29 +121,8 @@ impl Config {
 
     /// `lookup` stands in for the environment, so tests need not mutate process state.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let key_list = lookup(ENCRYPTION_KEY).ok_or(ConfigError::Missing {
-            var: ENCRYPTION_KEY,
-        })?;
-        let cipher = Cipher::from_key_list(&key_list).map_err(|err| match err {
-            KeyListError::Empty => ConfigError::Missing {
-                var: ENCRYPTION_KEY,
-            },
-            other => ConfigError::Invalid {
-                var: ENCRYPTION_KEY,
-                reason: other.to_string(),
-            },
-        })?;
-        drop(key_list);
-
-        let table_name = lookup(SECRETS_TABLE_NAME)
-            .filter(|raw| !raw.trim().is_empty())
-            .ok_or(ConfigError::Missing {
-                var: SECRETS_TABLE_NAME,
-            })?;
-        let table_name = TableName::parse(&table_name).map_err(|reason| ConfigError::Invalid {
-            var: SECRETS_TABLE_NAME,
-            reason,
-        })?;
+        let cipher = cipher_from(&lookup)?;
+        let table_name = table_name_from(&lookup)?;
 
         let max_secret_value_bytes = match lookup(MAX_SECRET_VALUE_BYTES) {
             None => DEFAULT_MAX_SECRET_VALUE_BYTES,

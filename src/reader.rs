@@ -20,8 +20,8 @@
 
 use secrecy::SecretString;
 
-use crate::config::{ConfigError, TableName, ENCRYPTION_KEY, SECRETS_TABLE_NAME};
-use crate::crypto::{Cipher, DecryptError, EncryptedValue, KeyListError};
+use crate::config::{cipher_from, table_name_from, ConfigError};
+use crate::crypto::{Cipher, DecryptError, EncryptedValue};
 use crate::domain::{OrgId, SecretName};
 use crate::storage::{
     dynamodb_client, SecretStore, StoreError, StoreSettings, ATTR_ENCRYPTED_VALUE,
@@ -52,25 +52,9 @@ impl SecretReader {
 
     /// From `ENCRYPTION_KEY` and `SECRETS_TABLE_NAME` and the standard AWS configuration.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let keys = std::env::var(ENCRYPTION_KEY).map_err(|_| ConfigError::Missing {
-            var: ENCRYPTION_KEY,
-        })?;
-        let cipher = Cipher::from_key_list(&keys).map_err(|err| match err {
-            KeyListError::Empty => ConfigError::Missing {
-                var: ENCRYPTION_KEY,
-            },
-            other => ConfigError::Invalid {
-                var: ENCRYPTION_KEY,
-                reason: other.to_string(),
-            },
-        })?;
-        let table = std::env::var(SECRETS_TABLE_NAME).map_err(|_| ConfigError::Missing {
-            var: SECRETS_TABLE_NAME,
-        })?;
-        let table = TableName::parse(&table).map_err(|reason| ConfigError::Invalid {
-            var: SECRETS_TABLE_NAME,
-            reason,
-        })?;
+        let env = |name: &str| std::env::var(name).ok();
+        let cipher = cipher_from(&env)?;
+        let table = table_name_from(&env)?;
         let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let client = dynamodb_client(&sdk_config, &StoreSettings::default());
         Ok(Self::new(SecretStore::new(client, table), cipher))

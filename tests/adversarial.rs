@@ -185,15 +185,7 @@ async fn duplicate_keys_take_the_last_value() {
     let answer = call(&app, &create_event("org_acme", "ADMIN", body)).await;
     assert_eq!(answer.status, 201);
     assert_eq!(answer.json["secret_name"], "dup");
-    let item = stored_item(app.store(), "org_acme", "dup").await.unwrap();
-    let value = app
-        .config()
-        .cipher
-        .decrypt(&EncryptedValue::from_stored(
-            attr(&item, "encrypted_value").to_owned(),
-        ))
-        .unwrap();
-    assert_eq!(value.expose_secret(), "b");
+    assert_eq!(stored_value(&app, "org_acme", "dup").await, "b");
     assert_eq!(item_count(app.store()).await, 1);
 }
 
@@ -325,17 +317,10 @@ async fn organization_spoofing_changes_nothing() {
     let mut put = op_event("PUT", "/spoof", "org_attacker", "ADMIN", Some(&update));
     put["headers"]["x-org-id"] = json!("org_victim");
     assert_eq!(call(&app, &put).await.status, 200);
-    let victim = stored_item(app.store(), "org_victim", "spoof")
-        .await
-        .unwrap();
-    let victim_value = app
-        .config()
-        .cipher
-        .decrypt(&EncryptedValue::from_stored(
-            attr(&victim, "encrypted_value").to_owned(),
-        ))
-        .unwrap();
-    assert_eq!(victim_value.expose_secret(), "victim-value");
+    assert_eq!(
+        stored_value(&app, "org_victim", "spoof").await,
+        "victim-value"
+    );
 }
 
 #[tokio::test]
@@ -450,17 +435,7 @@ async fn dynamodb_stopping_mid_run_is_503_and_leaves_no_partial_state() {
         json!(["before"]),
         "nothing from the outage was written"
     );
-    let item = stored_item(app.store(), "org_acme", "before")
-        .await
-        .unwrap();
-    let value = app
-        .config()
-        .cipher
-        .decrypt(&EncryptedValue::from_stored(
-            attr(&item, "encrypted_value").to_owned(),
-        ))
-        .unwrap();
-    assert_eq!(value.expose_secret(), "v");
+    assert_eq!(stored_value(&app, "org_acme", "before").await, "v");
     assert_eq!(
         call(
             &app,

@@ -2,25 +2,12 @@
 
 mod support;
 
-use org_secrets::crypto::EncryptedValue;
-use secrecy::ExposeSecret;
 use serde_json::json;
 use support::*;
 
 async fn create(app: &org_secrets::api::App, org: &str, name: &str, value: &str) {
     let answer = call(app, &create_event(org, "ADMIN", &create_body(name, value))).await;
     assert_eq!(answer.status, 201, "{}", answer.text);
-}
-
-async fn stored_value(app: &org_secrets::api::App, org: &str, name: &str) -> String {
-    let item = stored_item(app.store(), org, name).await.expect("stored");
-    let token = EncryptedValue::from_stored(attr(&item, "encrypted_value").to_owned());
-    app.config()
-        .cipher
-        .decrypt(&token)
-        .unwrap()
-        .expose_secret()
-        .to_owned()
 }
 
 #[tokio::test]

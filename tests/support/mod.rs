@@ -202,6 +202,20 @@ pub async fn item_count(store: &SecretStore) -> usize {
         .map_or(0, |items| items.len())
 }
 
+/// The decrypted value stored for `org`/`name` (the item must exist).
+pub async fn stored_value(app: &App, org: &str, name: &str) -> String {
+    use secrecy::ExposeSecret;
+    let item = stored_item(app.store(), org, name).await.expect("stored");
+    let token =
+        org_secrets::crypto::EncryptedValue::from_stored(attr(&item, "encrypted_value").to_owned());
+    app.config()
+        .cipher
+        .decrypt(&token)
+        .expect("decrypts")
+        .expose_secret()
+        .to_owned()
+}
+
 pub fn attr<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
     item.get(name)
         .and_then(|v| v.as_s().ok())
