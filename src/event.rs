@@ -7,7 +7,7 @@
 //! Gateway answers 502. [`sanitize`] removes those inputs first, so such a request reaches
 //! the handler and gets a typed 4xx like any other bad input.
 
-use lambda_http::aws_lambda_events::http::{HeaderMap, HeaderValue};
+use lambda_http::aws_lambda_events::http::HeaderMap;
 use lambda_http::request::LambdaRequest;
 use lambda_http::Request;
 
@@ -24,17 +24,27 @@ pub fn sanitize(event: &mut LambdaRequest) {
                 *query = encode_invalid_uri_bytes(query);
             }
             fix_path(&mut ag.raw_path);
-            fix_authority(&mut ag.headers, &mut ag.request_context.domain_name);
+            fix_authority(
+                &mut ag.headers,
+                &mut ag.request_context.domain_name,
+                &mut ag.raw_path,
+                ag.request_context.stage.as_deref(),
+            );
         }
         LambdaRequest::ApiGatewayV1(ag) => {
             fix_body(&mut ag.body, &mut ag.is_base64_encoded);
             fix_path(&mut ag.path);
-            fix_authority(&mut ag.headers, &mut ag.request_context.domain_name);
+            fix_authority(
+                &mut ag.headers,
+                &mut ag.request_context.domain_name,
+                &mut ag.path,
+                ag.request_context.stage.as_deref(),
+            );
         }
         LambdaRequest::Alb(alb) => {
             fix_body(&mut alb.body, &mut alb.is_base64_encoded);
             fix_path(&mut alb.path);
-            fix_authority(&mut alb.headers, &mut None);
+            fix_authority(&mut alb.headers, &mut None, &mut alb.path, None);
         }
         #[allow(unreachable_patterns)]
         _ => {}
@@ -88,26 +98,53 @@ fn fix_path(path: &mut Option<String>) {
     }
 }
 
-/// Keeps `X-Forwarded-Proto`, `Host` and the context's domain name only if they form a URL
-/// the way `lambda_http` will build it (same parser); otherwise they are dropped and it
-/// falls back to `http://localhost`.
-fn fix_authority(headers: &mut HeaderMap, domain_name: &mut Option<String>) {
+/// Keeps `X-Forwarded-Proto`, `Host` and the context's domain name only if the request URI
+/// `lambda_http` will build from them (`scheme://host/path`, through the `url` parser, then
+/// `http::Uri`) is valid; otherwise they are dropped and it uses `http://localhost` (and, if
+/// even the path cannot make a URI, `/`, which routes nowhere).
+fn fix_authority(
+    headers: &mut HeaderMap,
+    domain_name: &mut Option<String>,
+    path: &mut Option<String>,
+    stage: Option<&str>,
+) {
     let proto_ok = headers
         .get("x-forwarded-proto")
         .is_none_or(|proto| matches!(proto.to_str(), Ok("http" | "https")));
     if !proto_ok {
         headers.remove("x-forwarded-proto");
     }
-    let parses = |host: &str| url::Url::parse(&format!("https://{host}/")).is_ok();
-    let header_ok = headers
-        .get("host")
-        .is_none_or(|host: &HeaderValue| host.to_str().is_ok_and(parses));
-    if !header_ok {
-        headers.remove("host");
+    let raw_path = path.clone().unwrap_or_default();
+    // lambda_http may put the stage in front of the path; check both forms.
+    let paths = [
+        raw_path.clone(),
+        format!("/{}{raw_path}", stage.unwrap_or("")),
+    ];
+    let builds = |host: &str| paths.iter().all(|path| uri_builds(host, path));
+
+    let header_host = headers.get("host").map(|v| v.to_str().map(str::to_owned));
+    match header_host {
+        Some(Ok(host)) if builds(&host) => return,
+        Some(_) => {
+            headers.remove("host");
+        }
+        None => {}
     }
-    if domain_name.as_deref().is_some_and(|name| !parses(name)) {
-        *domain_name = None;
+    match domain_name.as_deref() {
+        Some(name) if builds(name) => return,
+        Some(_) => *domain_name = None,
+        None => {}
     }
+    if !builds("localhost") {
+        *path = Some("/".to_owned());
+    }
+}
+
+/// The same steps as `lambda_http`'s `build_request_uri`, reporting failure instead of
+/// panicking.
+fn uri_builds(host: &str, path: &str) -> bool {
+    url::Url::parse(&format!("https://{host}{path}"))
+        .is_ok_and(|url| lambda_http::http::Uri::try_from(url.as_str()).is_ok())
 }
 
 #[cfg(test)]
