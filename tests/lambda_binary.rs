@@ -260,6 +260,35 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
                 200,
             ),
         ];
+        // Adversarial outcomes too (tests/adversarial.rs has the full set in process).
+        let mut bad_base64 = create_event("org_acme", "ADMIN", "");
+        bad_base64["body"] = json!(format!("%%{canary}%%"));
+        bad_base64["isBase64Encoded"] = json!(true);
+        let mut form = create_event("org_acme", "ADMIN", &create_body("form", canary));
+        form["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
+        let mut numeric_org = sample_event("http-api-lambda-authorizer-create.json");
+        numeric_org["body"] = json!(create_body("numeric_org", canary));
+        numeric_org["requestContext"]["authorizer"]["lambda"]["org_id"] = json!(12345);
+        let mut bad_host = create_event(
+            "org_acme",
+            "ADMIN",
+            &create_body(&format!("bad_host_{format}"), canary),
+        );
+        bad_host["headers"]["host"] = json!("api.example:notaport");
+        let lifecycle = lifecycle.into_iter().chain([
+            (bad_base64, 422),
+            (form, 415),
+            (
+                create_event(
+                    "org_acme",
+                    "ADMINISTRATOR",
+                    &create_body("near_miss", canary),
+                ),
+                403,
+            ),
+            (numeric_org, 401),
+            (bad_host, 201),
+        ]);
         for (event, status) in lifecycle {
             let response = lambda.invoke(&event);
             assert_eq!(
@@ -320,7 +349,13 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         .lines()
         .filter(|line| line.contains("org_secrets::audit"))
         .count();
-    assert_eq!(audit_lines, 24, "{all_logs}");
+    assert_eq!(audit_lines, 34, "{all_logs}");
+    // The DynamoDB failures are diagnosable from the log: the error code and request id.
+    assert!(all_logs.contains("ValidationException"), "{all_logs}");
+    assert!(
+        all_logs.contains("ProvisionedThroughputExceededException"),
+        "{all_logs}"
+    );
     assert!(!all_logs.contains(canary), "a log line leaked the canary");
     assert!(
         !all_logs.contains(&canary_b64),
