@@ -162,6 +162,21 @@ where
         if service.err().code() == Some("ConditionalCheckFailedException"))
 }
 
+/// A conditional write's outcome: done, or the condition said the item is not as required.
+fn found_unless_condition_failed<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Found, StoreError>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(Found::Yes),
+        Err(err) if is_conditional_check_failure(&err) => Ok(Found::No),
+        Err(err) => Err(classify(&err)),
+    }
+}
+
 fn now_rfc3339() -> Result<String, StoreError> {
     DateTime::from(SystemTime::now())
         .fmt(DateTimeFormat::DateTime)
@@ -386,11 +401,7 @@ impl SecretStore {
             .expression_attribute_values(":by", AttributeValue::S(updated_by.as_str().to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Found::Yes),
-            Err(err) if is_conditional_check_failure(&err) => Ok(Found::No),
-            Err(err) => Err(classify(&err)),
-        }
+        found_unless_condition_failed(result)
     }
 
     pub async fn delete(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
@@ -403,11 +414,7 @@ impl SecretStore {
             .expression_attribute_names("#org", ATTR_ORG_ID)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Found::Yes),
-            Err(err) if is_conditional_check_failure(&err) => Ok(Found::No),
-            Err(err) => Err(classify(&err)),
-        }
+        found_unless_condition_failed(result)
     }
 
     /// One page of a full-table scan (consistent), for key rotation.
@@ -472,11 +479,7 @@ impl SecretStore {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Found::Yes),
-            Err(err) if is_conditional_check_failure(&err) => Ok(Found::No),
-            Err(err) => Err(classify(&err)),
-        }
+        found_unless_condition_failed(result)
     }
 
     /// One cheap call at init, so the connection (and in AWS the TLS handshake) is paid

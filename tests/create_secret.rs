@@ -91,17 +91,10 @@ async fn duplicate_name_is_409_and_the_first_value_stays() {
     assert_eq!(second.json["error"]["code"], "secret_name_taken");
     assert!(!second.text.contains("second"));
 
-    let item = stored_item(app.store(), "org_acme", "github_token")
-        .await
-        .unwrap();
-    let value = app
-        .config()
-        .cipher
-        .decrypt(&EncryptedValue::from_stored(
-            attr(&item, "encrypted_value").to_owned(),
-        ))
-        .unwrap();
-    assert_eq!(value.expose_secret(), "first");
+    assert_eq!(
+        stored_value(&app, "org_acme", "github_token").await,
+        "first"
+    );
 }
 
 #[tokio::test]
@@ -606,17 +599,10 @@ async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
         }
     }
     assert_eq!(winners.len(), 1, "statuses seen: {statuses:?}");
-    let item = stored_item(app.store(), "org_acme", "contested")
-        .await
-        .unwrap();
-    let stored = app
-        .config()
-        .cipher
-        .decrypt(&EncryptedValue::from_stored(
-            attr(&item, "encrypted_value").to_owned(),
-        ))
-        .unwrap();
-    assert_eq!(stored.expose_secret(), winners[0]);
+    assert_eq!(
+        stored_value(&app, "org_acme", "contested").await,
+        winners[0]
+    );
 }
 
 #[tokio::test]
