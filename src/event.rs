@@ -23,7 +23,6 @@ pub fn sanitize(event: &mut LambdaRequest) {
             if let Some(query) = ag.raw_query_string.as_mut() {
                 *query = encode_invalid_uri_bytes(query);
             }
-            fix_path(&mut ag.raw_path);
             fix_authority(
                 &mut ag.headers,
                 &mut ag.request_context.domain_name,
@@ -33,7 +32,6 @@ pub fn sanitize(event: &mut LambdaRequest) {
         }
         LambdaRequest::ApiGatewayV1(ag) => {
             fix_body(&mut ag.body, &mut ag.is_base64_encoded);
-            fix_path(&mut ag.path);
             fix_authority(
                 &mut ag.headers,
                 &mut ag.request_context.domain_name,
@@ -43,7 +41,6 @@ pub fn sanitize(event: &mut LambdaRequest) {
         }
         LambdaRequest::Alb(alb) => {
             fix_body(&mut alb.body, &mut alb.is_base64_encoded);
-            fix_path(&mut alb.path);
             fix_authority(&mut alb.headers, &mut None, &mut alb.path, None);
         }
         #[allow(unreachable_patterns)]
@@ -88,17 +85,8 @@ fn encode_invalid_uri_bytes(query: &str) -> String {
     encoded
 }
 
-/// `lambda_http` glues the path after `scheme://host`; without a leading `/` it would
-/// become part of the authority.
-fn fix_path(path: &mut Option<String>) {
-    if let Some(path) = path.as_mut() {
-        if !path.starts_with('/') {
-            path.insert(0, '/');
-        }
-    }
-}
-
-/// Keeps `X-Forwarded-Proto`, `Host` and the context's domain name only if the request URI
+/// Restores the path's leading `/`, and keeps `X-Forwarded-Proto`, `Host` and the
+/// context's domain name only if the request URI
 /// `lambda_http` will build from them (`scheme://host/path`, through the `url` parser, then
 /// `http::Uri`) is valid; otherwise they are dropped and it uses `http://localhost` (and, if
 /// even the path cannot make a URI, `/`, which routes nowhere).
@@ -114,13 +102,19 @@ fn fix_authority(
     if !proto_ok {
         headers.remove("x-forwarded-proto");
     }
+    // lambda_http glues the path after `scheme://host`; without a leading `/` it would
+    // become part of the authority.
+    if let Some(path) = path.as_mut().filter(|path| !path.starts_with('/')) {
+        path.insert(0, '/');
+    }
     let raw_path = path.clone().unwrap_or_default();
-    // lambda_http may put the stage in front of the path; check both forms.
-    let paths = [
-        raw_path.clone(),
-        format!("/{}{raw_path}", stage.unwrap_or("")),
-    ];
-    let builds = |host: &str| paths.iter().all(|path| uri_builds(host, path));
+    // lambda_http puts a named stage in front of the path; then check that form too.
+    let staged = stage
+        .filter(|stage| *stage != "$default")
+        .map(|stage| format!("/{stage}{raw_path}"));
+    let builds = |host: &str| {
+        uri_builds(host, &raw_path) && staged.as_deref().is_none_or(|p| uri_builds(host, p))
+    };
 
     let header_host = headers.get("host").map(|v| v.to_str().map(str::to_owned));
     match header_host {

@@ -81,31 +81,23 @@ pub async fn rotate_keys(
                 summary.skipped += 1;
                 continue;
             }
-            let replacement = match cipher.reencrypt(&stored.encrypted_value) {
-                Ok(replacement) => replacement,
-                Err(err) => {
-                    summary.failed += 1;
-                    on_event(ItemEvent::Failed {
-                        org_id: &stored.org_id,
-                        secret_name: &stored.secret_name,
-                        reason: err.to_string(),
-                    });
-                    continue;
-                }
+            let outcome = match cipher.reencrypt(&stored.encrypted_value) {
+                Err(err) => Err(err.to_string()),
+                Ok(_) if options.dry_run => Ok(Found::Yes),
+                Ok(replacement) => store
+                    .replace_token(stored, replacement)
+                    .await
+                    .map_err(|err| err.to_string()),
             };
-            if options.dry_run {
-                summary.rotated += 1;
-                continue;
-            }
-            match store.replace_token(stored, replacement).await {
+            match outcome {
                 Ok(Found::Yes) => summary.rotated += 1,
                 Ok(Found::No) => summary.skipped += 1,
-                Err(err) => {
+                Err(reason) => {
                     summary.failed += 1;
                     on_event(ItemEvent::Failed {
                         org_id: &stored.org_id,
                         secret_name: &stored.secret_name,
-                        reason: err.to_string(),
+                        reason,
                     });
                 }
             }
