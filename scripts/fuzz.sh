@@ -10,11 +10,13 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
-mkdir -p corpus/event_to_request corpus/body_parser corpus/permission_parser
-cp ../events/*.json corpus/event_to_request/
-rm -f corpus/event_to_request/expected-status.json
+mkdir -p corpus/event_to_request corpus/whole_event corpus/body_parser corpus/permission_parser
+for events_corpus in corpus/event_to_request corpus/whole_event; do
+  cp ../events/*.json "$events_corpus/"
+  rm -f "$events_corpus/expected-status.json"
+done
 
-for target in event_to_request body_parser permission_parser; do
+for target in event_to_request whole_event body_parser permission_parser; do
   seeds=()
   [[ -d "seeds/$target" ]] && seeds=("seeds/$target")
   echo "fuzz: $target for ${SECONDS_PER_TARGET}s"

@@ -7,7 +7,7 @@ use lambda_http::request::RequestContext;
 use serde_json::Value;
 
 use crate::config::ClaimNames;
-use crate::domain::{Actor, OrgId};
+use crate::domain::{Actor, IdentifierError, OrgId};
 
 /// Ordered so that a higher permission implies every lower one: ADMIN > DELETE > WRITE > READ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,8 +66,18 @@ pub enum AuthError {
     NoAuthorizer,
     #[error("the authorizer claims carry no organization")]
     NoOrganization,
-    #[error("the organization claim is not a valid organization id")]
-    InvalidOrganization,
+    #[error("the organization claim is not a string")]
+    OrganizationNotText,
+    #[error("the organization claim {0}")]
+    InvalidOrganization(IdentifierError),
+    #[error("the subject claim is not a string")]
+    SubjectNotText,
+    #[error("the subject claim {0}")]
+    InvalidSubject(IdentifierError),
+    /// The event carried claims of a shape no authorizer produces (e.g. a JWT claim that is
+    /// not a string); none of them is trusted.
+    #[error("the authorizer claims are malformed")]
+    MalformedClaims,
 }
 
 /// One claim's value as API Gateway delivers it: JWT claims arrive as strings, Lambda
@@ -178,18 +188,16 @@ pub fn authenticate(
         .get(&names.org_id)
         .ok_or(AuthError::NoOrganization)?
         .as_string()
-        .ok_or(AuthError::InvalidOrganization)?;
-    if org_raw.trim().is_empty() {
-        return Err(AuthError::NoOrganization);
-    }
-    let org_id = OrgId::parse(org_raw).map_err(|_| AuthError::InvalidOrganization)?;
-    let actor = data
-        .claims
-        .get(&names.subject)
-        .or(data.principal_id)
-        .and_then(ClaimValue::as_scalar_string)
-        .and_then(|raw| Actor::from_claim(&raw))
-        .unwrap_or_else(Actor::unknown);
+        .ok_or(AuthError::OrganizationNotText)?;
+    // Exactly as presented, or refused: see OrgId::parse.
+    let org_id = OrgId::parse(org_raw).map_err(AuthError::InvalidOrganization)?;
+    let actor = match data.claims.get(&names.subject).or(data.principal_id) {
+        None => Actor::unknown(),
+        Some(claim) => {
+            let raw = claim.as_scalar_string().ok_or(AuthError::SubjectNotText)?;
+            Actor::parse(&raw).map_err(AuthError::InvalidSubject)?
+        }
+    };
     let permission = data
         .claims
         .get(&names.permissions)

@@ -11,6 +11,13 @@ pub const MAX_SECRET_VALUE_BYTES: &str = "MAX_SECRET_VALUE_BYTES";
 pub const ORG_ID_CLAIM: &str = "ORG_ID_CLAIM";
 pub const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
 pub const SUBJECT_CLAIM: &str = "SUBJECT_CLAIM";
+pub const MAX_SECRETS_PER_ORG: &str = "MAX_SECRETS_PER_ORG";
+
+/// GitHub's limit for an organization's secrets.
+pub const DEFAULT_MAX_SECRETS_PER_ORG: u32 = 1_000;
+/// At 10,000 names of the longest kind (100 four-byte characters), list's response is about
+/// 4.1 MB, inside Lambda's 6 MB response limit; a larger limit could make list fail.
+pub const MAX_SECRETS_PER_ORG_CEILING: u32 = 10_000;
 
 pub const DEFAULT_MAX_SECRET_VALUE_BYTES: usize = 65_536;
 /// A Fernet token is about 4/3 of the plaintext plus 76 bytes; at 256 KiB of plaintext the
@@ -83,6 +90,7 @@ pub struct Config {
     pub table_name: TableName,
     pub claim_names: ClaimNames,
     pub max_secret_value_bytes: usize,
+    pub max_secrets_per_org: u32,
 }
 
 /// `ENCRYPTION_KEY` as a [`Cipher`]; shared with the reader and the admin commands.
@@ -139,6 +147,21 @@ impl Config {
                 })?,
         };
 
+        let max_secrets_per_org = match lookup(MAX_SECRETS_PER_ORG) {
+            None => DEFAULT_MAX_SECRETS_PER_ORG,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_SECRETS_PER_ORG_CEILING).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: MAX_SECRETS_PER_ORG,
+                    reason: format!(
+                        "must be a whole number from 1 to {MAX_SECRETS_PER_ORG_CEILING}"
+                    ),
+                })?,
+        };
+
         let defaults = ClaimNames::default();
         let claim = |var: &'static str, default: String| -> Result<String, ConfigError> {
             match lookup(var) {
@@ -161,6 +184,7 @@ impl Config {
             table_name,
             claim_names,
             max_secret_value_bytes,
+            max_secrets_per_org,
         })
     }
 }
@@ -186,6 +210,7 @@ mod tests {
         let config = load(&[(ENCRYPTION_KEY, KEY), (SECRETS_TABLE_NAME, "secrets")]).unwrap();
         assert_eq!(config.claim_names, ClaimNames::default());
         assert_eq!(config.max_secret_value_bytes, 65_536);
+        assert_eq!(config.max_secrets_per_org, 1_000);
         assert_eq!(config.table_name.as_str(), "secrets");
     }
 
@@ -235,6 +260,27 @@ mod tests {
                     ..
                 }
             ));
+        }
+        for bad in ["0", "x", "10001", "-5", ""] {
+            let err = load(&[
+                (ENCRYPTION_KEY, KEY),
+                (SECRETS_TABLE_NAME, "secrets"),
+                (MAX_SECRETS_PER_ORG, bad),
+            ])
+            .unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { var: MAX_SECRETS_PER_ORG, .. }),
+                "{bad:?}"
+            );
+        }
+        for (raw, limit) in [("1", 1), (" 250 ", 250), ("10000", 10_000)] {
+            let config = load(&[
+                (ENCRYPTION_KEY, KEY),
+                (SECRETS_TABLE_NAME, "secrets"),
+                (MAX_SECRETS_PER_ORG, raw),
+            ])
+            .unwrap();
+            assert_eq!(config.max_secrets_per_org, limit);
         }
         assert!(matches!(
             load(&[(ENCRYPTION_KEY, KEY), (SECRETS_TABLE_NAME, "a b")]).unwrap_err(),

@@ -41,8 +41,87 @@ pub enum KeyListError {
     #[error("no key given")]
     Empty,
     /// Positions are 1-based; the key itself is never part of the message.
-    #[error("entry {position} of {count} is not a 32-byte URL-safe base64 Fernet key")]
-    InvalidKey { position: usize, count: usize },
+    #[error("entry {position} of {count} {problem}")]
+    InvalidKey {
+        position: usize,
+        count: usize,
+        problem: KeyProblem,
+    },
+}
+
+/// Why one entry of the key list is refused. The Python consumers build their keys with
+/// `MultiFernet([Fernet(k.strip()) for k in value.split(",")])`, so nothing that recipe
+/// refuses may pass here; a few forms it tolerates (it silently skips characters outside the
+/// alphabet) are refused too, each with the reason, because they are almost always a
+/// copy-paste accident and a key must mean the same bytes to every reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    #[error("is empty (a doubled or trailing comma?)")]
+    EmptyEntry,
+    #[error("contains non-ASCII characters")]
+    NotAscii,
+    #[error("contains whitespace inside the key")]
+    InnerWhitespace,
+    #[error("uses the standard base64 alphabet ('+' or '/'); Fernet keys are URL-safe ('-' and '_')")]
+    StandardAlphabet,
+    #[error("contains characters outside URL-safe base64")]
+    InvalidCharacter,
+    #[error("is not padded: a Fernet key is 43 characters followed by '='")]
+    Unpadded,
+    #[error("has misplaced or extra '=' padding: a Fernet key is 43 characters followed by one '='")]
+    BadPadding,
+    #[error("is not canonical base64 (its last character carries non-zero spare bits)")]
+    NonCanonical,
+    #[error("decodes to {bytes} bytes; a Fernet key is 32 bytes")]
+    WrongLength { bytes: usize },
+}
+
+/// The characters Python's `str.strip()` removes: Unicode `White_Space` plus the four
+/// information separators U+001C..U+001F, which Python counts as whitespace and Rust does not.
+fn is_python_whitespace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// One entry of the key list, as Python's recipe sees it after `strip()`, checked strictly.
+/// Returns the key in its canonical text form.
+fn parse_key_entry(entry: &str) -> Result<&str, KeyProblem> {
+    const KEY_BYTES: usize = 32;
+    // 32 bytes are 43 base64 characters and one '=' of padding.
+    const KEY_CHARS: usize = 44;
+    if entry.is_empty() {
+        return Err(KeyProblem::EmptyEntry);
+    }
+    if !entry.is_ascii() {
+        return Err(KeyProblem::NotAscii);
+    }
+    if entry.chars().any(is_python_whitespace) {
+        return Err(KeyProblem::InnerWhitespace);
+    }
+    if entry.contains(['+', '/']) {
+        return Err(KeyProblem::StandardAlphabet);
+    }
+    let url_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if !entry.bytes().all(|b| url_safe(b) || b == b'=') {
+        return Err(KeyProblem::InvalidCharacter);
+    }
+    let data = entry.trim_end_matches('=');
+    if data.contains('=') {
+        return Err(KeyProblem::BadPadding);
+    }
+    let padding = entry.len() - data.len();
+    if padding == 0 && data.len() % 4 != 0 {
+        return Err(KeyProblem::Unpadded);
+    }
+    let bytes = URL_SAFE
+        .decode(entry)
+        .map_err(|err| match err {
+            base64::DecodeError::InvalidLastSymbol(..) => KeyProblem::NonCanonical,
+            _ => KeyProblem::BadPadding,
+        })?;
+    if bytes.len() != KEY_BYTES || entry.len() != KEY_CHARS {
+        return Err(KeyProblem::WrongLength { bytes: bytes.len() });
+    }
+    Ok(entry)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -80,10 +159,15 @@ pub struct Cipher {
 }
 
 impl Cipher {
-    /// Parses `key[,key...]`; surrounding whitespace (and a trailing newline from a file or
-    /// a secret store) is ignored around the list and around each entry.
+    /// Parses `key[,key...]` exactly as the Python consumers' recipe splits it
+    /// (`value.split(",")`, then `strip()` of each entry, so surrounding whitespace and a
+    /// trailing newline from a file or a secret store are ignored), then checks each entry
+    /// strictly (see [`KeyProblem`]).
     pub fn from_key_list(raw: &str) -> Result<Self, KeyListError> {
-        let entries: Vec<&str> = raw.trim().split(',').map(str::trim).collect();
+        let entries: Vec<&str> = raw
+            .split(',')
+            .map(|entry| entry.trim_matches(is_python_whitespace))
+            .collect();
         if entries.len() == 1 && entries[0].is_empty() {
             return Err(KeyListError::Empty);
         }
@@ -92,10 +176,14 @@ impl Cipher {
             .iter()
             .enumerate()
             .map(|(index, entry)| {
-                Fernet::new(entry).ok_or(KeyListError::InvalidKey {
+                let invalid = |problem| KeyListError::InvalidKey {
                     position: index + 1,
                     count,
-                })
+                    problem,
+                };
+                let canonical = parse_key_entry(entry).map_err(invalid)?;
+                // Cannot fail for a canonical 32-byte key; kept as an error, not a panic.
+                Fernet::new(canonical).ok_or(invalid(KeyProblem::WrongLength { bytes: 0 }))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let primary = fernets[0].clone();
@@ -195,13 +283,14 @@ mod tests {
     fn key_list_errors_name_the_position_but_never_the_key() {
         let bad = "not-a-key-but-a-canary";
         let err = Cipher::from_key_list(&format!("{KEY_A},{bad}")).unwrap_err();
-        assert_eq!(
+        assert!(matches!(
             err,
             KeyListError::InvalidKey {
                 position: 2,
-                count: 2
+                count: 2,
+                ..
             }
-        );
+        ));
         assert!(!err.to_string().contains(bad));
         assert_eq!(
             Cipher::from_key_list(" \n").unwrap_err(),

@@ -3,8 +3,60 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
+use unicode_normalization::is_nfc;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
-/// A secret's name: 1-100 Unicode characters (not bytes), no control characters.
+/// Characters that change how text is shown or split without being visible themselves:
+/// controls (Cc), format characters (Cf: bidi overrides, zero-width joiners and spaces) and
+/// the line and paragraph separators (Zl, Zp). None of them belongs in an identifier that is
+/// compared byte for byte, written to logs and shown in consoles.
+pub fn is_invisible_control(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// Why a claim-borne identifier (organization id, subject) is refused. Shared by [`OrgId`]
+/// and [`Actor`]: both are used exactly as presented, so anything that would let two
+/// different claims look like one is refused rather than repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IdentifierError {
+    #[error("is empty")]
+    Empty,
+    #[error("is longer than {max} bytes")]
+    TooLong { max: usize },
+    #[error("starts or ends with whitespace")]
+    SurroundingWhitespace,
+    #[error("contains control or format characters")]
+    InvisibleCharacter,
+}
+
+/// The rule for identifiers taken from claims: used byte for byte, so refused when they
+/// could stand for another one (surrounding Unicode `White_Space`, invisible characters) or
+/// would have to be cut (over `max_bytes`).
+fn check_identifier(raw: &str, max_bytes: usize) -> Result<(), IdentifierError> {
+    if raw.is_empty() {
+        return Err(IdentifierError::Empty);
+    }
+    if raw.len() > max_bytes {
+        return Err(IdentifierError::TooLong { max: max_bytes });
+    }
+    let starts_or_ends_blank = raw.starts_with(char::is_whitespace) || raw.ends_with(char::is_whitespace);
+    if starts_or_ends_blank {
+        return Err(IdentifierError::SurroundingWhitespace);
+    }
+    if raw.chars().any(is_invisible_control) {
+        return Err(IdentifierError::InvisibleCharacter);
+    }
+    Ok(())
+}
+
+/// A secret's name: 1-100 Unicode characters (not bytes) in NFC, with no control, format or
+/// line-separator characters, so two names that look the same are the same bytes.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretName(String);
 
@@ -14,8 +66,10 @@ pub enum SecretNameError {
     Empty,
     #[error("String should have at most {max} characters")]
     TooLong { max: usize },
-    #[error("String should not contain control characters")]
+    #[error("String should not contain control or format characters")]
     ControlCharacter,
+    #[error("String should be in Unicode normalization form C (NFC)")]
+    NotNfc,
 }
 
 impl SecretName {
@@ -31,8 +85,11 @@ impl SecretName {
                 max: Self::MAX_CHARS,
             });
         }
-        if raw.chars().any(char::is_control) {
+        if raw.chars().any(is_invisible_control) {
             return Err(SecretNameError::ControlCharacter);
+        }
+        if !is_nfc(&raw) {
+            return Err(SecretNameError::NotNfc);
         }
         Ok(Self(raw))
     }
@@ -58,34 +115,15 @@ impl fmt::Debug for SecretName {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct OrgId(String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum OrgIdError {
-    #[error("organization id is empty")]
-    Empty,
-    #[error("organization id is longer than {max} bytes")]
-    TooLong { max: usize },
-    #[error("organization id contains control characters")]
-    ControlCharacter,
-}
-
 impl OrgId {
     /// Generous, but bounded: it is a DynamoDB partition key (limit 2048 bytes) and a log field.
     pub const MAX_BYTES: usize = 256;
 
-    pub fn parse(raw: &str) -> Result<Self, OrgIdError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(OrgIdError::Empty);
-        }
-        if trimmed.len() > Self::MAX_BYTES {
-            return Err(OrgIdError::TooLong {
-                max: Self::MAX_BYTES,
-            });
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(OrgIdError::ControlCharacter);
-        }
-        Ok(Self(trimmed.to_owned()))
+    /// The claim exactly as presented, or an error: never trimmed or otherwise repaired, so
+    /// `" org_a"` can never act on `org_a`'s secrets.
+    pub fn parse(raw: &str) -> Result<Self, IdentifierError> {
+        check_identifier(raw, Self::MAX_BYTES)?;
+        Ok(Self(raw.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -105,40 +143,41 @@ impl fmt::Debug for OrgId {
     }
 }
 
-/// Who acted: the subject claim (or a REST Lambda authorizer's `principalId`).
+/// Who acted: the subject claim (or a REST Lambda authorizer's `principalId`), exactly as
+/// presented, or nobody named when the authorizer gives no subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(String);
+pub struct Actor(Option<String>);
 
 impl Actor {
-    const MAX_BYTES: usize = 512;
+    pub const MAX_BYTES: usize = 512;
+    /// What the item and the audit line say when the authorizer names no subject.
+    pub const UNKNOWN: &'static str = "unknown";
 
     /// Used when the authorizer names no subject; the write is still attributed to something.
     pub fn unknown() -> Self {
-        Self("unknown".to_owned())
+        Self(None)
     }
 
-    /// Control characters are dropped and the length bounded, because the actor is written to
-    /// logs and to the item verbatim.
-    pub fn from_claim(raw: &str) -> Option<Self> {
-        let cleaned: String = raw.trim().chars().filter(|c| !c.is_control()).collect();
-        if cleaned.is_empty() {
-            return None;
-        }
-        let mut end = cleaned.len().min(Self::MAX_BYTES);
-        while !cleaned.is_char_boundary(end) {
-            end -= 1;
-        }
-        Some(Self(cleaned[..end].to_owned()))
+    /// The subject claim as presented, or an error: an over-long subject is refused, never
+    /// cut, because two subjects cut to one would be one actor.
+    pub fn parse(raw: &str) -> Result<Self, IdentifierError> {
+        check_identifier(raw, Self::MAX_BYTES)?;
+        Ok(Self(Some(raw.to_owned())))
+    }
+
+    /// The subject, when the authorizer named one.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_deref().unwrap_or(Self::UNKNOWN)
     }
 }
 
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -261,12 +300,18 @@ mod tests {
 
     #[test]
     fn org_id_rejects_blank_and_oversized() {
-        assert_eq!(OrgId::parse("  "), Err(OrgIdError::Empty));
+        assert_eq!(OrgId::parse(""), Err(IdentifierError::Empty));
+        assert_eq!(
+            OrgId::parse("  "),
+            Err(IdentifierError::SurroundingWhitespace)
+        );
         assert_eq!(
             OrgId::parse(&"o".repeat(257)),
-            Err(OrgIdError::TooLong { max: 256 })
+            Err(IdentifierError::TooLong { max: 256 })
         );
-        assert_eq!(OrgId::parse(" org_1 ").unwrap().as_str(), "org_1");
+        assert_eq!(OrgId::parse(&"o".repeat(256)).unwrap().as_str().len(), 256);
+        assert_eq!(OrgId::parse("org 1").unwrap().as_str(), "org 1");
+        assert_eq!(format!("{}", OrgId::parse("org_1").unwrap()), "org_1");
     }
 
     #[test]
@@ -316,12 +361,120 @@ mod tests {
     }
 
     #[test]
-    fn actor_drops_control_characters_and_is_bounded() {
-        assert_eq!(Actor::from_claim("a\nb").unwrap().as_str(), "ab");
-        assert!(Actor::from_claim("  ").is_none());
+    fn actor_is_the_subject_as_presented_or_refused() {
         assert_eq!(
-            Actor::from_claim(&"é".repeat(600)).unwrap().as_str().len(),
-            512
+            Actor::parse("a\nb"),
+            Err(IdentifierError::InvisibleCharacter)
         );
+        assert_eq!(Actor::parse(" "), Err(IdentifierError::SurroundingWhitespace));
+        // Over-long subjects are refused, never cut: 'a' + 600 'é' used to be cut to 512.
+        let long = format!("a{}", "é".repeat(600));
+        assert_eq!(
+            Actor::parse(&long),
+            Err(IdentifierError::TooLong { max: 512 })
+        );
+        let exactly = "é".repeat(256);
+        assert_eq!(Actor::parse(&exactly).unwrap().as_str(), exactly);
+        assert_eq!(Actor::parse(&exactly).unwrap().subject(), Some(&*exactly));
+        assert_eq!(Actor::unknown().as_str(), "unknown");
+        assert_eq!(Actor::unknown().subject(), None);
+        assert_ne!(Actor::parse("unknown").unwrap(), Actor::unknown());
+    }
+
+    /// The class of identifiers that must be refused, for the org id and the subject alike.
+    #[test]
+    fn identifiers_are_refused_rather_than_repaired() {
+        let surrounding = [
+            "org_a\u{3000}",
+            "\u{a0}org_a",
+            " org_a",
+            "org_a\t",
+            "org_a\u{2028}",
+            "org_a\u{85}",
+            "\u{2029}org_a",
+            "org_a\u{1680}",
+            "\u{202f}org_a",
+            "org_a\u{205f}",
+            "org_a\u{2000}",
+            "org_a\u{200a}",
+            "\u{b}org_a",
+            "\u{c}org_a",
+            "org_a\r",
+            "org_a\n",
+        ];
+        for raw in surrounding {
+            assert!(OrgId::parse(raw).is_err(), "org {raw:?}");
+            assert!(Actor::parse(raw).is_err(), "subject {raw:?}");
+        }
+        let invisible = [
+            "org\u{0}a",
+            "org\u{1b}a",
+            "org\u{7f}a",
+            "org\u{9f}a",
+            "org\u{200b}a",
+            "org\u{200d}a",
+            "org\u{202e}a",
+            "org\u{2066}a",
+            "org\u{feff}a",
+            "\u{feff}org_a",
+            "org\u{ad}a",
+            "org\u{2028}a",
+            "org\u{2029}a",
+            "org\u{e0001}a",
+        ];
+        for raw in invisible {
+            assert_eq!(
+                OrgId::parse(raw),
+                Err(IdentifierError::InvisibleCharacter),
+                "org {raw:?}"
+            );
+            assert_eq!(
+                Actor::parse(raw),
+                Err(IdentifierError::InvisibleCharacter),
+                "subject {raw:?}"
+            );
+        }
+        for fine in ["org_a", "org a", "组织", "o", "org-ÄÖÜ"] {
+            assert_eq!(OrgId::parse(fine).unwrap().as_str(), fine);
+            assert_eq!(Actor::parse(fine).unwrap().as_str(), fine);
+        }
+    }
+
+    #[test]
+    fn names_that_look_alike_are_refused() {
+        let cases: &[(&str, Option<SecretNameError>)] = &[
+            ("caf\u{e9}", None),
+            ("cafe\u{301}", Some(SecretNameError::NotNfc)),
+            ("\u{212b}ngstrom", Some(SecretNameError::NotNfc)),
+            ("\u{202e}yek", Some(SecretNameError::ControlCharacter)),
+            ("a\u{200b}b", Some(SecretNameError::ControlCharacter)),
+            ("a\u{200c}b", Some(SecretNameError::ControlCharacter)),
+            ("a\u{200d}b", Some(SecretNameError::ControlCharacter)),
+            ("\u{feff}key", Some(SecretNameError::ControlCharacter)),
+            ("a\u{2066}b", Some(SecretNameError::ControlCharacter)),
+            ("a\u{ad}b", Some(SecretNameError::ControlCharacter)),
+            ("a\u{2028}b", Some(SecretNameError::ControlCharacter)),
+            ("a\u{1b}b", Some(SecretNameError::ControlCharacter)),
+            ("a\u{85}b", Some(SecretNameError::ControlCharacter)),
+            ("stripe_api_key", None),
+            ("a b", None),
+            ("\u{1f511}", None),
+            ("\u{d55c}\u{ae00}", None),
+            ("\u{1112}\u{1161}\u{11ab}", Some(SecretNameError::NotNfc)),
+        ];
+        for (raw, expected) in cases {
+            let parsed = SecretName::parse(*raw);
+            match expected {
+                None => assert_eq!(parsed.unwrap().as_str(), *raw),
+                Some(err) => assert_eq!(parsed.unwrap_err(), *err, "{raw:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn secret_name_displays_itself() {
+        let name = SecretName::parse("stripe_api_key").unwrap();
+        assert_eq!(name.to_string(), "stripe_api_key");
+        assert_eq!(format!("{name:?}"), "SecretName(\"stripe_api_key\")");
     }
 }

@@ -1,71 +1,294 @@
-//! From the raw API Gateway event to an `http::Request`, without panics.
+//! From the raw invocation event to an `http::Request`, and from the response back to the
+//! shape the caller expects, without a panic or a deserialization error on any input.
 //!
-//! `lambda_http` converts events with `expect`s and `unwrap`s: an `isBase64Encoded` body
-//! that is not base64, a query string with characters a URI cannot hold, a `Host` (or
-//! domain name) that is not a valid authority (`host:notaport`), an `X-Forwarded-Proto`
-//! that is not a scheme, or a path without its leading `/` all panic inside the conversion. The runtime turns that panic into an invocation error and API
-//! Gateway answers 502. [`sanitize`] removes those inputs first, so such a request reaches
-//! the handler and gets a typed 4xx like any other bad input.
+//! `lambda_http` deserializes events into typed structs and converts them with `expect`s.
+//! Many inputs that a direct invocation can deliver (and a few API Gateway can) end there:
+//! ~25,000 header names make `http::HeaderMap` panic; a header value with a control
+//! character, a JWT claim that is not a string or a body that is not a string fail the
+//! deserialization (an invocation error); a URI over 65,534 bytes, an `isBase64Encoded`
+//! body that is not base64, a hostile `Host` or a path without its leading `/` panic inside
+//! the conversion. So the function takes the event unparsed ([`parse_event`]):
+//!
+//! 1. it reads it as JSON (any depth: the runtime hands over raw text);
+//! 2. it sanitizes the JSON by class of input ([`sanitize_value`]): header maps bounded and
+//!    cleaned, unusable claims marked, body and flags type-checked;
+//! 3. it deserializes the sanitized JSON into `lambda_http`'s event type, fixes what the
+//!    conversion would panic on ([`sanitize`]), checks the URI it will build, and converts.
+//!
+//! What cannot be made usable is a [`MalformedEvent`], which the API answers with 400
+//! `malformed_event`. Nothing in this module quotes the input in an error.
 
-use lambda_http::aws_lambda_events::http::HeaderMap;
-use lambda_http::request::LambdaRequest;
-use lambda_http::Request;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Stands in for a body that claimed to be base64 and was not: it is not JSON either, so
-/// the handler answers 422 `json_invalid` and nothing of the original is kept.
-const UNDECODABLE_BODY: &str = "\u{FFFD}";
+use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
+use lambda_http::aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
+use lambda_http::http::header::SET_COOKIE;
+use lambda_http::request::{LambdaRequest, RequestOrigin};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Map, Value};
 
-/// Makes an event safe for `lambda_http`'s conversion.
-pub fn sanitize(event: &mut LambdaRequest) {
+/// Stands in for a body that claimed to be base64 and was not, and for a header value that
+/// HTTP cannot carry: it is not JSON, not visible ASCII and not a media type, so every field
+/// we validate refuses it (422 for a body or `Idempotency-Key`, 415 for `Content-Type`).
+pub const UNUSABLE_TEXT: &str = "\u{FFFD}";
+
+/// More header names than any API Gateway request can carry (its header section is limited
+/// to about 10 KB); far fewer than the 32,768 at which `http::HeaderMap` panics.
+pub const MAX_HEADER_NAMES: usize = 512;
+/// Header values in all, counting each value of a multi-value header.
+pub const MAX_HEADER_VALUES: usize = 2_048;
+/// `http::Uri` refuses URIs of 65,535 bytes or more; stay clearly below.
+pub const MAX_URI_BYTES: usize = 65_000;
+
+/// Why an event cannot be served as an HTTP request. The reason names the part of the event,
+/// never its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct MalformedEvent {
+    pub reason: &'static str,
+}
+
+impl MalformedEvent {
+    const fn new(reason: &'static str) -> Self {
+        Self { reason }
+    }
+}
+
+/// What the sanitizer had to set aside, for the handler to act on. Inserted into the
+/// request's extensions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventDefects {
+    /// The authorizer data had a shape no authorizer produces (a JWT claim that is not a
+    /// string, claims that are not an object): no claim of this event is trusted (401).
+    pub malformed_claims: bool,
+}
+
+/// A usable event: the request for the handler, and the shape its response must take.
+#[derive(Debug)]
+pub struct ParsedEvent {
+    pub request: Request,
+    pub origin: RequestOrigin,
+}
+
+/// Parses raw event text into a request. On failure, also says which response shape the
+/// caller most likely expects.
+pub fn parse_event(raw: &str) -> Result<ParsedEvent, (MalformedEvent, RequestOrigin)> {
+    let mut value: Value = serde_json::from_str(raw).map_err(|_| {
+        (
+            MalformedEvent::new("the event is not JSON this function can read"),
+            RequestOrigin::ApiGatewayV2,
+        )
+    })?;
+    let origin = origin_hint(&value);
+    parse_value(&mut value).map_err(|err| (err, origin))
+}
+
+fn parse_value(value: &mut Value) -> Result<ParsedEvent, MalformedEvent> {
+    let defects = sanitize_value(value)?;
+    let mut event: LambdaRequest = serde_json::from_value(value.take())
+        .map_err(|_| MalformedEvent::new("the event is not an API Gateway or ALB request"))?;
+    sanitize(&mut event)?;
+    let origin = event.request_origin();
+    // Every input that could make the conversion panic is handled above; this is the last
+    // line of defence, so a new one in a future lambda_http answers 400 rather than 502.
+    let mut request = catch_unwind(AssertUnwindSafe(|| Request::from(event)))
+        .map_err(|_| MalformedEvent::new("the request could not be converted"))?;
+    request.extensions_mut().insert(defects);
+    Ok(ParsedEvent { request, origin })
+}
+
+/// The response shape for an event that could not be parsed, from its most telling fields.
+fn origin_hint(value: &Value) -> RequestOrigin {
+    let context = value.get("requestContext");
+    if context.and_then(|c| c.get("elb")).is_some() {
+        RequestOrigin::Alb
+    } else if value.get("version").and_then(Value::as_str) == Some("2.0")
+        || context.and_then(|c| c.get("http")).is_some()
+    {
+        RequestOrigin::ApiGatewayV2
+    } else if value.get("httpMethod").is_some() {
+        RequestOrigin::ApiGatewayV1
+    } else {
+        RequestOrigin::ApiGatewayV2
+    }
+}
+
+/// Cleans the JSON event by class of input, before any typed deserialization sees it.
+pub fn sanitize_value(value: &mut Value) -> Result<EventDefects, MalformedEvent> {
+    let mut defects = EventDefects::default();
+    let event = value
+        .as_object_mut()
+        .ok_or(MalformedEvent::new("the event is not a JSON object"))?;
+    sanitize_headers(event)?;
+    sanitize_body(event)?;
+    if let Some(query) = event.get_mut("rawQueryString") {
+        match query {
+            Value::Null => {}
+            Value::String(text) => *text = encode_invalid_uri_bytes(text),
+            _ => return Err(MalformedEvent::new("rawQueryString is not a string")),
+        }
+    }
+    if let Some(Value::Object(context)) = event.get_mut("requestContext") {
+        if let Some(Value::Object(authorizer)) = context.get_mut("authorizer") {
+            if let Some(jwt) = authorizer.get_mut("jwt") {
+                defects.malformed_claims |= sanitize_jwt(jwt);
+            }
+        }
+    }
+    Ok(defects)
+}
+
+/// Header maps: bounded in size, names HTTP can carry, values HTTP can carry. A name that
+/// is not a valid header name is dropped (API Gateway never delivers one); a value that is
+/// not a valid header value becomes [`UNUSABLE_TEXT`], so a header we validate refuses it.
+fn sanitize_headers(event: &mut Map<String, Value>) -> Result<(), MalformedEvent> {
+    let mut names = 0usize;
+    let mut values = 0usize;
+    for field in ["headers", "multiValueHeaders"] {
+        let Some(map) = event.get_mut(field) else {
+            continue;
+        };
+        let map = match map {
+            Value::Null => continue,
+            Value::Object(map) => map,
+            _ => return Err(MalformedEvent::new("a header map is not an object")),
+        };
+        names += map.len();
+        if names > MAX_HEADER_NAMES {
+            return Err(MalformedEvent::new("the event has too many headers"));
+        }
+        map.retain(|name, _| HeaderName::from_bytes(name.as_bytes()).is_ok());
+        for value in map.values_mut() {
+            match value {
+                Value::Array(items) => {
+                    values += items.len();
+                    items.iter_mut().for_each(clean_header_value);
+                }
+                other => {
+                    values += 1;
+                    clean_header_value(other);
+                }
+            }
+            if values > MAX_HEADER_VALUES {
+                return Err(MalformedEvent::new("the event has too many header values"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn clean_header_value(value: &mut Value) {
+    let usable = value
+        .as_str()
+        .is_some_and(|text| HeaderValue::from_str(text).is_ok());
+    if !usable {
+        *value = Value::String(UNUSABLE_TEXT.to_owned());
+    }
+}
+
+/// The body is a string or absent, `isBase64Encoded` a boolean or absent; a body that
+/// claims to be base64 and is not becomes [`UNUSABLE_TEXT`] (422 `json_invalid`).
+fn sanitize_body(event: &mut Map<String, Value>) -> Result<(), MalformedEvent> {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let is_base64 = match event.get("isBase64Encoded") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => return Err(MalformedEvent::new("isBase64Encoded is not a boolean")),
+    };
+    match event.get("body") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::String(text)) => {
+            if !is_base64 || STANDARD.decode(text).is_ok() {
+                return Ok(());
+            }
+        }
+        Some(_) => return Err(MalformedEvent::new("the body is not a string")),
+    }
+    event.insert("body".to_owned(), Value::String(UNUSABLE_TEXT.to_owned()));
+    event.insert("isBase64Encoded".to_owned(), Value::Bool(false));
+    Ok(())
+}
+
+/// An HTTP API JWT authorizer delivers every claim as a string (it flattens arrays into
+/// `"[a b]"`). Anything else did not come from it: the claims are dropped and the event
+/// is marked, so the request is refused as unauthenticated. Returns whether it was marked.
+fn sanitize_jwt(jwt: &mut Value) -> bool {
+    let Value::Object(jwt) = jwt else {
+        *jwt = Value::Null;
+        return true;
+    };
+    let mut malformed = false;
+    match jwt.get("claims") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(claims)) if claims.values().all(Value::is_string) => {}
+        Some(_) => {
+            jwt.remove("claims");
+            malformed = true;
+        }
+    }
+    match jwt.get("scopes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(scopes)) if scopes.iter().all(Value::is_string) => {}
+        Some(_) => {
+            jwt.remove("scopes");
+            malformed = true;
+        }
+    }
+    malformed
+}
+
+/// Makes a typed event safe for `lambda_http`'s conversion, or refuses it.
+pub fn sanitize(event: &mut LambdaRequest) -> Result<(), MalformedEvent> {
     match event {
         LambdaRequest::ApiGatewayV2(ag) => {
-            fix_body(&mut ag.body, &mut ag.is_base64_encoded);
             if let Some(query) = ag.raw_query_string.as_mut() {
                 *query = encode_invalid_uri_bytes(query);
             }
+            let query_len = ag.raw_query_string.as_ref().map_or(0, String::len);
             fix_authority(
                 &mut ag.headers,
                 &mut ag.request_context.domain_name,
                 &mut ag.raw_path,
                 ag.request_context.stage.as_deref(),
-            );
+                query_len,
+            )
         }
         LambdaRequest::ApiGatewayV1(ag) => {
-            fix_body(&mut ag.body, &mut ag.is_base64_encoded);
+            let query_len = ag
+                .multi_value_query_string_parameters
+                .to_query_string()
+                .len()
+                .max(ag.query_string_parameters.to_query_string().len());
             fix_authority(
                 &mut ag.headers,
                 &mut ag.request_context.domain_name,
                 &mut ag.path,
                 ag.request_context.stage.as_deref(),
-            );
+                query_len,
+            )
         }
         LambdaRequest::Alb(alb) => {
-            fix_body(&mut alb.body, &mut alb.is_base64_encoded);
-            fix_authority(&mut alb.headers, &mut None, &mut alb.path, None);
+            // lambda_http decodes and re-encodes ALB queries; encoding at most triples them.
+            let query_len = 3 * alb
+                .multi_value_query_string_parameters
+                .to_query_string()
+                .len()
+                .max(alb.query_string_parameters.to_query_string().len());
+            fix_authority(&mut alb.headers, &mut None, &mut alb.path, None, query_len)
         }
         #[allow(unreachable_patterns)]
-        _ => {}
+        _ => Err(MalformedEvent::new("the event is not an HTTP request")),
     }
 }
 
-/// Sanitizes and converts: what the Lambda does with every event, and what tests use.
-pub fn into_request(mut event: LambdaRequest) -> Request {
-    sanitize(&mut event);
-    event.into()
-}
-
-fn fix_body(body: &mut Option<String>, is_base64_encoded: &mut bool) {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    if !*is_base64_encoded {
-        return;
-    }
-    if let Some(text) = body.as_deref() {
-        if STANDARD.decode(text).is_err() {
-            *body = Some(UNDECODABLE_BODY.to_owned());
-            *is_base64_encoded = false;
-        }
-    }
+/// Sanitizes and converts a typed event: what tests and benchmarks use when they start from
+/// `lambda_http`'s type. The function itself starts from raw text ([`parse_event`]).
+pub fn into_request(mut event: LambdaRequest) -> Result<Request, MalformedEvent> {
+    sanitize(&mut event)?;
+    catch_unwind(AssertUnwindSafe(|| Request::from(event)))
+        .map_err(|_| MalformedEvent::new("the request could not be converted"))
 }
 
 /// Percent-encodes what `http::Uri` refuses in a query (spaces, quotes, non-ASCII, ...).
@@ -86,16 +309,18 @@ fn encode_invalid_uri_bytes(query: &str) -> String {
 }
 
 /// Restores the path's leading `/`, and keeps `X-Forwarded-Proto`, `Host` and the
-/// context's domain name only if the request URI
-/// `lambda_http` will build from them (`scheme://host/path`, through the `url` parser, then
-/// `http::Uri`) is valid; otherwise they are dropped and it uses `http://localhost` (and, if
-/// even the path cannot make a URI, `/`, which routes nowhere).
+/// context's domain name only if the request URI `lambda_http` will build from them
+/// (`scheme://host/path`, through the `url` parser, then `http::Uri`) is valid; otherwise
+/// they are dropped and it uses `localhost`. If even that URI cannot be built, or the whole
+/// URI with its query would be too long for `http::Uri`, the event is refused.
 fn fix_authority(
     headers: &mut HeaderMap,
     domain_name: &mut Option<String>,
     path: &mut Option<String>,
     stage: Option<&str>,
-) {
+    query_len: usize,
+) -> Result<(), MalformedEvent> {
+    let too_long = MalformedEvent::new("the request URI is too long");
     let proto_ok = headers
         .get("x-forwarded-proto")
         .is_none_or(|proto| matches!(proto.to_str(), Ok("http" | "https")));
@@ -112,25 +337,34 @@ fn fix_authority(
     let staged = stage
         .filter(|stage| *stage != "$default")
         .map(|stage| format!("/{stage}{raw_path}"));
+    let longest_path = staged.as_ref().map_or(raw_path.len(), String::len);
+    // Percent-encoding triples a path at most; the query comes on top.
+    if 3 * longest_path + query_len + 2 > MAX_URI_BYTES {
+        return Err(too_long);
+    }
     let builds = |host: &str| {
-        uri_builds(host, &raw_path) && staged.as_deref().is_none_or(|p| uri_builds(host, p))
+        host.len() + 3 * longest_path + query_len + 16 <= MAX_URI_BYTES
+            && uri_builds(host, &raw_path)
+            && staged.as_deref().is_none_or(|p| uri_builds(host, p))
     };
 
     let header_host = headers.get("host").map(|v| v.to_str().map(str::to_owned));
     match header_host {
-        Some(Ok(host)) if builds(&host) => return,
+        Some(Ok(host)) if builds(&host) => return Ok(()),
         Some(_) => {
             headers.remove("host");
         }
         None => {}
     }
     match domain_name.as_deref() {
-        Some(name) if builds(name) => return,
+        Some(name) if builds(name) => return Ok(()),
         Some(_) => *domain_name = None,
         None => {}
     }
-    if !builds("localhost") {
-        *path = Some("/".to_owned());
+    if builds("localhost") {
+        Ok(())
+    } else {
+        Err(MalformedEvent::new("the request path cannot form a URI"))
     }
 }
 
@@ -141,6 +375,62 @@ fn uri_builds(host: &str, path: &str) -> bool {
         .is_ok_and(|url| lambda_http::http::Uri::try_from(url.as_str()).is_ok())
 }
 
+/// The Lambda response for `response` in the shape `origin` expects: what `lambda_http`
+/// does for its own handlers (API Gateway REST: multi-value headers only; HTTP API:
+/// `Set-Cookie` moved to `cookies`; ALB: both header maps and a status description).
+pub fn lambda_response(origin: &RequestOrigin, response: Response<Body>) -> Value {
+    let (parts, body) = response.into_parts();
+    let (is_base64_encoded, body) = match body {
+        Body::Empty => (false, None),
+        text @ Body::Text(_) => (false, Some(text)),
+        bytes @ Body::Binary(_) => (true, Some(bytes)),
+        _ => (false, None),
+    };
+    let status_code = i64::from(parts.status.as_u16());
+    let mut headers = parts.headers;
+    let serialized = match origin {
+        RequestOrigin::ApiGatewayV1 => {
+            let mut out = ApiGatewayProxyResponse::default();
+            out.status_code = status_code;
+            out.is_base64_encoded = is_base64_encoded;
+            out.body = body;
+            out.multi_value_headers = headers;
+            serde_json::to_value(out)
+        }
+        RequestOrigin::Alb => {
+            let mut out = AlbTargetGroupResponse::default();
+            out.status_code = status_code;
+            out.status_description = Some(format!(
+                "{} {}",
+                parts.status.as_u16(),
+                parts.status.canonical_reason().unwrap_or_default()
+            ));
+            out.is_base64_encoded = is_base64_encoded;
+            out.body = body;
+            out.headers = headers.clone();
+            out.multi_value_headers = headers;
+            serde_json::to_value(out)
+        }
+        _ => {
+            let mut out = ApiGatewayV2httpResponse::default();
+            out.cookies = headers
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect();
+            headers.remove(SET_COOKIE);
+            out.status_code = status_code;
+            out.is_base64_encoded = is_base64_encoded;
+            out.body = body;
+            out.headers = headers;
+            serde_json::to_value(out)
+        }
+    };
+    // Our responses are JSON text with ASCII header values; serializing them cannot fail.
+    // Should it ever, a bare 500 still answers the invocation.
+    serialized.unwrap_or_else(|_| serde_json::json!({ "statusCode": 500 }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +439,17 @@ mod tests {
     fn query_encoding_only_touches_invalid_bytes() {
         assert_eq!(encode_invalid_uri_bytes("a=1&b=%20"), "a=1&b=%20");
         assert_eq!(encode_invalid_uri_bytes("a=x y\"é"), "a=x%20y%22%C3%A9");
+    }
+
+    #[test]
+    fn origin_hint_follows_the_event_shape() {
+        let hint = |v: Value| format!("{:?}", origin_hint(&v));
+        assert_eq!(
+            hint(serde_json::json!({"requestContext": {"elb": {}}})),
+            "Alb"
+        );
+        assert_eq!(hint(serde_json::json!({"version": "2.0"})), "ApiGatewayV2");
+        assert_eq!(hint(serde_json::json!({"httpMethod": "GET"})), "ApiGatewayV1");
+        assert_eq!(hint(serde_json::json!([])), "ApiGatewayV2");
     }
 }

@@ -11,6 +11,11 @@
 //! | `idempotency_key` | S    | optional: the create's `Idempotency-Key` (until updated)  |
 //! | `updated_at`      | S    | optional: RFC 3339 UTC of the last update                 |
 //! | `updated_by`      | S    | optional: who updated it last                             |
+//!
+//! Each organization with secrets also has one counter item, `secret_name` =
+//! [`COUNTER_SORT_KEY`] (a control character keeps it out of every valid name and sorts it
+//! before them all), holding `secret_count` (N). Create and delete change it in the same
+//! transaction as the secret, so `MAX_SECRETS_PER_ORG` is exact under any concurrency.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -21,11 +26,12 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete,
+    KeySchemaElement, KeyType, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -42,8 +48,21 @@ pub const ATTR_REQUEST_ID: &str = "request_id";
 pub const ATTR_IDEMPOTENCY_KEY: &str = "idempotency_key";
 pub const ATTR_UPDATED_AT: &str = "updated_at";
 pub const ATTR_UPDATED_BY: &str = "updated_by";
+pub const ATTR_SECRET_COUNT: &str = "secret_count";
+/// The sort key of an organization's counter item. Valid secret names never contain control
+/// characters, so this can never be a secret, and it sorts before every name.
+pub const COUNTER_SORT_KEY: &str = "\u{1}org-secrets-count";
+/// The smallest sort key a secret can have: names start at U+0020 or above.
+const FIRST_NAME_KEY: &str = " ";
+/// How often a create or delete is tried again when its transaction lost a race with
+/// another one on the same organization's counter (DynamoDB's `TransactionConflict`).
+const TRANSACTION_CONFLICT_ATTEMPTS: u32 = 8;
 /// The key the warm-up call reads; a control character keeps it out of every valid name.
 const WARM_UP_KEY: &str = "\u{1}org-secrets-warm-up";
+
+/// The warm-up call at init gives up after this, in one attempt: a DynamoDB that accepts
+/// connections and never answers must not hold init for the 5 s a request may take.
+pub const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Timeouts and retries for the DynamoDB client. The defaults end a stuck call well inside a
 /// 10 s Lambda timeout: at most 3 attempts of 2 s each, and 5 s in all, so the handler still
@@ -113,13 +132,16 @@ pub struct NewSecret<'a> {
     pub created_by: &'a Actor,
     pub request_id: &'a RequestId,
     pub idempotency_key: Option<&'a IdempotencyKey>,
+    /// The organization's limit (`MAX_SECRETS_PER_ORG`).
+    pub max_secrets: u32,
 }
 
-/// What a taken name already holds, so the caller can tell a client's retry (same
-/// `Idempotency-Key`, same value) from a conflict. The value stays encrypted here.
+/// What a taken name already holds, so the caller can tell a client's retry (same actor,
+/// same `Idempotency-Key`, same value) from a conflict. The value stays encrypted here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingSecret {
     pub idempotency_key: Option<String>,
+    pub created_by: Option<String>,
     pub encrypted_value: Option<EncryptedValue>,
 }
 
@@ -130,6 +152,8 @@ pub enum CreateOutcome {
     /// response was lost. The create did happen, exactly once.
     CreatedByEarlierAttempt,
     NameTaken(ExistingSecret),
+    /// The organization already holds `max_secrets` secrets; nothing was written.
+    LimitReached,
 }
 
 /// Update and delete of a secret that does not exist report this instead of an error.
@@ -266,80 +290,145 @@ impl SecretStore {
         &self.table
     }
 
-    /// Writes the secret unless the name is taken in this organization (conditional put).
+    /// Writes the secret unless the name is taken in this organization (conditional put)
+    /// or the organization is at its limit, in one transaction with the counter item.
     pub async fn create(&self, secret: NewSecret<'_>) -> Result<CreateOutcome, StoreError> {
         let created_at = now_rfc3339()?;
-        let idempotency_key = secret
-            .idempotency_key
-            .map(|k| AttributeValue::S(k.as_str().to_owned()));
-        let result = self
-            .client
-            .put_item()
-            .set_item(
-                idempotency_key.map(|k| HashMap::from([(ATTR_IDEMPOTENCY_KEY.to_owned(), k)])),
-            )
+        let mut item = key(secret.org_id.as_str(), secret.name.as_str());
+        item.insert(
+            ATTR_ENCRYPTED_VALUE.to_owned(),
+            AttributeValue::S(secret.encrypted_value.into_string()),
+        );
+        item.insert(ATTR_CREATED_AT.to_owned(), AttributeValue::S(created_at));
+        item.insert(
+            ATTR_CREATED_BY.to_owned(),
+            AttributeValue::S(secret.created_by.as_str().to_owned()),
+        );
+        item.insert(
+            ATTR_REQUEST_ID.to_owned(),
+            AttributeValue::S(secret.request_id.as_str().to_owned()),
+        );
+        if let Some(idempotency_key) = secret.idempotency_key {
+            item.insert(
+                ATTR_IDEMPOTENCY_KEY.to_owned(),
+                AttributeValue::S(idempotency_key.as_str().to_owned()),
+            );
+        }
+        let put = Put::builder()
             .table_name(self.table.as_str())
-            .item(
-                ATTR_ORG_ID,
-                AttributeValue::S(secret.org_id.as_str().to_owned()),
-            )
-            .item(
-                ATTR_SECRET_NAME,
-                AttributeValue::S(secret.name.as_str().to_owned()),
-            )
-            .item(
-                ATTR_ENCRYPTED_VALUE,
-                AttributeValue::S(secret.encrypted_value.into_string()),
-            )
-            .item(ATTR_CREATED_AT, AttributeValue::S(created_at))
-            .item(
-                ATTR_CREATED_BY,
-                AttributeValue::S(secret.created_by.as_str().to_owned()),
-            )
-            .item(
-                ATTR_REQUEST_ID,
-                AttributeValue::S(secret.request_id.as_str().to_owned()),
-            )
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(org_id)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-
-        let err = match result {
-            Ok(_) => return Ok(CreateOutcome::Created),
-            Err(err) => err,
+            .build()
+            .map_err(|err| StoreError::Other(format!("put: {err}")))?;
+        let count_up = Update::builder()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(secret.org_id.as_str(), COUNTER_SORT_KEY)))
+            .update_expression("ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max")
+            .expression_attribute_names("#count", ATTR_SECRET_COUNT)
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .expression_attribute_values(
+                ":max",
+                AttributeValue::N(secret.max_secrets.to_string()),
+            )
+            .build()
+            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count_up).build(),
+        ];
+        let reasons = match self.transact(items).await? {
+            None => return Ok(CreateOutcome::Created),
+            Some(reasons) => reasons,
         };
-        let old_item = match &err {
-            SdkError::ServiceError(service) => match service.err() {
-                PutItemError::ConditionalCheckFailedException(failed) => Some(failed.item.clone()),
-                _ => None,
-            },
-            _ => None,
+        let failed = |index: usize| {
+            reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
         };
-        let Some(old_item) = old_item else {
-            return Err(classify(&err));
-        };
-        // Older DynamoDB Local releases ignore ReturnValuesOnConditionCheckFailure; a
-        // consistent read gives the same answer.
-        let old_item = match old_item {
-            Some(item) => Some(item),
-            None => self.get_item(secret.org_id, secret.name).await?,
-        };
-        let Some(old_item) = old_item else {
-            // Deleted between our put and our read: still a conflict for this attempt.
+        // The name first: a replay of an existing secret is answered as such even when the
+        // organization is full.
+        if failed(0) {
+            // Older DynamoDB Local releases return no item with the reason; a consistent
+            // read gives the same answer.
+            let old_item = match reasons.first().and_then(|r| r.item.clone()) {
+                Some(item) if !item.is_empty() => Some(item),
+                _ => self.get_item(secret.org_id, secret.name).await?,
+            };
+            let Some(old_item) = old_item else {
+                // Deleted between our write and our read: still a conflict for this attempt.
+                return Ok(CreateOutcome::NameTaken(ExistingSecret {
+                    idempotency_key: None,
+                    created_by: None,
+                    encrypted_value: None,
+                }));
+            };
+            if string_attr(&old_item, ATTR_REQUEST_ID).as_deref()
+                == Some(secret.request_id.as_str())
+            {
+                return Ok(CreateOutcome::CreatedByEarlierAttempt);
+            }
             return Ok(CreateOutcome::NameTaken(ExistingSecret {
-                idempotency_key: None,
-                encrypted_value: None,
+                idempotency_key: string_attr(&old_item, ATTR_IDEMPOTENCY_KEY),
+                created_by: string_attr(&old_item, ATTR_CREATED_BY),
+                encrypted_value: string_attr(&old_item, ATTR_ENCRYPTED_VALUE)
+                    .map(EncryptedValue::from_stored),
             }));
-        };
-        if string_attr(&old_item, ATTR_REQUEST_ID).as_deref() == Some(secret.request_id.as_str()) {
-            return Ok(CreateOutcome::CreatedByEarlierAttempt);
         }
-        Ok(CreateOutcome::NameTaken(ExistingSecret {
-            idempotency_key: string_attr(&old_item, ATTR_IDEMPOTENCY_KEY),
-            encrypted_value: string_attr(&old_item, ATTR_ENCRYPTED_VALUE)
-                .map(EncryptedValue::from_stored),
-        }))
+        if failed(1) {
+            return Ok(CreateOutcome::LimitReached);
+        }
+        Err(StoreError::Other(format!(
+            "transaction cancelled ({})",
+            reason_codes(&reasons)
+        )))
+    }
+
+    /// Runs a write transaction. `Ok(None)`: committed. `Ok(Some(reasons))`: cancelled by a
+    /// condition, with DynamoDB's reason per item. A `TransactionConflict` (another
+    /// transaction on the same items in flight) is retried here with a short, growing,
+    /// jittered pause; the SDK does not retry it, and after the last attempt it counts as
+    /// unavailable (503, worth retrying).
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<CancellationReason>>, StoreError> {
+        for attempt in 1..=TRANSACTION_CONFLICT_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            let reasons = match &err {
+                SdkError::ServiceError(service) => match service.err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        Some(cancelled.cancellation_reasons().to_vec())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(reasons) = reasons else {
+                return Err(classify(&err));
+            };
+            let code_is = |wanted: &str| reasons.iter().any(|r| r.code() == Some(wanted));
+            if code_is("ConditionalCheckFailed") {
+                return Ok(Some(reasons));
+            }
+            if code_is("TransactionConflict") && attempt < TRANSACTION_CONFLICT_ATTEMPTS {
+                tokio::time::sleep(conflict_pause(attempt)).await;
+                continue;
+            }
+            return Err(StoreError::Unavailable(format!(
+                "transaction cancelled ({})",
+                reason_codes(&reasons)
+            )));
+        }
+        Err(StoreError::Unavailable("transaction conflict".to_owned()))
     }
 
     /// Every secret name of one organization, sorted; follows all pages of the query.
@@ -351,10 +440,12 @@ impl SecretStore {
                 .client
                 .query()
                 .table_name(self.table.as_str())
-                .key_condition_expression("#org = :org")
+                // The counter item sorts below the first possible name, so it is not listed.
+                .key_condition_expression("#org = :org AND #name >= :first")
                 .expression_attribute_names("#org", ATTR_ORG_ID)
                 .expression_attribute_names("#name", ATTR_SECRET_NAME)
                 .expression_attribute_values(":org", AttributeValue::S(org_id.as_str().to_owned()))
+                .expression_attribute_values(":first", AttributeValue::S(FIRST_NAME_KEY.to_owned()))
                 .projection_expression("#name")
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
@@ -404,17 +495,53 @@ impl SecretStore {
         found_unless_condition_failed(result)
     }
 
+    /// Deletes the secret and counts it off the organization's counter, in one transaction.
     pub async fn delete(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
-        let result = self
-            .client
-            .delete_item()
+        let delete = Delete::builder()
             .table_name(self.table.as_str())
             .set_key(Some(key(org_id.as_str(), name.as_str())))
             .condition_expression("attribute_exists(#org)")
             .expression_attribute_names("#org", ATTR_ORG_ID)
+            .build()
+            .map_err(|err| StoreError::Other(format!("delete: {err}")))?;
+        let count_down = Update::builder()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
+            .update_expression("ADD #count :minus_one")
+            .expression_attribute_names("#count", ATTR_SECRET_COUNT)
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
+            .build()
+            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count_down).build(),
+        ];
+        match self.transact(items).await? {
+            None => Ok(Found::Yes),
+            Some(_) => Ok(Found::No),
+        }
+    }
+
+    /// The organization's counter: how many secrets it holds as create and delete count
+    /// them (0 when it has never had one).
+    pub async fn secret_count(&self, org_id: &OrgId) -> Result<u64, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
+            .consistent_read(true)
             .send()
-            .await;
-        found_unless_condition_failed(result)
+            .await
+            .map_err(|err| classify(&err))?
+            .item;
+        let count = item
+            .as_ref()
+            .and_then(|item| item.get(ATTR_SECRET_COUNT))
+            .and_then(|value| value.as_n().ok())
+            .map_or(Ok(0), |n| n.parse::<i64>())
+            .map_err(|_| StoreError::Other("counter is not a number".to_owned()))?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// One page of a full-table scan (consistent), for key rotation.
@@ -490,10 +617,20 @@ impl SecretStore {
     /// costs half a read unit. (`DescribeTable` would need another permission and adds
     /// ~150 KB of response model to the binary.)
     pub async fn warm_up(&self) -> Result<(), StoreError> {
+        let short = aws_sdk_dynamodb::config::Builder::default()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(WARM_UP_TIMEOUT)
+                    .operation_attempt_timeout(WARM_UP_TIMEOUT)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(1));
         self.client
             .get_item()
             .table_name(self.table.as_str())
             .set_key(Some(key(WARM_UP_KEY, WARM_UP_KEY)))
+            .customize()
+            .config_override(short)
             .send()
             .await
             .map(|_| ())
@@ -520,6 +657,24 @@ impl SecretStore {
             .map(|output| output.item)
             .map_err(|err| classify(&err))
     }
+}
+
+fn reason_codes(reasons: &[CancellationReason]) -> String {
+    reasons
+        .iter()
+        .map(|reason| reason.code().unwrap_or("None"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// 10, 20, 40, ... ms (capped at 320), each with up to as much again of jitter so racing
+/// writers spread out.
+fn conflict_pause(attempt: u32) -> Duration {
+    let base_ms = 10u64 << attempt.saturating_sub(1).min(5);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    Duration::from_millis(base_ms + nanos % (base_ms + 1))
 }
 
 fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {

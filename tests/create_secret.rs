@@ -382,7 +382,7 @@ async fn validation_rows_are_fastapi_shaped() {
     assert_422(
         &app,
         &create_body("line\nbreak", "v"),
-        json!([{"loc": ["body", "secret_name"], "msg": "String should not contain control characters", "type": "string_pattern_mismatch"}]),
+        json!([{"loc": ["body", "secret_name"], "msg": "String should not contain control or format characters", "type": "string_pattern_mismatch"}]),
     )
     .await;
     assert_422(
@@ -561,6 +561,7 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
             created_by: &actor,
             request_id: &request_id,
             idempotency_key: None,
+            max_secrets: 1_000,
         })
         .await
         .unwrap();

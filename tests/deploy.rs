@@ -32,11 +32,27 @@ fn actions_called_by_the_function() -> BTreeSet<String> {
     // Operator-only calls: table setup for local runs and the rotate-keys scan. The
     // function never makes them, so the template must not grant them.
     const OPERATOR_ONLY: [&str; 3] = ["Scan", "DescribeTable", "CreateTable"];
+    // IAM has no TransactWriteItems action: a transaction is authorized as the item
+    // actions it contains (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+    const TRANSACTION_ITEMS: [(&str, &str); 4] = [
+        ("Put::builder()", "PutItem"),
+        ("Update::builder()", "UpdateItem"),
+        ("Delete::builder()", "DeleteItem"),
+        ("ConditionCheck::builder()", "ConditionCheckItem"),
+    ];
     let source = read("src/storage.rs") + &read("src/reader.rs") + &read("src/api/mod.rs");
+    let transacts = source.contains(".transact_write_items()");
     OPERATIONS
         .iter()
         .filter(|(method, _)| source.contains(&format!(".{method}()")))
         .map(|(_, action)| *action)
+        .filter(|action| *action != "TransactWriteItems")
+        .chain(
+            TRANSACTION_ITEMS
+                .iter()
+                .filter(|(builder, _)| transacts && source.contains(builder))
+                .map(|(_, action)| *action),
+        )
         .filter(|action| !OPERATOR_ONLY.contains(action))
         .map(String::from)
         .collect()

@@ -73,6 +73,8 @@ fn one_of_each_error() -> Vec<ApiError> {
         ApiError::SecretNameTaken {
             name: SecretName::parse("n").unwrap(),
         },
+        ApiError::SecretLimitReached { limit: 1_000 },
+        ApiError::MalformedEvent("headers"),
         ApiError::StorageUnavailable(StoreError::Unavailable("timeout".to_owned())),
         ApiError::Internal("x".to_owned()),
     ];
@@ -87,6 +89,8 @@ fn one_of_each_error() -> Vec<ApiError> {
             | ApiError::SecretNameTaken { .. }
             | ApiError::IdempotencyKeyReused { .. }
             | ApiError::SecretNotFound { .. }
+            | ApiError::SecretLimitReached { .. }
+            | ApiError::MalformedEvent(_)
             | ApiError::StorageUnavailable(_)
             | ApiError::Internal(_) => {}
         }

@@ -189,7 +189,7 @@ fn name_error_type(err: SecretNameError) -> &'static str {
     match err {
         SecretNameError::Empty => "string_too_short",
         SecretNameError::TooLong { .. } => "string_too_long",
-        SecretNameError::ControlCharacter => "string_pattern_mismatch",
+        SecretNameError::ControlCharacter | SecretNameError::NotNfc => "string_pattern_mismatch",
     }
 }
 

@@ -33,6 +33,10 @@ pub enum ApiError {
     IdempotencyKeyReused { name: SecretName },
     #[error("no such secret")]
     SecretNotFound { name: SecretName },
+    #[error("the organization is at its limit of {limit} secrets")]
+    SecretLimitReached { limit: u32 },
+    #[error("the event is not a usable API Gateway request: {0}")]
+    MalformedEvent(&'static str),
     #[error("storage unavailable: {0}")]
     StorageUnavailable(StoreError),
     /// The detail is for the log only; the client gets a generic message.
@@ -97,6 +101,9 @@ impl ApiError {
                 StatusCode::CONFLICT
             }
             ApiError::SecretNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::SecretLimitReached { .. } | ApiError::MalformedEvent(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -115,6 +122,7 @@ impl ApiError {
                 "AlreadyExistsError"
             }
             ApiError::SecretNotFound { .. } => "NotFoundError",
+            ApiError::SecretLimitReached { .. } | ApiError::MalformedEvent(_) => "BadRequestError",
             ApiError::StorageUnavailable(_) => "ServiceUnavailableError",
             ApiError::Internal(_) => "InternalServerError",
         }
@@ -162,6 +170,16 @@ impl ApiError {
                 format!("No secret named '{name}' exists in this organization"),
                 Some("secret_not_found"),
                 Some(json!({ "secret_name": name.as_str() })),
+            ),
+            ApiError::SecretLimitReached { limit } => (
+                format!("This organization already holds its limit of {limit} secrets; delete one before creating another"),
+                Some("secret_limit_reached"),
+                Some(json!({ "limit": limit })),
+            ),
+            ApiError::MalformedEvent(_) => (
+                "The request could not be read".to_owned(),
+                Some("malformed_event"),
+                Some(request_id_details()),
             ),
             ApiError::StorageUnavailable(_) => (
                 "The secrets store is temporarily unavailable; retry later".to_owned(),

@@ -5,12 +5,14 @@ pub mod error;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
+use lambda_http::lambda_runtime::Context;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::auth::{self, Permission, Principal};
 use crate::config::Config;
 use crate::domain::SecretName;
+use crate::event::{self, EventDefects};
 use crate::storage::{CreateOutcome, Found, NewSecret, RequestId, SecretStore};
 use body::{
     parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
@@ -122,6 +124,36 @@ impl App {
         &self.store
     }
 
+    /// Handles one invocation from its raw event text, as the Lambda runtime delivers it,
+    /// and returns the Lambda response in the shape the event's origin expects. Never
+    /// fails: an event that is not a usable request gets 400 `malformed_event`.
+    pub async fn handle_event(&self, raw_event: &str, context: Option<Context>) -> Value {
+        match event::parse_event(raw_event) {
+            Ok(parsed) => {
+                let request = match context {
+                    Some(context) => parsed.request.with_lambda_context(context),
+                    None => parsed.request,
+                };
+                event::lambda_response(&parsed.origin, self.handle(request).await)
+            }
+            Err((malformed, origin)) => {
+                let request_id = context.and_then(|ctx| RequestId::new(&ctx.request_id));
+                let err = ApiError::MalformedEvent(malformed.reason);
+                let outcome = err.error_type();
+                let detail = err.to_string();
+                let response = err.into_response(request_id.as_ref());
+                log_audit(
+                    &Audit::default(),
+                    response.status(),
+                    outcome,
+                    Some(&detail),
+                    request_id.as_ref(),
+                );
+                event::lambda_response(&origin, response)
+            }
+        }
+    }
+
     /// Handles one API Gateway request. Never fails: every error becomes a response.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let request_id = request_id(&request);
@@ -164,6 +196,14 @@ impl App {
         let action = action_for(&route, request.method())?;
         audit.action = Some(action);
 
+        let defects = request
+            .extensions()
+            .get::<EventDefects>()
+            .copied()
+            .unwrap_or_default();
+        if defects.malformed_claims {
+            return Err(ApiError::Unauthenticated(auth::AuthError::MalformedClaims));
+        }
         let principal = auth::authenticate(request.request_context_ref(), &self.config.claim_names)
             .map_err(ApiError::Unauthenticated)?;
         audit.principal = Some(principal.clone());
@@ -246,18 +286,35 @@ impl App {
                 encrypted_value: self.config.cipher.encrypt(&input.value),
                 created_by: &principal.actor,
                 request_id,
-                idempotency_key: idempotency_key.as_ref(),
+                // Only a named actor can replay a create (see below): without a subject the
+                // key could never be used, so it is not stored.
+                idempotency_key: idempotency_key
+                    .as_ref()
+                    .filter(|_| principal.actor.subject().is_some()),
+                max_secrets: self.config.max_secrets_per_org,
             })
             .await?;
         let outcome = match outcome {
             CreateOutcome::Created => "created",
             CreateOutcome::CreatedByEarlierAttempt => "created_on_retry",
+            CreateOutcome::LimitReached => {
+                return Err(ApiError::SecretLimitReached {
+                    limit: self.config.max_secrets_per_org,
+                })
+            }
             CreateOutcome::NameTaken(existing) => {
                 let same_key = matches!(
                     (&idempotency_key, &existing.idempotency_key),
                     (Some(ours), Some(theirs)) if ours.as_str() == theirs
                 );
-                if !same_key {
+                // A replay is recognised only for the actor that made the original create:
+                // anyone else gets a plain conflict whatever value they send, so the answer
+                // says nothing about the stored value (no value-guessing oracle).
+                let same_actor = matches!(
+                    (principal.actor.subject(), existing.created_by.as_deref()),
+                    (Some(ours), Some(theirs)) if ours == theirs
+                );
+                if !(same_key && same_actor) {
                     return Err(ApiError::SecretNameTaken { name: input.name });
                 }
                 // A client retry: the same key must carry the same value. Compare the

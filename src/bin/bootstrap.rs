@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::request::LambdaRequest;
-use lambda_http::{service_fn, Adapter, Error, LambdaEvent, Request, Service};
+use lambda_http::{service_fn, Error, LambdaEvent};
+use serde_json::value::RawValue;
 use org_secrets::api::App;
 use org_secrets::config::Config;
 use org_secrets::logging;
@@ -43,15 +43,14 @@ async fn serve() -> Result<(), Error> {
     }
 
     let app = Arc::new(App::new(config, store));
-    let handler = Adapter::from(service_fn(move |request: Request| {
+    // The event arrives as raw JSON text, not lambda_http's typed request: no event can fail
+    // to deserialize (or panic) before our code answers it (see org_secrets::event).
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let app = Arc::clone(&app);
-        async move { Ok::<_, std::convert::Infallible>(app.handle(request).await) }
-    }));
-    // As lambda_http::run, plus the sanitizing step that keeps hostile events from
-    // panicking inside lambda_http's conversion (see org_secrets::event).
-    lambda_http::lambda_runtime::run(service_fn(move |mut event: LambdaEvent<LambdaRequest>| {
-        org_secrets::event::sanitize(&mut event.payload);
-        handler.clone().call(event)
+        async move {
+            let response = app.handle_event(event.payload.get(), Some(event.context)).await;
+            Ok::<_, Error>(response)
+        }
     }))
     .await
 }

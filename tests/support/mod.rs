@@ -163,12 +163,49 @@ pub fn answer(response: Response<Body>) -> Answer {
     }
 }
 
-/// Feeds an API Gateway event to the handler the way the Lambda does: deserialize,
-/// sanitize, convert (see `org_secrets::event`).
+/// Feeds an event to the function the way the Lambda does: raw JSON text in, the Lambda
+/// response JSON out (see `org_secrets::event`), read back as status, headers and body.
 pub async fn call(app: &App, event: &Value) -> Answer {
-    let event: lambda_http::request::LambdaRequest =
-        serde_json::from_str(&event.to_string()).expect("event parses");
-    answer(app.handle(org_secrets::event::into_request(event)).await)
+    call_raw(app, &event.to_string()).await
+}
+
+/// As [`call`], from raw event text (which need not be an API Gateway event at all).
+pub async fn call_raw(app: &App, raw_event: &str) -> Answer {
+    lambda_answer(&app.handle_event(raw_event, None).await)
+}
+
+/// Reads a Lambda proxy response (HTTP API, REST or ALB shape).
+pub fn lambda_answer(response: &Value) -> Answer {
+    let status = response["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no statusCode in {response}")) as u16;
+    let mut headers = lambda_http::http::HeaderMap::new();
+    for field in ["headers", "multiValueHeaders"] {
+        let Some(map) = response[field].as_object() else {
+            continue;
+        };
+        for (name, value) in map {
+            let values = match value {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            for value in values {
+                let name = lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+                let value = lambda_http::http::HeaderValue::from_str(value.as_str().unwrap()).unwrap();
+                if !headers.get_all(&name).iter().any(|v| v == value) {
+                    headers.append(name, value);
+                }
+            }
+        }
+    }
+    let text = response["body"].as_str().unwrap_or_default().to_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
 }
 
 pub async fn stored_item(
@@ -189,6 +226,8 @@ pub async fn stored_item(
         .item
 }
 
+/// How many secrets the table holds (every organization's; the per-organization counter
+/// items are not secrets and are not counted).
 pub async fn item_count(store: &SecretStore) -> usize {
     store
         .client()
@@ -199,7 +238,13 @@ pub async fn item_count(store: &SecretStore) -> usize {
         .await
         .expect("scan")
         .items
-        .map_or(0, |items| items.len())
+        .unwrap_or_default()
+        .iter()
+        .filter(|item| {
+            item.get("secret_name").and_then(|v| v.as_s().ok()).map(String::as_str)
+                != Some(org_secrets::storage::COUNTER_SORT_KEY)
+        })
+        .count()
 }
 
 /// The decrypted value stored for `org`/`name` (the item must exist).

@@ -1,0 +1,738 @@
+//! The holes independent testing found (issue 9), each as a table over its class of input:
+//! claims used exactly as presented, the actor-scoped idempotent replay, events that used to
+//! fail before the handler ran, the per-organization limit and the bound it puts on list,
+//! names that look alike, and the warm-up's own timeout.
+
+mod support;
+
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestOrigin;
+use lambda_http::{Body, Response};
+use org_secrets::api::App;
+use org_secrets::domain::OrgId;
+use serde_json::{json, Value};
+use support::*;
+
+/// The four shapes in which an authorizer delivers identity.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    HttpApiJwt,
+    HttpApiLambda,
+    RestCognito,
+    RestLambda,
+}
+
+const SHAPES: [Shape; 4] = [
+    Shape::HttpApiJwt,
+    Shape::HttpApiLambda,
+    Shape::RestCognito,
+    Shape::RestLambda,
+];
+
+/// An event of `shape` for `method` on the collection (`suffix` "") or one secret
+/// (`"/name"`), with the given org and subject claims (`None`: claim absent).
+fn shaped_event(
+    shape: Shape,
+    method: &str,
+    suffix: &str,
+    org: Option<&str>,
+    sub: Option<&str>,
+    body: Option<&str>,
+) -> Value {
+    let path = format!("/v1/organizations/secrets{suffix}");
+    let (file, claims_at, org_claim, sub_claim): (_, &[&str], _, _) = match shape {
+        Shape::HttpApiJwt => (
+            "http-api-jwt-admin-create.json",
+            &["requestContext", "authorizer", "jwt", "claims"],
+            "org_id",
+            "sub",
+        ),
+        Shape::HttpApiLambda => (
+            "http-api-lambda-authorizer-create.json",
+            &["requestContext", "authorizer", "lambda"],
+            "org_id",
+            "sub",
+        ),
+        Shape::RestCognito => (
+            "rest-cognito-create.json",
+            &["requestContext", "authorizer", "claims"],
+            "custom:org_id",
+            "sub",
+        ),
+        Shape::RestLambda => (
+            "rest-lambda-authorizer-create.json",
+            &["requestContext", "authorizer"],
+            "org_id",
+            "principalId",
+        ),
+    };
+    let mut event = sample_event(file);
+    let claims = claims_at
+        .iter()
+        .fold(&mut event, |value, key| &mut value[*key])
+        .as_object_mut()
+        .expect("claims object");
+    match org {
+        Some(org) => claims.insert(org_claim.to_owned(), json!(org)),
+        None => claims.remove(org_claim),
+    };
+    match sub {
+        Some(sub) => claims.insert(sub_claim.to_owned(), json!(sub)),
+        None => claims.remove(sub_claim),
+    };
+    event["requestContext"]["requestId"] = json!(unique_request_id());
+    match shape {
+        Shape::HttpApiJwt | Shape::HttpApiLambda => {
+            event["rawPath"] = json!(path);
+            event["requestContext"]["http"]["path"] = json!(path);
+            event["requestContext"]["http"]["method"] = json!(method);
+        }
+        Shape::RestCognito | Shape::RestLambda => {
+            event["path"] = json!(path);
+            event["httpMethod"] = json!(method);
+            event["requestContext"]["httpMethod"] = json!(method);
+            event["requestContext"]["path"] = json!(format!("/prod{path}"));
+        }
+    }
+    match body {
+        Some(body) => event["body"] = json!(body),
+        None => {
+            event.as_object_mut().unwrap().remove("body");
+        }
+    }
+    event
+}
+
+/// The app as a deployment using `shape` configures it: REST Cognito pools name their claims
+/// `custom:org_id` and `cognito:groups`. Every shape's app shares `store`.
+fn app_for(shape: Shape, store: &org_secrets::storage::SecretStore) -> App {
+    match shape {
+        Shape::RestCognito => app_on(
+            store.clone(),
+            &[("ORG_ID_CLAIM", "custom:org_id"), ("PERMISSIONS_CLAIM", "cognito:groups")],
+        ),
+        _ => app_on(store.clone(), &[]),
+    }
+}
+
+fn is_not_authenticated(answer: &Answer) -> bool {
+    answer.status == 401 && answer.json["error"]["code"] == "not_authenticated"
+}
+
+/// Org claims with surrounding Unicode whitespace, or control, format or separator
+/// characters anywhere: each would have acted on `org_a` when it was trimmed.
+const LOOK_ALIKE_ORGS: &[&str] = &[
+    "org_a\u{3000}",
+    "\u{a0}org_a",
+    " org_a",
+    "org_a ",
+    "org_a\t",
+    "org_a\n",
+    "\rorg_a",
+    "org_a\u{b}",
+    "org_a\u{2028}",
+    "org_a\u{2029}",
+    "org_a\u{85}",
+    "\u{1680}org_a",
+    "org_a\u{2000}",
+    "org_a\u{200a}",
+    "\u{202f}org_a",
+    "org_a\u{205f}",
+    "org_a\u{200b}",
+    "\u{feff}org_a",
+    "org_a\u{200d}",
+    "\u{202e}org_a",
+    "org_a\u{2066}",
+    "org\u{ad}_a",
+    "org_a\u{0}",
+    "org_a\u{1b}",
+    "org_a\u{7f}",
+    "org_a\u{9c}",
+];
+
+#[tokio::test]
+async fn org_claims_are_used_as_presented_or_refused_in_every_shape_and_operation() {
+    let app = fresh_app().await;
+    let setup = shaped_event(
+        Shape::HttpApiJwt,
+        "POST",
+        "",
+        Some("org_a"),
+        Some("alice"),
+        Some(&create_body("shared", "original")),
+    );
+    assert_eq!(call(&app, &setup).await.status, 201);
+
+    for shape in SHAPES {
+        let app = app_for(shape, app.store());
+        // The control: the presented org itself works in this shape, so a 401 below is the
+        // rule at work and not a shape the app cannot read.
+        let list = call(&app, &shaped_event(shape, "GET", "", Some("org_a"), Some("alice"), None)).await;
+        assert_eq!(list.status, 200, "{shape:?}: {}", list.text);
+        assert_eq!(list.json["secrets"], json!(["shared"]), "{shape:?}");
+        for org in LOOK_ALIKE_ORGS {
+            let operations = [
+                ("GET", "", None),
+                ("POST", "", Some(create_body("shared", "taken-over"))),
+                ("POST", "", Some(create_body("planted", "x"))),
+                ("PUT", "/shared", Some(r#"{"secret_value": "taken-over"}"#.to_owned())),
+                ("DELETE", "/shared", None),
+            ];
+            for (method, suffix, body) in operations {
+                let event = shaped_event(shape, method, suffix, Some(org), Some("mallory"), body.as_deref());
+                let answer = call(&app, &event).await;
+                assert!(
+                    is_not_authenticated(&answer),
+                    "{shape:?} {method}{suffix} as org {org:?}: {} {}",
+                    answer.status,
+                    answer.text
+                );
+            }
+        }
+    }
+    // org_a's secret is exactly as it was, and nothing else was written anywhere.
+    assert_eq!(stored_value(&app, "org_a", "shared").await, "original");
+    assert_eq!(item_count(app.store()).await, 1);
+    // An org id with inner spaces or non-ASCII letters is an id like any other: used as is.
+    for org in ["org a", "组织", "org-ÄÖÜ"] {
+        let event = shaped_event(
+            Shape::HttpApiLambda,
+            "POST",
+            "",
+            Some(org),
+            Some("alice"),
+            Some(&create_body("shared", "theirs")),
+        );
+        assert_eq!(call(&app, &event).await.status, 201, "{org:?}");
+        assert_eq!(stored_value(&app, org, "shared").await, "theirs");
+    }
+}
+
+#[tokio::test]
+async fn subject_claims_follow_the_same_rule_and_are_never_cut() {
+    let store = fresh_store().await;
+    let max = "é".repeat(256); // 512 bytes
+    let refused: Vec<String> = LOOK_ALIKE_ORGS
+        .iter()
+        .map(|bad| bad.replace("org_a", "alice"))
+        .chain([
+            String::new(),
+            format!("a{}", "é".repeat(600)),
+            "x".repeat(513),
+            format!("{max}a"),
+        ])
+        .collect();
+    for shape in SHAPES {
+        let app = app_for(shape, &store);
+        for (i, sub) in refused.iter().enumerate() {
+            let body = create_body(&format!("by_{i}"), "v");
+            let event = shaped_event(shape, "POST", "", Some("org_a"), Some(sub), Some(&body));
+            let answer = call(&app, &event).await;
+            assert!(
+                is_not_authenticated(&answer),
+                "{shape:?} subject #{i} ({} bytes): {} {}",
+                sub.len(),
+                answer.status,
+                answer.text
+            );
+        }
+        // The longest subject allowed is stored whole, as are a subject with inner spaces
+        // and no subject at all ("unknown").
+        for (name, sub, stored) in [
+            ("longest", Some(max.as_str()), max.as_str()),
+            ("spaced", Some("alice smith"), "alice smith"),
+            ("anonymous", None, "unknown"),
+        ] {
+            let name = format!("{name}_{shape:?}");
+            let event = shaped_event(shape, "POST", "", Some("org_a"), sub, Some(&create_body(&name, "v")));
+            // The REST Lambda authorizer's principalId is also its subject; remove both.
+            let event = if sub.is_none() { without_subject(event) } else { event };
+            let answer = call(&app, &event).await;
+            assert_eq!(answer.status, 201, "{shape:?} {name}: {}", answer.text);
+            let item = stored_item(app.store(), "org_a", &name).await.unwrap();
+            assert_eq!(attr(&item, "created_by"), stored, "{shape:?} {name}");
+        }
+    }
+    assert_eq!(item_count(&store).await, 3 * SHAPES.len());
+}
+
+fn without_subject(mut event: Value) -> Value {
+    let authorizer = &mut event["requestContext"]["authorizer"];
+    for path in [&["jwt", "claims"][..], &["lambda"], &["claims"], &[]] {
+        let mut at = &mut *authorizer;
+        for key in path {
+            at = &mut at[*key];
+        }
+        if let Some(map) = at.as_object_mut() {
+            map.remove("sub");
+            map.remove("principalId");
+        }
+    }
+    event
+}
+
+/// Who may replay a create with its `Idempotency-Key`: only the actor that made it. Anyone
+/// else gets the same plain 409 whatever value they send.
+#[tokio::test]
+async fn idempotent_replay_is_recognised_only_for_the_original_actor() {
+    let app = fresh_app().await;
+    let create = |sub: Option<&str>, key: Option<&str>, name: &str, value: &str| {
+        let event = shaped_event(
+            Shape::HttpApiJwt,
+            "POST",
+            "",
+            Some("org_a"),
+            sub,
+            Some(&create_body(name, value)),
+        );
+        let event = if sub.is_none() { without_subject(event) } else { event };
+        match key {
+            Some(key) => with_header(event, "Idempotency-Key", key),
+            None => event,
+        }
+    };
+    assert_eq!(
+        call(&app, &create(Some("alice"), Some("k-1"), "pin", "4711")).await.status,
+        201
+    );
+    assert_eq!(
+        call(&app, &create(None, Some("k-anon"), "anon_pin", "1234")).await.status,
+        201
+    );
+
+    // (subject, key, name, value) -> (status, code)
+    let rows: &[(Option<&str>, Option<&str>, &str, &str, u16, &str)] = &[
+        (Some("alice"), Some("k-1"), "pin", "4711", 201, ""),
+        (Some("alice"), Some("k-1"), "pin", "0000", 409, "idempotency_key_reused"),
+        (Some("alice"), Some("k-2"), "pin", "4711", 409, "secret_name_taken"),
+        (Some("alice"), None, "pin", "4711", 409, "secret_name_taken"),
+        (Some("bob"), Some("k-1"), "pin", "4711", 409, "secret_name_taken"),
+        (Some("bob"), Some("k-1"), "pin", "0000", 409, "secret_name_taken"),
+        (Some("bob"), None, "pin", "4711", 409, "secret_name_taken"),
+        (Some("Alice"), Some("k-1"), "pin", "4711", 409, "secret_name_taken"),
+        (None, Some("k-1"), "pin", "4711", 409, "secret_name_taken"),
+        (None, Some("k-1"), "pin", "0000", 409, "secret_name_taken"),
+        // Without a subject no replay is possible, not even for the anonymous creator, and
+        // a subject literally called "unknown" is not that creator.
+        (None, Some("k-anon"), "anon_pin", "1234", 409, "secret_name_taken"),
+        (Some("unknown"), Some("k-anon"), "anon_pin", "1234", 409, "secret_name_taken"),
+        (Some("unknown"), Some("k-anon"), "anon_pin", "9999", 409, "secret_name_taken"),
+    ];
+    let mut stranger_bodies = Vec::new();
+    for (sub, key, name, value, status, code) in rows {
+        let answer = call(&app, &create(*sub, *key, name, value)).await;
+        assert_eq!(answer.status, *status, "{sub:?} {key:?} {value}: {}", answer.text);
+        if !code.is_empty() {
+            assert_eq!(answer.json["error"]["code"], *code, "{sub:?} {key:?} {value}");
+        }
+        if *sub != Some("alice") && *name == "pin" {
+            stranger_bodies.push(answer.text);
+        }
+    }
+    // A stranger's answers are identical whether the guess was right or wrong.
+    stranger_bodies.dedup();
+    assert_eq!(stranger_bodies.len(), 1, "{stranger_bodies:#?}");
+    assert_eq!(stored_value(&app, "org_a", "pin").await, "4711");
+}
+
+/// A well-formed create with one field of the event replaced.
+fn create_with(mutate: impl FnOnce(&mut Value)) -> Value {
+    let mut event = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
+    mutate(&mut event);
+    event
+}
+
+fn many_headers(count: usize) -> Value {
+    Value::Object(
+        (0..count)
+            .map(|i| (format!("x-h{i}"), json!("v")))
+            .collect(),
+    )
+}
+
+/// The events that ended in a panic, a process exit or an invocation error before the
+/// handler ran, and more of their classes. (label, event, status, error code or 422 type)
+pub fn hostile_events() -> Vec<(&'static str, String, u16, &'static str)> {
+    let ok_rest = || {
+        let mut event = sample_event("rest-lambda-authorizer-create.json");
+        event["requestContext"]["requestId"] = json!(unique_request_id());
+        event["body"] = json!(create_body("from_bad_event", "v"));
+        event
+    };
+    let mut cases: Vec<(&'static str, Value, u16, &'static str)> = vec![
+        ("25,000 header names", create_with(|e| e["headers"] = many_headers(25_000)), 400, "malformed_event"),
+        ("513 header names", create_with(|e| e["headers"] = many_headers(513)), 400, "malformed_event"),
+        ("REST: 25,000 multi-value header names", {
+            let mut e = ok_rest();
+            e["multiValueHeaders"] = Value::Object((0..25_000).map(|i| (format!("x-h{i}"), json!(["v"]))).collect());
+            e
+        }, 400, "malformed_event"),
+        ("REST: one header with 5,000 values", {
+            let mut e = ok_rest();
+            e["multiValueHeaders"] = json!({ "x-many": vec!["v"; 5_000] });
+            e
+        }, 400, "malformed_event"),
+        ("rawQueryString of 70,000 bytes", create_with(|e| e["rawQueryString"] = json!("a".repeat(70_000))), 400, "malformed_event"),
+        ("rawQueryString of 65,535 bytes", create_with(|e| e["rawQueryString"] = json!(format!("q={}", "b".repeat(65_533)))), 400, "malformed_event"),
+        ("rawPath of 70,000 bytes", create_with(|e| e["rawPath"] = json!(format!("/{}", "p".repeat(70_000)))), 400, "malformed_event"),
+        ("REST: query parameters of 70,000 bytes", {
+            let mut e = ok_rest();
+            e["queryStringParameters"] = json!({ "q": "c".repeat(70_000) });
+            e["multiValueQueryStringParameters"] = json!({ "q": ["c".repeat(70_000)] });
+            e
+        }, 400, "malformed_event"),
+        ("ESC in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("a\u{1b}b")), 201, ""),
+        ("SOH in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("\u{1}")), 201, ""),
+        ("DEL in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("a\u{7f}")), 201, ""),
+        ("NUL in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("\u{0}")), 201, ""),
+        ("a number as a header value", create_with(|e| e["headers"]["x-note"] = json!(5)), 201, ""),
+        ("an invalid header name", create_with(|e| e["headers"]["bad name"] = json!("v")), 201, ""),
+        ("ESC in Idempotency-Key", create_with(|e| e["headers"]["idempotency-key"] = json!("k\u{1b}1")), 422, "value_error"),
+        ("NUL in Idempotency-Key", create_with(|e| e["headers"]["idempotency-key"] = json!("\u{0}")), 422, "value_error"),
+        ("DEL in Idempotency-Key", create_with(|e| e["headers"]["idempotency-key"] = json!("k\u{7f}")), 422, "value_error"),
+        ("SOH in Content-Type", create_with(|e| e["headers"]["content-type"] = json!("application/json\u{1}")), 415, "unsupported_media_type"),
+        ("REST: ESC in a multi-value Idempotency-Key", {
+            let mut e = ok_rest();
+            e["multiValueHeaders"] = json!({ "Idempotency-Key": ["k\u{1b}"] });
+            e
+        }, 422, "value_error"),
+        ("a numeric JWT org claim", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = json!(42)), 401, "not_authenticated"),
+        ("a JWT permissions array", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["permissions"] = json!(["ADMIN"])), 401, "not_authenticated"),
+        ("an unrelated JWT claim that is an object", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["extra"] = json!({"a": 1})), 401, "not_authenticated"),
+        ("a null JWT claim", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::Null), 401, "not_authenticated"),
+        ("JWT claims that are a string", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"] = json!("org_id=org_a")), 401, "not_authenticated"),
+        ("JWT scopes that are a number", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["scopes"] = json!(5)), 401, "not_authenticated"),
+        ("a jwt that is a list", create_with(|e| e["requestContext"]["authorizer"]["jwt"] = json!([])), 401, "not_authenticated"),
+        ("a body that is a number", create_with(|e| e["body"] = json!(12)), 400, "malformed_event"),
+        ("a body that is an object", create_with(|e| e["body"] = json!({"secret_name": "x", "secret_value": "y"})), 400, "malformed_event"),
+        ("isBase64Encoded that is a string", create_with(|e| e["isBase64Encoded"] = json!("yes")), 400, "malformed_event"),
+        ("invalid base64", create_with(|e| e["isBase64Encoded"] = json!(true)), 422, "json_invalid"),
+        ("headers that are a list", create_with(|e| e["headers"] = json!(["host"])), 400, "malformed_event"),
+        ("a rawQueryString that is a number", create_with(|e| e["rawQueryString"] = json!(7)), 400, "malformed_event"),
+        ("a method that is not a token", create_with(|e| e["requestContext"]["http"]["method"] = json!("PO ST")), 400, "malformed_event"),
+        ("a requestContext that is a string", create_with(|e| e["requestContext"] = json!("ctx")), 400, "malformed_event"),
+        ("an empty object", json!({}), 400, "malformed_event"),
+        ("a list", json!([1, 2]), 400, "malformed_event"),
+        ("a number", json!(7), 400, "malformed_event"),
+        ("null", Value::Null, 400, "malformed_event"),
+        ("an EventBridge event", json!({"version": "0", "id": "e1", "detail-type": "x", "source": "s", "detail": {}}), 400, "malformed_event"),
+    ];
+    let mut deep = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
+    deep["extra"] = json!(null);
+    let deep = deep
+        .to_string()
+        .replacen("null", &format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)), 1);
+    let mut raw: Vec<(&'static str, String, u16, &'static str)> = cases
+        .drain(..)
+        .map(|(label, event, status, code)| (label, event.to_string(), status, code))
+        .collect();
+    raw.push(("JSON nested 100,000 deep", deep, 400, "malformed_event"));
+    raw
+}
+
+fn error_code(answer: &Answer) -> String {
+    answer.json["error"]["code"]
+        .as_str()
+        .or_else(|| answer.json["detail"][0]["type"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn events_that_used_to_fail_before_the_handler_get_typed_answers() {
+    let app = fresh_app().await;
+    for (label, raw, status, code) in hostile_events() {
+        let before = item_count(app.store()).await;
+        let answer = call_raw(&app, &raw).await;
+        assert_eq!(answer.status, status, "{label}: {}", answer.text);
+        if !code.is_empty() {
+            assert_eq!(error_code(&answer), code, "{label}: {}", answer.text);
+        }
+        assert_eq!(
+            answer.headers.get("cache-control").map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{label}"
+        );
+        let written = item_count(app.store()).await - before;
+        assert_eq!(written, usize::from(status == 201), "{label}");
+        if status == 201 {
+            // Served normally; clear the name for the next row.
+            let delete = op_event("DELETE", "/from_bad_event", "org_a", "ADMIN", None);
+            assert_eq!(call(&app, &delete).await.status, 200, "{label}");
+        }
+        // The next, ordinary event is served.
+        let list = op_event("GET", "", "org_a", "READ", None);
+        assert_eq!(call(&app, &list).await.status, 200, "after {label}");
+    }
+}
+
+/// A malformed event is answered in the shape its caller expects (REST, HTTP API or ALB).
+#[tokio::test]
+async fn malformed_events_are_answered_in_their_callers_shape() {
+    let app = fresh_app().await;
+    let mut rest = sample_event("rest-lambda-authorizer-create.json");
+    rest["body"] = json!(5);
+    let response = app.handle_event(&rest.to_string(), None).await;
+    assert_eq!(response["statusCode"], 400);
+    assert_eq!(response["multiValueHeaders"]["cache-control"], json!(["no-store"]));
+    let mut http = sample_event("http-api-jwt-admin-create.json");
+    http["body"] = json!(5);
+    let response = app.handle_event(&http.to_string(), None).await;
+    assert_eq!(response["statusCode"], 400);
+    assert_eq!(response["headers"]["cache-control"], "no-store");
+    assert!(response["cookies"].is_array());
+    let alb = json!({"requestContext": {"elb": {"targetGroupArn": "arn"}}, "httpMethod": "GET", "path": "/", "body": 5});
+    let response = app.handle_event(&alb.to_string(), None).await;
+    assert_eq!(response["statusCode"], 400);
+    assert_eq!(response["statusDescription"], "400 Bad Request");
+}
+
+/// Names that look alike: not NFC, or with format, control or separator characters, in
+/// the body of a create and in the path of an update or delete.
+#[tokio::test]
+async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
+    let app = fresh_app().await;
+    assert_eq!(
+        call(&app, &create_event("org_a", "ADMIN", &create_body("caf\u{e9}", "v"))).await.status,
+        201
+    );
+    let look_alikes = [
+        "cafe\u{301}",
+        "\u{212b}ngstrom",
+        "\u{1112}\u{1161}\u{11ab}",
+        "\u{202e}yek",
+        "a\u{202d}b",
+        "a\u{200b}b",
+        "a\u{200c}b",
+        "a\u{200d}b",
+        "\u{feff}key",
+        "a\u{2060}b",
+        "a\u{2066}b",
+        "a\u{ad}b",
+        "a\u{2028}b",
+        "a\u{2029}b",
+        "a\u{1b}b",
+        "a\u{85}b",
+        "a\u{e0041}b",
+    ];
+    let encode = |name: &str| -> String {
+        name.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    for name in look_alikes {
+        let answer = call(&app, &create_event("org_a", "ADMIN", &create_body(name, "v"))).await;
+        assert_eq!(answer.status, 422, "{name:?}");
+        assert_eq!(answer.json["detail"][0]["type"], "string_pattern_mismatch", "{name:?}");
+        assert_eq!(answer.json["detail"][0]["loc"], json!(["body", "secret_name"]));
+        assert!(!answer.text.contains(name), "the name is never quoted");
+        for method in ["PUT", "DELETE"] {
+            let body = (method == "PUT").then_some(r#"{"secret_value": "w"}"#);
+            let event = op_event(method, &format!("/{}", encode(name)), "org_a", "ADMIN", body);
+            let answer = call(&app, &event).await;
+            assert_eq!(answer.status, 422, "{method} {name:?}: {}", answer.text);
+            assert_eq!(answer.json["detail"][0]["loc"], json!(["path", "secret_name"]));
+            assert_eq!(answer.json["detail"][0]["type"], "string_pattern_mismatch");
+        }
+    }
+    assert_eq!(item_count(app.store()).await, 1);
+    assert_eq!(stored_value(&app, "org_a", "caf\u{e9}").await, "v");
+}
+
+async fn set_limit_app(limit: u32) -> App {
+    let limit = limit.to_string();
+    app_on(fresh_store().await, &[("MAX_SECRETS_PER_ORG", &limit)])
+}
+
+#[tokio::test]
+async fn the_limit_is_enforced_at_create_and_freed_by_delete() {
+    let app = set_limit_app(3).await;
+    for name in ["a", "b", "c"] {
+        assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body(name, "v"))).await.status, 201);
+    }
+    let over = call(&app, &create_event("org_a", "ADMIN", &create_body("d", "v"))).await;
+    assert_eq!(over.status, 400, "{}", over.text);
+    assert_eq!(over.json["error"]["code"], "secret_limit_reached");
+    assert_eq!(over.json["error"]["type"], "BadRequestError");
+    assert_eq!(over.json["error"]["details"]["limit"], 3);
+    assert!(stored_item(app.store(), "org_a", "d").await.is_none());
+    // A replay of an existing name is still answered as such at the limit.
+    let taken = call(&app, &create_event("org_a", "ADMIN", &create_body("a", "v"))).await;
+    assert_eq!(taken.json["error"]["code"], "secret_name_taken");
+    // Other organizations have limits of their own; update does not count.
+    assert_eq!(call(&app, &create_event("org_b", "ADMIN", &create_body("d", "v"))).await.status, 201);
+    let update = op_event("PUT", "/a", "org_a", "ADMIN", Some(r#"{"secret_value": "w"}"#));
+    assert_eq!(call(&app, &update).await.status, 200);
+    // Delete frees a place; a delete of a missing name frees nothing.
+    let missing = op_event("DELETE", "/zzz", "org_a", "ADMIN", None);
+    assert_eq!(call(&app, &missing).await.status, 404);
+    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("d", "v"))).await.status, 400);
+    let delete = op_event("DELETE", "/b", "org_a", "ADMIN", None);
+    assert_eq!(call(&app, &delete).await.status, 200);
+    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("d", "v"))).await.status, 201);
+    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("e", "v"))).await.status, 400);
+    let org_a = OrgId::parse("org_a").unwrap();
+    assert_eq!(app.store().secret_count(&org_a).await.unwrap(), 3);
+    // The counter is never listed.
+    let list = call(&app, &op_event("GET", "", "org_a", "READ", None)).await;
+    assert_eq!(list.json, json!({"secrets": ["a", "c", "d"], "count": 3}));
+}
+
+/// The counter item makes the limit exact: however many creates race, exactly `limit`
+/// succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_limit_is_exact_under_concurrent_creates() {
+    let limit = 5;
+    let app = Arc::new(set_limit_app(limit).await);
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                let event = create_event("org_a", "ADMIN", &create_body(&format!("n{i}"), "v"));
+                let answer = call(&app, &event).await;
+                (answer.status, error_code(&answer))
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        let (status, code) = task.await.unwrap();
+        match status {
+            201 => created += 1,
+            400 => assert_eq!(code, "secret_limit_reached"),
+            other => panic!("unexpected {other} {code}"),
+        }
+    }
+    assert_eq!(created, limit);
+    assert_eq!(item_count(app.store()).await, limit as usize);
+    let org_a = OrgId::parse("org_a").unwrap();
+    assert_eq!(app.store().secret_count(&org_a).await.unwrap(), u64::from(limit));
+}
+
+/// Lambda's limit for a synchronous response payload.
+const LAMBDA_RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
+
+/// The longest name: 100 characters of 4 bytes each, distinct per index.
+fn longest_name(index: usize) -> String {
+    let mut name: Vec<char> = vec!['\u{1F511}'; 100];
+    let mut rest = index;
+    for slot in name.iter_mut().take(4) {
+        *slot = char::from_u32(0x1F600 + (rest % 64) as u32).unwrap();
+        rest /= 64;
+    }
+    name.into_iter().collect()
+}
+
+#[tokio::test]
+async fn list_at_the_default_limit_with_the_longest_names_stays_far_below_the_response_limit() {
+    let app = fresh_app().await;
+    let limit = app.config().max_secrets_per_org as usize;
+    assert_eq!(limit, 1_000);
+    // Fill org_a to its limit directly (25 items per BatchWriteItem), counter included,
+    // as 1,000 creates would have.
+    let names: Vec<String> = (0..limit).map(longest_name).collect();
+    for chunk in names.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|name| {
+                let item = [
+                    ("org_id", "org_a"),
+                    ("secret_name", name.as_str()),
+                    ("encrypted_value", "gAAAAA-placeholder"),
+                    ("created_at", "2026-11-27T00:00:00Z"),
+                    ("created_by", "filler"),
+                    ("request_id", "filler"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
+                .collect();
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                    .build()
+            })
+            .collect();
+        app.store()
+            .client()
+            .batch_write_item()
+            .request_items(app.store().table().as_str(), writes)
+            .send()
+            .await
+            .unwrap();
+    }
+    app.store()
+        .client()
+        .put_item()
+        .table_name(app.store().table().as_str())
+        .item("org_id", AttributeValue::S("org_a".to_owned()))
+        .item("secret_name", AttributeValue::S(org_secrets::storage::COUNTER_SORT_KEY.to_owned()))
+        .item("secret_count", AttributeValue::N(limit.to_string()))
+        .send()
+        .await
+        .unwrap();
+
+    let event = op_event("GET", "", "org_a", "READ", None);
+    let response = app.handle_event(&event.to_string(), None).await;
+    let payload = response.to_string().len();
+    let answer = lambda_answer(&response);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json["count"], limit);
+    // Far below: under a tenth of the limit.
+    assert!(payload < LAMBDA_RESPONSE_LIMIT / 10, "{payload} bytes");
+    // And the limit holds: one more is refused.
+    let more = call(&app, &create_event("org_a", "ADMIN", &create_body("one_more", "v"))).await;
+    assert_eq!(more.json["error"]["code"], "secret_limit_reached");
+}
+
+/// At the highest limit the configuration accepts, list's response still fits.
+#[test]
+fn list_at_the_configurable_ceiling_fits_the_response_limit() {
+    let ceiling = org_secrets::config::MAX_SECRETS_PER_ORG_CEILING as usize;
+    let names: Vec<String> = (0..ceiling).map(longest_name).collect();
+    let body = json!({ "secrets": names, "count": names.len() }).to_string();
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = StatusCode::OK;
+    for origin in [RequestOrigin::ApiGatewayV2, RequestOrigin::ApiGatewayV1, RequestOrigin::Alb] {
+        let payload = org_secrets::event::lambda_response(&origin, response_clone(&response))
+            .to_string()
+            .len();
+        assert!(payload < LAMBDA_RESPONSE_LIMIT, "{origin:?}: {payload} bytes");
+    }
+}
+
+fn response_clone(response: &Response<Body>) -> Response<Body> {
+    let text = match response.body() {
+        Body::Text(text) => text.clone(),
+        _ => unreachable!(),
+    };
+    let mut copy = Response::new(Body::Text(text));
+    *copy.status_mut() = response.status();
+    copy
+}
+
+/// The warm-up call has its own short timeout: against a DynamoDB that accepts connections
+/// and never answers it gives up after ~1 s, not after the 5 s a request may take. Time is
+/// virtual here (tokio's paused clock), so this measures which timeout fired, not speed.
+#[tokio::test(start_paused = true)]
+async fn the_warm_up_gives_up_on_its_own_short_timeout() {
+    let sdk = local_sdk_config(&black_hole()).await;
+    let client = org_secrets::storage::dynamodb_client(&sdk, &org_secrets::storage::StoreSettings::default());
+    let store = org_secrets::storage::SecretStore::new(client, unique_table_name());
+    let started = tokio::time::Instant::now();
+    let err = store.warm_up().await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        waited >= org_secrets::storage::WARM_UP_TIMEOUT
+            && waited < org_secrets::storage::StoreSettings::default().attempt_timeout,
+        "virtual wait {waited:?}"
+    );
+}
