@@ -69,7 +69,9 @@ fn app() -> App {
 /// What the Lambda does with each event: read the raw JSON, sanitize it, deserialize,
 /// sanitize the typed event, convert.
 fn parse_event(event: &str) -> Request {
-    org_secrets::event::parse_event(event).expect("event").request
+    org_secrets::event::parse_event(event)
+        .expect("event")
+        .request
 }
 
 /// The path before the raw-JSON sanitizer: straight into lambda_http's typed event (which
@@ -107,9 +109,8 @@ fn benches(c: &mut Criterion) {
         "create: raw event text -> Lambda response JSON (what the runtime calls)",
         |b| {
             b.iter(|| {
-                runtime.block_on(async {
-                    black_box(app.handle_event(black_box(EVENT), None).await)
-                })
+                runtime
+                    .block_on(async { black_box(app.handle_event(black_box(EVENT), None).await) })
             })
         },
     );
@@ -117,9 +118,10 @@ fn benches(c: &mut Criterion) {
         "piece: event parse, typed only (before the raw-JSON sanitizer)",
         |b| b.iter(|| parse_event_typed_only(black_box(EVENT))),
     );
-    c.bench_function("piece: event parse (JSON, sanitize, deserialize, convert)", |b| {
-        b.iter(|| parse_event(black_box(EVENT)))
-    });
+    c.bench_function(
+        "piece: event parse (JSON, sanitize, deserialize, convert)",
+        |b| b.iter(|| parse_event(black_box(EVENT))),
+    );
     let request = parse_event(EVENT);
     let names = &app.config().claim_names;
     c.bench_function("piece: claims -> principal", |b| {

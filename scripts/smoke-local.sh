@@ -67,6 +67,7 @@ expect "admin updates"         200 -X PUT "$BASE/v1/organizations/secrets/stripe
 expect "reader cannot update"  403 -X PUT "$BASE/v1/organizations/secrets/stripe_api_key" -H 'Authorization: Bearer dev-reader-acme' -H 'Content-Type: application/json' -d '{"secret_value": "sk_test_other_456"}'
 expect "idempotent create"     201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Idempotency-Key: run-42' -H 'Content-Type: application/json' -d '{"secret_name": "github_token", "secret_value": "sk_test_local_123"}'
 expect "same key, retried"     201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Idempotency-Key: run-42' -H 'Content-Type: application/json' -d '{"secret_name": "github_token", "secret_value": "sk_test_local_123"}'
+expect "non-UTF-8 header"      422 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H $'Idempotency-Key: k\xff' -H 'Content-Type: application/json' -d '{"secret_name": "other_token", "secret_value": "sk_test_local_123"}'
 expect "admin deletes"         200 -X DELETE "$BASE/v1/organizations/secrets/github_token" -H 'Authorization: Bearer dev-admin-acme'
 expect "delete again"          404 -X DELETE "$BASE/v1/organizations/secrets/github_token" -H 'Authorization: Bearer dev-admin-acme'
 stop

@@ -269,7 +269,13 @@ mod tests {
             ])
             .unwrap_err();
             assert!(
-                matches!(err, ConfigError::Invalid { var: MAX_SECRETS_PER_ORG, .. }),
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        var: MAX_SECRETS_PER_ORG,
+                        ..
+                    }
+                ),
                 "{bad:?}"
             );
         }

@@ -62,13 +62,17 @@ pub enum KeyProblem {
     NotAscii,
     #[error("contains whitespace inside the key")]
     InnerWhitespace,
-    #[error("uses the standard base64 alphabet ('+' or '/'); Fernet keys are URL-safe ('-' and '_')")]
+    #[error(
+        "uses the standard base64 alphabet ('+' or '/'); Fernet keys are URL-safe ('-' and '_')"
+    )]
     StandardAlphabet,
     #[error("contains characters outside URL-safe base64")]
     InvalidCharacter,
     #[error("is not padded: a Fernet key is 43 characters followed by '='")]
     Unpadded,
-    #[error("has misplaced or extra '=' padding: a Fernet key is 43 characters followed by one '='")]
+    #[error(
+        "has misplaced or extra '=' padding: a Fernet key is 43 characters followed by one '='"
+    )]
     BadPadding,
     #[error("is not canonical base64 (its last character carries non-zero spare bits)")]
     NonCanonical,
@@ -112,12 +116,10 @@ fn parse_key_entry(entry: &str) -> Result<&str, KeyProblem> {
     if padding == 0 && data.len() % 4 != 0 {
         return Err(KeyProblem::Unpadded);
     }
-    let bytes = URL_SAFE
-        .decode(entry)
-        .map_err(|err| match err {
-            base64::DecodeError::InvalidLastSymbol(..) => KeyProblem::NonCanonical,
-            _ => KeyProblem::BadPadding,
-        })?;
+    let bytes = URL_SAFE.decode(entry).map_err(|err| match err {
+        base64::DecodeError::InvalidLastSymbol(..) => KeyProblem::NonCanonical,
+        _ => KeyProblem::BadPadding,
+    })?;
     if bytes.len() != KEY_BYTES || entry.len() != KEY_CHARS {
         return Err(KeyProblem::WrongLength { bytes: bytes.len() });
     }

@@ -45,7 +45,8 @@ fn check_identifier(raw: &str, max_bytes: usize) -> Result<(), IdentifierError> 
     if raw.len() > max_bytes {
         return Err(IdentifierError::TooLong { max: max_bytes });
     }
-    let starts_or_ends_blank = raw.starts_with(char::is_whitespace) || raw.ends_with(char::is_whitespace);
+    let starts_or_ends_blank =
+        raw.starts_with(char::is_whitespace) || raw.ends_with(char::is_whitespace);
     if starts_or_ends_blank {
         return Err(IdentifierError::SurroundingWhitespace);
     }
@@ -366,7 +367,10 @@ mod tests {
             Actor::parse("a\nb"),
             Err(IdentifierError::InvisibleCharacter)
         );
-        assert_eq!(Actor::parse(" "), Err(IdentifierError::SurroundingWhitespace));
+        assert_eq!(
+            Actor::parse(" "),
+            Err(IdentifierError::SurroundingWhitespace)
+        );
         // Over-long subjects are refused, never cut: 'a' + 600 'é' used to be cut to 512.
         let long = format!("a{}", "é".repeat(600));
         assert_eq!(

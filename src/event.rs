@@ -449,7 +449,10 @@ mod tests {
             "Alb"
         );
         assert_eq!(hint(serde_json::json!({"version": "2.0"})), "ApiGatewayV2");
-        assert_eq!(hint(serde_json::json!({"httpMethod": "GET"})), "ApiGatewayV1");
+        assert_eq!(
+            hint(serde_json::json!({"httpMethod": "GET"})),
+            "ApiGatewayV1"
+        );
         assert_eq!(hint(serde_json::json!([])), "ApiGatewayV2");
     }
 }

@@ -29,9 +29,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete,
-    KeySchemaElement, KeyType, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete, KeySchemaElement,
+    KeyType, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -328,10 +328,7 @@ impl SecretStore {
             .condition_expression("attribute_not_exists(#count) OR #count < :max")
             .expression_attribute_names("#count", ATTR_SECRET_COUNT)
             .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .expression_attribute_values(
-                ":max",
-                AttributeValue::N(secret.max_secrets.to_string()),
-            )
+            .expression_attribute_values(":max", AttributeValue::N(secret.max_secrets.to_string()))
             .build()
             .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
         let items = vec![

@@ -14,6 +14,7 @@ use lambda_http::{Body, Response};
 use org_secrets::api::App;
 use org_secrets::domain::OrgId;
 use serde_json::{json, Value};
+use support::hostile::error_code;
 use support::*;
 
 /// The four shapes in which an authorizer delivers identity.
@@ -112,7 +113,10 @@ fn app_for(shape: Shape, store: &org_secrets::storage::SecretStore) -> App {
     match shape {
         Shape::RestCognito => app_on(
             store.clone(),
-            &[("ORG_ID_CLAIM", "custom:org_id"), ("PERMISSIONS_CLAIM", "cognito:groups")],
+            &[
+                ("ORG_ID_CLAIM", "custom:org_id"),
+                ("PERMISSIONS_CLAIM", "cognito:groups"),
+            ],
         ),
         _ => app_on(store.clone(), &[]),
     }
@@ -170,7 +174,11 @@ async fn org_claims_are_used_as_presented_or_refused_in_every_shape_and_operatio
         let app = app_for(shape, app.store());
         // The control: the presented org itself works in this shape, so a 401 below is the
         // rule at work and not a shape the app cannot read.
-        let list = call(&app, &shaped_event(shape, "GET", "", Some("org_a"), Some("alice"), None)).await;
+        let list = call(
+            &app,
+            &shaped_event(shape, "GET", "", Some("org_a"), Some("alice"), None),
+        )
+        .await;
         assert_eq!(list.status, 200, "{shape:?}: {}", list.text);
         assert_eq!(list.json["secrets"], json!(["shared"]), "{shape:?}");
         for org in LOOK_ALIKE_ORGS {
@@ -178,11 +186,22 @@ async fn org_claims_are_used_as_presented_or_refused_in_every_shape_and_operatio
                 ("GET", "", None),
                 ("POST", "", Some(create_body("shared", "taken-over"))),
                 ("POST", "", Some(create_body("planted", "x"))),
-                ("PUT", "/shared", Some(r#"{"secret_value": "taken-over"}"#.to_owned())),
+                (
+                    "PUT",
+                    "/shared",
+                    Some(r#"{"secret_value": "taken-over"}"#.to_owned()),
+                ),
                 ("DELETE", "/shared", None),
             ];
             for (method, suffix, body) in operations {
-                let event = shaped_event(shape, method, suffix, Some(org), Some("mallory"), body.as_deref());
+                let event = shaped_event(
+                    shape,
+                    method,
+                    suffix,
+                    Some(org),
+                    Some("mallory"),
+                    body.as_deref(),
+                );
                 let answer = call(&app, &event).await;
                 assert!(
                     is_not_authenticated(&answer),
@@ -247,9 +266,20 @@ async fn subject_claims_follow_the_same_rule_and_are_never_cut() {
             ("anonymous", None, "unknown"),
         ] {
             let name = format!("{name}_{shape:?}");
-            let event = shaped_event(shape, "POST", "", Some("org_a"), sub, Some(&create_body(&name, "v")));
+            let event = shaped_event(
+                shape,
+                "POST",
+                "",
+                Some("org_a"),
+                sub,
+                Some(&create_body(&name, "v")),
+            );
             // The REST Lambda authorizer's principalId is also its subject; remove both.
-            let event = if sub.is_none() { without_subject(event) } else { event };
+            let event = if sub.is_none() {
+                without_subject(event)
+            } else {
+                event
+            };
             let answer = call(&app, &event).await;
             assert_eq!(answer.status, 201, "{shape:?} {name}: {}", answer.text);
             let item = stored_item(app.store(), "org_a", &name).await.unwrap();
@@ -288,45 +318,124 @@ async fn idempotent_replay_is_recognised_only_for_the_original_actor() {
             sub,
             Some(&create_body(name, value)),
         );
-        let event = if sub.is_none() { without_subject(event) } else { event };
+        let event = if sub.is_none() {
+            without_subject(event)
+        } else {
+            event
+        };
         match key {
             Some(key) => with_header(event, "Idempotency-Key", key),
             None => event,
         }
     };
     assert_eq!(
-        call(&app, &create(Some("alice"), Some("k-1"), "pin", "4711")).await.status,
+        call(&app, &create(Some("alice"), Some("k-1"), "pin", "4711"))
+            .await
+            .status,
         201
     );
     assert_eq!(
-        call(&app, &create(None, Some("k-anon"), "anon_pin", "1234")).await.status,
+        call(&app, &create(None, Some("k-anon"), "anon_pin", "1234"))
+            .await
+            .status,
         201
     );
 
     // (subject, key, name, value) -> (status, code)
-    let rows: &[(Option<&str>, Option<&str>, &str, &str, u16, &str)] = &[
+    type Row<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+        u16,
+        &'a str,
+    );
+    let rows: &[Row] = &[
         (Some("alice"), Some("k-1"), "pin", "4711", 201, ""),
-        (Some("alice"), Some("k-1"), "pin", "0000", 409, "idempotency_key_reused"),
-        (Some("alice"), Some("k-2"), "pin", "4711", 409, "secret_name_taken"),
+        (
+            Some("alice"),
+            Some("k-1"),
+            "pin",
+            "0000",
+            409,
+            "idempotency_key_reused",
+        ),
+        (
+            Some("alice"),
+            Some("k-2"),
+            "pin",
+            "4711",
+            409,
+            "secret_name_taken",
+        ),
         (Some("alice"), None, "pin", "4711", 409, "secret_name_taken"),
-        (Some("bob"), Some("k-1"), "pin", "4711", 409, "secret_name_taken"),
-        (Some("bob"), Some("k-1"), "pin", "0000", 409, "secret_name_taken"),
+        (
+            Some("bob"),
+            Some("k-1"),
+            "pin",
+            "4711",
+            409,
+            "secret_name_taken",
+        ),
+        (
+            Some("bob"),
+            Some("k-1"),
+            "pin",
+            "0000",
+            409,
+            "secret_name_taken",
+        ),
         (Some("bob"), None, "pin", "4711", 409, "secret_name_taken"),
-        (Some("Alice"), Some("k-1"), "pin", "4711", 409, "secret_name_taken"),
+        (
+            Some("Alice"),
+            Some("k-1"),
+            "pin",
+            "4711",
+            409,
+            "secret_name_taken",
+        ),
         (None, Some("k-1"), "pin", "4711", 409, "secret_name_taken"),
         (None, Some("k-1"), "pin", "0000", 409, "secret_name_taken"),
         // Without a subject no replay is possible, not even for the anonymous creator, and
         // a subject literally called "unknown" is not that creator.
-        (None, Some("k-anon"), "anon_pin", "1234", 409, "secret_name_taken"),
-        (Some("unknown"), Some("k-anon"), "anon_pin", "1234", 409, "secret_name_taken"),
-        (Some("unknown"), Some("k-anon"), "anon_pin", "9999", 409, "secret_name_taken"),
+        (
+            None,
+            Some("k-anon"),
+            "anon_pin",
+            "1234",
+            409,
+            "secret_name_taken",
+        ),
+        (
+            Some("unknown"),
+            Some("k-anon"),
+            "anon_pin",
+            "1234",
+            409,
+            "secret_name_taken",
+        ),
+        (
+            Some("unknown"),
+            Some("k-anon"),
+            "anon_pin",
+            "9999",
+            409,
+            "secret_name_taken",
+        ),
     ];
     let mut stranger_bodies = Vec::new();
     for (sub, key, name, value, status, code) in rows {
         let answer = call(&app, &create(*sub, *key, name, value)).await;
-        assert_eq!(answer.status, *status, "{sub:?} {key:?} {value}: {}", answer.text);
+        assert_eq!(
+            answer.status, *status,
+            "{sub:?} {key:?} {value}: {}",
+            answer.text
+        );
         if !code.is_empty() {
-            assert_eq!(answer.json["error"]["code"], *code, "{sub:?} {key:?} {value}");
+            assert_eq!(
+                answer.json["error"]["code"], *code,
+                "{sub:?} {key:?} {value}"
+            );
         }
         if *sub != Some("alice") && *name == "pin" {
             stranger_bodies.push(answer.text);
@@ -338,113 +447,10 @@ async fn idempotent_replay_is_recognised_only_for_the_original_actor() {
     assert_eq!(stored_value(&app, "org_a", "pin").await, "4711");
 }
 
-/// A well-formed create with one field of the event replaced.
-fn create_with(mutate: impl FnOnce(&mut Value)) -> Value {
-    let mut event = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
-    mutate(&mut event);
-    event
-}
-
-fn many_headers(count: usize) -> Value {
-    Value::Object(
-        (0..count)
-            .map(|i| (format!("x-h{i}"), json!("v")))
-            .collect(),
-    )
-}
-
-/// The events that ended in a panic, a process exit or an invocation error before the
-/// handler ran, and more of their classes. (label, event, status, error code or 422 type)
-pub fn hostile_events() -> Vec<(&'static str, String, u16, &'static str)> {
-    let ok_rest = || {
-        let mut event = sample_event("rest-lambda-authorizer-create.json");
-        event["requestContext"]["requestId"] = json!(unique_request_id());
-        event["body"] = json!(create_body("from_bad_event", "v"));
-        event
-    };
-    let mut cases: Vec<(&'static str, Value, u16, &'static str)> = vec![
-        ("25,000 header names", create_with(|e| e["headers"] = many_headers(25_000)), 400, "malformed_event"),
-        ("513 header names", create_with(|e| e["headers"] = many_headers(513)), 400, "malformed_event"),
-        ("REST: 25,000 multi-value header names", {
-            let mut e = ok_rest();
-            e["multiValueHeaders"] = Value::Object((0..25_000).map(|i| (format!("x-h{i}"), json!(["v"]))).collect());
-            e
-        }, 400, "malformed_event"),
-        ("REST: one header with 5,000 values", {
-            let mut e = ok_rest();
-            e["multiValueHeaders"] = json!({ "x-many": vec!["v"; 5_000] });
-            e
-        }, 400, "malformed_event"),
-        ("rawQueryString of 70,000 bytes", create_with(|e| e["rawQueryString"] = json!("a".repeat(70_000))), 400, "malformed_event"),
-        ("rawQueryString of 65,535 bytes", create_with(|e| e["rawQueryString"] = json!(format!("q={}", "b".repeat(65_533)))), 400, "malformed_event"),
-        ("rawPath of 70,000 bytes", create_with(|e| e["rawPath"] = json!(format!("/{}", "p".repeat(70_000)))), 400, "malformed_event"),
-        ("REST: query parameters of 70,000 bytes", {
-            let mut e = ok_rest();
-            e["queryStringParameters"] = json!({ "q": "c".repeat(70_000) });
-            e["multiValueQueryStringParameters"] = json!({ "q": ["c".repeat(70_000)] });
-            e
-        }, 400, "malformed_event"),
-        ("ESC in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("a\u{1b}b")), 201, ""),
-        ("SOH in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("\u{1}")), 201, ""),
-        ("DEL in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("a\u{7f}")), 201, ""),
-        ("NUL in an unrelated header", create_with(|e| e["headers"]["x-note"] = json!("\u{0}")), 201, ""),
-        ("a number as a header value", create_with(|e| e["headers"]["x-note"] = json!(5)), 201, ""),
-        ("an invalid header name", create_with(|e| e["headers"]["bad name"] = json!("v")), 201, ""),
-        ("ESC in Idempotency-Key", create_with(|e| e["headers"]["idempotency-key"] = json!("k\u{1b}1")), 422, "value_error"),
-        ("NUL in Idempotency-Key", create_with(|e| e["headers"]["idempotency-key"] = json!("\u{0}")), 422, "value_error"),
-        ("DEL in Idempotency-Key", create_with(|e| e["headers"]["idempotency-key"] = json!("k\u{7f}")), 422, "value_error"),
-        ("SOH in Content-Type", create_with(|e| e["headers"]["content-type"] = json!("application/json\u{1}")), 415, "unsupported_media_type"),
-        ("REST: ESC in a multi-value Idempotency-Key", {
-            let mut e = ok_rest();
-            e["multiValueHeaders"] = json!({ "Idempotency-Key": ["k\u{1b}"] });
-            e
-        }, 422, "value_error"),
-        ("a numeric JWT org claim", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = json!(42)), 401, "not_authenticated"),
-        ("a JWT permissions array", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["permissions"] = json!(["ADMIN"])), 401, "not_authenticated"),
-        ("an unrelated JWT claim that is an object", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["extra"] = json!({"a": 1})), 401, "not_authenticated"),
-        ("a null JWT claim", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::Null), 401, "not_authenticated"),
-        ("JWT claims that are a string", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["claims"] = json!("org_id=org_a")), 401, "not_authenticated"),
-        ("JWT scopes that are a number", create_with(|e| e["requestContext"]["authorizer"]["jwt"]["scopes"] = json!(5)), 401, "not_authenticated"),
-        ("a jwt that is a list", create_with(|e| e["requestContext"]["authorizer"]["jwt"] = json!([])), 401, "not_authenticated"),
-        ("a body that is a number", create_with(|e| e["body"] = json!(12)), 400, "malformed_event"),
-        ("a body that is an object", create_with(|e| e["body"] = json!({"secret_name": "x", "secret_value": "y"})), 400, "malformed_event"),
-        ("isBase64Encoded that is a string", create_with(|e| e["isBase64Encoded"] = json!("yes")), 400, "malformed_event"),
-        ("invalid base64", create_with(|e| e["isBase64Encoded"] = json!(true)), 422, "json_invalid"),
-        ("headers that are a list", create_with(|e| e["headers"] = json!(["host"])), 400, "malformed_event"),
-        ("a rawQueryString that is a number", create_with(|e| e["rawQueryString"] = json!(7)), 400, "malformed_event"),
-        ("a method that is not a token", create_with(|e| e["requestContext"]["http"]["method"] = json!("PO ST")), 400, "malformed_event"),
-        ("a requestContext that is a string", create_with(|e| e["requestContext"] = json!("ctx")), 400, "malformed_event"),
-        ("an empty object", json!({}), 400, "malformed_event"),
-        ("a list", json!([1, 2]), 400, "malformed_event"),
-        ("a number", json!(7), 400, "malformed_event"),
-        ("null", Value::Null, 400, "malformed_event"),
-        ("an EventBridge event", json!({"version": "0", "id": "e1", "detail-type": "x", "source": "s", "detail": {}}), 400, "malformed_event"),
-    ];
-    let mut deep = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
-    deep["extra"] = json!(null);
-    let deep = deep
-        .to_string()
-        .replacen("null", &format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)), 1);
-    let mut raw: Vec<(&'static str, String, u16, &'static str)> = cases
-        .drain(..)
-        .map(|(label, event, status, code)| (label, event.to_string(), status, code))
-        .collect();
-    raw.push(("JSON nested 100,000 deep", deep, 400, "malformed_event"));
-    raw
-}
-
-fn error_code(answer: &Answer) -> String {
-    answer.json["error"]["code"]
-        .as_str()
-        .or_else(|| answer.json["detail"][0]["type"].as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn events_that_used_to_fail_before_the_handler_get_typed_answers() {
     let app = fresh_app().await;
-    for (label, raw, status, code) in hostile_events() {
+    for (label, raw, status, code) in hostile::hostile_events() {
         let before = item_count(app.store()).await;
         let answer = call_raw(&app, &raw).await;
         assert_eq!(answer.status, status, "{label}: {}", answer.text);
@@ -452,7 +458,10 @@ async fn events_that_used_to_fail_before_the_handler_get_typed_answers() {
             assert_eq!(error_code(&answer), code, "{label}: {}", answer.text);
         }
         assert_eq!(
-            answer.headers.get("cache-control").map(|v| v.to_str().unwrap()),
+            answer
+                .headers
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
             Some("no-store"),
             "{label}"
         );
@@ -477,7 +486,10 @@ async fn malformed_events_are_answered_in_their_callers_shape() {
     rest["body"] = json!(5);
     let response = app.handle_event(&rest.to_string(), None).await;
     assert_eq!(response["statusCode"], 400);
-    assert_eq!(response["multiValueHeaders"]["cache-control"], json!(["no-store"]));
+    assert_eq!(
+        response["multiValueHeaders"]["cache-control"],
+        json!(["no-store"])
+    );
     let mut http = sample_event("http-api-jwt-admin-create.json");
     http["body"] = json!(5);
     let response = app.handle_event(&http.to_string(), None).await;
@@ -496,7 +508,12 @@ async fn malformed_events_are_answered_in_their_callers_shape() {
 async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
     let app = fresh_app().await;
     assert_eq!(
-        call(&app, &create_event("org_a", "ADMIN", &create_body("caf\u{e9}", "v"))).await.status,
+        call(
+            &app,
+            &create_event("org_a", "ADMIN", &create_body("caf\u{e9}", "v"))
+        )
+        .await
+        .status,
         201
     );
     let look_alikes = [
@@ -530,17 +547,36 @@ async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
             .collect()
     };
     for name in look_alikes {
-        let answer = call(&app, &create_event("org_a", "ADMIN", &create_body(name, "v"))).await;
+        let answer = call(
+            &app,
+            &create_event("org_a", "ADMIN", &create_body(name, "v")),
+        )
+        .await;
         assert_eq!(answer.status, 422, "{name:?}");
-        assert_eq!(answer.json["detail"][0]["type"], "string_pattern_mismatch", "{name:?}");
-        assert_eq!(answer.json["detail"][0]["loc"], json!(["body", "secret_name"]));
+        assert_eq!(
+            answer.json["detail"][0]["type"], "string_pattern_mismatch",
+            "{name:?}"
+        );
+        assert_eq!(
+            answer.json["detail"][0]["loc"],
+            json!(["body", "secret_name"])
+        );
         assert!(!answer.text.contains(name), "the name is never quoted");
         for method in ["PUT", "DELETE"] {
             let body = (method == "PUT").then_some(r#"{"secret_value": "w"}"#);
-            let event = op_event(method, &format!("/{}", encode(name)), "org_a", "ADMIN", body);
+            let event = op_event(
+                method,
+                &format!("/{}", encode(name)),
+                "org_a",
+                "ADMIN",
+                body,
+            );
             let answer = call(&app, &event).await;
             assert_eq!(answer.status, 422, "{method} {name:?}: {}", answer.text);
-            assert_eq!(answer.json["detail"][0]["loc"], json!(["path", "secret_name"]));
+            assert_eq!(
+                answer.json["detail"][0]["loc"],
+                json!(["path", "secret_name"])
+            );
             assert_eq!(answer.json["detail"][0]["type"], "string_pattern_mismatch");
         }
     }
@@ -557,29 +593,83 @@ async fn set_limit_app(limit: u32) -> App {
 async fn the_limit_is_enforced_at_create_and_freed_by_delete() {
     let app = set_limit_app(3).await;
     for name in ["a", "b", "c"] {
-        assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body(name, "v"))).await.status, 201);
+        assert_eq!(
+            call(
+                &app,
+                &create_event("org_a", "ADMIN", &create_body(name, "v"))
+            )
+            .await
+            .status,
+            201
+        );
     }
-    let over = call(&app, &create_event("org_a", "ADMIN", &create_body("d", "v"))).await;
+    let over = call(
+        &app,
+        &create_event("org_a", "ADMIN", &create_body("d", "v")),
+    )
+    .await;
     assert_eq!(over.status, 400, "{}", over.text);
     assert_eq!(over.json["error"]["code"], "secret_limit_reached");
     assert_eq!(over.json["error"]["type"], "BadRequestError");
     assert_eq!(over.json["error"]["details"]["limit"], 3);
     assert!(stored_item(app.store(), "org_a", "d").await.is_none());
     // A replay of an existing name is still answered as such at the limit.
-    let taken = call(&app, &create_event("org_a", "ADMIN", &create_body("a", "v"))).await;
+    let taken = call(
+        &app,
+        &create_event("org_a", "ADMIN", &create_body("a", "v")),
+    )
+    .await;
     assert_eq!(taken.json["error"]["code"], "secret_name_taken");
     // Other organizations have limits of their own; update does not count.
-    assert_eq!(call(&app, &create_event("org_b", "ADMIN", &create_body("d", "v"))).await.status, 201);
-    let update = op_event("PUT", "/a", "org_a", "ADMIN", Some(r#"{"secret_value": "w"}"#));
+    assert_eq!(
+        call(
+            &app,
+            &create_event("org_b", "ADMIN", &create_body("d", "v"))
+        )
+        .await
+        .status,
+        201
+    );
+    let update = op_event(
+        "PUT",
+        "/a",
+        "org_a",
+        "ADMIN",
+        Some(r#"{"secret_value": "w"}"#),
+    );
     assert_eq!(call(&app, &update).await.status, 200);
     // Delete frees a place; a delete of a missing name frees nothing.
     let missing = op_event("DELETE", "/zzz", "org_a", "ADMIN", None);
     assert_eq!(call(&app, &missing).await.status, 404);
-    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("d", "v"))).await.status, 400);
+    assert_eq!(
+        call(
+            &app,
+            &create_event("org_a", "ADMIN", &create_body("d", "v"))
+        )
+        .await
+        .status,
+        400
+    );
     let delete = op_event("DELETE", "/b", "org_a", "ADMIN", None);
     assert_eq!(call(&app, &delete).await.status, 200);
-    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("d", "v"))).await.status, 201);
-    assert_eq!(call(&app, &create_event("org_a", "ADMIN", &create_body("e", "v"))).await.status, 400);
+    assert_eq!(
+        call(
+            &app,
+            &create_event("org_a", "ADMIN", &create_body("d", "v"))
+        )
+        .await
+        .status,
+        201
+    );
+    assert_eq!(
+        call(
+            &app,
+            &create_event("org_a", "ADMIN", &create_body("e", "v"))
+        )
+        .await
+        .status,
+        400
+    );
     let org_a = OrgId::parse("org_a").unwrap();
     assert_eq!(app.store().secret_count(&org_a).await.unwrap(), 3);
     // The counter is never listed.
@@ -615,7 +705,10 @@ async fn the_limit_is_exact_under_concurrent_creates() {
     assert_eq!(created, limit);
     assert_eq!(item_count(app.store()).await, limit as usize);
     let org_a = OrgId::parse("org_a").unwrap();
-    assert_eq!(app.store().secret_count(&org_a).await.unwrap(), u64::from(limit));
+    assert_eq!(
+        app.store().secret_count(&org_a).await.unwrap(),
+        u64::from(limit)
+    );
 }
 
 /// Lambda's limit for a synchronous response payload.
@@ -673,7 +766,10 @@ async fn list_at_the_default_limit_with_the_longest_names_stays_far_below_the_re
         .put_item()
         .table_name(app.store().table().as_str())
         .item("org_id", AttributeValue::S("org_a".to_owned()))
-        .item("secret_name", AttributeValue::S(org_secrets::storage::COUNTER_SORT_KEY.to_owned()))
+        .item(
+            "secret_name",
+            AttributeValue::S(org_secrets::storage::COUNTER_SORT_KEY.to_owned()),
+        )
         .item("secret_count", AttributeValue::N(limit.to_string()))
         .send()
         .await
@@ -688,7 +784,11 @@ async fn list_at_the_default_limit_with_the_longest_names_stays_far_below_the_re
     // Far below: under a tenth of the limit.
     assert!(payload < LAMBDA_RESPONSE_LIMIT / 10, "{payload} bytes");
     // And the limit holds: one more is refused.
-    let more = call(&app, &create_event("org_a", "ADMIN", &create_body("one_more", "v"))).await;
+    let more = call(
+        &app,
+        &create_event("org_a", "ADMIN", &create_body("one_more", "v")),
+    )
+    .await;
     assert_eq!(more.json["error"]["code"], "secret_limit_reached");
 }
 
@@ -700,11 +800,18 @@ fn list_at_the_configurable_ceiling_fits_the_response_limit() {
     let body = json!({ "secrets": names, "count": names.len() }).to_string();
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = StatusCode::OK;
-    for origin in [RequestOrigin::ApiGatewayV2, RequestOrigin::ApiGatewayV1, RequestOrigin::Alb] {
+    for origin in [
+        RequestOrigin::ApiGatewayV2,
+        RequestOrigin::ApiGatewayV1,
+        RequestOrigin::Alb,
+    ] {
         let payload = org_secrets::event::lambda_response(&origin, response_clone(&response))
             .to_string()
             .len();
-        assert!(payload < LAMBDA_RESPONSE_LIMIT, "{origin:?}: {payload} bytes");
+        assert!(
+            payload < LAMBDA_RESPONSE_LIMIT,
+            "{origin:?}: {payload} bytes"
+        );
     }
 }
 
@@ -724,7 +831,10 @@ fn response_clone(response: &Response<Body>) -> Response<Body> {
 #[tokio::test(start_paused = true)]
 async fn the_warm_up_gives_up_on_its_own_short_timeout() {
     let sdk = local_sdk_config(&black_hole()).await;
-    let client = org_secrets::storage::dynamodb_client(&sdk, &org_secrets::storage::StoreSettings::default());
+    let client = org_secrets::storage::dynamodb_client(
+        &sdk,
+        &org_secrets::storage::StoreSettings::default(),
+    );
     let store = org_secrets::storage::SecretStore::new(client, unique_table_name());
     let started = tokio::time::Instant::now();
     let err = store.warm_up().await.unwrap_err();

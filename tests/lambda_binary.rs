@@ -135,6 +135,51 @@ async fn bootstrap_answers_201_then_409_for_the_same_event() {
     assert_eq!(lambda.invoke(&rest).status, 201);
 }
 
+/// Every event that used to end in a panic, a process exit or an invocation error gets a
+/// response (never an `/error` post) from the one running process, which then serves the
+/// next ordinary event. Nothing is written by any of them.
+#[tokio::test]
+async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let lambda = LambdaProcess::start(
+        "hostile",
+        &[
+            ("ENCRYPTION_KEY", KEY_A),
+            ("SECRETS_TABLE_NAME", store.table().as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
+        ],
+    );
+    for (label, raw, status, code) in hostile::hostile_events() {
+        let payload = match lambda
+            .runtime
+            .invoke(raw.as_bytes(), Duration::from_secs(20))
+        {
+            Ok(Invocation::Response(payload)) => payload,
+            other => panic!("{label}: not a response: {other:?}; log:\n{}", lambda.log()),
+        };
+        let answer = lambda_answer(&serde_json::from_slice(&payload).expect("response JSON"));
+        assert_eq!(answer.status, status, "{label}: {}", answer.text);
+        if !code.is_empty() {
+            assert_eq!(hostile::error_code(&answer), code, "{label}");
+        }
+        if status == 201 {
+            let delete = op_event("DELETE", "/from_bad_event", "org_a", "ADMIN", None);
+            assert_eq!(lambda.invoke(&delete).status, 200, "{label}");
+        }
+    }
+    assert_eq!(item_count(&store).await, 0);
+    let mut lambda = lambda;
+    assert!(
+        lambda.child.try_wait().expect("child status").is_none(),
+        "the process exited; log:\n{}",
+        lambda.log()
+    );
+    let next = lambda.invoke(&create_event("org_a", "ADMIN", &create_body("after", "v")));
+    assert_eq!(next.status, 201, "{}", String::from_utf8_lossy(&next.body));
+    assert!(!lambda.log().contains("panicked"), "{}", lambda.log());
+}
+
 #[test]
 fn bad_configuration_stops_init_naming_the_variable_not_the_value() {
     let canary = "CANARY-bad-key-7f3a";

@@ -92,10 +92,16 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
         ("inner space", inner_space),
         ("inner newline", inner_newline),
         ("NBSP around", format!("\u{a0}{KEY_A}\u{a0}")),
-        ("ideographic space around", format!("\u{3000}{KEY_A}\u{3000}")),
+        (
+            "ideographic space around",
+            format!("\u{3000}{KEY_A}\u{3000}"),
+        ),
         ("line separator around", format!("\u{2028}{KEY_A}\u{2029}")),
         ("NEL around", format!("\u{85}{KEY_A}\u{85}")),
-        ("information separators around", format!("\u{1c}{KEY_A}\u{1f}")),
+        (
+            "information separators around",
+            format!("\u{1c}{KEY_A}\u{1f}"),
+        ),
         ("zero-width space around", format!("\u{200b}{KEY_A}")),
         ("tab and vertical tab around", format!("\t{KEY_A}\u{b}")),
         ("non-zero trailing bits", trailing_bits),
@@ -114,7 +120,10 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
         ("non-ASCII character", non_ascii),
         ("a character outside base64", bang),
         ("padding in the middle", mid_padding),
-        ("second entry unpadded", format!("{KEY_A},{}", KEY_B.trim_end_matches('='))),
+        (
+            "second entry unpadded",
+            format!("{KEY_A},{}", KEY_B.trim_end_matches('=')),
+        ),
     ];
     assert!(variants.len() >= 20);
 
@@ -128,7 +137,8 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
          \x20       print('ok ' + keys.encrypt(b'probe').decode())\n\
          \x20   except Exception:\n\
          \x20       print('refused')\n";
-    let input = serde_json::to_string(&variants.iter().map(|(_, v)| v).collect::<Vec<_>>()).unwrap();
+    let input =
+        serde_json::to_string(&variants.iter().map(|(_, v)| v).collect::<Vec<_>>()).unwrap();
     let output = python(script, &input);
     let python_answers: Vec<&str> = output.lines().collect();
     assert_eq!(python_answers.len(), variants.len());
@@ -151,13 +161,19 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
                 let message = err.to_string();
                 assert!(message.contains(ENCRYPTION_KEY), "{label}: {message}");
                 for key in [KEY_A, KEY_B] {
-                    assert!(!message.contains(&key[..12]), "{label} leaks the key: {message}");
+                    assert!(
+                        !message.contains(&key[..12]),
+                        "{label} leaks the key: {message}"
+                    );
                 }
                 if python.is_some() {
                     we_are_stricter += 1;
                     // Refusing what Python accepts needs a reason and the entry's place.
                     assert!(message.contains("entry "), "{label}: {message}");
-                    assert!(message.len() > "ENCRYPTION_KEY is invalid: entry 1 of 1".len() + 10, "{label}: {message}");
+                    assert!(
+                        message.len() > "ENCRYPTION_KEY is invalid: entry 1 of 1".len() + 10,
+                        "{label}: {message}"
+                    );
                 }
             }
         }

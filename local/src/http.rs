@@ -64,9 +64,9 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
     while matches!(line.last(), Some(b'\n' | b'\r')) {
         line.pop();
     }
-    String::from_utf8(line)
-        .map(Some)
-        .map_err(|_| invalid("header is not UTF-8"))
+    // Bytes that are not UTF-8 reach the function as U+FFFD, as API Gateway passes such a
+    // header on instead of refusing the request; the function's own validation answers it.
+    Ok(Some(String::from_utf8_lossy(&line).into_owned()))
 }
 
 /// Reads one request; `Ok(None)` when the peer closed the connection between requests.
@@ -184,14 +184,24 @@ pub fn serve_connection(stream: TcpStream, handle: impl Fn(HttpRequest) -> HttpR
             }
             Ok(None) => return,
             Err(_) => {
-                let _ = write_response(
-                    &mut writer,
-                    &HttpResponse::json(400, r#"{"message":"Bad Request"}"#),
-                );
+                let _ = write_response(&mut writer, &bad_request());
                 return;
             }
         }
     }
+}
+
+/// What a request this server cannot parse gets: the function's `ErrorResponse` envelope,
+/// never cached, like every answer of the service.
+pub fn bad_request() -> HttpResponse {
+    let mut response = HttpResponse::json(
+        400,
+        r#"{"success":false,"status":400,"error":{"message":"The request could not be read","type":"BadRequestError","code":"malformed_request"}}"#,
+    );
+    response
+        .headers
+        .push(("cache-control".to_owned(), "no-store".to_owned()));
+    response
 }
 
 fn reason(status: u16) -> &'static str {
@@ -247,6 +257,48 @@ mod tests {
         drop(reader);
         client.join().unwrap();
         requests
+    }
+
+    #[test]
+    fn header_bytes_that_are_not_utf8_pass_through_as_replacement_characters() {
+        let requests = parse(
+            b"POST /v1/organizations/secrets HTTP/1.1\r\nIdempotency-Key: k\xff1\r\n\
+              X-Note: \xc3\x28\r\nContent-Type: application/json\xfe\r\n\r\n",
+        );
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].header("idempotency-key"), Some("k\u{FFFD}1"));
+        assert_eq!(requests[0].header("x-note"), Some("\u{FFFD}("));
+        assert_eq!(
+            requests[0].header("content-type"),
+            Some("application/json\u{FFFD}")
+        );
+    }
+
+    #[test]
+    fn unreadable_requests_get_the_error_envelope_and_no_store() {
+        let cases: [&[u8]; 3] = [
+            b"NONSENSE\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+        ];
+        for raw in cases {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = thread::spawn(move || {
+                let (stream, _) = listener.accept().unwrap();
+                serve_connection(stream, |_| HttpResponse::json(200, "{}"));
+            });
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(raw).unwrap();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            server.join().unwrap();
+            let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+            assert!(answer.starts_with("http/1.1 400"), "{answer}");
+            assert!(answer.contains("cache-control: no-store"), "{answer}");
+            assert!(answer.contains(r#""code":"malformed_request""#), "{answer}");
+            assert!(answer.contains(r#""success":false"#), "{answer}");
+        }
     }
 
     #[test]

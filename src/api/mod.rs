@@ -4,8 +4,8 @@ pub mod body;
 pub mod error;
 
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::request::RequestContext;
 use lambda_http::lambda_runtime::Context;
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
 

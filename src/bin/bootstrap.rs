@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::{service_fn, Error, LambdaEvent};
-use serde_json::value::RawValue;
 use org_secrets::api::App;
 use org_secrets::config::Config;
 use org_secrets::logging;
 use org_secrets::storage::{dynamodb_client, SecretStore, StoreSettings};
+use serde_json::value::RawValue;
 
 /// One execution environment serves one request at a time, so a single-threaded runtime
 /// does all the work without starting (and paying for) worker threads at init.
@@ -48,7 +48,9 @@ async fn serve() -> Result<(), Error> {
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let app = Arc::clone(&app);
         async move {
-            let response = app.handle_event(event.payload.get(), Some(event.context)).await;
+            let response = app
+                .handle_event(event.payload.get(), Some(event.context))
+                .await;
             Ok::<_, Error>(response)
         }
     }))

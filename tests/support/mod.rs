@@ -2,6 +2,8 @@
 //! starts (see scripts/test.sh); each test gets a table of its own, so tests run in parallel.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::TcpListener;
@@ -191,7 +193,8 @@ pub fn lambda_answer(response: &Value) -> Answer {
             };
             for value in values {
                 let name = lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap();
-                let value = lambda_http::http::HeaderValue::from_str(value.as_str().unwrap()).unwrap();
+                let value =
+                    lambda_http::http::HeaderValue::from_str(value.as_str().unwrap()).unwrap();
                 if !headers.get_all(&name).iter().any(|v| v == value) {
                     headers.append(name, value);
                 }
@@ -241,7 +244,9 @@ pub async fn item_count(store: &SecretStore) -> usize {
         .unwrap_or_default()
         .iter()
         .filter(|item| {
-            item.get("secret_name").and_then(|v| v.as_s().ok()).map(String::as_str)
+            item.get("secret_name")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
                 != Some(org_secrets::storage::COUNTER_SORT_KEY)
         })
         .count()
