@@ -1,5 +1,5 @@
 # org-secrets: the two commands are `make run` and `make test`.
-.PHONY: run test lint ci build bench bench-cold fuzz clean-local help
+.PHONY: run test lint ci build bench bench-cold fuzz mutants clean-local help
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:3000 (DynamoDB Local, local API Gateway)"
@@ -7,7 +7,8 @@ help:
 	@echo "make lint   - cargo fmt --check, clippy (warnings as errors), cfn-lint, OpenAPI validation"
 	@echo "make ci     - what CI runs (.ci/run)"
 	@echo "make build  - bootstrap.zip for Lambda (arm64, cargo-lambda from PyPI)"
-	@echo "make fuzz   - cargo-fuzz (nightly) on the event, body and permission parsers, FUZZ_SECONDS each (60)"
+	@echo "make fuzz   - cargo-fuzz (nightly): event path, whole handler, body and permission parsers, FUZZ_SECONDS each (60)"
+	@echo "make mutants - cargo-mutants on the auth, validation and event-sanitizing code (two stages; see scripts/mutants.sh)"
 	@echo "make bench  - cargo bench: the handler with DynamoDB in-process, and its pieces"
 	@echo "make bench-cold - release bootstrap vs local Runtime API + DynamoDB Local: init, first invoke, warm p50/p99, RSS"
 
@@ -39,6 +40,9 @@ fuzz:
 
 bench-cold:
 	scripts/bench-cold.sh
+
+mutants:
+	scripts/mutants.sh
 
 # Removes DynamoDB Local's data and the local key (the download stays).
 clean-local:

@@ -259,6 +259,14 @@ mod tests {
         assert_eq!(text("read, delete"), Some(Permission::Delete));
         assert_eq!(text("read write"), Some(Permission::Write));
         assert_eq!(text(r#"["READ","ADMIN"]"#), Some(Permission::Admin));
+        // Python's repr of a list, and quoted tokens: the quotes are not part of the name.
+        assert_eq!(text("['READ', 'ADMIN']"), Some(Permission::Admin));
+        assert_eq!(text("['read']"), Some(Permission::Read));
+        assert_eq!(text("\"WRITE\""), Some(Permission::Write));
+        assert_eq!(text(" ADMIN "), Some(Permission::Admin));
+        // A JSON array serialized into a string: each element is read as a string claim.
+        assert_eq!(text(r#"["READ","admin "]"#), Some(Permission::Admin));
+        assert_eq!(text(r#"["READ", "DELETE"]"#), Some(Permission::Delete));
         let array = serde_json::json!(["read", "WRITE"]);
         assert_eq!(
             highest_permission(ClaimValue::Json(&array)),

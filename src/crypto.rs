@@ -305,6 +305,76 @@ mod tests {
     }
 
     #[test]
+    fn each_key_problem_is_named() {
+        let problem = |raw: &str| match Cipher::from_key_list(raw) {
+            Err(KeyListError::InvalidKey { problem, .. }) => Some(problem),
+            Err(KeyListError::Empty) => None,
+            Ok(_) => panic!("{raw:?} accepted"),
+        };
+        let standard = KEY_A.replace('_', "/").replace('-', "+");
+        let cases = [
+            (format!("{KEY_A},"), KeyProblem::EmptyEntry),
+            (
+                format!("{}é{}", &KEY_A[..10], &KEY_A[11..]),
+                KeyProblem::NotAscii,
+            ),
+            (
+                format!("{} {}", &KEY_A[..20], &KEY_A[20..]),
+                KeyProblem::InnerWhitespace,
+            ),
+            (
+                format!("{}\u{1c}{}", &KEY_A[..20], &KEY_A[20..]),
+                KeyProblem::InnerWhitespace,
+            ),
+            (standard, KeyProblem::StandardAlphabet),
+            (
+                format!("{}!{}", &KEY_A[..20], &KEY_A[21..]),
+                KeyProblem::InvalidCharacter,
+            ),
+            (KEY_A.trim_end_matches('=').to_owned(), KeyProblem::Unpadded),
+            (
+                format!("{}={}", &KEY_A[..20], &KEY_A[21..]),
+                KeyProblem::BadPadding,
+            ),
+            (format!("{KEY_A}="), KeyProblem::BadPadding),
+            (format!("{}5=", &KEY_A[..42]), KeyProblem::NonCanonical),
+            (
+                "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMQ==".to_owned(),
+                KeyProblem::WrongLength { bytes: 31 },
+            ),
+            (
+                "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIz".to_owned(),
+                KeyProblem::WrongLength { bytes: 33 },
+            ),
+            ("YWJj".to_owned(), KeyProblem::WrongLength { bytes: 3 }),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(problem(&raw), Some(expected), "{raw:?}");
+            let message = Cipher::from_key_list(&raw).unwrap_err().to_string();
+            assert!(!message.contains(&KEY_A[..12]), "{message}");
+        }
+        assert_eq!(problem(""), None);
+        assert_eq!(problem(" \n"), None);
+        // Python's strip() removes U+001C..U+001F around an entry; so does the parser.
+        assert!(Cipher::from_key_list(&format!("\u{1c}{KEY_A}\u{1f}")).is_ok());
+        assert!(Cipher::from_key_list(&format!("\u{a0}{KEY_A}\u{3000}")).is_ok());
+        // Positions are 1-based and count every entry.
+        let err = Cipher::from_key_list(&format!("{KEY_A}, ,{KEY_A}")).unwrap_err();
+        assert_eq!(
+            err,
+            KeyListError::InvalidKey {
+                position: 2,
+                count: 3,
+                problem: KeyProblem::EmptyEntry
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "entry 2 of 3 is empty (a doubled or trailing comma?)"
+        );
+    }
+
+    #[test]
     fn whitespace_and_trailing_newline_are_trimmed() {
         let cipher = Cipher::from_key_list(&format!("  {KEY_A} \n")).unwrap();
         assert_eq!(cipher.key_count(), 1);

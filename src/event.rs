@@ -441,6 +441,177 @@ mod tests {
         assert_eq!(encode_invalid_uri_bytes("a=x y\"é"), "a=x%20y%22%C3%A9");
     }
 
+    fn headers_event(headers: Value) -> Value {
+        serde_json::json!({ "headers": headers })
+    }
+
+    #[test]
+    fn header_maps_are_bounded_and_cleaned() {
+        use serde_json::json;
+        let names = |n: usize| -> Value {
+            Value::Object((0..n).map(|i| (format!("x-{i}"), json!("v"))).collect())
+        };
+        assert!(sanitize_value(&mut headers_event(names(MAX_HEADER_NAMES))).is_ok());
+        assert!(sanitize_value(&mut headers_event(names(MAX_HEADER_NAMES + 1))).is_err());
+        // The two maps count together.
+        let mut split = json!({ "headers": names(300), "multiValueHeaders": names(300) });
+        assert!(sanitize_value(&mut split).is_err());
+        let values = |n: usize| json!({ "multiValueHeaders": { "x": vec!["v"; n] } });
+        assert!(sanitize_value(&mut values(MAX_HEADER_VALUES)).is_ok());
+        assert!(sanitize_value(&mut values(MAX_HEADER_VALUES + 1)).is_err());
+        assert!(sanitize_value(&mut headers_event(json!(["host"]))).is_err());
+        assert!(sanitize_value(&mut headers_event(Value::Null)).is_ok());
+
+        let mut event = headers_event(json!({
+            "bad name": "v",
+            "ok": "fine\tvalue",
+            "esc": "a\u{1b}b",
+            "nul": "\u{0}",
+            "del": "\u{7f}",
+            "number": 5,
+            "list": ["ok", "b\u{1}d", 7],
+            "utf8": "caf\u{e9}",
+        }));
+        sanitize_value(&mut event).unwrap();
+        let headers = &event["headers"];
+        assert!(headers.get("bad name").is_none());
+        assert_eq!(headers["ok"], "fine\tvalue");
+        for cleaned in ["esc", "nul", "del", "number"] {
+            assert_eq!(headers[cleaned], UNUSABLE_TEXT, "{cleaned}");
+        }
+        assert_eq!(headers["list"], json!(["ok", UNUSABLE_TEXT, UNUSABLE_TEXT]));
+        assert_eq!(headers["utf8"], "caf\u{e9}");
+    }
+
+    #[test]
+    fn bodies_and_flags_are_type_checked() {
+        use serde_json::json;
+        let check = |event: Value| {
+            let mut event = event;
+            sanitize_value(&mut event).map(|_| event)
+        };
+        assert!(check(json!({ "body": 5 })).is_err());
+        assert!(check(json!({ "body": {} })).is_err());
+        assert!(check(json!({ "isBase64Encoded": "yes" })).is_err());
+        assert!(check(json!({ "rawQueryString": 7 })).is_err());
+        assert!(check(json!([])).is_err());
+        let fine = check(json!({ "body": "e30=", "isBase64Encoded": true })).unwrap();
+        assert_eq!(fine["body"], "e30=");
+        assert_eq!(fine["isBase64Encoded"], true);
+        let bad = check(json!({ "body": "%%%", "isBase64Encoded": true })).unwrap();
+        assert_eq!(bad["body"], UNUSABLE_TEXT);
+        assert_eq!(bad["isBase64Encoded"], false);
+        let plain = check(json!({ "body": "%%%", "isBase64Encoded": false })).unwrap();
+        assert_eq!(plain["body"], "%%%");
+        let unflagged = check(json!({ "body": "%%%" })).unwrap();
+        assert_eq!(unflagged["body"], "%%%");
+        let query = check(json!({ "rawQueryString": "a=x y" })).unwrap();
+        assert_eq!(query["rawQueryString"], "a=x%20y");
+    }
+
+    #[test]
+    fn jwt_claims_that_are_not_strings_mark_the_event() {
+        use serde_json::json;
+        let defects = |jwt: Value| {
+            let mut event = json!({ "requestContext": { "authorizer": { "jwt": jwt } } });
+            let defects = sanitize_value(&mut event).unwrap();
+            (defects.malformed_claims, event)
+        };
+        assert!(!defects(json!({ "claims": { "org_id": "o" }, "scopes": ["a"] })).0);
+        assert!(!defects(json!({ "claims": null, "scopes": null })).0);
+        assert!(!defects(json!({})).0);
+        for bad in [
+            json!({ "claims": { "org_id": 5 } }),
+            json!({ "claims": { "org_id": "o", "groups": ["a"] } }),
+            json!({ "claims": { "x": null } }),
+            json!({ "claims": "org_id=o" }),
+            json!({ "scopes": 5 }),
+            json!({ "scopes": [1] }),
+            json!([]),
+            json!("jwt"),
+        ] {
+            let (marked, event) = defects(bad.clone());
+            assert!(marked, "{bad}");
+            // What remains deserializes: no claims, no scopes.
+            let jwt = &event["requestContext"]["authorizer"]["jwt"];
+            assert!(
+                jwt.get("claims").is_none() || jwt["claims"].is_object(),
+                "{bad}"
+            );
+            assert!(
+                jwt.get("scopes").is_none() || jwt["scopes"].is_array(),
+                "{bad}"
+            );
+        }
+    }
+
+    fn http_api_event(path: &str, query: &str) -> String {
+        serde_json::json!({
+            "version": "2.0",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": { "host": "example.com" },
+            "requestContext": { "http": { "method": "GET", "path": path }, "stage": "$default" },
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn uris_are_checked_before_they_are_built() {
+        assert!(parse_event(&http_api_event("/v1/organizations/secrets", "a=1")).is_ok());
+        let long_query = format!("q={}", "a".repeat(MAX_URI_BYTES));
+        assert!(parse_event(&http_api_event("/", &long_query)).is_err());
+        let long_path = format!("/{}", "p".repeat(MAX_URI_BYTES / 3));
+        assert!(parse_event(&http_api_event(&long_path, "")).is_err());
+        let fits = format!("/{}", "p".repeat(MAX_URI_BYTES / 4));
+        assert!(parse_event(&http_api_event(&fits, "")).is_ok());
+        // A path without its leading '/' gets one.
+        let parsed = parse_event(&http_api_event("v1/x", "")).unwrap();
+        assert_eq!(parsed.request.uri().path(), "/v1/x");
+        // A host lambda_http cannot use is dropped, not fatal.
+        let mut event: Value = serde_json::from_str(&http_api_event("/x", "")).unwrap();
+        event["headers"]["host"] = serde_json::json!("bad host:port`");
+        let parsed = parse_event(&event.to_string()).unwrap();
+        assert_eq!(parsed.request.uri().path(), "/x");
+        assert!(parsed.request.headers().get("host").is_none());
+    }
+
+    #[test]
+    fn responses_take_the_callers_shape() {
+        let response = || {
+            let mut response = Response::new(Body::Text("{}".to_owned()));
+            *response.status_mut() = lambda_http::http::StatusCode::CREATED;
+            response
+                .headers_mut()
+                .insert("cache-control", HeaderValue::from_static("no-store"));
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, HeaderValue::from_static("a=b"));
+            response
+        };
+        let v2 = lambda_response(&RequestOrigin::ApiGatewayV2, response());
+        assert_eq!(v2["statusCode"], 201);
+        assert_eq!(v2["body"], "{}");
+        assert_eq!(v2["isBase64Encoded"], false);
+        assert_eq!(v2["headers"]["cache-control"], "no-store");
+        assert!(v2["headers"].get("set-cookie").is_none());
+        assert_eq!(v2["cookies"], serde_json::json!(["a=b"]));
+        let v1 = lambda_response(&RequestOrigin::ApiGatewayV1, response());
+        assert_eq!(v1["statusCode"], 201);
+        assert_eq!(
+            v1["multiValueHeaders"]["cache-control"],
+            serde_json::json!(["no-store"])
+        );
+        assert_eq!(v1["headers"], serde_json::json!({}));
+        let alb = lambda_response(&RequestOrigin::Alb, response());
+        assert_eq!(alb["statusDescription"], "201 Created");
+        assert_eq!(alb["headers"]["cache-control"], "no-store");
+        assert_eq!(
+            alb["multiValueHeaders"]["cache-control"],
+            serde_json::json!(["no-store"])
+        );
+    }
+
     #[test]
     fn origin_hint_follows_the_event_shape() {
         let hint = |v: Value| format!("{:?}", origin_hint(&v));

@@ -272,3 +272,117 @@ async fn lifecycle_statuses_are_declared() {
         &delete,
     );
 }
+
+/// The body's `secret_name` and the path's `{secret_name}` both use the `SecretName`
+/// schema, and its rule (length, NFC, forbidden general categories) is the code's rule:
+/// one sample character of every general category goes through `SecretName::parse`.
+#[test]
+fn the_secret_name_rule_in_openapi_is_the_codes_rule() {
+    use org_secrets::domain::{SecretName, SecretNameError};
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+    let document = openapi();
+    let body_ref = &document["components"]["schemas"]["CreateSecretRequest"]["properties"]
+        ["secret_name"]["$ref"];
+    let path_ref = &document["paths"]["/v1/organizations/secrets/{secret_name}"]["parameters"][0]
+        ["schema"]["$ref"];
+    assert_eq!(body_ref, "#/components/schemas/SecretName");
+    assert_eq!(path_ref, "#/components/schemas/SecretName");
+    let schema = &document["components"]["schemas"]["SecretName"];
+    let rule = &schema["x-name-rule"];
+    assert_eq!(schema["maxLength"], SecretName::MAX_CHARS);
+    assert_eq!(rule["max_characters"], SecretName::MAX_CHARS);
+    assert_eq!(schema["minLength"], 1);
+    assert!(SecretName::parse("x".repeat(SecretName::MAX_CHARS)).is_ok());
+    assert!(SecretName::parse("x".repeat(SecretName::MAX_CHARS + 1)).is_err());
+    assert_eq!(rule["normalization"], "NFC");
+    assert_eq!(
+        SecretName::parse("cafe\u{301}"),
+        Err(SecretNameError::NotNfc)
+    );
+
+    let declared: BTreeSet<String> = rule["forbidden_general_categories"]
+        .as_array()
+        .expect("forbidden_general_categories")
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    // One character of each general category (Cs cannot occur in a Rust string), after an
+    // 'x' so combining marks have something to combine with and stay NFC.
+    let samples = [
+        ("Lu", 'A'),
+        ("Ll", 'a'),
+        ("Lt", '\u{1c5}'),
+        ("Lm", '\u{2b0}'),
+        ("Lo", '\u{4e2d}'),
+        ("Mn", '\u{300}'),
+        ("Mc", '\u{93e}'),
+        ("Me", '\u{20dd}'),
+        ("Nd", '1'),
+        ("Nl", '\u{2160}'),
+        ("No", '\u{b2}'),
+        ("Pc", '_'),
+        ("Pd", '-'),
+        ("Ps", '('),
+        ("Pe", ')'),
+        ("Pi", '\u{ab}'),
+        ("Pf", '\u{bb}'),
+        ("Po", '!'),
+        ("Sm", '+'),
+        ("Sc", '$'),
+        ("Sk", '^'),
+        ("So", '\u{a9}'),
+        ("Zs", ' '),
+        ("Zl", '\u{2028}'),
+        ("Zp", '\u{2029}'),
+        ("Cc", '\u{7}'),
+        ("Cf", '\u{200b}'),
+        ("Co", '\u{e000}'),
+        ("Cn", '\u{378}'),
+    ];
+    let mut refused = BTreeSet::new();
+    for (category, c) in samples {
+        // The sample really is of the category it stands for.
+        let actual = format!("{:?}", c.general_category());
+        let expected = match category {
+            "Lu" => GeneralCategory::UppercaseLetter,
+            "Ll" => GeneralCategory::LowercaseLetter,
+            "Lt" => GeneralCategory::TitlecaseLetter,
+            "Lm" => GeneralCategory::ModifierLetter,
+            "Lo" => GeneralCategory::OtherLetter,
+            "Mn" => GeneralCategory::NonspacingMark,
+            "Mc" => GeneralCategory::SpacingMark,
+            "Me" => GeneralCategory::EnclosingMark,
+            "Nd" => GeneralCategory::DecimalNumber,
+            "Nl" => GeneralCategory::LetterNumber,
+            "No" => GeneralCategory::OtherNumber,
+            "Pc" => GeneralCategory::ConnectorPunctuation,
+            "Pd" => GeneralCategory::DashPunctuation,
+            "Ps" => GeneralCategory::OpenPunctuation,
+            "Pe" => GeneralCategory::ClosePunctuation,
+            "Pi" => GeneralCategory::InitialPunctuation,
+            "Pf" => GeneralCategory::FinalPunctuation,
+            "Po" => GeneralCategory::OtherPunctuation,
+            "Sm" => GeneralCategory::MathSymbol,
+            "Sc" => GeneralCategory::CurrencySymbol,
+            "Sk" => GeneralCategory::ModifierSymbol,
+            "So" => GeneralCategory::OtherSymbol,
+            "Zs" => GeneralCategory::SpaceSeparator,
+            "Zl" => GeneralCategory::LineSeparator,
+            "Zp" => GeneralCategory::ParagraphSeparator,
+            "Cc" => GeneralCategory::Control,
+            "Cf" => GeneralCategory::Format,
+            "Co" => GeneralCategory::PrivateUse,
+            _ => GeneralCategory::Unassigned,
+        };
+        assert_eq!(actual, format!("{expected:?}"), "sample for {category}");
+        match SecretName::parse(format!("x{c}")) {
+            Ok(_) => {}
+            Err(SecretNameError::ControlCharacter) => {
+                refused.insert(category.to_owned());
+            }
+            Err(other) => panic!("{category}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(refused, declared);
+}
