@@ -122,6 +122,30 @@ pub fn table_name_from(lookup: &impl Fn(&str) -> Option<String>) -> Result<Table
     })
 }
 
+/// An optional whole-number variable from 1 to `ceiling`; `default` when unset.
+fn bounded_number<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    ceiling: T,
+    unit: &str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + Copy + fmt::Display,
+{
+    let Some(raw) = lookup(var) else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| (T::from(1)..=ceiling).contains(n))
+        .ok_or_else(|| ConfigError::Invalid {
+            var,
+            reason: format!("must be a whole number{unit} from 1 to {ceiling}"),
+        })
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -132,35 +156,20 @@ impl Config {
         let cipher = cipher_from(&lookup)?;
         let table_name = table_name_from(&lookup)?;
 
-        let max_secret_value_bytes = match lookup(MAX_SECRET_VALUE_BYTES) {
-            None => DEFAULT_MAX_SECRET_VALUE_BYTES,
-            Some(raw) => raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_SECRET_VALUE_BYTES_CEILING).contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
-                    var: MAX_SECRET_VALUE_BYTES,
-                    reason: format!(
-                        "must be a whole number of bytes from 1 to {MAX_SECRET_VALUE_BYTES_CEILING}"
-                    ),
-                })?,
-        };
-
-        let max_secrets_per_org = match lookup(MAX_SECRETS_PER_ORG) {
-            None => DEFAULT_MAX_SECRETS_PER_ORG,
-            Some(raw) => raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_SECRETS_PER_ORG_CEILING).contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
-                    var: MAX_SECRETS_PER_ORG,
-                    reason: format!(
-                        "must be a whole number from 1 to {MAX_SECRETS_PER_ORG_CEILING}"
-                    ),
-                })?,
-        };
+        let max_secret_value_bytes = bounded_number(
+            &lookup,
+            MAX_SECRET_VALUE_BYTES,
+            DEFAULT_MAX_SECRET_VALUE_BYTES,
+            MAX_SECRET_VALUE_BYTES_CEILING,
+            " of bytes",
+        )?;
+        let max_secrets_per_org = bounded_number(
+            &lookup,
+            MAX_SECRETS_PER_ORG,
+            DEFAULT_MAX_SECRETS_PER_ORG,
+            MAX_SECRETS_PER_ORG_CEILING,
+            "",
+        )?;
 
         let defaults = ClaimNames::default();
         let claim = |var: &'static str, default: String| -> Result<String, ConfigError> {

@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::{Body, Response};
 use org_secrets::api::App;
 use org_secrets::config::{Config, TableName};
 use org_secrets::storage::{create_table_if_missing, dynamodb_client, SecretStore, StoreSettings};
@@ -145,24 +144,6 @@ pub struct Answer {
     pub headers: lambda_http::http::HeaderMap,
     pub text: String,
     pub json: Value,
-}
-
-pub fn answer(response: Response<Body>) -> Answer {
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = match response.body() {
-        Body::Text(text) => text.clone(),
-        Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-        Body::Empty => String::new(),
-        _ => panic!("unexpected body kind"),
-    };
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        text,
-        json,
-    }
 }
 
 /// Feeds an event to the function the way the Lambda does: raw JSON text in, the Lambda
