@@ -36,7 +36,7 @@ mutant_regex() {
   local file="${1%%:*}" rest="${1#*: }"
   printf '^%s:[0-9]+:[0-9]+: %s$' "$(escape "$file")" "$(escape "$rest")"
 }
-escape() { printf '%s' "$1" | sed -e 's/[][\.*^$(){}?+|/]/\\&/g'; }
+escape() { printf '%s' "$1" | sed -e 's/[][\\.*^$(){}?+|]/\\&/g'; }
 
 main() {
   local root
