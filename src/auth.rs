@@ -296,6 +296,171 @@ mod tests {
         );
     }
 
+    /// Authenticates an event given as JSON, through the same parsing the Lambda uses.
+    fn principal_of(event: Value, names: &ClaimNames) -> Result<Principal, AuthError> {
+        use lambda_http::RequestExt;
+        let parsed = crate::event::parse_event(&event.to_string()).expect("event parses");
+        authenticate(parsed.request.request_context_ref(), names)
+    }
+
+    fn http_api(authorizer: Value) -> Value {
+        serde_json::json!({
+            "version": "2.0",
+            "rawPath": "/v1/organizations/secrets",
+            "requestContext": {
+                "http": { "method": "GET", "path": "/v1/organizations/secrets" },
+                "requestId": "r",
+                "authorizer": authorizer,
+            },
+        })
+    }
+
+    fn rest(authorizer: Value) -> Value {
+        serde_json::json!({
+            "httpMethod": "GET",
+            "path": "/v1/organizations/secrets",
+            "requestContext": { "httpMethod": "GET", "requestId": "r", "authorizer": authorizer },
+        })
+    }
+
+    #[test]
+    fn every_authorizer_shape_yields_its_principal() {
+        use serde_json::json;
+        let names = ClaimNames::default();
+        let cognito = ClaimNames {
+            org_id: "custom:org_id".to_owned(),
+            permissions: "cognito:groups".to_owned(),
+            subject: "sub".to_owned(),
+        };
+        let cases = [
+            (
+                http_api(
+                    json!({ "jwt": { "claims": { "org_id": "o1", "permissions": "[READ ADMIN]", "sub": "alice" } } }),
+                ),
+                &names,
+                ("o1", "alice", Some(Permission::Admin)),
+            ),
+            // Empty JWT claims: the Lambda authorizer's context is used.
+            (
+                http_api(
+                    json!({ "jwt": { "claims": {} }, "lambda": { "org_id": "o2", "permissions": ["WRITE"], "sub": "bob" } }),
+                ),
+                &names,
+                ("o2", "bob", Some(Permission::Write)),
+            ),
+            (
+                http_api(json!({ "lambda": { "org_id": "o3", "permissions": "READ" } })),
+                &names,
+                ("o3", "unknown", Some(Permission::Read)),
+            ),
+            (
+                rest(
+                    json!({ "claims": { "custom:org_id": "o4", "cognito:groups": "ADMIN,WRITE", "sub": "carol" } }),
+                ),
+                &cognito,
+                ("o4", "carol", Some(Permission::Admin)),
+            ),
+            // REST Lambda authorizer: keys beside principalId, which names the actor.
+            (
+                rest(json!({ "principalId": "dave", "org_id": "o5", "permissions": "DELETE" })),
+                &names,
+                ("o5", "dave", Some(Permission::Delete)),
+            ),
+            // A numeric principalId is a subject too (REST authorizers may return one).
+            (
+                rest(json!({ "principalId": 42, "org_id": "o6" })),
+                &names,
+                ("o6", "42", None),
+            ),
+            // The subject claim wins over principalId.
+            (
+                rest(json!({ "principalId": "p", "sub": "s", "org_id": "o7" })),
+                &names,
+                ("o7", "s", None),
+            ),
+        ];
+        for (event, names, (org, actor, permission)) in cases {
+            let principal =
+                principal_of(event.clone(), names).unwrap_or_else(|e| panic!("{event}: {e}"));
+            assert_eq!(principal.org_id.as_str(), org, "{event}");
+            assert_eq!(principal.actor.as_str(), actor, "{event}");
+            assert_eq!(principal.permission, permission, "{event}");
+        }
+    }
+
+    #[test]
+    fn unusable_claims_are_typed_refusals() {
+        use serde_json::json;
+        let names = ClaimNames::default();
+        let cases = [
+            (http_api(json!(null)), AuthError::NoAuthorizer),
+            (http_api(json!({ "lambda": {} })), AuthError::NoAuthorizer),
+            (
+                http_api(json!({ "jwt": { "claims": {} } })),
+                AuthError::NoAuthorizer,
+            ),
+            (rest(json!({})), AuthError::NoAuthorizer),
+            (
+                http_api(json!({ "lambda": { "sub": "a" } })),
+                AuthError::NoOrganization,
+            ),
+            (
+                http_api(json!({ "lambda": { "org_id": 5 } })),
+                AuthError::OrganizationNotText,
+            ),
+            (
+                http_api(json!({ "lambda": { "org_id": ["o"] } })),
+                AuthError::OrganizationNotText,
+            ),
+            (
+                http_api(json!({ "lambda": { "org_id": " o" } })),
+                AuthError::InvalidOrganization(IdentifierError::SurroundingWhitespace),
+            ),
+            (
+                http_api(json!({ "jwt": { "claims": { "org_id": "" } } })),
+                AuthError::InvalidOrganization(IdentifierError::Empty),
+            ),
+            (
+                http_api(json!({ "lambda": { "org_id": "o", "sub": ["a"] } })),
+                AuthError::SubjectNotText,
+            ),
+            (
+                http_api(json!({ "lambda": { "org_id": "o", "sub": null } })),
+                AuthError::SubjectNotText,
+            ),
+            (
+                http_api(json!({ "lambda": { "org_id": "o", "sub": "a\u{200b}" } })),
+                AuthError::InvalidSubject(IdentifierError::InvisibleCharacter),
+            ),
+            (
+                rest(json!({ "org_id": "o", "principalId": "x".repeat(513) })),
+                AuthError::InvalidSubject(IdentifierError::TooLong { max: 512 }),
+            ),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(
+                principal_of(event.clone(), &names),
+                Err(expected),
+                "{event}"
+            );
+        }
+    }
+
+    #[test]
+    fn permission_names_are_the_published_ones() {
+        let all = [
+            Permission::Read,
+            Permission::Write,
+            Permission::Delete,
+            Permission::Admin,
+        ];
+        let names: Vec<&str> = all.iter().map(|p| p.as_str()).collect();
+        assert_eq!(names, ["READ", "WRITE", "DELETE", "ADMIN"]);
+        for permission in all {
+            assert_eq!(Permission::parse(permission.as_str()), Some(permission));
+        }
+    }
+
     #[test]
     fn hierarchy_is_ordered() {
         assert!(Permission::Admin > Permission::Delete);

@@ -224,6 +224,17 @@ mod tests {
     }
 
     #[test]
+    fn table_names_show_themselves() {
+        let table = TableName::parse(" org-secrets.v1_a ").unwrap();
+        assert_eq!(table.to_string(), "org-secrets.v1_a");
+        assert_eq!(format!("{table:?}"), "TableName(\"org-secrets.v1_a\")");
+        for bad in ["ab", "a b", "tab/le", &"t".repeat(256)] {
+            assert!(TableName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(TableName::parse(&"t".repeat(255)).is_ok());
+    }
+
+    #[test]
     fn cognito_claim_names_by_configuration() {
         let config = load(&[
             (ENCRYPTION_KEY, KEY),

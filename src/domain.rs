@@ -476,6 +476,36 @@ mod tests {
     }
 
     #[test]
+    fn debug_and_display_show_identifiers_and_never_values() {
+        assert_eq!(
+            format!("{:?}", OrgId::parse("org_1").unwrap()),
+            "OrgId(\"org_1\")"
+        );
+        assert_eq!(
+            format!("{:?}", IdempotencyKey::parse("k-1").unwrap()),
+            "IdempotencyKey(\"k-1\")"
+        );
+        assert_eq!(Actor::parse("alice").unwrap().to_string(), "alice");
+        assert_eq!(Actor::unknown().to_string(), "unknown");
+        let value = SecretValue::parse("canary".to_owned(), 64).unwrap();
+        assert_eq!(format!("{value:?}"), "SecretValue([REDACTED])");
+    }
+
+    #[test]
+    fn secret_values_may_fill_the_limit_exactly() {
+        assert_eq!(
+            SecretValue::parse("abcd".to_owned(), 4)
+                .unwrap()
+                .len_bytes(),
+            4
+        );
+        assert_eq!(
+            SecretValue::parse("abcde".to_owned(), 4).unwrap_err(),
+            SecretValueError::TooLarge { max_bytes: 4 }
+        );
+    }
+
+    #[test]
     fn secret_name_displays_itself() {
         let name = SecretName::parse("stripe_api_key").unwrap();
         assert_eq!(name.to_string(), "stripe_api_key");

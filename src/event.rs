@@ -459,7 +459,16 @@ mod tests {
         let values = |n: usize| json!({ "multiValueHeaders": { "x": vec!["v"; n] } });
         assert!(sanitize_value(&mut values(MAX_HEADER_VALUES)).is_ok());
         assert!(sanitize_value(&mut values(MAX_HEADER_VALUES + 1)).is_err());
+        // Single values count as one each, together with the lists.
+        let mut mixed = values(MAX_HEADER_VALUES);
+        mixed["headers"] = json!({ "x-one": "v" });
+        assert!(sanitize_value(&mut mixed).is_err());
         assert!(sanitize_value(&mut headers_event(json!(["host"]))).is_err());
+        // Names are counted one by one: 3 maps of 200 are over the limit together.
+        let mut three = json!({ "headers": names(200), "multiValueHeaders": names(200) });
+        assert!(sanitize_value(&mut three).is_ok());
+        three["multiValueHeaders"] = names(313);
+        assert!(sanitize_value(&mut three).is_err());
         assert!(sanitize_value(&mut headers_event(Value::Null)).is_ok());
 
         let mut event = headers_event(json!({
@@ -505,6 +514,7 @@ mod tests {
         assert_eq!(plain["body"], "%%%");
         let unflagged = check(json!({ "body": "%%%" })).unwrap();
         assert_eq!(unflagged["body"], "%%%");
+        assert!(check(json!({ "rawQueryString": null })).is_ok());
         let query = check(json!({ "rawQueryString": "a=x y" })).unwrap();
         assert_eq!(query["rawQueryString"], "a=x%20y");
     }
@@ -576,6 +586,82 @@ mod tests {
         assert!(parsed.request.headers().get("host").is_none());
     }
 
+    fn rest_event(query: Value) -> String {
+        serde_json::json!({
+            "httpMethod": "GET",
+            "path": "/v1/organizations/secrets",
+            "headers": { "Host": "example.com", "X-Forwarded-Proto": "gopher" },
+            "queryStringParameters": query.clone(),
+            "multiValueQueryStringParameters": query.as_object().map(|q| {
+                q.iter().map(|(k, v)| (k.clone(), serde_json::json!([v]))).collect::<Map<_, _>>()
+            }),
+            "requestContext": { "httpMethod": "GET", "requestId": "r", "stage": "prod", "domainName": "api.example.com" },
+        })
+        .to_string()
+    }
+
+    fn alb_event(query: Value) -> String {
+        serde_json::json!({
+            "httpMethod": "GET",
+            "path": "/v1/organizations/secrets",
+            "queryStringParameters": query,
+            "headers": { "host": "lb.example" },
+            "requestContext": { "elb": { "targetGroupArn": "arn" } },
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn rest_and_alb_query_lengths_are_checked_too() {
+        use serde_json::json;
+        let short = json!({ "q": "1" });
+        let long = json!({ "q": "c".repeat(MAX_URI_BYTES) });
+        let third = json!({ "q": "c".repeat(MAX_URI_BYTES / 3 + 10) });
+        let rest = parse_event(&rest_event(short.clone())).unwrap();
+        assert_eq!(format!("{:?}", rest.origin), "ApiGatewayV1");
+        // A scheme lambda_http cannot use is dropped; the stage goes in front of the path.
+        assert_eq!(rest.request.uri().scheme_str(), Some("https"));
+        assert_eq!(rest.request.uri().path(), "/prod/v1/organizations/secrets");
+        assert!(parse_event(&rest_event(long.clone())).is_err());
+        let alb = parse_event(&alb_event(short)).unwrap();
+        assert_eq!(format!("{:?}", alb.origin), "Alb");
+        assert!(parse_event(&alb_event(long)).is_err());
+        // ALB queries are re-encoded by lambda_http, so a third of the limit is refused.
+        assert!(parse_event(&alb_event(third)).is_err());
+    }
+
+    #[test]
+    fn a_bad_host_falls_back_to_the_domain_name() {
+        let mut event: Value = serde_json::from_str(&http_api_event("/x", "")).unwrap();
+        event["headers"]["host"] = serde_json::json!("bad host");
+        event["requestContext"]["domainName"] = serde_json::json!("api.example.com");
+        let parsed = parse_event(&event.to_string()).unwrap();
+        assert_eq!(parsed.request.uri().host(), Some("api.example.com"));
+        event["requestContext"]["domainName"] = serde_json::json!("bad domain");
+        let parsed = parse_event(&event.to_string()).unwrap();
+        assert_eq!(parsed.request.uri().host(), None);
+        assert_eq!(parsed.request.uri().path(), "/x");
+        // A good host is kept as it is.
+        let parsed = parse_event(&http_api_event("/x", "")).unwrap();
+        assert_eq!(parsed.request.uri().host(), Some("example.com"));
+    }
+
+    #[test]
+    fn empty_and_binary_bodies_keep_their_kind() {
+        let empty = lambda_response(&RequestOrigin::ApiGatewayV2, Response::new(Body::Empty));
+        assert!(
+            empty.get("body").is_none() || empty["body"].is_null(),
+            "{empty}"
+        );
+        assert_eq!(empty["isBase64Encoded"], false);
+        let binary = lambda_response(
+            &RequestOrigin::ApiGatewayV2,
+            Response::new(Body::Binary(vec![0xff, 0x00])),
+        );
+        assert_eq!(binary["isBase64Encoded"], true);
+        assert_eq!(binary["body"], "/wA=");
+    }
+
     #[test]
     fn responses_take_the_callers_shape() {
         let response = || {
@@ -624,6 +710,25 @@ mod tests {
             hint(serde_json::json!({"httpMethod": "GET"})),
             "ApiGatewayV1"
         );
+        assert_eq!(
+            hint(serde_json::json!({"httpMethod": "GET", "requestContext": {"http": {}}})),
+            "ApiGatewayV2"
+        );
         assert_eq!(hint(serde_json::json!([])), "ApiGatewayV2");
+        // An unreadable event of each shape is answered in that shape.
+        let rest = r#"{"httpMethod": "POST", "body": 5}"#;
+        assert_eq!(
+            format!("{:?}", parse_event(rest).unwrap_err().1),
+            "ApiGatewayV1"
+        );
+        let http = r#"{"version": "2.0", "body": 5}"#;
+        assert_eq!(
+            format!("{:?}", parse_event(http).unwrap_err().1),
+            "ApiGatewayV2"
+        );
+        assert_eq!(
+            format!("{:?}", parse_event("not json").unwrap_err().1),
+            "ApiGatewayV2"
+        );
     }
 }

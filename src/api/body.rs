@@ -204,6 +204,120 @@ fn value_error_type(err: SecretValueError) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The `(loc, type)` of every issue, or the parsed name.
+    type Parsed = Result<String, Vec<(String, String)>>;
+
+    /// The `(loc, type)` of every issue a create body gets, or `Ok(name)`.
+    fn create_issues(body: &str, max: usize) -> Parsed {
+        match parse_create_body(body.as_bytes(), max) {
+            Ok(request) => Ok(request.name.as_str().to_owned()),
+            Err(ApiError::Validation(issues)) => Err(issues
+                .iter()
+                .map(|issue| {
+                    let loc = serde_json::to_string(&issue.loc).unwrap();
+                    (loc, issue.kind.to_owned())
+                })
+                .collect()),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_bodies_report_every_problem_by_field() {
+        let name = r#"["body","secret_name"]"#;
+        let value = r#"["body","secret_value"]"#;
+        let body = r#"["body"]"#;
+        let issue = |loc: &str, kind: &str| (loc.to_owned(), kind.to_owned());
+        let cases: Vec<(&str, Parsed)> = vec![
+            (
+                r#"{"secret_name": "n", "secret_value": "v"}"#,
+                Ok("n".to_owned()),
+            ),
+            (
+                r#"{"secret_name": "n", "secret_value": "v", "org_id": "x"}"#,
+                Ok("n".to_owned()),
+            ),
+            (
+                r#"{"secret_value": "v"}"#,
+                Err(vec![issue(name, "missing")]),
+            ),
+            (
+                r#"{"secret_name": "n"}"#,
+                Err(vec![issue(value, "missing")]),
+            ),
+            (
+                "{}",
+                Err(vec![issue(name, "missing"), issue(value, "missing")]),
+            ),
+            (
+                r#"{"secret_name": 1, "secret_value": "v"}"#,
+                Err(vec![issue(name, "string_type")]),
+            ),
+            (
+                r#"{"secret_name": "n", "secret_value": null}"#,
+                Err(vec![issue(value, "string_type")]),
+            ),
+            (
+                r#"{"secret_name": "", "secret_value": ""}"#,
+                Err(vec![
+                    issue(name, "string_too_short"),
+                    issue(value, "string_too_short"),
+                ]),
+            ),
+            (
+                r#"{"secret_name": "a\u0007", "secret_value": "v"}"#,
+                Err(vec![issue(name, "string_pattern_mismatch")]),
+            ),
+            (
+                r#"{"secret_name": "cafe\u0301", "secret_value": "v"}"#,
+                Err(vec![issue(name, "string_pattern_mismatch")]),
+            ),
+            (
+                r#"{"secret_name": "n", "secret_value": "12345"}"#,
+                Err(vec![issue(value, "string_too_long")]),
+            ),
+            ("", Err(vec![issue(body, "missing")])),
+            (" \n", Err(vec![issue(body, "missing")])),
+            ("{", Err(vec![issue(body, "json_invalid")])),
+            ("[]", Err(vec![issue(body, "model_attributes_type")])),
+            ("null", Err(vec![issue(body, "model_attributes_type")])),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(create_issues(input, 4), expected, "{input}");
+        }
+        let long_name = format!(
+            r#"{{"secret_name": "{}", "secret_value": "v"}}"#,
+            "n".repeat(101)
+        );
+        assert_eq!(
+            create_issues(&long_name, 4),
+            Err(vec![issue(name, "string_too_long")])
+        );
+        // Exactly the maximum number of bytes is allowed.
+        assert_eq!(
+            create_issues(r#"{"secret_name": "n", "secret_value": "1234"}"#, 4),
+            Ok("n".to_owned())
+        );
+    }
+
+    #[test]
+    fn update_bodies_need_only_a_value() {
+        assert!(parse_update_body(br#"{"secret_value": "v"}"#, 4).is_ok());
+        for bad in [
+            &br#"{}"#[..],
+            br#"{"secret_value": 5}"#,
+            br#"{"secret_value": "12345"}"#,
+            b"",
+            b"[]",
+        ] {
+            assert!(
+                matches!(parse_update_body(bad, 4), Err(ApiError::Validation(ref issues)) if issues.len() == 1),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
     #[test]
     fn path_names_are_percent_decoded_and_validated() {
         assert_eq!(

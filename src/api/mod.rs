@@ -417,6 +417,131 @@ mod tests {
         assert_eq!(route("/v1/organizations"), None);
     }
 
+    fn request_of(event: serde_json::Value) -> Request {
+        event::parse_event(&event.to_string())
+            .expect("event parses")
+            .request
+    }
+
+    #[test]
+    fn resource_paths_drop_a_named_stage_only_when_it_is_one() {
+        use serde_json::json;
+        let http = |path: &str, stage: &str| {
+            request_of(json!({
+                "version": "2.0",
+                "rawPath": path,
+                "requestContext": { "http": { "method": "GET", "path": path }, "stage": stage },
+            }))
+        };
+        let cases = [
+            (
+                "/v1/organizations/secrets",
+                "$default",
+                "/v1/organizations/secrets",
+            ),
+            (
+                "/prod/v1/organizations/secrets",
+                "prod",
+                "/v1/organizations/secrets",
+            ),
+            // Already a route as it is: left alone even under a named stage.
+            (
+                "/v1/organizations/secrets",
+                "prod",
+                "/v1/organizations/secrets",
+            ),
+            // Another stage's prefix, or a prefix without a following '/', is not removed.
+            (
+                "/dev/v1/organizations/secrets",
+                "prod",
+                "/dev/v1/organizations/secrets",
+            ),
+            (
+                "/prodv1/organizations/secrets",
+                "prod",
+                "/prodv1/organizations/secrets",
+            ),
+            (
+                "/prod/v1/organizations/secrets",
+                "$default",
+                "/prod/v1/organizations/secrets",
+            ),
+        ];
+        for (path, stage, expected) in cases {
+            assert_eq!(
+                resource_path(&http(path, stage)),
+                expected,
+                "{path} on {stage}"
+            );
+        }
+        // REST events carry the resource path without the stage.
+        let rest = request_of(json!({
+            "httpMethod": "GET",
+            "path": "/v1/organizations/secrets",
+            "requestContext": { "httpMethod": "GET", "stage": "prod", "requestId": "r" },
+        }));
+        assert_eq!(resource_path(&rest), "/v1/organizations/secrets");
+    }
+
+    #[test]
+    fn request_ids_come_from_the_gateway_else_from_lambda() {
+        use lambda_http::RequestExt;
+        use serde_json::json;
+        let http = request_of(json!({
+            "version": "2.0",
+            "rawPath": "/",
+            "requestContext": { "http": { "method": "GET", "path": "/" }, "requestId": "gw-2" },
+        }));
+        assert_eq!(request_id(&http).unwrap().as_str(), "gw-2");
+        let rest = request_of(json!({
+            "httpMethod": "GET",
+            "path": "/",
+            "requestContext": { "httpMethod": "GET", "requestId": "gw-1" },
+        }));
+        assert_eq!(request_id(&rest).unwrap().as_str(), "gw-1");
+        let bare = request_of(json!({
+            "version": "2.0",
+            "rawPath": "/",
+            "requestContext": { "http": { "method": "GET", "path": "/" } },
+        }));
+        assert!(request_id(&bare).is_none());
+        let mut context = Context::default();
+        context.request_id = "lambda-1".to_owned();
+        let with_lambda = bare.with_lambda_context(context);
+        assert_eq!(request_id(&with_lambda).unwrap().as_str(), "lambda-1");
+    }
+
+    #[test]
+    fn actions_and_responses_say_what_happened() {
+        let actions = [
+            Action::CreateSecret,
+            Action::ListSecrets,
+            Action::UpdateSecret,
+            Action::DeleteSecret,
+        ];
+        let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "create_secret",
+                "list_secrets",
+                "update_secret",
+                "delete_secret"
+            ]
+        );
+        let name = SecretName::parse("n").unwrap();
+        let response = secret_response(StatusCode::OK, &name, "deleted");
+        assert_eq!(response.status(), StatusCode::OK);
+        let Body::Text(text) = response.body() else {
+            panic!("not text")
+        };
+        let body: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            body,
+            json!({"secret_name": "n", "created": null, "updated": null, "deleted": true})
+        );
+    }
+
     #[test]
     fn methods_per_route() {
         let item = Route::Secret("x");
