@@ -60,12 +60,12 @@ start() {
   (cd "$INSTALL_DIR" && exec java -Xmx512m -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar \
       "${storage[@]}" -sharedDb -disableTelemetry -port "$port") >"$RUN_DIR/dynamodb-$port.log" 2>&1 &
   echo $! >"$RUN_DIR/dynamodb-$port.pid"
-  for _ in $(seq 1 150); do
+  for _ in $(seq 1 600); do
     if port_open "$port"; then return 0; fi
     kill -0 "$(cat "$RUN_DIR/dynamodb-$port.pid")" 2>/dev/null || { cat "$RUN_DIR/dynamodb-$port.log" >&2; die "DynamoDB Local exited during start"; }
     sleep 0.2
   done
-  die "DynamoDB Local did not open port $port within 30 s (log: $RUN_DIR/dynamodb-$port.log)"
+  die "DynamoDB Local did not open port $port within 120 s (log: $RUN_DIR/dynamodb-$port.log)"
 }
 
 stop() {

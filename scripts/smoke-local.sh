@@ -17,7 +17,8 @@ start() {
   ORG_SECRETS_LOCAL_DIR="$STATE" API_ADDR="127.0.0.1:$API_PORT" DYNAMODB_LOCAL_PORT="$DDB_PORT" \
     setsid scripts/run-local.sh >>"$STATE/run.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 300); do
+  # Generous: on a loaded two-core machine DynamoDB Local (Java) alone can take a minute.
+  for _ in $(seq 1 900); do
     if curl -s -o /dev/null "$BASE/"; then return 0; fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.2
@@ -52,6 +53,10 @@ expect() {
   fi
 }
 
+# `make run` builds the binaries first; do it here, outside the wait for the service to come
+# up. (After `cargo test` this is a real build: the tests' dev-dependencies turn on extra
+# features, e.g. tokio's test-util, so the plain binaries differ from the tests' ones.)
+cargo build --quiet --workspace --bins
 start || exit 1
 # The same requests as the README's "Try it" section.
 expect "admin creates"         201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_local_123"}'
