@@ -466,6 +466,22 @@ mod tests {
                 "$default",
                 "/prod/v1/organizations/secrets",
             ),
+            (
+                "/$default/v1/organizations/secrets",
+                "$default",
+                "/$default/v1/organizations/secrets",
+            ),
+            // A stage named like the path's first segment: the route as it is wins.
+            (
+                "/v1/organizations/secrets",
+                "v1",
+                "/v1/organizations/secrets",
+            ),
+            (
+                "/v1/v1/organizations/secrets",
+                "v1",
+                "/v1/organizations/secrets",
+            ),
         ];
         for (path, stage, expected) in cases {
             assert_eq!(
