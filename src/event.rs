@@ -40,6 +40,8 @@ pub const MAX_HEADER_NAMES: usize = 512;
 pub const MAX_HEADER_VALUES: usize = 2_048;
 /// `http::Uri` refuses URIs of 65,535 bytes or more; stay clearly below.
 pub const MAX_URI_BYTES: usize = 65_000;
+/// What a URI adds to its host, path and query: `https://` and `?`, rounded up.
+const URI_OVERHEAD: usize = 16;
 
 /// Why an event cannot be served as an HTTP request. The reason names the part of the event,
 /// never its content.
@@ -283,14 +285,6 @@ pub fn sanitize(event: &mut LambdaRequest) -> Result<(), MalformedEvent> {
     }
 }
 
-/// Sanitizes and converts a typed event: what tests and benchmarks use when they start from
-/// `lambda_http`'s type. The function itself starts from raw text ([`parse_event`]).
-pub fn into_request(mut event: LambdaRequest) -> Result<Request, MalformedEvent> {
-    sanitize(&mut event)?;
-    catch_unwind(AssertUnwindSafe(|| Request::from(event)))
-        .map_err(|_| MalformedEvent::new("the request could not be converted"))
-}
-
 /// Percent-encodes what `http::Uri` refuses in a query (spaces, quotes, non-ASCII, ...).
 fn encode_invalid_uri_bytes(query: &str) -> String {
     let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%[]".contains(&b);
@@ -320,7 +314,6 @@ fn fix_authority(
     stage: Option<&str>,
     query_len: usize,
 ) -> Result<(), MalformedEvent> {
-    let too_long = MalformedEvent::new("the request URI is too long");
     let proto_ok = headers
         .get("x-forwarded-proto")
         .is_none_or(|proto| matches!(proto.to_str(), Ok("http" | "https")));
@@ -338,12 +331,10 @@ fn fix_authority(
         .filter(|stage| *stage != "$default")
         .map(|stage| format!("/{stage}{raw_path}"));
     let longest_path = staged.as_ref().map_or(raw_path.len(), String::len);
-    // Percent-encoding triples a path at most; the query comes on top.
-    if 3 * longest_path + query_len + 2 > MAX_URI_BYTES {
-        return Err(too_long);
-    }
+    // The URI's length, bounded from above: `https://` and `?` (9 bytes, rounded up to 16),
+    // the host, the path (percent-encoding triples it at most) and the query.
     let builds = |host: &str| {
-        host.len() + 3 * longest_path + query_len + 16 <= MAX_URI_BYTES
+        URI_OVERHEAD + host.len() + 3 * longest_path + query_len <= MAX_URI_BYTES
             && uri_builds(host, &raw_path)
             && staged.as_deref().is_none_or(|p| uri_builds(host, p))
     };
@@ -364,7 +355,9 @@ fn fix_authority(
     if builds("localhost") {
         Ok(())
     } else {
-        Err(MalformedEvent::new("the request path cannot form a URI"))
+        Err(MalformedEvent::new(
+            "the request URI is too long or its path cannot form a URI",
+        ))
     }
 }
 
@@ -381,9 +374,9 @@ fn uri_builds(host: &str, path: &str) -> bool {
 pub fn lambda_response(origin: &RequestOrigin, response: Response<Body>) -> Value {
     let (parts, body) = response.into_parts();
     let (is_base64_encoded, body) = match body {
-        Body::Empty => (false, None),
         text @ Body::Text(_) => (false, Some(text)),
         bytes @ Body::Binary(_) => (true, Some(bytes)),
+        // Body::Empty (and any kind a later lambda_http adds): no body.
         _ => (false, None),
     };
     let status_code = i64::from(parts.status.as_u16());
@@ -564,6 +557,27 @@ mod tests {
             "requestContext": { "http": { "method": "GET", "path": path }, "stage": "$default" },
         })
         .to_string()
+    }
+
+    #[test]
+    fn the_uri_bound_is_exact() {
+        // No host: lambda_http uses "localhost" (9). Path "/" counts 3 times; then the query.
+        let room = MAX_URI_BYTES - URI_OVERHEAD - "localhost".len() - 3;
+        let event = |stage: &str, query_len: usize| {
+            let mut event: Value = serde_json::from_str(&http_api_event(
+                "/",
+                &format!("q={}", "a".repeat(query_len - 2)),
+            ))
+            .unwrap();
+            event["headers"] = serde_json::json!({});
+            event["requestContext"]["stage"] = serde_json::json!(stage);
+            event.to_string()
+        };
+        assert!(parse_event(&event("$default", room)).is_ok());
+        assert!(parse_event(&event("$default", room + 1)).is_err());
+        // A named stage is part of the path lambda_http builds: "/prod" costs 3 x 5 more.
+        assert!(parse_event(&event("prod", room - 15)).is_ok());
+        assert!(parse_event(&event("prod", room - 14)).is_err());
     }
 
     #[test]

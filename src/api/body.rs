@@ -27,7 +27,8 @@ pub fn parse_create_body(
     let name = take_name(&mut fields, &mut issues);
     let value = take_value(&mut fields, max_value_bytes, &mut issues);
     match (name, value) {
-        (Some(name), Some(value)) if issues.is_empty() => Ok(CreateSecretRequest { name, value }),
+        // Both parsed means no issue was recorded.
+        (Some(name), Some(value)) => Ok(CreateSecretRequest { name, value }),
         _ => Err(ApiError::Validation(issues)),
     }
 }
@@ -37,7 +38,7 @@ pub fn parse_update_body(body: &[u8], max_value_bytes: usize) -> Result<SecretVa
     let mut fields = parse_object(body)?;
     let mut issues = Vec::new();
     match take_value(&mut fields, max_value_bytes, &mut issues) {
-        Some(value) if issues.is_empty() => Ok(value),
+        Some(value) => Ok(value),
         _ => Err(ApiError::Validation(issues)),
     }
 }
