@@ -55,8 +55,17 @@ pub const COUNTER_SORT_KEY: &str = "\u{1}org-secrets-count";
 /// The smallest sort key a secret can have: names start at U+0020 or above.
 const FIRST_NAME_KEY: &str = " ";
 /// How often a create or delete is tried again when its transaction lost a race with
-/// another one on the same organization's counter (DynamoDB's `TransactionConflict`).
+/// another one on the same organization's counter (DynamoDB's `TransactionConflict`), and
+/// for how long in all, so the handler still answers 503 itself well inside the Lambda's
+/// 10 s timeout.
 const TRANSACTION_CONFLICT_ATTEMPTS: u32 = 8;
+const TRANSACTION_CONFLICT_BUDGET: Duration = Duration::from_secs(2);
+/// Cancellation reasons that mean "DynamoDB is busy, retry later" rather than a fault.
+const RETRYABLE_REASONS: [&str; 3] = [
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "TransactionConflict",
+];
 /// The key the warm-up call reads; a control character keeps it out of every valid name.
 const WARM_UP_KEY: &str = "\u{1}org-secrets-warm-up";
 
@@ -389,7 +398,10 @@ impl SecretStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Vec<CancellationReason>>, StoreError> {
-        for attempt in 1..=TRANSACTION_CONFLICT_ATTEMPTS {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let result = self
                 .client
                 .transact_write_items()
@@ -416,16 +428,22 @@ impl SecretStore {
             if code_is("ConditionalCheckFailed") {
                 return Ok(Some(reasons));
             }
-            if code_is("TransactionConflict") && attempt < TRANSACTION_CONFLICT_ATTEMPTS {
-                tokio::time::sleep(conflict_pause(attempt)).await;
+            let pause = conflict_pause(attempt);
+            let may_retry = attempt < TRANSACTION_CONFLICT_ATTEMPTS
+                && started.elapsed() + pause < TRANSACTION_CONFLICT_BUDGET;
+            if code_is("TransactionConflict") && may_retry {
+                tokio::time::sleep(pause).await;
                 continue;
             }
-            return Err(StoreError::Unavailable(format!(
-                "transaction cancelled ({})",
-                reason_codes(&reasons)
-            )));
+            let codes = reason_codes(&reasons);
+            // Busy: worth retrying later (503). Anything else (a validation error, an item
+            // collection over its size limit, no reasons at all) is a fault (500).
+            return Err(if RETRYABLE_REASONS.iter().any(|code| code_is(code)) {
+                StoreError::Unavailable(format!("transaction cancelled ({codes})"))
+            } else {
+                StoreError::Other(format!("transaction cancelled ({codes})"))
+            });
         }
-        Err(StoreError::Unavailable("transaction conflict".to_owned()))
     }
 
     /// Every secret name of one organization, sorted; follows all pages of the query.
@@ -493,6 +511,11 @@ impl SecretStore {
     }
 
     /// Deletes the secret and counts it off the organization's counter, in one transaction.
+    ///
+    /// The counter never goes below zero: a secret written before the counter existed was
+    /// never counted, and when the counter is missing or zero it is deleted alone. (In an
+    /// organization with both kinds, deleting an uncounted secret still counts one off, so
+    /// such an organization can hold at most its uncounted secrets over the limit.)
     pub async fn delete(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
         let delete = Delete::builder()
             .table_name(self.table.as_str())
@@ -505,18 +528,42 @@ impl SecretStore {
             .table_name(self.table.as_str())
             .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
             .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
             .expression_attribute_names("#count", ATTR_SECRET_COUNT)
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
             .build()
             .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
         let items = vec![
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count_down).build(),
         ];
-        match self.transact(items).await? {
-            None => Ok(Found::Yes),
-            Some(_) => Ok(Found::No),
+        let Some(reasons) = self.transact(items).await? else {
+            return Ok(Found::Yes);
+        };
+        let failed = |index: usize| {
+            reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+        };
+        if failed(0) {
+            return Ok(Found::No);
         }
+        if !failed(1) {
+            return Err(StoreError::Other(format!(
+                "transaction cancelled ({})",
+                reason_codes(&reasons)
+            )));
+        }
+        // The counter is missing or zero: the secret was never counted.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .condition_expression("attribute_exists(#org)")
+            .expression_attribute_names("#org", ATTR_ORG_ID)
+            .send()
+            .await;
+        found_unless_condition_failed(result)
     }
 
     /// The organization's counter: how many secrets it holds as create and delete count

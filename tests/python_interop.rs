@@ -155,6 +155,9 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
                     .decrypt(&EncryptedValue::from_stored(python_token.to_owned()))
                     .unwrap_or_else(|e| panic!("{label}: Python's token: {e}"));
                 assert_eq!(opened.expose_secret(), "probe", "{label}");
+                // And in the same order: Python's first key is our encrypting key.
+                let token = EncryptedValue::from_stored(python_token.to_owned());
+                assert!(cipher.is_current(&token), "{label}: key order differs");
             }
             (Ok(_), None) => panic!("{label}: the function accepts a key list Python refuses"),
             (Err(err), python) => {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, Permission, Principal};
 use crate::config::Config;
-use crate::domain::SecretName;
+use crate::domain::{Actor, SecretName};
 use crate::event::{self, EventDefects};
 use crate::storage::{CreateOutcome, Found, NewSecret, RequestId, SecretStore};
 use body::{
@@ -310,9 +310,11 @@ impl App {
                 // A replay is recognised only for the actor that made the original create:
                 // anyone else gets a plain conflict whatever value they send, so the answer
                 // says nothing about the stored value (no value-guessing oracle).
+                // Items written before subjects were exact stored `unknown` for "no subject"
+                // together with the key: that is never an actor.
                 let same_actor = matches!(
                     (principal.actor.subject(), existing.created_by.as_deref()),
-                    (Some(ours), Some(theirs)) if ours == theirs
+                    (Some(ours), Some(theirs)) if ours == theirs && theirs != Actor::UNKNOWN
                 );
                 if !(same_key && same_actor) {
                     return Err(ApiError::SecretNameTaken { name: input.name });
