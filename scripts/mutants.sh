@@ -53,14 +53,7 @@ main() {
   local file_args=()
   for file in "${FILES[@]}"; do file_args+=(--file "$file"); done
 
-  scripts/dynamodb-local.sh install
-  scripts/python-env.sh
-  export ORG_SECRETS_PYTHON="$root/.local/venv/bin/python"
-  PORT=$(scripts/dynamodb-local.sh free-port)
-  trap 'scripts/dynamodb-local.sh stop "$PORT"' EXIT
-  scripts/dynamodb-local.sh start "$PORT"
-  # shellcheck source=/dev/null
-  source scripts/local-aws-env.sh "$PORT"
+  source scripts/test-services.sh
 
   rm -rf mutants.out
   mkdir -p mutants.out

@@ -5,14 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-scripts/dynamodb-local.sh install
-scripts/python-env.sh
-export ORG_SECRETS_PYTHON="$ROOT/.local/venv/bin/python"
-PORT=$(scripts/dynamodb-local.sh free-port)
-trap 'scripts/dynamodb-local.sh stop "$PORT"' EXIT
-scripts/dynamodb-local.sh start "$PORT"
-
-source scripts/local-aws-env.sh "$PORT"
+source scripts/test-services.sh
 
 # Arguments narrow the run (e.g. `scripts/test.sh --test lambda_binary`); none runs everything.
 if [[ $# -eq 0 ]]; then

@@ -344,19 +344,15 @@ impl SecretStore {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(count_up).build(),
         ];
-        let reasons = match self.transact(items).await? {
-            None => return Ok(CreateOutcome::Created),
-            Some(reasons) => reasons,
-        };
-        let failed = |index: usize| {
-            reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+        let Some(cancelled) = self.transact(items).await? else {
+            return Ok(CreateOutcome::Created);
         };
         // The name first: a replay of an existing secret is answered as such even when the
         // organization is full.
-        if failed(0) {
+        if cancelled.condition_failed(0) {
             // Older DynamoDB Local releases return no item with the reason; a consistent
             // read gives the same answer.
-            let old_item = match reasons.first().and_then(|r| r.item.clone()) {
+            let old_item = match cancelled.0.first().and_then(|r| r.item.clone()) {
                 Some(item) if !item.is_empty() => Some(item),
                 _ => self.get_item(secret.org_id, secret.name).await?,
             };
@@ -380,16 +376,13 @@ impl SecretStore {
                     .map(EncryptedValue::from_stored),
             }));
         }
-        if failed(1) {
+        if cancelled.condition_failed(1) {
             return Ok(CreateOutcome::LimitReached);
         }
-        Err(StoreError::Other(format!(
-            "transaction cancelled ({})",
-            reason_codes(&reasons)
-        )))
+        Err(cancelled.into_error())
     }
 
-    /// Runs a write transaction. `Ok(None)`: committed. `Ok(Some(reasons))`: cancelled by a
+    /// Runs a write transaction. `Ok(None)`: committed. `Ok(Some(cancelled))`: cancelled by a
     /// condition, with DynamoDB's reason per item. A `TransactionConflict` (another
     /// transaction on the same items in flight) is retried here with a short, growing,
     /// jittered pause; the SDK does not retry it, and after the last attempt it counts as
@@ -397,7 +390,7 @@ impl SecretStore {
     async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
-    ) -> Result<Option<Vec<CancellationReason>>, StoreError> {
+    ) -> Result<Option<Cancelled>, StoreError> {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
@@ -421,28 +414,20 @@ impl SecretStore {
                 },
                 _ => None,
             };
-            let Some(reasons) = reasons else {
+            let Some(cancelled) = reasons.map(Cancelled) else {
                 return Err(classify(&err));
             };
-            let code_is = |wanted: &str| reasons.iter().any(|r| r.code() == Some(wanted));
-            if code_is("ConditionalCheckFailed") {
-                return Ok(Some(reasons));
+            if cancelled.has("ConditionalCheckFailed") {
+                return Ok(Some(cancelled));
             }
             let pause = conflict_pause(attempt);
             let may_retry = attempt < TRANSACTION_CONFLICT_ATTEMPTS
                 && started.elapsed() + pause < TRANSACTION_CONFLICT_BUDGET;
-            if code_is("TransactionConflict") && may_retry {
+            if cancelled.has("TransactionConflict") && may_retry {
                 tokio::time::sleep(pause).await;
                 continue;
             }
-            let codes = reason_codes(&reasons);
-            // Busy: worth retrying later (503). Anything else (a validation error, an item
-            // collection over its size limit, no reasons at all) is a fault (500).
-            return Err(if RETRYABLE_REASONS.iter().any(|code| code_is(code)) {
-                StoreError::Unavailable(format!("transaction cancelled ({codes})"))
-            } else {
-                StoreError::Other(format!("transaction cancelled ({codes})"))
-            });
+            return Err(cancelled.into_error());
         }
     }
 
@@ -538,20 +523,14 @@ impl SecretStore {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count_down).build(),
         ];
-        let Some(reasons) = self.transact(items).await? else {
+        let Some(cancelled) = self.transact(items).await? else {
             return Ok(Found::Yes);
         };
-        let failed = |index: usize| {
-            reasons.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
-        };
-        if failed(0) {
+        if cancelled.condition_failed(0) {
             return Ok(Found::No);
         }
-        if !failed(1) {
-            return Err(StoreError::Other(format!(
-                "transaction cancelled ({})",
-                reason_codes(&reasons)
-            )));
+        if !cancelled.condition_failed(1) {
+            return Err(cancelled.into_error());
         }
         // The counter is missing or zero: the secret was never counted.
         let result = self
@@ -703,12 +682,35 @@ impl SecretStore {
     }
 }
 
-fn reason_codes(reasons: &[CancellationReason]) -> String {
-    reasons
-        .iter()
-        .map(|reason| reason.code().unwrap_or("None"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A cancelled transaction: DynamoDB's reason for each of its items, in order.
+struct Cancelled(Vec<CancellationReason>);
+
+impl Cancelled {
+    fn has(&self, code: &str) -> bool {
+        self.0.iter().any(|reason| reason.code() == Some(code))
+    }
+
+    /// Whether the condition on item `index` is what failed.
+    fn condition_failed(&self, index: usize) -> bool {
+        self.0.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+    }
+
+    /// Busy (throttled, conflicting): worth retrying later, 503. Anything else (a validation
+    /// error, an item collection over its size limit, no reasons at all) is a fault, 500.
+    fn into_error(self) -> StoreError {
+        let codes = self
+            .0
+            .iter()
+            .map(|reason| reason.code().unwrap_or("None"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!("transaction cancelled ({codes})");
+        if RETRYABLE_REASONS.iter().any(|code| self.has(code)) {
+            StoreError::Unavailable(message)
+        } else {
+            StoreError::Other(message)
+        }
+    }
 }
 
 /// 10, 20, 40, ... ms (capped at 320), each with up to as much again of jitter so racing
