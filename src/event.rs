@@ -66,27 +66,91 @@ pub struct EventDefects {
     pub malformed_claims: bool,
 }
 
-/// A usable event: the request for the handler, and the shape its response must take.
+/// The top-level event field that marks a direct invocation (`lambda:InvokeFunction` by a
+/// provisioning workflow). API Gateway and ALB build the whole event themselves and never
+/// emit it, and a client can only reach fields nested inside it (headers, query, body), so
+/// no event they deliver can be taken for a direct one.
+pub const DIRECT_INVOCATION_FIELD: &str = "directInvocation";
+
+/// Who sent the event, which decides how a failure is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// API Gateway (REST or HTTP API) or an ALB: every outcome is an HTTP response.
+    Gateway,
+    /// A direct invocation: success is the HTTP API response, anything else is a Lambda
+    /// invocation error, so async retries, failure destinations and Step Functions'
+    /// `Retry`/`Catch` see it.
+    Direct,
+}
+
+impl Caller {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Caller::Gateway => "gateway",
+            Caller::Direct => "direct",
+        }
+    }
+}
+
+/// A usable event: the request for the handler, the shape its response must take, and who
+/// sent it.
 #[derive(Debug)]
 pub struct ParsedEvent {
     pub request: Request,
     pub origin: RequestOrigin,
+    pub caller: Caller,
+}
+
+/// An event that cannot be served, with what is known of its sender.
+#[derive(Debug, Clone)]
+pub struct UnusableEvent {
+    pub malformed: MalformedEvent,
+    /// The response shape the sender most likely expects.
+    pub origin: RequestOrigin,
+    pub caller: Caller,
 }
 
 /// Parses raw event text into a request. On failure, also says which response shape the
-/// caller most likely expects.
-pub fn parse_event(raw: &str) -> Result<ParsedEvent, (MalformedEvent, RequestOrigin)> {
-    let mut value: Value = serde_json::from_str(raw).map_err(|_| {
-        (
-            MalformedEvent::new("the event is not JSON this function can read"),
-            RequestOrigin::ApiGatewayV2,
-        )
+/// caller most likely expects and whether it was a direct invocation.
+pub fn parse_event(raw: &str) -> Result<ParsedEvent, UnusableEvent> {
+    let mut value: Value = serde_json::from_str(raw).map_err(|_| UnusableEvent {
+        malformed: MalformedEvent::new("the event is not JSON this function can read"),
+        origin: RequestOrigin::ApiGatewayV2,
+        caller: Caller::Gateway,
     })?;
     let origin = origin_hint(&value);
-    parse_value(&mut value).map_err(|err| (err, origin))
+    let caller = take_caller(&mut value);
+    let unusable = |malformed| UnusableEvent {
+        malformed,
+        origin: origin.clone(),
+        caller: caller.unwrap_or(Caller::Direct),
+    };
+    let caller = caller.map_err(unusable)?;
+    let parsed = parse_value(&mut value, caller).map_err(unusable)?;
+    if caller == Caller::Direct && !matches!(parsed.origin, RequestOrigin::ApiGatewayV2) {
+        return Err(unusable(MalformedEvent::new(
+            "a direct invocation must be an HTTP API (payload 2.0) event",
+        )));
+    }
+    Ok(parsed)
 }
 
-fn parse_value(value: &mut Value) -> Result<ParsedEvent, MalformedEvent> {
+/// Reads and removes the direct-invocation marker: absent is API Gateway, `true` is direct,
+/// anything else is a direct caller's mistake (only a direct caller can add the field).
+fn take_caller(value: &mut Value) -> Result<Caller, MalformedEvent> {
+    let marker = value
+        .as_object_mut()
+        .and_then(|event| event.remove(DIRECT_INVOCATION_FIELD));
+    match marker {
+        None => Ok(Caller::Gateway),
+        Some(Value::Bool(true)) => Ok(Caller::Direct),
+        Some(_) => Err(MalformedEvent::new(
+            "directInvocation must be true when present",
+        )),
+    }
+}
+
+fn parse_value(value: &mut Value, caller: Caller) -> Result<ParsedEvent, MalformedEvent> {
     let defects = sanitize_value(value)?;
     let mut event: LambdaRequest = serde_json::from_value(value.take())
         .map_err(|_| MalformedEvent::new("the event is not an API Gateway or ALB request"))?;
@@ -97,7 +161,11 @@ fn parse_value(value: &mut Value) -> Result<ParsedEvent, MalformedEvent> {
     let mut request = catch_unwind(AssertUnwindSafe(|| Request::from(event)))
         .map_err(|_| MalformedEvent::new("the request could not be converted"))?;
     request.extensions_mut().insert(defects);
-    Ok(ParsedEvent { request, origin })
+    Ok(ParsedEvent {
+        request,
+        origin,
+        caller,
+    })
 }
 
 /// The response shape for an event that could not be parsed, from its most telling fields.
@@ -734,16 +802,16 @@ mod tests {
         // An unreadable event of each shape is answered in that shape.
         let rest = r#"{"httpMethod": "POST", "body": 5}"#;
         assert_eq!(
-            format!("{:?}", parse_event(rest).unwrap_err().1),
+            format!("{:?}", parse_event(rest).unwrap_err().origin),
             "ApiGatewayV1"
         );
         let http = r#"{"version": "2.0", "body": 5}"#;
         assert_eq!(
-            format!("{:?}", parse_event(http).unwrap_err().1),
+            format!("{:?}", parse_event(http).unwrap_err().origin),
             "ApiGatewayV2"
         );
         assert_eq!(
-            format!("{:?}", parse_event("not json").unwrap_err().1),
+            format!("{:?}", parse_event("not json").unwrap_err().origin),
             "ApiGatewayV2"
         );
     }

@@ -149,6 +149,7 @@ pub struct NewSecret<'a> {
 /// same `Idempotency-Key`, same value) from a conflict. The value stays encrypted here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingSecret {
+    pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub created_by: Option<String>,
     pub encrypted_value: Option<EncryptedValue>,
@@ -157,9 +158,8 @@ pub struct ExistingSecret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
     Created,
-    /// The name was taken by this very request: an earlier attempt of an SDK retry whose
-    /// response was lost. The create did happen, exactly once.
-    CreatedByEarlierAttempt,
+    /// The name is taken: by someone else, or by an earlier attempt of this very create
+    /// (the caller tells which from what the item holds).
     NameTaken(ExistingSecret),
     /// The organization already holds `max_secrets` secrets; nothing was written.
     LimitReached,
@@ -359,17 +359,14 @@ impl SecretStore {
             let Some(old_item) = old_item else {
                 // Deleted between our write and our read: still a conflict for this attempt.
                 return Ok(CreateOutcome::NameTaken(ExistingSecret {
+                    request_id: None,
                     idempotency_key: None,
                     created_by: None,
                     encrypted_value: None,
                 }));
             };
-            if string_attr(&old_item, ATTR_REQUEST_ID).as_deref()
-                == Some(secret.request_id.as_str())
-            {
-                return Ok(CreateOutcome::CreatedByEarlierAttempt);
-            }
             return Ok(CreateOutcome::NameTaken(ExistingSecret {
+                request_id: string_attr(&old_item, ATTR_REQUEST_ID),
                 idempotency_key: string_attr(&old_item, ATTR_IDEMPOTENCY_KEY),
                 created_by: string_attr(&old_item, ATTR_CREATED_BY),
                 encrypted_value: string_attr(&old_item, ATTR_ENCRYPTED_VALUE)

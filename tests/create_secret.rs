@@ -565,10 +565,11 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
         })
         .await
         .unwrap();
-    assert_eq!(
-        outcome,
-        org_secrets::storage::CreateOutcome::CreatedByEarlierAttempt
-    );
+    // The store reports the name taken by this request; the API decides it is ours.
+    let org_secrets::storage::CreateOutcome::NameTaken(existing) = outcome else {
+        panic!("expected NameTaken, got {outcome:?}");
+    };
+    assert_eq!(existing.request_id.as_deref(), Some(request_id.as_str()));
     // A different request for the same name is a conflict.
     let other = create_event("org_acme", "ADMIN", &create_body("retried", "value"));
     assert_eq!(call(&app, &other).await.status, 409);

@@ -481,7 +481,7 @@ async fn malformed_events_are_answered_in_their_callers_shape() {
     let app = fresh_app().await;
     let mut rest = sample_event("rest-lambda-authorizer-create.json");
     rest["body"] = json!(5);
-    let response = app.handle_event(&rest.to_string(), None).await;
+    let response = app.handle_event(&rest.to_string(), None).await.unwrap();
     assert_eq!(response["statusCode"], 400);
     assert_eq!(
         response["multiValueHeaders"]["cache-control"],
@@ -489,12 +489,12 @@ async fn malformed_events_are_answered_in_their_callers_shape() {
     );
     let mut http = sample_event("http-api-jwt-admin-create.json");
     http["body"] = json!(5);
-    let response = app.handle_event(&http.to_string(), None).await;
+    let response = app.handle_event(&http.to_string(), None).await.unwrap();
     assert_eq!(response["statusCode"], 400);
     assert_eq!(response["headers"]["cache-control"], "no-store");
     assert!(response["cookies"].is_array());
     let alb = json!({"requestContext": {"elb": {"targetGroupArn": "arn"}}, "httpMethod": "GET", "path": "/", "body": 5});
-    let response = app.handle_event(&alb.to_string(), None).await;
+    let response = app.handle_event(&alb.to_string(), None).await.unwrap();
     assert_eq!(response["statusCode"], 400);
     assert_eq!(response["statusDescription"], "400 Bad Request");
 }
@@ -773,7 +773,7 @@ async fn list_at_the_default_limit_with_the_longest_names_stays_far_below_the_re
         .unwrap();
 
     let event = op_event("GET", "", "org_a", "READ", None);
-    let response = app.handle_event(&event.to_string(), None).await;
+    let response = app.handle_event(&event.to_string(), None).await.unwrap();
     let payload = response.to_string().len();
     let answer = lambda_answer(&response);
     assert_eq!(answer.status, 200);

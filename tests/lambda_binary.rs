@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use org_secrets_local::gateway::http_response_from_lambda;
@@ -60,6 +61,21 @@ impl LambdaProcess {
             .invoke(event.to_string().as_bytes(), Duration::from_secs(20))
         {
             Ok(Invocation::Response(payload)) => http_response_from_lambda(&payload),
+            other => panic!("invocation failed: {other:?}; log:\n{}", self.log()),
+        }
+    }
+
+    /// A direct invocation's outcome: the response, or the invocation error's payload
+    /// (`errorType`, `errorMessage`).
+    fn invoke_direct(&self, event: &Value) -> Result<HttpResponse, Value> {
+        match self
+            .runtime
+            .invoke(event.to_string().as_bytes(), Duration::from_secs(20))
+        {
+            Ok(Invocation::Response(payload)) => Ok(http_response_from_lambda(&payload)),
+            Ok(Invocation::Error(payload)) => {
+                Err(serde_json::from_slice(&payload).expect("error payload is JSON"))
+            }
             other => panic!("invocation failed: {other:?}; log:\n{}", self.log()),
         }
     }
@@ -221,6 +237,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
     let store = fresh_store().await;
     let endpoint = dynamodb_endpoint();
     let mut responses: Vec<HttpResponse> = Vec::new();
+    let mut error_payloads: Vec<Value> = Vec::new();
     let mut logs = Vec::new();
 
     for format in ["JSON", "Text"] {
@@ -344,6 +361,63 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
             );
             responses.push(response);
         }
+        // Direct invocations (provisioning): success is a response, anything else an
+        // invocation error; neither may carry the value.
+        let direct = |permissions: &str, key: &str, body: String| {
+            let mut event = sample_event("provisioning-create.json");
+            event["body"] = json!(body);
+            event["headers"]["idempotency-key"] = json!(format!("canary-{format}-{key}"));
+            event["requestContext"]["authorizer"]["lambda"]["permissions"] = json!([permissions]);
+            event
+        };
+        let direct_name = format!("direct_{format}");
+        let direct_cases = [
+            (
+                direct("ADMIN", "1", create_body(&direct_name, canary)),
+                None,
+            ),
+            (
+                direct("ADMIN", "1", create_body(&direct_name, canary)),
+                None,
+            ),
+            (
+                direct("ADMIN", "2", create_body(&direct_name, canary)),
+                Some("secret_name_taken"),
+            ),
+            (
+                direct(
+                    "ADMIN",
+                    "1",
+                    create_body(&direct_name, &format!("{canary}-2")),
+                ),
+                Some("idempotency_key_reused"),
+            ),
+            (
+                direct("READ", "3", create_body("direct_reader", canary)),
+                Some("insufficient_permissions"),
+            ),
+            (
+                direct(
+                    "ADMIN",
+                    "4",
+                    format!("{{\"secret_name\":\"x\",\"secret_value\":\"{canary}"),
+                ),
+                Some("validation_error"),
+            ),
+        ];
+        for (event, expected_error) in direct_cases {
+            match (lambda.invoke_direct(&event), expected_error) {
+                (Ok(response), None) => {
+                    assert_eq!(response.status, 201, "{format}");
+                    responses.push(response);
+                }
+                (Err(error), Some(code)) => {
+                    assert_eq!(error["errorType"], code, "{format}");
+                    error_payloads.push(error);
+                }
+                (other, expected) => panic!("{format}: {expected:?} expected, got {other:?}"),
+            }
+        }
         logs.push(lambda.log());
     }
 
@@ -371,7 +445,26 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
             String::from_utf8_lossy(&response.body)
         );
         responses.push(response);
+        let mut direct = sample_event("provisioning-create.json");
+        direct["body"] = json!(create_body("fault", canary));
+        let error = lambda.invoke_direct(&direct).expect_err("store fault");
+        let code = if status == 503 {
+            "storage_unavailable"
+        } else {
+            "internal_error"
+        };
+        assert_eq!(error["errorType"], code);
+        error_payloads.push(error);
         logs.push(lambda.log());
+    }
+
+    assert_eq!(error_payloads.len(), 10);
+    for error in &error_payloads {
+        let text = error.to_string();
+        assert!(
+            !text.contains(canary) && !text.contains(&canary_b64),
+            "invocation error leaked: {text}"
+        );
     }
 
     for response in &responses {
@@ -394,7 +487,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         .lines()
         .filter(|line| line.contains("org_secrets::audit"))
         .count();
-    assert_eq!(audit_lines, 34, "{all_logs}");
+    assert_eq!(audit_lines, 48, "{all_logs}");
     // The DynamoDB failures are diagnosable from the log: the error code and request id.
     assert!(all_logs.contains("ValidationException"), "{all_logs}");
     assert!(
@@ -469,4 +562,309 @@ async fn sixty_four_environments_racing_for_one_name_have_one_winner() {
         .unwrap();
     use secrecy::ExposeSecret;
     assert_eq!(stored.expose_secret(), winners[0].as_str());
+}
+
+fn local_lambda(label: &str, table: &str, endpoint: &str, extra: &[(&str, &str)]) -> LambdaProcess {
+    let mut env = vec![
+        ("ENCRYPTION_KEY", KEY_A),
+        ("SECRETS_TABLE_NAME", table),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+    ];
+    env.extend_from_slice(extra);
+    LambdaProcess::start(label, &env)
+}
+
+fn decrypted(item: &std::collections::HashMap<String, AttributeValue>) -> String {
+    use secrecy::ExposeSecret;
+    org_secrets::crypto::Cipher::from_key_list(KEY_A)
+        .unwrap()
+        .decrypt(&org_secrets::crypto::EncryptedValue::from_stored(
+            attr(item, "encrypted_value").to_owned(),
+        ))
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+fn with_body_value(mut event: Value, name: &str, value: &str) -> Value {
+    event["body"] = json!(create_body(name, value));
+    event
+}
+
+/// Problem 1 of the provisioning issue, for every kind of caller: a second create of a name
+/// whose event repeats the first one's request id but carries another value was 201 and
+/// stored nothing. It is a conflict now, and the stored value is the first one. The same
+/// request id with the same value is still the SDK retry it looks like (201).
+#[tokio::test]
+async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller() {
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let lambda = local_lambda("false-201", store.table().as_str(), &endpoint, &[]);
+    let callers = [
+        ("http-api-jwt-admin-create.json", false),
+        ("http-api-lambda-authorizer-create.json", false),
+        ("rest-cognito-create.json", false),
+        ("rest-lambda-authorizer-create.json", false),
+        ("provisioning-create.json", true),
+    ];
+    for (file, direct) in callers {
+        let mut event = sample_event(file);
+        if file == "rest-cognito-create.json" {
+            // This shape's claims are Cognito's; the function reads the default names.
+            let claims = &mut event["requestContext"]["authorizer"]["claims"];
+            claims["org_id"] = claims["custom:org_id"].clone();
+            claims["permissions"] = claims["cognito:groups"].clone();
+        }
+        // No Idempotency-Key: the request id is all the two events share.
+        if let Some(headers) = event["headers"].as_object_mut() {
+            headers.remove("idempotency-key");
+        }
+        event["requestContext"]["requestId"] = json!(format!("template-request-{file}"));
+        let name = format!("shared_{}", file.replace(['-', '.'], "_"));
+        let first = with_body_value(event.clone(), &name, "value-A");
+        let second = with_body_value(event.clone(), &name, "value-B");
+
+        let created = lambda.invoke_direct(&first).expect("first create");
+        assert_eq!(created.status, 201, "{file}");
+        match lambda.invoke_direct(&second) {
+            Ok(response) => {
+                assert!(!direct, "{file}: a direct invocation must fail");
+                assert_eq!(response.status, 409, "{file}");
+                assert_eq!(body_json(&response)["error"]["code"], "secret_name_taken");
+            }
+            Err(error) => {
+                assert!(
+                    direct,
+                    "{file}: a gateway event must get a response: {error}"
+                );
+                assert_eq!(error["errorType"], "secret_name_taken", "{file}");
+            }
+        }
+        let item = stored_item(&store, "org_acme", &name).await.expect("item");
+        assert_eq!(
+            decrypted(&item),
+            "value-A",
+            "{file}: the stored value changed"
+        );
+        // The same request with the same value: an SDK retry of a create that happened.
+        let retried = lambda.invoke_direct(&first).expect("retry");
+        assert_eq!(retried.status, 201, "{file}");
+        assert_eq!(body_json(&retried)["created"], true, "{file}");
+    }
+    assert_eq!(item_count(&store).await, callers.len());
+}
+
+/// At least once is safe: the provisioning event delivered three times in a row, then eight
+/// times at once to eight separate environments (processes), makes one item holding the
+/// value sent, and every delivery succeeds.
+#[tokio::test]
+async fn the_provisioning_event_delivered_again_and_at_once_creates_one_item() {
+    let event = sample_event("provisioning-create.json");
+    let sent: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    let sent_value = sent["secret_value"].as_str().unwrap();
+    let endpoint = dynamodb_endpoint();
+
+    let store = fresh_store().await;
+    let lambda = local_lambda("redelivery", store.table().as_str(), &endpoint, &[]);
+    for delivery in 1..=3 {
+        let response = lambda
+            .invoke_direct(&event)
+            .unwrap_or_else(|err| panic!("delivery {delivery}: {err}"));
+        assert_eq!(response.status, 201, "delivery {delivery}");
+        assert_eq!(body_json(&response)["created"], true);
+    }
+    assert_eq!(item_count(&store).await, 1);
+    let item = stored_item(&store, "org_acme", "webhook_signing_secret")
+        .await
+        .unwrap();
+    assert_eq!(decrypted(&item), sent_value);
+    drop(lambda);
+
+    let store = fresh_store().await;
+    let lambdas: Vec<LambdaProcess> = (0..8)
+        .map(|_| {
+            local_lambda(
+                "concurrent-delivery",
+                store.table().as_str(),
+                &endpoint,
+                &[],
+            )
+        })
+        .collect();
+    for lambda in &lambdas {
+        assert!(
+            lambda
+                .runtime
+                .wait_for_first_poll(Duration::from_secs(60))
+                .is_some(),
+            "an environment did not finish init:\n{}",
+            lambda.log()
+        );
+    }
+    let outcomes: Vec<Result<u16, Value>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = lambdas
+            .iter()
+            .map(|lambda| scope.spawn(|| lambda.invoke_direct(&event).map(|r| r.status)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        outcomes.iter().all(|outcome| outcome == &Ok(201)),
+        "{outcomes:?}"
+    );
+    assert_eq!(item_count(&store).await, 1);
+    let item = stored_item(&store, "org_acme", "webhook_signing_secret")
+        .await
+        .unwrap();
+    assert_eq!(decrypted(&item), sent_value);
+    assert_eq!(
+        store
+            .secret_count(&org_secrets::domain::OrgId::parse("org_acme").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// A direct invocation that does not succeed ends in an invocation error named by the error
+/// code, with the envelope's message; the same request through API Gateway keeps its HTTP
+/// answer. One row per kind of failure.
+#[tokio::test]
+async fn direct_invocation_failures_are_errors_named_by_their_code() {
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let table = store.table().as_str().to_owned();
+    let lambda = local_lambda(
+        "direct-errors",
+        &table,
+        &endpoint,
+        &[("MAX_SECRETS_PER_ORG", "2")],
+    );
+    let provisioning = sample_event("provisioning-create.json");
+    let update = sample_event("provisioning-update.json");
+    let created = lambda.invoke_direct(&provisioning).expect("first create");
+    assert_eq!(created.status, 201);
+
+    let mut taken = with_body_value(provisioning.clone(), "webhook_signing_secret", "other");
+    taken["headers"]["idempotency-key"] = json!("another-upstream-event");
+    let mut key_reused = provisioning.clone();
+    key_reused["body"] = json!(create_body("webhook_signing_secret", "a different value"));
+    let mut reader = with_body_value(provisioning.clone(), "read_only", "v");
+    reader["requestContext"]["authorizer"]["lambda"]["permissions"] = json!(["READ"]);
+    let mut anonymous = with_body_value(provisioning.clone(), "anonymous", "v");
+    anonymous["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    let mut invalid = provisioning.clone();
+    invalid["body"] = json!(r#"{"secret_name": "x"}"#);
+    let mut missing = update.clone();
+    missing["rawPath"] = json!("/v1/organizations/secrets/missing");
+    missing["requestContext"]["http"]["path"] = json!("/v1/organizations/secrets/missing");
+    let mut bad_key = provisioning.clone();
+    bad_key["headers"]["idempotency-key"] = json!("");
+    let mut form = provisioning.clone();
+    form["headers"]["content-type"] = json!("text/plain");
+    let mut wrong_route = provisioning.clone();
+    wrong_route["rawPath"] = json!("/v1/organizations");
+    wrong_route["requestContext"]["http"]["path"] = json!("/v1/organizations");
+    let mut wrong_method = provisioning.clone();
+    wrong_method["requestContext"]["http"]["method"] = json!("PATCH");
+    let second = with_body_value(provisioning.clone(), "second_secret", "v");
+    let mut over_limit = with_body_value(provisioning.clone(), "third_secret", "v");
+    over_limit["headers"]["idempotency-key"] = json!("third");
+    let mut second_keyed = second.clone();
+    second_keyed["headers"]["idempotency-key"] = json!("second");
+    assert_eq!(
+        lambda.invoke_direct(&second_keyed).expect("second").status,
+        201
+    );
+
+    let cases = [
+        (taken, "secret_name_taken", 409),
+        (key_reused, "idempotency_key_reused", 409),
+        (reader, "insufficient_permissions", 403),
+        (anonymous, "not_authenticated", 401),
+        (invalid, "validation_error", 422),
+        (missing, "secret_not_found", 404),
+        (bad_key, "validation_error", 422),
+        (form, "unsupported_media_type", 415),
+        (wrong_route, "route_not_found", 404),
+        (wrong_method, "method_not_allowed", 405),
+        (over_limit, "secret_limit_reached", 400),
+    ];
+    for (direct, code, status) in cases {
+        let error = lambda
+            .invoke_direct(&direct)
+            .expect_err(&format!("{code}: a direct invocation must fail"));
+        assert_eq!(error["errorType"], code, "{error}");
+        // The same request as API Gateway delivers it: the published HTTP answer, whose
+        // message is the invocation error's.
+        let mut gateway = direct.clone();
+        gateway.as_object_mut().unwrap().remove("directInvocation");
+        let answer = lambda
+            .invoke_direct(&gateway)
+            .expect("a gateway event gets a response");
+        assert_eq!(answer.status, status, "{code}");
+        let body = body_json(&answer);
+        if status == 422 {
+            let first_problem = body["detail"][0]["msg"].as_str().unwrap();
+            let message = error["errorMessage"].as_str().unwrap();
+            assert!(
+                message.starts_with("Request validation failed: "),
+                "{message}"
+            );
+            assert!(message.contains(first_problem), "{message}");
+        } else {
+            assert_eq!(body["error"]["code"], code);
+            assert_eq!(error["errorMessage"], body["error"]["message"], "{code}");
+        }
+    }
+    // Events a direct caller got wrong are its errors too, never a response it might
+    // mistake for success.
+    let mut not_true = provisioning.clone();
+    not_true["directInvocation"] = json!("yes");
+    let mut rest_shaped = sample_event("rest-lambda-authorizer-create.json");
+    rest_shaped["directInvocation"] = json!(true);
+    for event in [not_true, rest_shaped] {
+        let error = lambda
+            .invoke_direct(&event)
+            .expect_err("malformed direct event");
+        assert_eq!(error["errorType"], "malformed_event", "{error}");
+    }
+    // Nothing above wrote anything.
+    assert_eq!(item_count(&store).await, 2);
+
+    // A busy or unreachable store: `storage_unavailable`, the one type worth retrying; API
+    // Gateway still gets its 503.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    for unavailable in [
+        failing_dynamodb("ProvisionedThroughputExceededException"),
+        closed_port,
+    ] {
+        let lambda = local_lambda("direct-unavailable", &table, &unavailable, &[]);
+        let error = lambda
+            .invoke_direct(&provisioning)
+            .expect_err("storage unavailable");
+        assert_eq!(error["errorType"], "storage_unavailable", "{error}");
+        assert_eq!(
+            error["errorMessage"],
+            "The secrets store is temporarily unavailable; retry later"
+        );
+        let mut gateway = provisioning.clone();
+        gateway.as_object_mut().unwrap().remove("directInvocation");
+        let answer = lambda.invoke_direct(&gateway).expect("gateway response");
+        assert_eq!(answer.status, 503);
+        assert_eq!(header(&answer, "retry-after"), Some("1"));
+        let log = lambda.log();
+        assert!(
+            log.contains("\"caller\":\"direct\"")
+                || log.contains("caller=\"direct\"")
+                || log.contains("caller=direct"),
+            "{log}"
+        );
+    }
 }

@@ -86,6 +86,22 @@ impl ValidationIssue {
             kind,
         }
     }
+
+    /// `body.secret_name`, `body[0]`: where the problem is, for a one-line message.
+    pub fn location(&self) -> String {
+        let mut out = String::new();
+        for part in &self.loc {
+            match part {
+                LocPart::Key(key) if out.is_empty() => out.push_str(key),
+                LocPart::Key(key) => {
+                    out.push('.');
+                    out.push_str(key);
+                }
+                LocPart::Index(index) => out.push_str(&format!("[{index}]")),
+            }
+        }
+        out
+    }
 }
 
 impl ApiError {
@@ -128,73 +144,90 @@ impl ApiError {
         }
     }
 
+    /// The stable machine-readable code: `error.code` in the envelope (none for 422, whose
+    /// body is FastAPI's), and the `errorType` of a failed direct invocation.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated(_) => "not_authenticated",
+            ApiError::Forbidden { .. } => "insufficient_permissions",
+            ApiError::RouteNotFound => "route_not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Validation(_) => "validation_error",
+            ApiError::SecretNameTaken { .. } => "secret_name_taken",
+            ApiError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            ApiError::SecretNotFound { .. } => "secret_not_found",
+            ApiError::SecretLimitReached { .. } => "secret_limit_reached",
+            ApiError::MalformedEvent(_) => "malformed_event",
+            ApiError::StorageUnavailable(_) => "storage_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// What the caller is told: the envelope's `error.message`, and the `errorMessage` of a
+    /// failed direct invocation. It names fields and secret names, never a submitted value.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated(_) => "Authentication required".to_owned(),
+            ApiError::Forbidden { .. } => "Insufficient permissions".to_owned(),
+            ApiError::RouteNotFound => "Not found".to_owned(),
+            ApiError::UnsupportedMediaType => {
+                "The request body must be JSON (Content-Type: application/json)".to_owned()
+            }
+            ApiError::MethodNotAllowed { .. } => "Method not allowed".to_owned(),
+            ApiError::Validation(issues) => {
+                let problems: Vec<String> = issues
+                    .iter()
+                    .map(|issue| format!("{}: {}", issue.location(), issue.msg))
+                    .collect();
+                format!("Request validation failed: {}", problems.join("; "))
+            }
+            ApiError::SecretNameTaken { name } => format!(
+                "A secret named '{name}' already exists in this organization; use the update endpoint to change it"
+            ),
+            ApiError::IdempotencyKeyReused { name } => {
+                format!("This Idempotency-Key already created '{name}' with a different value")
+            }
+            ApiError::SecretNotFound { name } => {
+                format!("No secret named '{name}' exists in this organization")
+            }
+            ApiError::SecretLimitReached { limit } => format!(
+                "This organization already holds its limit of {limit} secrets; delete one before creating another"
+            ),
+            ApiError::MalformedEvent(_) => "The request could not be read".to_owned(),
+            ApiError::StorageUnavailable(_) => {
+                "The secrets store is temporarily unavailable; retry later".to_owned()
+            }
+            ApiError::Internal(_) => "Internal server error".to_owned(),
+        }
+    }
+
     pub fn into_response(self, request_id: Option<&RequestId>) -> Response<Body> {
         let status = self.status();
         let request_id_details = || json!({ "request_id": request_id.map(RequestId::as_str) });
-        let (message, code, details): (String, Option<&str>, Option<Value>) = match &self {
+        let details: Option<Value> = match &self {
             ApiError::Validation(issues) => {
                 return json_response(status, &json!({ "detail": issues }));
             }
-            ApiError::Unauthenticated(_) => (
-                "Authentication required".to_owned(),
-                Some("not_authenticated"),
-                None,
-            ),
-            ApiError::Forbidden { needed } => (
-                "Insufficient permissions".to_owned(),
-                Some("insufficient_permissions"),
-                Some(json!({ "required_permission": needed.as_str() })),
-            ),
-            ApiError::RouteNotFound => ("Not found".to_owned(), Some("route_not_found"), None),
-            ApiError::UnsupportedMediaType => (
-                "The request body must be JSON (Content-Type: application/json)".to_owned(),
-                Some("unsupported_media_type"),
-                None,
-            ),
-            ApiError::MethodNotAllowed { allow } => (
-                "Method not allowed".to_owned(),
-                Some("method_not_allowed"),
-                Some(json!({ "allow": allow })),
-            ),
-            ApiError::SecretNameTaken { name } => (
-                format!("A secret named '{name}' already exists in this organization; use the update endpoint to change it"),
-                Some("secret_name_taken"),
-                Some(json!({ "secret_name": name.as_str() })),
-            ),
-            ApiError::IdempotencyKeyReused { name } => (
-                format!("This Idempotency-Key already created '{name}' with a different value"),
-                Some("idempotency_key_reused"),
-                Some(json!({ "secret_name": name.as_str() })),
-            ),
-            ApiError::SecretNotFound { name } => (
-                format!("No secret named '{name}' exists in this organization"),
-                Some("secret_not_found"),
-                Some(json!({ "secret_name": name.as_str() })),
-            ),
-            ApiError::SecretLimitReached { limit } => (
-                format!("This organization already holds its limit of {limit} secrets; delete one before creating another"),
-                Some("secret_limit_reached"),
-                Some(json!({ "limit": limit })),
-            ),
-            ApiError::MalformedEvent(_) => (
-                "The request could not be read".to_owned(),
-                Some("malformed_event"),
-                Some(request_id_details()),
-            ),
-            ApiError::StorageUnavailable(_) => (
-                "The secrets store is temporarily unavailable; retry later".to_owned(),
-                Some("storage_unavailable"),
-                Some(request_id_details()),
-            ),
-            ApiError::Internal(_) => (
-                "Internal server error".to_owned(),
-                None,
-                Some(request_id_details()),
-            ),
+            ApiError::Unauthenticated(_)
+            | ApiError::RouteNotFound
+            | ApiError::UnsupportedMediaType => None,
+            ApiError::Forbidden { needed } => {
+                Some(json!({ "required_permission": needed.as_str() }))
+            }
+            ApiError::MethodNotAllowed { allow } => Some(json!({ "allow": allow })),
+            ApiError::SecretNameTaken { name }
+            | ApiError::IdempotencyKeyReused { name }
+            | ApiError::SecretNotFound { name } => Some(json!({ "secret_name": name.as_str() })),
+            ApiError::SecretLimitReached { limit } => Some(json!({ "limit": limit })),
+            ApiError::MalformedEvent(_)
+            | ApiError::StorageUnavailable(_)
+            | ApiError::Internal(_) => Some(request_id_details()),
         };
-        let mut error = json!({ "message": message, "type": self.error_type() });
-        if let Some(code) = code {
-            error["code"] = json!(code);
+        let mut error = json!({ "message": self.message(), "type": self.error_type() });
+        // The published envelope has no code for internal errors.
+        if !matches!(self, ApiError::Internal(_)) {
+            error["code"] = json!(self.code());
         }
         if let Some(details) = details {
             error["details"] = details;

@@ -4,7 +4,7 @@ pub mod body;
 pub mod error;
 
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::lambda_runtime::Context;
+use lambda_http::lambda_runtime::{Context, Diagnostic};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::auth::{self, Permission, Principal};
 use crate::config::Config;
 use crate::domain::{Actor, SecretName};
-use crate::event::{self, EventDefects};
+use crate::event::{self, Caller, EventDefects};
 use crate::storage::{CreateOutcome, Found, NewSecret, RequestId, SecretStore};
 use body::{
     parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
@@ -61,6 +61,7 @@ impl Action {
 /// it has no field that could hold a secret value.
 #[derive(Debug, Default)]
 struct Audit {
+    caller: Option<Caller>,
     action: Option<Action>,
     principal: Option<Principal>,
     secret_name: Option<SecretName>,
@@ -97,6 +98,34 @@ fn action_for(route: &Route<'_>, method: &Method) -> Result<Action, ApiError> {
     }
 }
 
+/// How a direct invocation that did not succeed ends: a Lambda invocation error whose
+/// `errorType` is the error code (`storage_unavailable`, `secret_name_taken`, ...) and whose
+/// `errorMessage` is the `ErrorResponse` message. Neither ever holds a submitted value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error_type}: {message}")]
+pub struct InvocationError {
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl InvocationError {
+    fn new(error_type: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            error_type,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<InvocationError> for Diagnostic {
+    fn from(err: InvocationError) -> Self {
+        Diagnostic {
+            error_type: err.error_type.to_owned(),
+            error_message: err.message,
+        }
+    }
+}
+
 /// A successful operation's response and its audit outcome.
 type Handled = (Response<Body>, &'static str);
 
@@ -124,63 +153,99 @@ impl App {
         &self.store
     }
 
-    /// Handles one invocation from its raw event text, as the Lambda runtime delivers it,
-    /// and returns the Lambda response in the shape the event's origin expects. Never
-    /// fails: an event that is not a usable request gets 400 `malformed_event`.
-    pub async fn handle_event(&self, raw_event: &str, context: Option<Context>) -> Value {
+    /// Handles one invocation from its raw event text, as the Lambda runtime delivers it.
+    ///
+    /// An API Gateway (or ALB) event always gets a response in the shape its origin expects,
+    /// errors included; an event that is not a usable request gets 400 `malformed_event`.
+    /// A direct invocation gets the HTTP API response when it succeeds, and otherwise an
+    /// [`InvocationError`] named by the error code.
+    pub async fn handle_event(
+        &self,
+        raw_event: &str,
+        context: Option<Context>,
+    ) -> Result<Value, InvocationError> {
         match event::parse_event(raw_event) {
             Ok(parsed) => {
                 let request = match context {
                     Some(context) => parsed.request.with_lambda_context(context),
                     None => parsed.request,
                 };
-                event::lambda_response(&parsed.origin, self.handle(request).await)
+                let (response, failure) = self.serve(request, parsed.caller).await;
+                match (parsed.caller, failure) {
+                    (Caller::Direct, Some(err)) => Err(err),
+                    _ => Ok(event::lambda_response(&parsed.origin, response)),
+                }
             }
-            Err((malformed, origin)) => {
+            Err(unusable) => {
                 let request_id = context.and_then(|ctx| RequestId::new(&ctx.request_id));
-                let err = ApiError::MalformedEvent(malformed.reason);
-                let outcome = err.error_type();
-                let detail = err.to_string();
-                let response = err.into_response(request_id.as_ref());
-                log_audit(
-                    &Audit::default(),
-                    response.status(),
-                    outcome,
-                    Some(&detail),
-                    request_id.as_ref(),
-                );
-                event::lambda_response(&origin, response)
+                let err = ApiError::MalformedEvent(unusable.malformed.reason);
+                let audit = Audit {
+                    caller: Some(unusable.caller),
+                    ..Audit::default()
+                };
+                let (response, failure) = self.answer(Err(err), &audit, request_id.as_ref());
+                match unusable.caller {
+                    Caller::Direct => Err(failure.unwrap_or_else(|| {
+                        InvocationError::new("internal_error", "Internal server error")
+                    })),
+                    Caller::Gateway => Ok(event::lambda_response(&unusable.origin, response)),
+                }
             }
         }
     }
 
     /// Handles one API Gateway request. Never fails: every error becomes a response.
     pub async fn handle(&self, request: Request) -> Response<Body> {
+        self.serve(request, Caller::Gateway).await.0
+    }
+
+    /// The response to one request, and for a failure the invocation error a direct caller
+    /// gets instead.
+    async fn serve(
+        &self,
+        request: Request,
+        caller: Caller,
+    ) -> (Response<Body>, Option<InvocationError>) {
         let request_id = request_id(&request);
-        let mut audit = Audit::default();
+        let mut audit = Audit {
+            caller: Some(caller),
+            ..Audit::default()
+        };
         let result = self
             .dispatch(&request, request_id.as_ref(), &mut audit)
             .await;
-        let (response, outcome, detail) = match result {
-            Ok((response, outcome)) => (response, outcome, None),
+        self.answer(result, &audit, request_id.as_ref())
+    }
+
+    /// The one place an outcome becomes a response, an invocation error and an audit line.
+    fn answer(
+        &self,
+        result: Result<Handled, ApiError>,
+        audit: &Audit,
+        request_id: Option<&RequestId>,
+    ) -> (Response<Body>, Option<InvocationError>) {
+        let (response, outcome, detail, failure) = match result {
+            Ok((response, outcome)) => (response, outcome, None, None),
             Err(err) => {
                 let outcome = err.error_type();
                 let detail = err.to_string();
+                let failure = InvocationError::new(err.code(), err.message());
                 (
-                    err.into_response(request_id.as_ref()),
+                    err.into_response(request_id),
                     outcome,
                     Some(detail),
+                    Some(failure),
                 )
             }
         };
         log_audit(
-            &audit,
+            audit,
             response.status(),
             outcome,
             detail.as_deref(),
-            request_id.as_ref(),
+            request_id,
         );
-        response
+        (response, failure)
     }
 
     async fn dispatch(
@@ -296,31 +361,36 @@ impl App {
             .await?;
         let outcome = match outcome {
             CreateOutcome::Created => "created",
-            CreateOutcome::CreatedByEarlierAttempt => "created_on_retry",
             CreateOutcome::LimitReached => {
                 return Err(ApiError::SecretLimitReached {
                     limit: self.config.max_secrets_per_org,
                 })
             }
             CreateOutcome::NameTaken(existing) => {
+                // The name is taken. It is this create's own earlier write only in two cases,
+                // both by the same actor and both with the same value:
+                // - the same request (an SDK retry whose first response was lost, or a
+                //   redelivered direct invocation): the same request id;
+                // - a client's retry: the same Idempotency-Key.
+                // A request id alone is not enough: workflows that build events from a
+                // template repeat it. Anyone else gets a plain conflict whatever value they
+                // send, so the answer says nothing about the stored value (no oracle).
+                // Items written before subjects were exact stored `unknown` for "no subject"
+                // together with the key: that is never an actor for a key.
+                let stored_actor = existing.created_by.as_deref();
+                let same_request = existing.request_id.as_deref() == Some(request_id.as_str())
+                    && stored_actor == Some(principal.actor.as_str());
                 let same_key = matches!(
                     (&idempotency_key, &existing.idempotency_key),
                     (Some(ours), Some(theirs)) if ours.as_str() == theirs
-                );
-                // A replay is recognised only for the actor that made the original create:
-                // anyone else gets a plain conflict whatever value they send, so the answer
-                // says nothing about the stored value (no value-guessing oracle).
-                // Items written before subjects were exact stored `unknown` for "no subject"
-                // together with the key: that is never an actor.
-                let same_actor = matches!(
-                    (principal.actor.subject(), existing.created_by.as_deref()),
+                ) && matches!(
+                    (principal.actor.subject(), stored_actor),
                     (Some(ours), Some(theirs)) if ours == theirs && theirs != Actor::UNKNOWN
                 );
-                if !(same_key && same_actor) {
+                if !(same_request || same_key) {
                     return Err(ApiError::SecretNameTaken { name: input.name });
                 }
-                // A client retry: the same key must carry the same value. Compare the
-                // plaintexts in constant time; neither is logged or returned.
+                // Compare the plaintexts in constant time; neither is logged or returned.
                 let stored = existing
                     .encrypted_value
                     .ok_or_else(|| ApiError::Internal("stored item has no token".to_owned()))?;
@@ -330,9 +400,17 @@ impl App {
                     .decrypt(&stored)
                     .map_err(|err| ApiError::Internal(format!("stored token: {err}")))?;
                 if !input.value.same_as(&stored) {
-                    return Err(ApiError::IdempotencyKeyReused { name: input.name });
+                    return Err(if same_key {
+                        ApiError::IdempotencyKeyReused { name: input.name }
+                    } else {
+                        ApiError::SecretNameTaken { name: input.name }
+                    });
                 }
-                "idempotent_replay"
+                if same_key {
+                    "idempotent_replay"
+                } else {
+                    "created_on_retry"
+                }
             }
         };
         Ok((
@@ -352,6 +430,7 @@ fn log_audit(
     let principal = audit.principal.as_ref();
     tracing::info!(
         target: "org_secrets::audit",
+        caller = audit.caller.map_or("none", Caller::as_str),
         action = audit.action.map_or("none", Action::as_str),
         org_id = principal.map(|p| p.org_id.as_str()),
         actor = principal.map(|p| p.actor.as_str()),

@@ -44,14 +44,13 @@ async fn serve() -> Result<(), Error> {
 
     let app = Arc::new(App::new(config, store));
     // The event arrives as raw JSON text, not lambda_http's typed request: no event can fail
-    // to deserialize (or panic) before our code answers it (see org_secrets::event).
+    // to deserialize (or panic) before our code answers it (see org_secrets::event). A
+    // direct invocation that fails ends in an invocation error named by its error code.
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let app = Arc::clone(&app);
         async move {
-            let response = app
-                .handle_event(event.payload.get(), Some(event.context))
-                .await;
-            Ok::<_, Error>(response)
+            app.handle_event(event.payload.get(), Some(event.context))
+                .await
         }
     }))
     .await

@@ -154,7 +154,14 @@ pub async fn call(app: &App, event: &Value) -> Answer {
 
 /// As [`call`], from raw event text (which need not be an API Gateway event at all).
 pub async fn call_raw(app: &App, raw_event: &str) -> Answer {
-    lambda_answer(&app.handle_event(raw_event, None).await)
+    // Lambda gives every invocation a request id; a direct invocation's own may be absent.
+    let mut context = lambda_http::lambda_runtime::Context::default();
+    context.request_id = unique_request_id();
+    let response = app
+        .handle_event(raw_event, Some(context))
+        .await
+        .unwrap_or_else(|err| panic!("an API Gateway event ended in an invocation error: {err}"));
+    lambda_answer(&response)
 }
 
 /// Reads a Lambda proxy response (HTTP API, REST or ALB shape).
