@@ -1,16 +1,17 @@
 # org-secrets: the two commands are `make run` and `make test`.
-.PHONY: run test lint ci build bench bench-cold fuzz mutants clean-local help
+.PHONY: run test lint ci build bench bench-cold fuzz mutants sam-local-test clean-local help
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:3000 (DynamoDB Local, local API Gateway)"
 	@echo "make test   - start DynamoDB Local, run every test (unit, integration, Lambda binary, make-run smoke), stop it"
-	@echo "make lint   - cargo fmt --check, clippy (warnings as errors), cfn-lint, OpenAPI validation"
+	@echo "make lint   - cargo fmt --check, clippy (warnings as errors), every template (cfn-lint, sam validate --lint, checkov), Step Functions definitions (asl-validator), OpenAPI validation"
 	@echo "make ci     - what CI runs (.ci/run)"
 	@echo "make build  - bootstrap.zip for Lambda (arm64, cargo-lambda from PyPI)"
 	@echo "make fuzz   - cargo-fuzz (nightly): event path, whole handler, body and permission parsers, FUZZ_SECONDS each (60)"
 	@echo "make mutants - cargo-mutants on the auth, validation and event-sanitizing code (two stages; see scripts/mutants.sh)"
 	@echo "make bench  - cargo bench: the handler with DynamoDB in-process, and its pieces"
 	@echo "make bench-cold - release bootstrap vs local Runtime API + DynamoDB Local: init, first invoke, warm p50/p99, RSS"
+	@echo "make sam-local-test - sam build, then every events/ file through sam local invoke (Docker) against DynamoDB Local; needs root the first time (see README)"
 
 run:
 	scripts/run-local.sh
@@ -23,7 +24,8 @@ lint:
 	scripts/python-env.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	.local/venv/bin/cfn-lint template.yaml
+	scripts/lint-templates.sh
+	scripts/validate-asl.sh
 	.local/venv/bin/openapi-spec-validator openapi.yaml
 
 ci:
@@ -44,6 +46,9 @@ bench-cold:
 mutants:
 	scripts/mutants.sh
 
+sam-local-test:
+	scripts/sam-local-test.sh
+
 # Removes DynamoDB Local's data and the local key (the download stays).
 clean-local:
-	rm -rf .local/dynamodb-data .local/encryption.key .local/run
+	rm -rf .local/dynamodb-data .local/encryption.key .local/sam-local-env.json .local/run
