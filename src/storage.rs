@@ -98,7 +98,15 @@ impl Default for StoreSettings {
 /// Builds the DynamoDB client from the standard AWS configuration chain (so
 /// `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_REGION` apply) plus our timeouts and retries.
 pub fn dynamodb_client(sdk_config: &SdkConfig, settings: &StoreSettings) -> Client {
-    let config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk_config);
+    let variable = |name| std::env::var(name).ok();
+    if let Some(endpoint) = endpoint_override(
+        variable("AWS_ENDPOINT_URL_DYNAMODB").as_deref(),
+        variable("AWS_ENDPOINT_URL").as_deref(),
+    ) {
+        builder.set_endpoint_url(endpoint);
+    }
+    let config = builder
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(settings.connect_timeout)
@@ -109,6 +117,20 @@ pub fn dynamodb_client(sdk_config: &SdkConfig, settings: &StoreSettings) -> Clie
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
         .build();
     Client::from_conf(config)
+}
+
+/// The endpoint to use instead of the SDK's choice when an endpoint variable is set but
+/// blank, as `sam local` sets a variable the template declares and `--env-vars` does not
+/// give: the SDK would take "" for the endpoint and panic at the first call. Blank means
+/// unset, as for any other variable. `None`: no blank variable, the SDK's choice stands.
+fn endpoint_override(dynamodb: Option<&str>, any_service: Option<&str>) -> Option<Option<String>> {
+    let blank = |value: Option<&str>| value.is_some_and(|v| v.trim().is_empty());
+    let decides = match dynamodb {
+        Some(_) => blank(dynamodb),
+        None => blank(any_service),
+    };
+    let usable = |value: Option<&str>| value.filter(|v| !v.trim().is_empty()).map(str::to_owned);
+    decides.then(|| usable(dynamodb).or_else(|| usable(any_service)))
 }
 
 /// The id of the request that performs a write. Stored on the item so that an SDK retry of
@@ -782,5 +804,35 @@ pub async fn create_table_if_missing(
             Ok(false)
         }
         Err(err) => Err(classify(&err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_endpoint_variables_count_as_unset() {
+        let local = Some("http://127.0.0.1:8000");
+        let other = Some("http://10.0.0.1:4566");
+        let cases = [
+            // (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL, override)
+            (None, None, None),
+            (local, None, None),
+            (local, Some(""), None),
+            (None, other, None),
+            (Some(""), None, Some(None)),
+            (Some("  "), Some(""), Some(None)),
+            (Some(""), other, Some(other.map(str::to_owned))),
+            (None, Some(""), Some(None)),
+            (None, Some(" \t"), Some(None)),
+        ];
+        for (dynamodb, any_service, expected) in cases {
+            assert_eq!(
+                endpoint_override(dynamodb, any_service),
+                expected,
+                "{dynamodb:?} {any_service:?}"
+            );
+        }
     }
 }

@@ -570,6 +570,7 @@ fn local_lambda(label: &str, table: &str, endpoint: &str, extra: &[(&str, &str)]
         ("SECRETS_TABLE_NAME", table),
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
     ];
+    // A later entry for the same variable wins (Command::envs).
     env.extend_from_slice(extra);
     LambdaProcess::start(label, &env)
 }
@@ -832,6 +833,14 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
             .expect_err("malformed direct event");
         assert_eq!(error["errorType"], "malformed_event", "{error}");
     }
+    // The audit lines say who called: both malformed direct events are recorded as direct.
+    let log = lambda.log();
+    let malformed_direct = log
+        .lines()
+        .filter(|line| line.contains("org_secrets::audit") && line.contains("not a usable"))
+        .filter(|line| line.contains("caller=\"direct\""))
+        .count();
+    assert_eq!(malformed_direct, 2, "{log}");
     // Nothing above wrote anything.
     assert_eq!(item_count(&store).await, 2);
 
@@ -861,10 +870,34 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
         assert_eq!(header(&answer, "retry-after"), Some("1"));
         let log = lambda.log();
         assert!(
-            log.contains("\"caller\":\"direct\"")
-                || log.contains("caller=\"direct\"")
-                || log.contains("caller=direct"),
+            log.contains("caller=\"direct\"") && log.contains("caller=\"gateway\""),
             "{log}"
         );
+    }
+}
+
+/// `sam local invoke` without `--env-vars` passes every variable the template declares, so
+/// AWS_ENDPOINT_URL_DYNAMODB arrives blank; the SDK would take "" for the endpoint and abort
+/// the process at the first call. Blank counts as unset: the general AWS_ENDPOINT_URL (here
+/// DynamoDB Local) applies, and without it the regional endpoint (unreachable here: 503).
+#[tokio::test]
+async fn a_blank_endpoint_variable_counts_as_unset() {
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let table = store.table().as_str().to_owned();
+    let event = create_event("org_acme", "ADMIN", &create_body("blank_endpoint", "v"));
+    let cases: [(&[(&str, &str)], u16); 3] = [
+        (&[("AWS_ENDPOINT_URL", endpoint.as_str())], 201),
+        (&[("AWS_ENDPOINT_URL", " ")], 503),
+        (&[], 503),
+    ];
+    for (extra, status) in cases {
+        let mut env = vec![("AWS_ENDPOINT_URL_DYNAMODB", "")];
+        env.extend_from_slice(extra);
+        let lambda = local_lambda("blank-endpoint", &table, "", &env);
+        let mut event = event.clone();
+        event["requestContext"]["requestId"] = json!(unique_request_id());
+        let response = lambda.invoke(&event);
+        assert_eq!(response.status, status, "{extra:?}: {}", lambda.log());
     }
 }
