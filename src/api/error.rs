@@ -267,3 +267,31 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_validation_message_names_each_problem_where_it_is() {
+        let err = ApiError::Validation(vec![
+            ValidationIssue::field(
+                "secret_name",
+                "String should have at least 1 character",
+                "string_too_short",
+            ),
+            ValidationIssue::body("Input should be a valid dictionary", "dict_type"),
+            ValidationIssue {
+                loc: vec![LocPart::Key("body"), LocPart::Index(3), LocPart::Key("x")],
+                msg: "m".to_owned(),
+                kind: "k",
+            },
+        ]);
+        assert_eq!(err.code(), "validation_error");
+        assert_eq!(
+            err.message(),
+            "Request validation failed: body.secret_name: String should have at least 1 \
+             character; body: Input should be a valid dictionary; body[3].x: m"
+        );
+    }
+}
