@@ -5,6 +5,9 @@
 #   scripts/dynamodb-local.sh install                 download once into .local/dynamodb-local
 #   scripts/dynamodb-local.sh start PORT [DATA_DIR]   start on 127.0.0.1:PORT (in memory unless DATA_DIR)
 #   scripts/dynamodb-local.sh stop PORT               stop the one started on PORT
+#   scripts/dynamodb-local.sh start-for PID PORT      start in memory on PORT, and stop it once
+#                                                     process PID has exited, however it exits
+#                                                     (the tests' support uses this)
 #   scripts/dynamodb-local.sh free-port               print a free loopback TCP port
 set -euo pipefail
 
@@ -27,7 +30,9 @@ install() {
   command -v npm >/dev/null || die "npm is required to download DynamoDB Local"
   local tmp
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' RETURN
+  # A RETURN trap outlives the function that sets it: remove it when it fires, or it fires
+  # again at the next function's return (e.g. in `start`, where $tmp is not set).
+  trap 'rm -rf "$tmp"; trap - RETURN' RETURN
   echo "dynamodb-local: downloading amplify-dynamodb-simulator@$SIMULATOR_VERSION from npm (once)" >&2
   (cd "$tmp" && npm pack --silent "amplify-dynamodb-simulator@$SIMULATOR_VERSION" >/dev/null)
   tar -xzf "$tmp"/amplify-dynamodb-simulator-*.tgz -C "$tmp" package/emulator
@@ -74,15 +79,46 @@ stop() {
   local pid
   pid=$(cat "$pid_file")
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$pid_file"
+}
+
+# A watchdog in the background stops DynamoDB Local once process `owner` is gone: it needs
+# no cleanup from the owner, so a test process that panics or is killed leaves nothing behind.
+start_for() {
+  local owner="${1:?pid}" port="${2:?port}"
+  running "$owner" || die "no process $owner to start DynamoDB Local for"
+  # Started first, so it also stops a DynamoDB Local whose start below fails half-way. Its
+  # output goes nowhere, so nothing waits on this script's pipes for it. It ignores the
+  # signals a Ctrl-C or a hang-up sends the whole process group, so it outlives the owner
+  # and cleans up after it.
+  (
+    trap '' INT HUP TERM
+    while running "$owner"; do sleep 0.2; done
+    stop "$port"
+    rm -f "$RUN_DIR/dynamodb-$port.log"
+  ) </dev/null >/dev/null 2>&1 &
+  start "$port"
+}
+
+# Whether process $1 exists and has not exited (an exited process its parent has not reaped
+# yet is a zombie: gone, for us).
+running() {
+  kill -0 "$1" 2>/dev/null || return 1
+  if [[ -r "/proc/$1/stat" ]]; then
+    local stat
+    read -r stat <"/proc/$1/stat" || return 1
+    stat="${stat##*) }"
+    [[ "${stat%% *}" != Z ]]
+  fi
 }
 
 case "${1:-}" in
   install) check_java; install ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
+  start-for) shift; start_for "$@" ;;
   free-port) free_port ;;
-  *) die "usage: $0 install | start PORT [DATA_DIR] | stop PORT | free-port" ;;
+  *) die "usage: $0 install | start PORT [DATA_DIR] | stop PORT | start-for PID PORT | free-port" ;;
 esac

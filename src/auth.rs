@@ -78,6 +78,10 @@ pub enum AuthError {
     /// not a string); none of them is trusted.
     #[error("the authorizer claims are malformed")]
     MalformedClaims,
+    /// A direct invocation's create without a subject: its Idempotency-Key could not be
+    /// stored, so a redelivery would not be recognised.
+    #[error("a direct invocation's create needs a subject claim")]
+    NoSubjectForDirectCreate,
 }
 
 /// One claim's value as API Gateway delivers it: JWT claims arrive as strings, Lambda

@@ -87,11 +87,11 @@ pub fn parse_idempotency_key(raw: Option<&[u8]>) -> Result<Option<IdempotencyKey
         .map_err(|_| crate::domain::IdempotencyKeyError::Characters)
         .and_then(IdempotencyKey::parse);
     parsed.map(Some).map_err(|err| {
-        ApiError::Validation(vec![ValidationIssue {
-            loc: vec![LocPart::Key("header"), LocPart::Key("idempotency-key")],
-            msg: err.to_string(),
-            kind: "value_error",
-        }])
+        ApiError::Validation(vec![ValidationIssue::header(
+            "idempotency-key",
+            err.to_string(),
+            "value_error",
+        )])
     })
 }
 

@@ -6,7 +6,9 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::response::{ErrorBody, ErrorResponse};
 use crate::auth::{AuthError, Permission};
+use crate::crypto::DecryptError;
 use crate::domain::SecretName;
 use crate::storage::{RequestId, StoreError};
 
@@ -41,7 +43,24 @@ pub enum ApiError {
     StorageUnavailable(StoreError),
     /// The detail is for the log only; the client gets a generic message.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[from] InternalError),
+}
+
+/// What went wrong inside the function: logged, never shown to the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// A DynamoDB error that retrying will not fix (validation, access denied, ...).
+    #[error("{0}")]
+    Store(StoreError),
+    /// A stored token that the configured keys cannot open.
+    #[error("stored token: {0}")]
+    StoredToken(#[from] DecryptError),
+    /// A stored item without its token.
+    #[error("stored item has no token")]
+    MissingToken,
+    /// Neither the event nor the Lambda context carries a request id.
+    #[error("the event carries no request id")]
+    NoRequestId,
 }
 
 impl From<StoreError> for ApiError {
@@ -49,7 +68,7 @@ impl From<StoreError> for ApiError {
         if err.is_retryable() {
             ApiError::StorageUnavailable(err)
         } else {
-            ApiError::Internal(err.to_string())
+            ApiError::Internal(InternalError::Store(err))
         }
     }
 }
@@ -87,6 +106,14 @@ impl ValidationIssue {
         }
     }
 
+    pub fn header(name: &'static str, msg: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            loc: vec![LocPart::Key("header"), LocPart::Key(name)],
+            msg: msg.into(),
+            kind,
+        }
+    }
+
     /// `body.secret_name`, `body[0]`: where the problem is, for a one-line message.
     pub fn location(&self) -> String {
         let mut out = String::new();
@@ -104,138 +131,175 @@ impl ValidationIssue {
     }
 }
 
+/// Everything a caller is told about an error, decided in one place ([`ApiError::describe`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    pub status: StatusCode,
+    /// The envelope's `error.type`, also the audit outcome.
+    pub error_type: &'static str,
+    /// The envelope's `error.code` (not published for 500) and the `errorType` of a failed
+    /// direct invocation.
+    pub code: &'static str,
+    /// The envelope's `error.message` and a failed direct invocation's `errorMessage`. It
+    /// names fields and secret names, never a submitted value.
+    pub message: String,
+    pub details: Option<Value>,
+}
+
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::RouteNotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::SecretNameTaken { .. } | ApiError::IdempotencyKeyReused { .. } => {
-                StatusCode::CONFLICT
-            }
-            ApiError::SecretNotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::SecretLimitReached { .. } | ApiError::MalformedEvent(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The stable `error.type`, also used as the audit outcome.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            ApiError::Unauthenticated(_) => "AuthenticationError",
-            ApiError::Forbidden { .. } => "UnauthorizedError",
-            ApiError::RouteNotFound => "NotFoundError",
-            ApiError::MethodNotAllowed { .. } => "MethodNotAllowedError",
-            ApiError::UnsupportedMediaType => "UnsupportedMediaTypeError",
-            ApiError::Validation(_) => "ValidationError",
-            ApiError::SecretNameTaken { .. } | ApiError::IdempotencyKeyReused { .. } => {
-                "AlreadyExistsError"
-            }
-            ApiError::SecretNotFound { .. } => "NotFoundError",
-            ApiError::SecretLimitReached { .. } | ApiError::MalformedEvent(_) => "BadRequestError",
-            ApiError::StorageUnavailable(_) => "ServiceUnavailableError",
-            ApiError::Internal(_) => "InternalServerError",
-        }
-    }
-
-    /// The stable machine-readable code: `error.code` in the envelope (none for 422, whose
-    /// body is FastAPI's), and the `errorType` of a failed direct invocation.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Unauthenticated(_) => "not_authenticated",
-            ApiError::Forbidden { .. } => "insufficient_permissions",
-            ApiError::RouteNotFound => "route_not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Validation(_) => "validation_error",
-            ApiError::SecretNameTaken { .. } => "secret_name_taken",
-            ApiError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
-            ApiError::SecretNotFound { .. } => "secret_not_found",
-            ApiError::SecretLimitReached { .. } => "secret_limit_reached",
-            ApiError::MalformedEvent(_) => "malformed_event",
-            ApiError::StorageUnavailable(_) => "storage_unavailable",
-            ApiError::Internal(_) => "internal_error",
-        }
-    }
-
-    /// What the caller is told: the envelope's `error.message`, and the `errorMessage` of a
-    /// failed direct invocation. It names fields and secret names, never a submitted value.
-    pub fn message(&self) -> String {
-        match self {
-            ApiError::Unauthenticated(_) => "Authentication required".to_owned(),
-            ApiError::Forbidden { .. } => "Insufficient permissions".to_owned(),
-            ApiError::RouteNotFound => "Not found".to_owned(),
-            ApiError::UnsupportedMediaType => {
-                "The request body must be JSON (Content-Type: application/json)".to_owned()
-            }
-            ApiError::MethodNotAllowed { .. } => "Method not allowed".to_owned(),
+    /// Per variant: status, type, code, message and details.
+    pub fn describe(&self, request_id: Option<&RequestId>) -> Described {
+        let request_id_details =
+            || Some(json!({ "request_id": request_id.map(RequestId::as_str) }));
+        let secret_name = |name: &SecretName| Some(json!({ "secret_name": name.as_str() }));
+        let (status, error_type, code, message, details) = match self {
+            ApiError::Unauthenticated(_) => (
+                StatusCode::UNAUTHORIZED,
+                "AuthenticationError",
+                "not_authenticated",
+                "Authentication required".to_owned(),
+                None,
+            ),
+            ApiError::Forbidden { needed } => (
+                StatusCode::FORBIDDEN,
+                "UnauthorizedError",
+                "insufficient_permissions",
+                "Insufficient permissions".to_owned(),
+                Some(json!({ "required_permission": needed.as_str() })),
+            ),
+            ApiError::RouteNotFound => (
+                StatusCode::NOT_FOUND,
+                "NotFoundError",
+                "route_not_found",
+                "Not found".to_owned(),
+                None,
+            ),
+            ApiError::MethodNotAllowed { allow } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowedError",
+                "method_not_allowed",
+                "Method not allowed".to_owned(),
+                Some(json!({ "allow": allow })),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaTypeError",
+                "unsupported_media_type",
+                "The request body must be JSON (Content-Type: application/json)".to_owned(),
+                None,
+            ),
             ApiError::Validation(issues) => {
                 let problems: Vec<String> = issues
                     .iter()
                     .map(|issue| format!("{}: {}", issue.location(), issue.msg))
                     .collect();
-                format!("Request validation failed: {}", problems.join("; "))
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "ValidationError",
+                    "validation_error",
+                    format!("Request validation failed: {}", problems.join("; ")),
+                    None,
+                )
             }
-            ApiError::SecretNameTaken { name } => format!(
-                "A secret named '{name}' already exists in this organization; use the update endpoint to change it"
+            ApiError::SecretNameTaken { name } => (
+                StatusCode::CONFLICT,
+                "AlreadyExistsError",
+                "secret_name_taken",
+                format!("A secret named '{name}' already exists in this organization; use the update endpoint to change it"),
+                secret_name(name),
             ),
-            ApiError::IdempotencyKeyReused { name } => {
-                format!("This Idempotency-Key already created '{name}' with a different value")
-            }
-            ApiError::SecretNotFound { name } => {
-                format!("No secret named '{name}' exists in this organization")
-            }
-            ApiError::SecretLimitReached { limit } => format!(
-                "This organization already holds its limit of {limit} secrets; delete one before creating another"
+            ApiError::IdempotencyKeyReused { name } => (
+                StatusCode::CONFLICT,
+                "AlreadyExistsError",
+                "idempotency_key_reused",
+                format!("This Idempotency-Key already created '{name}' with a different value"),
+                secret_name(name),
             ),
-            ApiError::MalformedEvent(_) => "The request could not be read".to_owned(),
-            ApiError::StorageUnavailable(_) => {
-                "The secrets store is temporarily unavailable; retry later".to_owned()
-            }
-            ApiError::Internal(_) => "Internal server error".to_owned(),
+            ApiError::SecretNotFound { name } => (
+                StatusCode::NOT_FOUND,
+                "NotFoundError",
+                "secret_not_found",
+                format!("No secret named '{name}' exists in this organization"),
+                secret_name(name),
+            ),
+            ApiError::SecretLimitReached { limit } => (
+                StatusCode::BAD_REQUEST,
+                "BadRequestError",
+                "secret_limit_reached",
+                format!("This organization already holds its limit of {limit} secrets; delete one before creating another"),
+                Some(json!({ "limit": limit })),
+            ),
+            ApiError::MalformedEvent(_) => (
+                StatusCode::BAD_REQUEST,
+                "BadRequestError",
+                "malformed_event",
+                "The request could not be read".to_owned(),
+                request_id_details(),
+            ),
+            ApiError::StorageUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+                "storage_unavailable",
+                "The secrets store is temporarily unavailable; retry later".to_owned(),
+                request_id_details(),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "internal_error",
+                "Internal server error".to_owned(),
+                request_id_details(),
+            ),
+        };
+        Described {
+            status,
+            error_type,
+            code,
+            message,
+            details,
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.describe(None).status
+    }
+
+    /// The stable `error.type`, also used as the audit outcome.
+    pub fn error_type(&self) -> &'static str {
+        self.describe(None).error_type
+    }
+
+    /// The stable machine-readable code (see [`Described::code`]).
+    pub fn code(&self) -> &'static str {
+        self.describe(None).code
+    }
+
+    /// What the caller is told (see [`Described::message`]).
+    pub fn message(&self) -> String {
+        self.describe(None).message
+    }
+
     pub fn into_response(self, request_id: Option<&RequestId>) -> Response<Body> {
-        let status = self.status();
-        let request_id_details = || json!({ "request_id": request_id.map(RequestId::as_str) });
-        let details: Option<Value> = match &self {
-            ApiError::Validation(issues) => {
-                return json_response(status, &json!({ "detail": issues }));
-            }
-            ApiError::Unauthenticated(_)
-            | ApiError::RouteNotFound
-            | ApiError::UnsupportedMediaType => None,
-            ApiError::Forbidden { needed } => {
-                Some(json!({ "required_permission": needed.as_str() }))
-            }
-            ApiError::MethodNotAllowed { allow } => Some(json!({ "allow": allow })),
-            ApiError::SecretNameTaken { name }
-            | ApiError::IdempotencyKeyReused { name }
-            | ApiError::SecretNotFound { name } => Some(json!({ "secret_name": name.as_str() })),
-            ApiError::SecretLimitReached { limit } => Some(json!({ "limit": limit })),
-            ApiError::MalformedEvent(_)
-            | ApiError::StorageUnavailable(_)
-            | ApiError::Internal(_) => Some(request_id_details()),
+        let described = self.describe(request_id);
+        let status = described.status;
+        let mut response = match &self {
+            ApiError::Validation(issues) => json_response(status, &json!({ "detail": issues })),
+            _ => json_response(
+                status,
+                &ErrorResponse {
+                    error: ErrorBody {
+                        // The published envelope has no code for internal errors.
+                        code: (status != StatusCode::INTERNAL_SERVER_ERROR)
+                            .then_some(described.code),
+                        details: described.details,
+                        message: described.message,
+                        error_type: described.error_type,
+                    },
+                    status: status.as_u16(),
+                    success: false,
+                },
+            ),
         };
-        let mut error = json!({ "message": self.message(), "type": self.error_type() });
-        // The published envelope has no code for internal errors.
-        if !matches!(self, ApiError::Internal(_)) {
-            error["code"] = json!(self.code());
-        }
-        if let Some(details) = details {
-            error["details"] = details;
-        }
-        let mut response = json_response(
-            status,
-            &json!({ "success": false, "status": status.as_u16(), "error": error }),
-        );
         let headers = response.headers_mut();
         match &self {
             ApiError::MethodNotAllowed { allow } => {
@@ -256,8 +320,10 @@ impl ApiError {
 }
 
 /// Every response of this service goes through here: JSON, never cached.
-pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body.to_string()));
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serializing these types cannot fail (string keys, no non-finite floats).
+    let text = serde_json::to_string(body).unwrap_or_default();
+    let mut response = Response::new(Body::Text(text));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(

@@ -2,14 +2,16 @@
 
 pub mod body;
 pub mod error;
+pub mod operation;
+pub mod response;
 
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::lambda_runtime::{Context, Diagnostic};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::auth::{self, Permission, Principal};
+use crate::auth::{self, Principal};
 use crate::config::Config;
 use crate::domain::{Actor, SecretName};
 use crate::event::{self, Caller, EventDefects};
@@ -17,11 +19,9 @@ use crate::storage::{CreateOutcome, Found, NewSecret, RequestId, SecretStore};
 use body::{
     parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
 };
-use error::{json_response, ApiError};
-
-pub const SECRETS_PATH: &str = "/v1/organizations/secrets";
-const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
-const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
+use error::{json_response, ApiError, InternalError, ValidationIssue};
+pub use operation::{Operation, SECRETS_PATH};
+use response::{SecretListResponse, SecretResponse};
 
 /// Shared state, built once at init and handed to every invocation.
 #[derive(Debug)]
@@ -30,29 +30,31 @@ pub struct App {
     store: SecretStore,
 }
 
+/// How a request ended, for the audit line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    CreateSecret,
-    ListSecrets,
-    UpdateSecret,
-    DeleteSecret,
+pub enum Outcome {
+    Created,
+    /// The same request again (SDK retry, redelivery) after its create had happened.
+    CreatedOnRetry,
+    /// A client's retry with the same Idempotency-Key and value.
+    IdempotentReplay,
+    Listed,
+    Updated,
+    Deleted,
+    /// Refused or failed: the error's `error.type`.
+    Failed(&'static str),
 }
 
-impl Action {
+impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
-            Action::CreateSecret => "create_secret",
-            Action::ListSecrets => "list_secrets",
-            Action::UpdateSecret => "update_secret",
-            Action::DeleteSecret => "delete_secret",
-        }
-    }
-
-    /// What each operation requires. Delete is not published; secrets are sensitive, so ADMIN.
-    pub fn required_permission(self) -> Permission {
-        match self {
-            Action::ListSecrets => Permission::Read,
-            Action::CreateSecret | Action::UpdateSecret | Action::DeleteSecret => Permission::Admin,
+            Outcome::Created => "created",
+            Outcome::CreatedOnRetry => "created_on_retry",
+            Outcome::IdempotentReplay => "idempotent_replay",
+            Outcome::Listed => "listed",
+            Outcome::Updated => "updated",
+            Outcome::Deleted => "deleted",
+            Outcome::Failed(error_type) => error_type,
         }
     }
 }
@@ -62,40 +64,9 @@ impl Action {
 #[derive(Debug, Default)]
 struct Audit {
     caller: Option<Caller>,
-    action: Option<Action>,
+    operation: Option<&'static str>,
     principal: Option<Principal>,
     secret_name: Option<SecretName>,
-}
-
-/// The route a path names: the collection, or one secret by its raw path segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Route<'a> {
-    Collection,
-    Secret(&'a str),
-}
-
-fn route(path: &str) -> Option<Route<'_>> {
-    let rest = path.strip_prefix(SECRETS_PATH)?;
-    if rest.is_empty() {
-        return Some(Route::Collection);
-    }
-    let segment = rest.strip_prefix('/')?;
-    (!segment.is_empty() && !segment.contains('/')).then_some(Route::Secret(segment))
-}
-
-fn action_for(route: &Route<'_>, method: &Method) -> Result<Action, ApiError> {
-    match (route, method) {
-        (Route::Collection, &Method::POST) => Ok(Action::CreateSecret),
-        (Route::Collection, &Method::GET) => Ok(Action::ListSecrets),
-        (Route::Secret(_), &Method::PUT) => Ok(Action::UpdateSecret),
-        (Route::Secret(_), &Method::DELETE) => Ok(Action::DeleteSecret),
-        (Route::Collection, _) => Err(ApiError::MethodNotAllowed {
-            allow: COLLECTION_METHODS,
-        }),
-        (Route::Secret(_), _) => Err(ApiError::MethodNotAllowed {
-            allow: ITEM_METHODS,
-        }),
-    }
 }
 
 /// How a direct invocation that did not succeed ends: a Lambda invocation error whose
@@ -127,18 +98,7 @@ impl From<InvocationError> for Diagnostic {
 }
 
 /// A successful operation's response and its audit outcome.
-type Handled = (Response<Body>, &'static str);
-
-fn secret_response(status: StatusCode, name: &SecretName, flag: &str) -> Response<Body> {
-    let mut body = json!({
-        "secret_name": name.as_str(),
-        "created": null,
-        "updated": null,
-        "deleted": null,
-    });
-    body[flag] = json!(true);
-    json_response(status, &body)
-}
+type Handled = (Response<Body>, Outcome);
 
 impl App {
     pub fn new(config: Config, store: SecretStore) -> Self {
@@ -212,7 +172,7 @@ impl App {
             ..Audit::default()
         };
         let result = self
-            .dispatch(&request, request_id.as_ref(), &mut audit)
+            .dispatch(&request, caller, request_id.as_ref(), &mut audit)
             .await;
         self.answer(result, &audit, request_id.as_ref())
     }
@@ -227,9 +187,10 @@ impl App {
         let (response, outcome, detail, failure) = match result {
             Ok((response, outcome)) => (response, outcome, None, None),
             Err(err) => {
-                let outcome = err.error_type();
+                let described = err.describe(request_id);
+                let outcome = Outcome::Failed(described.error_type);
                 let detail = err.to_string();
-                let failure = InvocationError::new(err.code(), err.message());
+                let failure = InvocationError::new(described.code, described.message);
                 (
                     err.into_response(request_id),
                     outcome,
@@ -251,15 +212,15 @@ impl App {
     async fn dispatch(
         &self,
         request: &Request,
+        caller: Caller,
         request_id: Option<&RequestId>,
         audit: &mut Audit,
     ) -> Result<Handled, ApiError> {
         let path = resource_path(request);
         // Method and path only: the body is never logged, at any level.
         tracing::trace!(method = %request.method(), path, "routing request");
-        let route = route(path).ok_or(ApiError::RouteNotFound)?;
-        let action = action_for(&route, request.method())?;
-        audit.action = Some(action);
+        let operation = Operation::from_request(path, request.method())?;
+        audit.operation = Some(operation.name());
 
         let defects = request
             .extensions()
@@ -272,33 +233,49 @@ impl App {
         let principal = auth::authenticate(request.request_context_ref(), &self.config.claim_names)
             .map_err(ApiError::Unauthenticated)?;
         audit.principal = Some(principal.clone());
-        let needed = action.required_permission();
+        let needed = operation.required_permission();
         if !principal.has(needed) {
             return Err(ApiError::Forbidden { needed });
         }
 
         let body = request.body().as_ref();
-        if matches!(action, Action::CreateSecret | Action::UpdateSecret) {
+        if operation.takes_json_body() {
             require_json(request.headers().get("content-type").map(|v| v.as_bytes()))?;
         }
-        match (action, route) {
-            (Action::ListSecrets, _) => self.list(&principal).await,
-            (Action::CreateSecret, _) => {
+        match operation {
+            Operation::List => self.list(&principal).await,
+            Operation::Create => {
                 let idempotency_key = parse_idempotency_key(
                     request
                         .headers()
                         .get("idempotency-key")
                         .map(|v| v.as_bytes()),
                 )?;
+                if caller == Caller::Direct {
+                    // At least once is safe only if a redelivery can be recognised: by its
+                    // Idempotency-Key, which is stored only with a subject.
+                    if principal.actor.subject().is_none() {
+                        return Err(ApiError::Unauthenticated(
+                            auth::AuthError::NoSubjectForDirectCreate,
+                        ));
+                    }
+                    if idempotency_key.is_none() {
+                        return Err(ApiError::Validation(vec![ValidationIssue::header(
+                            "idempotency-key",
+                            "Field required: a direct invocation's create must carry one, \
+                             derived from the upstream event",
+                            "missing",
+                        )]));
+                    }
+                }
                 let input = parse_create_body(body, self.config.max_secret_value_bytes)?;
                 audit.secret_name = Some(input.name.clone());
-                let request_id = request_id.ok_or_else(|| {
-                    ApiError::Internal("the event carries no request id".to_owned())
-                })?;
+                let request_id =
+                    request_id.ok_or(ApiError::Internal(InternalError::NoRequestId))?;
                 self.create(&principal, input, idempotency_key, request_id)
                     .await
             }
-            (Action::UpdateSecret, Route::Secret(segment)) => {
+            Operation::Update(segment) => {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
                 let value = parse_update_body(body, self.config.max_secret_value_bytes)?;
@@ -308,32 +285,34 @@ impl App {
                     .update(&principal.org_id, &name, token, &principal.actor)
                     .await?
                 {
-                    Found::Yes => {
-                        Ok((secret_response(StatusCode::OK, &name, "updated"), "updated"))
-                    }
+                    Found::Yes => Ok((
+                        json_response(StatusCode::OK, &SecretResponse::updated(&name)),
+                        Outcome::Updated,
+                    )),
                     Found::No => Err(ApiError::SecretNotFound { name }),
                 }
             }
-            (Action::DeleteSecret, Route::Secret(segment)) => {
+            Operation::Delete(segment) => {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
                 match self.store.delete(&principal.org_id, &name).await? {
-                    Found::Yes => {
-                        Ok((secret_response(StatusCode::OK, &name, "deleted"), "deleted"))
-                    }
+                    Found::Yes => Ok((
+                        json_response(StatusCode::OK, &SecretResponse::deleted(&name)),
+                        Outcome::Deleted,
+                    )),
                     Found::No => Err(ApiError::SecretNotFound { name }),
                 }
             }
-            (Action::UpdateSecret | Action::DeleteSecret, Route::Collection) => Err(
-                ApiError::Internal("item action routed to the collection".to_owned()),
-            ),
         }
     }
 
     async fn list(&self, principal: &Principal) -> Result<Handled, ApiError> {
         let names = self.store.list_names(&principal.org_id).await?;
-        let body = json!({ "secrets": names, "count": names.len() });
-        Ok((json_response(StatusCode::OK, &body), "listed"))
+        let body = SecretListResponse {
+            count: names.len(),
+            secrets: &names,
+        };
+        Ok((json_response(StatusCode::OK, &body), Outcome::Listed))
     }
 
     async fn create(
@@ -360,7 +339,7 @@ impl App {
             })
             .await?;
         let outcome = match outcome {
-            CreateOutcome::Created => "created",
+            CreateOutcome::Created => Outcome::Created,
             CreateOutcome::LimitReached => {
                 return Err(ApiError::SecretLimitReached {
                     limit: self.config.max_secrets_per_org,
@@ -393,12 +372,12 @@ impl App {
                 // Compare the plaintexts in constant time; neither is logged or returned.
                 let stored = existing
                     .encrypted_value
-                    .ok_or_else(|| ApiError::Internal("stored item has no token".to_owned()))?;
+                    .ok_or(ApiError::Internal(InternalError::MissingToken))?;
                 let stored = self
                     .config
                     .cipher
                     .decrypt(&stored)
-                    .map_err(|err| ApiError::Internal(format!("stored token: {err}")))?;
+                    .map_err(|err| ApiError::Internal(err.into()))?;
                 if !input.value.same_as(&stored) {
                     return Err(if same_key {
                         ApiError::IdempotencyKeyReused { name: input.name }
@@ -407,14 +386,14 @@ impl App {
                     });
                 }
                 if same_key {
-                    "idempotent_replay"
+                    Outcome::IdempotentReplay
                 } else {
-                    "created_on_retry"
+                    Outcome::CreatedOnRetry
                 }
             }
         };
         Ok((
-            secret_response(StatusCode::CREATED, &input.name, "created"),
+            json_response(StatusCode::CREATED, &SecretResponse::created(&input.name)),
             outcome,
         ))
     }
@@ -423,7 +402,7 @@ impl App {
 fn log_audit(
     audit: &Audit,
     status: StatusCode,
-    outcome: &str,
+    outcome: Outcome,
     detail: Option<&str>,
     request_id: Option<&RequestId>,
 ) {
@@ -431,11 +410,11 @@ fn log_audit(
     tracing::info!(
         target: "org_secrets::audit",
         caller = audit.caller.map_or("none", Caller::as_str),
-        action = audit.action.map_or("none", Action::as_str),
+        action = audit.operation.unwrap_or("none"),
         org_id = principal.map(|p| p.org_id.as_str()),
         actor = principal.map(|p| p.actor.as_str()),
         secret_name = audit.secret_name.as_ref().map(SecretName::as_str),
-        outcome,
+        outcome = outcome.as_str(),
         status = status.as_u16(),
         detail,
         request_id = request_id.map(RequestId::as_str),
@@ -472,7 +451,7 @@ fn resource_path(request: &Request) -> &str {
         _ => None,
     };
     match stage {
-        Some(stage) if stage != "$default" && route(raw).is_none() => raw
+        Some(stage) if stage != "$default" && !Operation::is_our_path(raw) => raw
             .strip_prefix('/')
             .and_then(|rest| rest.strip_prefix(stage))
             .filter(|rest| rest.starts_with('/'))
@@ -484,19 +463,6 @@ fn resource_path(request: &Request) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routes() {
-        assert_eq!(route("/v1/organizations/secrets"), Some(Route::Collection));
-        assert_eq!(
-            route("/v1/organizations/secrets/a%20b"),
-            Some(Route::Secret("a%20b"))
-        );
-        assert_eq!(route("/v1/organizations/secrets/"), None);
-        assert_eq!(route("/v1/organizations/secrets/a/b"), None);
-        assert_eq!(route("/v1/organizations/secretsx"), None);
-        assert_eq!(route("/v1/organizations"), None);
-    }
 
     fn request_of(event: serde_json::Value) -> Request {
         event::parse_event(&event.to_string())
@@ -609,54 +575,52 @@ mod tests {
     }
 
     #[test]
-    fn actions_and_responses_say_what_happened() {
-        let actions = [
-            Action::CreateSecret,
-            Action::ListSecrets,
-            Action::UpdateSecret,
-            Action::DeleteSecret,
-        ];
-        let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "create_secret",
-                "list_secrets",
-                "update_secret",
-                "delete_secret"
-            ]
-        );
+    fn secret_responses_flag_what_happened() {
         let name = SecretName::parse("n").unwrap();
-        let response = secret_response(StatusCode::OK, &name, "deleted");
-        assert_eq!(response.status(), StatusCode::OK);
-        let Body::Text(text) = response.body() else {
+        let cases = [
+            (
+                SecretResponse::created(&name),
+                r#"{"created":true,"deleted":null,"secret_name":"n","updated":null}"#,
+            ),
+            (
+                SecretResponse::updated(&name),
+                r#"{"created":null,"deleted":null,"secret_name":"n","updated":true}"#,
+            ),
+            (
+                SecretResponse::deleted(&name),
+                r#"{"created":null,"deleted":true,"secret_name":"n","updated":null}"#,
+            ),
+        ];
+        for (body, expected) in cases {
+            let response = json_response(StatusCode::OK, &body);
+            let Body::Text(text) = response.body() else {
+                panic!("not text")
+            };
+            assert_eq!(text, expected);
+        }
+        let names = ["a".to_owned(), "b".to_owned()];
+        let list = json_response(
+            StatusCode::OK,
+            &SecretListResponse {
+                count: names.len(),
+                secrets: &names,
+            },
+        );
+        let Body::Text(text) = list.body() else {
             panic!("not text")
         };
-        let body: serde_json::Value = serde_json::from_str(text).unwrap();
-        assert_eq!(
-            body,
-            json!({"secret_name": "n", "created": null, "updated": null, "deleted": true})
-        );
-    }
-
-    #[test]
-    fn methods_per_route() {
-        let item = Route::Secret("x");
-        assert_eq!(
-            action_for(&Route::Collection, &Method::GET).unwrap(),
-            Action::ListSecrets
-        );
-        assert_eq!(
-            action_for(&item, &Method::DELETE).unwrap(),
-            Action::DeleteSecret
-        );
-        assert!(matches!(
-            action_for(&item, &Method::POST),
-            Err(ApiError::MethodNotAllowed { allow }) if allow == ITEM_METHODS
-        ));
-        assert!(matches!(
-            action_for(&Route::Collection, &Method::PATCH),
-            Err(ApiError::MethodNotAllowed { allow }) if allow == COLLECTION_METHODS
-        ));
+        assert_eq!(text, r#"{"count":2,"secrets":["a","b"]}"#);
+        let outcomes = [
+            (Outcome::Created, "created"),
+            (Outcome::CreatedOnRetry, "created_on_retry"),
+            (Outcome::IdempotentReplay, "idempotent_replay"),
+            (Outcome::Listed, "listed"),
+            (Outcome::Updated, "updated"),
+            (Outcome::Deleted, "deleted"),
+            (Outcome::Failed("NotFoundError"), "NotFoundError"),
+        ];
+        for (outcome, text) in outcomes {
+            assert_eq!(outcome.as_str(), text);
+        }
     }
 }

@@ -8,18 +8,17 @@
 //! DynamoDB Local behind it: it must be taken as a direct invocation and create the secret.
 //! `make lint` also validates the definition with `asl-validator` (scripts/validate-asl.sh).
 //!
-//! The template is read with PyYAML from the project venv (`ORG_SECRETS_PYTHON`, which
-//! `make test` sets; otherwise `.local/venv/bin/python`).
-
-mod support;
+//! The template is read with PyYAML from the project venv (support::python:
+//! `ORG_SECRETS_PYTHON`, which `make test` sets, or `.local/venv`, prepared on first use).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Command;
 
 use lambda_http::lambda_runtime::Context;
 use org_secrets::event::{parse_event, Caller};
 use serde_json::{json, Map, Value};
+
+use crate::support::{project_path, python};
 
 const DEFINITION: &str = "examples/provisioning/statemachine.asl.json";
 const TEMPLATE: &str = "examples/provisioning/template.yaml";
@@ -43,20 +42,17 @@ const FINAL_CODES: [&str; 12] = [
     "internal_error",
 ];
 /// Lambda's own transient errors, as Step Functions names them.
-const LAMBDA_TRANSIENT: [&str; 4] = [
+const LAMBDA_TRANSIENT: [&str; 5] = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
 ];
 
 // ---------------------------------------------------------------------------------------
 // Reading the files
 // ---------------------------------------------------------------------------------------
-
-fn project_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
 
 fn read(relative: &str) -> String {
     std::fs::read_to_string(project_path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
@@ -106,12 +102,6 @@ fn definition_with(substitutions: &BTreeMap<&str, &str>) -> Value {
     serde_json::from_str(&text).expect("the substituted definition is JSON")
 }
 
-fn python() -> PathBuf {
-    std::env::var_os("ORG_SECRETS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project_path(".local/venv/bin/python"))
-}
-
 /// PyYAML with CloudFormation's short-form tags (`!Ref x` -> `{"Ref": x}`, `!Sub s` ->
 /// `{"Fn::Sub": s}`, ...).
 const CFN_YAML_TO_JSON: &str = r#"
@@ -140,12 +130,7 @@ fn cloudformation(relative: &str) -> Value {
         .args(["-c", CFN_YAML_TO_JSON])
         .arg(project_path(relative))
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run `make test`, or scripts/python-env.sh once)",
-                python.display()
-            )
-        });
+        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
     assert!(
         output.status.success(),
         "{relative}: {}",
@@ -771,7 +756,7 @@ fn filled_payload(template: &Value, sample: &BTreeMap<&str, Value>) -> Value {
 
 #[tokio::test]
 async fn the_payload_the_definition_sends_is_a_direct_create_the_function_accepts() {
-    use support::{app_on, fresh_store, stored_value};
+    use crate::support::{app_on, fresh_store};
     let machine = definition_with(&substitutions());
     let invokes = invokes_of_the_function(&machine);
     assert_eq!(invokes.len(), 1, "one Task invokes the function");
@@ -808,7 +793,8 @@ async fn the_payload_the_definition_sends_is_a_direct_create_the_function_accept
         .expect("the create succeeds");
     assert_eq!(response["statusCode"], 201, "{response}");
     assert_eq!(
-        stored_value(&app, "org_onboarded", "webhook_signing_secret").await,
+        app.stored_value("org_onboarded", "webhook_signing_secret")
+            .await,
         value
     );
     // A Step Functions retry (another attempt, same payload) is answered 201 again.

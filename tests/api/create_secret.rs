@@ -1,7 +1,5 @@
 //! The create endpoint through the handler, against DynamoDB Local.
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -9,7 +7,8 @@ use org_secrets::crypto::{Cipher, EncryptedValue};
 use org_secrets::storage::RequestId;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 fn assert_common_headers(answer: &Answer) {
     assert_eq!(answer.headers["content-type"], "application/json");
@@ -28,7 +27,7 @@ async fn create_returns_201_and_stores_the_contract_item() {
         .as_str()
         .unwrap()
         .to_owned();
-    let answer = call(&app, &event).await;
+    let answer = app.call(&event).await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     assert_common_headers(&answer);
     assert_eq!(
@@ -37,7 +36,8 @@ async fn create_returns_201_and_stores_the_contract_item() {
     );
     assert!(!answer.text.contains("sk_live_123"));
 
-    let item = stored_item(app.store(), "org_acme", "stripe_api_key")
+    let item = app
+        .stored_item("org_acme", "stripe_api_key")
         .await
         .expect("stored");
     let mut attributes: Vec<&str> = item.keys().map(String::as_str).collect();
@@ -72,17 +72,13 @@ async fn create_returns_201_and_stores_the_contract_item() {
 #[tokio::test]
 async fn duplicate_name_is_409_and_the_first_value_stays() {
     let app = fresh_app().await;
-    let first = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body("github_token", "first")),
-    )
-    .await;
+    let first = app
+        .create("org_acme", "ADMIN", &create_body("github_token", "first"))
+        .await;
     assert_eq!(first.status, 201);
-    let second = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body("github_token", "second")),
-    )
-    .await;
+    let second = app
+        .create("org_acme", "ADMIN", &create_body("github_token", "second"))
+        .await;
     assert_eq!(second.status, 409, "{}", second.text);
     assert_common_headers(&second);
     assert_eq!(second.json["success"], false);
@@ -91,10 +87,7 @@ async fn duplicate_name_is_409_and_the_first_value_stays() {
     assert_eq!(second.json["error"]["code"], "secret_name_taken");
     assert!(!second.text.contains("second"));
 
-    assert_eq!(
-        stored_value(&app, "org_acme", "github_token").await,
-        "first"
-    );
+    assert_eq!(app.stored_value("org_acme", "github_token").await, "first");
 }
 
 #[tokio::test]
@@ -103,27 +96,16 @@ async fn organizations_are_isolated_by_claims_and_body_org_id_is_ignored() {
     let body =
         json!({"secret_name": "shared_name", "secret_value": "acme", "org_id": "org_globex"})
             .to_string();
-    assert_eq!(
-        call(&app, &create_event("org_acme", "ADMIN", &body))
-            .await
-            .status,
-        201
-    );
+    assert_eq!(app.create("org_acme", "ADMIN", &body).await.status, 201);
     // The body's org_id changed nothing: the item is under the claim's organization.
-    assert!(stored_item(app.store(), "org_acme", "shared_name")
-        .await
-        .is_some());
-    assert!(stored_item(app.store(), "org_globex", "shared_name")
-        .await
-        .is_none());
+    assert!(app.stored_item("org_acme", "shared_name").await.is_some());
+    assert!(app.stored_item("org_globex", "shared_name").await.is_none());
     // The second organization can create the same name.
-    let globex = call(
-        &app,
-        &create_event("org_globex", "ADMIN", &create_body("shared_name", "globex")),
-    )
-    .await;
+    let globex = app
+        .create("org_globex", "ADMIN", &create_body("shared_name", "globex"))
+        .await;
     assert_eq!(globex.status, 201, "{}", globex.text);
-    assert_eq!(item_count(app.store()).await, 2);
+    assert_eq!(app.item_count().await, 2);
 }
 
 /// Each authorizer shape API Gateway produces, from the checked-in real-shaped payloads.
@@ -163,9 +145,10 @@ async fn every_authorizer_shape_authenticates() {
     ];
     for (file, overrides, actor) in cases {
         let app = app_on(fresh_store().await, overrides);
-        let answer = call(&app, &sample_event(file)).await;
+        let answer = app.call(&sample_event(file)).await;
         assert_eq!(answer.status, 201, "{file}: {}", answer.text);
-        let item = stored_item(app.store(), "org_acme", "stripe_api_key")
+        let item = app
+            .stored_item("org_acme", "stripe_api_key")
             .await
             .unwrap_or_else(|| panic!("{file}: not stored under org_acme"));
         assert_eq!(attr(&item, "created_by"), actor, "{file}");
@@ -181,11 +164,12 @@ async fn cognito_groups_without_admin_is_403() {
     let app = app_on(fresh_store().await, &overrides);
     let mut event = sample_event("rest-cognito-create.json");
     event["requestContext"]["authorizer"]["claims"]["cognito:groups"] = json!("READ,WRITE");
-    assert_eq!(call(&app, &event).await.status, 403);
+    assert_eq!(app.call(&event).await.status, 403);
     // With the default claim names the Cognito event has no org claim at all.
     let default_names = fresh_app().await;
     assert_eq!(
-        call(&default_names, &sample_event("rest-cognito-create.json"))
+        default_names
+            .call(&sample_event("rest-cognito-create.json"))
             .await
             .status,
         401
@@ -211,7 +195,7 @@ async fn permissions_hierarchy_and_whole_tokens() {
     ];
     for (index, (permissions, status)) in cases.into_iter().enumerate() {
         let body = create_body(&format!("perm_case_{index}"), "v");
-        let answer = call(&app, &create_event("org_acme", permissions, &body)).await;
+        let answer = app.create("org_acme", permissions, &body).await;
         assert_eq!(
             answer.status, status,
             "permissions {permissions:?}: {}",
@@ -223,7 +207,7 @@ async fn permissions_hierarchy_and_whole_tokens() {
             assert_common_headers(&answer);
         }
     }
-    assert_eq!(item_count(app.store()).await, 4);
+    assert_eq!(app.item_count().await, 4);
 }
 
 #[tokio::test]
@@ -231,9 +215,9 @@ async fn permissions_as_a_json_array_in_a_lambda_authorizer_context() {
     let app = fresh_app().await;
     let mut event = sample_event("http-api-lambda-authorizer-create.json");
     event["requestContext"]["authorizer"]["lambda"]["permissions"] = json!(["READ", "NOT_ADMIN"]);
-    assert_eq!(call(&app, &event).await.status, 403);
+    assert_eq!(app.call(&event).await.status, 403);
     event["requestContext"]["authorizer"]["lambda"]["permissions"] = json!(["read", "admin"]);
-    assert_eq!(call(&app, &event).await.status, 201);
+    assert_eq!(app.call(&event).await.status, 201);
 }
 
 /// 401 and 403 never touch DynamoDB: the store here points at an endpoint that would hang.
@@ -269,7 +253,7 @@ async fn unauthenticated_and_forbidden_never_touch_dynamodb() {
         ("IAM only", &iam_only),
         ("org in header/query", &header_org),
     ] {
-        let answer = call(&app, event).await;
+        let answer = app.call(event).await;
         assert_eq!(answer.status, 401, "{label}: {}", answer.text);
         assert_eq!(
             answer.json["error"]["type"], "AuthenticationError",
@@ -277,11 +261,7 @@ async fn unauthenticated_and_forbidden_never_touch_dynamodb() {
         );
         assert_common_headers(&answer);
     }
-    let forbidden = call(
-        &app,
-        &create_event("org_acme", "READ", &create_body("n", "v")),
-    )
-    .await;
+    let forbidden = app.create("org_acme", "READ", &create_body("n", "v")).await;
     assert_eq!(forbidden.status, 403);
 }
 
@@ -294,23 +274,19 @@ async fn alb_and_function_url_events_are_401() {
         "httpMethod": "POST", "path": "/v1/organizations/secrets", "queryStringParameters": {},
         "headers": {"content-type": "application/json", "host": "lb.example"}, "body": body, "isBase64Encoded": false
     });
-    assert_eq!(call(&app, &alb).await.status, 401);
+    assert_eq!(app.call(&alb).await.status, 401);
     let mut function_url = sample_event("http-api-no-authorizer-create.json");
     function_url["requestContext"]["domainName"] = json!("abcdefghij.lambda-url.us-east-1.on.aws");
-    assert_eq!(call(&app, &function_url).await.status, 401);
+    assert_eq!(app.call(&function_url).await.status, 401);
 }
 
-async fn assert_422(app: &org_secrets::api::App, body: &str, expected: Value) {
-    let before = item_count(app.store()).await;
-    let answer = call(app, &create_event("org_acme", "ADMIN", body)).await;
+async fn assert_422(app: &TestApp, body: &str, expected: Value) {
+    let before = app.item_count().await;
+    let answer = app.create("org_acme", "ADMIN", body).await;
     assert_eq!(answer.status, 422, "body {body:?}: {}", answer.text);
     assert_common_headers(&answer);
     assert_eq!(answer.json, json!({ "detail": expected }), "body {body:?}");
-    assert_eq!(
-        item_count(app.store()).await,
-        before,
-        "422 must change nothing"
-    );
+    assert_eq!(app.item_count().await, before, "422 must change nothing");
 }
 
 #[tokio::test]
@@ -414,52 +390,40 @@ async fn limits_are_characters_for_names_and_bytes_for_values() {
     let app = fresh_app().await;
     // 100 three-byte characters: 300 bytes, but 100 characters.
     let name = "☃".repeat(100);
-    let answer = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body(&name, "v")),
-    )
-    .await;
+    let answer = app
+        .create("org_acme", "ADMIN", &create_body(&name, "v"))
+        .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     // Exactly the maximum number of bytes is accepted; multibyte characters count as bytes.
     let at_limit = "é".repeat(32_768);
     assert_eq!(at_limit.len(), 65_536);
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_acme", "ADMIN", &create_body("at_limit", &at_limit))
-        )
-        .await
-        .status,
+        app.create("org_acme", "ADMIN", &create_body("at_limit", &at_limit))
+            .await
+            .status,
         201
     );
     let over = format!("{at_limit}x");
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_acme", "ADMIN", &create_body("over", &over))
-        )
-        .await
-        .status,
+        app.create("org_acme", "ADMIN", &create_body("over", &over))
+            .await
+            .status,
         422
     );
     // The configured maximum applies.
     let small = app_on(fresh_store().await, &[("MAX_SECRET_VALUE_BYTES", "8")]);
     assert_eq!(
-        call(
-            &small,
-            &create_event("o", "ADMIN", &create_body("a", "12345678"))
-        )
-        .await
-        .status,
+        small
+            .create("o", "ADMIN", &create_body("a", "12345678"))
+            .await
+            .status,
         201
     );
     assert_eq!(
-        call(
-            &small,
-            &create_event("o", "ADMIN", &create_body("b", "123456789"))
-        )
-        .await
-        .status,
+        small
+            .create("o", "ADMIN", &create_body("b", "123456789"))
+            .await
+            .status,
         422
     );
 }
@@ -469,11 +433,9 @@ async fn largest_configurable_value_fits_in_a_dynamodb_item() {
     let app = app_on(fresh_store().await, &[("MAX_SECRET_VALUE_BYTES", "262144")]);
     let value = "v".repeat(262_144);
     let name = "n".repeat(100);
-    let answer = call(
-        &app,
-        &create_event(&"o".repeat(256), "ADMIN", &create_body(&name, &value)),
-    )
-    .await;
+    let answer = app
+        .create(&"o".repeat(256), "ADMIN", &create_body(&name, &value))
+        .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
 }
 
@@ -482,7 +444,7 @@ async fn unknown_fields_are_ignored() {
     let app = fresh_app().await;
     let body = json!({"secret_name": "weather_api_key", "secret_value": "abc", "description": "Weather", "extra": [1, 2]});
     assert_eq!(
-        call(&app, &create_event("org_acme", "ADMIN", &body.to_string()))
+        app.create("org_acme", "ADMIN", &body.to_string())
             .await
             .status,
         201
@@ -500,7 +462,7 @@ async fn validation_errors_never_quote_the_value() {
         format!("{{\"secret_name\": \"x\", \"secret_value\": \"{canary}"),
         json!({"secret_name": 1, "secret_value": [canary]}).to_string(),
     ] {
-        let answer = call(&app, &create_event("org_acme", "ADMIN", &body)).await;
+        let answer = app.create("org_acme", "ADMIN", &body).await;
         assert_eq!(answer.status, 422);
         assert!(!answer.text.contains(canary), "{}", answer.text);
     }
@@ -511,7 +473,7 @@ async fn routing_404_405_and_stages() {
     let app = fresh_app().await;
     let mut other_path = create_event("org_acme", "ADMIN", &create_body("a", "b"));
     other_path["rawPath"] = json!("/v1/organizations/secretz");
-    let answer = call(&app, &other_path).await;
+    let answer = app.call(&other_path).await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.json["error"]["type"], "NotFoundError");
     assert_common_headers(&answer);
@@ -519,7 +481,7 @@ async fn routing_404_405_and_stages() {
     for method in ["PUT", "DELETE", "PATCH", "HEAD"] {
         let mut event = create_event("org_acme", "ADMIN", &create_body("a", "b"));
         event["requestContext"]["http"]["method"] = json!(method);
-        let answer = call(&app, &event).await;
+        let answer = app.call(&event).await;
         assert_eq!(answer.status, 405, "{method}");
         assert_eq!(answer.headers["allow"], "GET, POST");
         assert_eq!(answer.json["status"], 405);
@@ -531,17 +493,17 @@ async fn routing_404_405_and_stages() {
     let app = fresh_app().await;
     let mut rest = sample_event("rest-lambda-authorizer-create.json");
     rest["requestContext"]["stage"] = json!("v1");
-    assert_eq!(call(&app, &rest).await.status, 201);
+    assert_eq!(app.call(&rest).await.status, 201);
 }
 
 #[tokio::test]
 async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     let app = fresh_app().await;
     let event = create_event("org_acme", "ADMIN", &create_body("retried", "value"));
-    assert_eq!(call(&app, &event).await.status, 201);
+    assert_eq!(app.call(&event).await.status, 201);
     // The same request id again: what an SDK retry sees when its first attempt succeeded
     // but the response was lost.
-    let again = call(&app, &event).await;
+    let again = app.call(&event).await;
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(again.json["created"], true);
     // The store reports it as such.
@@ -571,8 +533,12 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     };
     assert_eq!(existing.request_id.as_deref(), Some(request_id.as_str()));
     // A different request for the same name is a conflict.
-    let other = create_event("org_acme", "ADMIN", &create_body("retried", "value"));
-    assert_eq!(call(&app, &other).await.status, 409);
+    assert_eq!(
+        app.create("org_acme", "ADMIN", &create_body("retried", "value"))
+            .await
+            .status,
+        409
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -584,8 +550,10 @@ async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
             let app = Arc::clone(&app);
             tokio::spawn(async move {
                 let value = format!("value-of-contender-{i}");
-                let event = create_event("org_acme", "ADMIN", &create_body("contested", &value));
-                (value, call(&app, &event).await.status)
+                let answer = app
+                    .create("org_acme", "ADMIN", &create_body("contested", &value))
+                    .await;
+                (value, answer.status)
             })
         })
         .collect();
@@ -601,10 +569,7 @@ async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
         }
     }
     assert_eq!(winners.len(), 1, "statuses seen: {statuses:?}");
-    assert_eq!(
-        stored_value(&app, "org_acme", "contested").await,
-        winners[0]
-    );
+    assert_eq!(app.stored_value("org_acme", "contested").await, winners[0]);
 }
 
 #[tokio::test]
@@ -613,11 +578,9 @@ async fn throttling_after_retries_is_503_with_retry_after() {
         store_at(&failing_dynamodb("ProvisionedThroughputExceededException")).await,
         &[],
     );
-    let answer = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body("a", "CANARY-throttle")),
-    )
-    .await;
+    let answer = app
+        .create("org_acme", "ADMIN", &create_body("a", "CANARY-throttle"))
+        .await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.headers["retry-after"], "1");
     assert_eq!(answer.json["error"]["type"], "ServiceUnavailableError");
@@ -628,11 +591,9 @@ async fn throttling_after_retries_is_503_with_retry_after() {
 #[tokio::test]
 async fn stuck_dynamodb_times_out_into_503() {
     let app = app_on(store_at(&black_hole()).await, &[]);
-    let answer = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body("a", "b")),
-    )
-    .await;
+    let answer = app
+        .create("org_acme", "ADMIN", &create_body("a", "b"))
+        .await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.headers["retry-after"], "1");
 }
@@ -644,7 +605,7 @@ async fn other_dynamodb_errors_are_500_with_the_request_id() {
         &[],
     );
     let event = create_event("org_acme", "ADMIN", &create_body("a", "CANARY-500"));
-    let answer = call(&app, &event).await;
+    let answer = app.call(&event).await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.json["error"]["type"], "InternalServerError");
     assert_eq!(answer.json["error"]["message"], "Internal server error");

@@ -1,8 +1,10 @@
-//! Shared test helpers. Storage tests run against a real DynamoDB Local that `make test`
-//! starts (see scripts/test.sh); each test gets a table of its own, so tests run in parallel.
-#![allow(dead_code)]
+//! Shared test helpers. Storage tests run against a real DynamoDB Local: the one `make test`
+//! starts, or one this test binary starts for itself (see `services`). Each test gets a
+//! table of its own, so tests run in parallel.
 
 pub mod hostile;
+mod services;
+mod test_app;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -18,15 +20,12 @@ use org_secrets::config::{Config, TableName};
 use org_secrets::storage::{create_table_if_missing, dynamodb_client, SecretStore, StoreSettings};
 use serde_json::Value;
 
+pub use services::{dynamodb_endpoint, local_aws_env, python};
+pub use test_app::TestApp;
+
 /// The Fernet spec's own key, and a second one for rotation tests.
 pub const KEY_A: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 pub const KEY_B: &str = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=";
-
-pub fn dynamodb_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect(
-        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local",
-    )
-}
 
 /// SDK configuration for DynamoDB Local with static dummy credentials (no IMDS lookups).
 pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
@@ -94,12 +93,14 @@ pub fn config_with(table: &TableName, overrides: &[(&str, &str)]) -> Config {
     Config::from_lookup(|name| vars.get(name).cloned()).expect("test config")
 }
 
-pub fn app_on(store: SecretStore, overrides: &[(&str, &str)]) -> App {
+/// The function's handler on `store`, configured with `overrides`.
+pub fn app_on(store: SecretStore, overrides: &[(&str, &str)]) -> TestApp {
     let config = config_with(store.table(), overrides);
-    App::new(config, store)
+    TestApp::new(App::new(config, store))
 }
 
-pub async fn fresh_app() -> App {
+/// The function's handler on a fresh table, configured with the defaults.
+pub async fn fresh_app() -> TestApp {
     app_on(fresh_store().await, &[])
 }
 
@@ -127,6 +128,10 @@ pub fn create_event(org: &str, permissions: &str, body: &str) -> Value {
 
 pub fn create_body(name: &str, value: &str) -> String {
     serde_json::json!({ "secret_name": name, "secret_value": value }).to_string()
+}
+
+pub fn update_body(value: &str) -> String {
+    serde_json::json!({ "secret_value": value }).to_string()
 }
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -1,7 +1,5 @@
 //! `openapi.yaml` declares every status the create route can answer with.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -10,12 +8,12 @@ use org_secrets::auth::{AuthError, Permission};
 use org_secrets::domain::SecretName;
 use org_secrets::storage::StoreError;
 use serde_json::{json, Value};
-use support::*;
 
-/// openapi.yaml as JSON, read with PyYAML from the test venv (`make test` provides it).
+use crate::support::*;
+
+/// openapi.yaml as JSON, read with PyYAML from the test venv (support::python).
 fn openapi() -> Value {
-    let python = std::env::var("ORG_SECRETS_PYTHON")
-        .expect("ORG_SECRETS_PYTHON is not set: run the tests with `make test`");
+    let python = python();
     let path = project_path("openapi.yaml");
     let output = Command::new(python)
         .args([
@@ -76,7 +74,7 @@ fn one_of_each_error() -> Vec<ApiError> {
         ApiError::SecretLimitReached { limit: 1_000 },
         ApiError::MalformedEvent("headers"),
         ApiError::StorageUnavailable(StoreError::Unavailable("timeout".to_owned())),
-        ApiError::Internal("x".to_owned()),
+        ApiError::Internal(org_secrets::api::error::InternalError::NoRequestId),
     ];
     for error in &errors {
         match error {
@@ -120,26 +118,22 @@ async fn observed_statuses_are_declared() {
     let app = fresh_app().await;
     let mut observed = BTreeSet::new();
     let body = create_body("observed", "v");
-    observed.insert(call(&app, &create_event("o", "ADMIN", &body)).await.status);
-    observed.insert(call(&app, &create_event("o", "ADMIN", &body)).await.status);
-    observed.insert(call(&app, &create_event("o", "READ", &body)).await.status);
-    observed.insert(call(&app, &create_event("o", "ADMIN", "{}")).await.status);
+    observed.insert(app.create("o", "ADMIN", &body).await.status);
+    observed.insert(app.create("o", "ADMIN", &body).await.status);
+    observed.insert(app.create("o", "READ", &body).await.status);
+    observed.insert(app.create("o", "ADMIN", "{}").await.status);
     let mut anonymous = create_event("o", "ADMIN", &body);
     anonymous["requestContext"]
         .as_object_mut()
         .unwrap()
         .remove("authorizer");
-    observed.insert(call(&app, &anonymous).await.status);
+    observed.insert(app.call(&anonymous).await.status);
     let mut get = create_event("o", "ADMIN", &body);
     get["requestContext"]["http"]["method"] = json!("PATCH");
-    observed.insert(call(&app, &get).await.status);
+    observed.insert(app.call(&get).await.status);
     for fault in ["ValidationException", "ThrottlingException"] {
         let faulty = app_on(store_at(&failing_dynamodb(fault)).await, &[]);
-        observed.insert(
-            call(&faulty, &create_event("o", "ADMIN", &body))
-                .await
-                .status,
-        );
+        observed.insert(faulty.create("o", "ADMIN", &body).await.status);
     }
     assert_eq!(
         observed,
@@ -160,12 +154,9 @@ async fn lifecycle_statuses_are_declared() {
     let document = openapi();
     let app = fresh_app().await;
     assert_eq!(
-        call(
-            &app,
-            &create_event("o", "ADMIN", &create_body("present", "v"))
-        )
-        .await
-        .status,
+        app.create("o", "ADMIN", &create_body("present", "v"))
+            .await
+            .status,
         201
     );
     let throttled = app_on(
@@ -176,7 +167,7 @@ async fn lifecycle_statuses_are_declared() {
         store_at(&failing_dynamodb("ValidationException")).await,
         &[],
     );
-    let update = json!({"secret_value": "v2"}).to_string();
+    let update = update_body("v2");
     let anonymous = |mut event: Value| {
         event["requestContext"]
             .as_object_mut()
@@ -191,18 +182,10 @@ async fn lifecycle_statuses_are_declared() {
         op_event("GET", "", "o", "NONE", None),
         anonymous(op_event("GET", "", "o", "READ", None)),
     ] {
-        list.insert(call(&app, &event).await.status);
+        list.insert(app.call(&event).await.status);
     }
-    list.insert(
-        call(&throttled, &op_event("GET", "", "o", "READ", None))
-            .await
-            .status,
-    );
-    list.insert(
-        call(&broken, &op_event("GET", "", "o", "READ", None))
-            .await
-            .status,
-    );
+    list.insert(throttled.list("o", "READ").await.status);
+    list.insert(broken.list("o", "READ").await.status);
     assert_eq!(list, BTreeSet::from([200, 401, 403, 500, 503]));
     assert_declared(&document, "/v1/organizations/secrets", "get", &list);
 
@@ -215,24 +198,15 @@ async fn lifecycle_statuses_are_declared() {
         op_event("POST", "/present", "o", "ADMIN", Some(&update)),
         anonymous(op_event("PUT", "/present", "o", "ADMIN", Some(&update))),
     ] {
-        put.insert(call(&app, &event).await.status);
+        put.insert(app.call(&event).await.status);
     }
     put.insert(
-        call(
-            &throttled,
-            &op_event("PUT", "/present", "o", "ADMIN", Some(&update)),
-        )
-        .await
-        .status,
+        throttled
+            .update("o", "ADMIN", "present", &update)
+            .await
+            .status,
     );
-    put.insert(
-        call(
-            &broken,
-            &op_event("PUT", "/present", "o", "ADMIN", Some(&update)),
-        )
-        .await
-        .status,
-    );
+    put.insert(broken.update("o", "ADMIN", "present", &update).await.status);
     assert_eq!(
         put,
         BTreeSet::from([200, 401, 403, 404, 405, 422, 500, 503])
@@ -252,18 +226,10 @@ async fn lifecycle_statuses_are_declared() {
         op_event("DELETE", "/present", "o", "WRITE", None),
         anonymous(op_event("DELETE", "/present", "o", "ADMIN", None)),
     ] {
-        delete.insert(call(&app, &event).await.status);
+        delete.insert(app.call(&event).await.status);
     }
-    delete.insert(
-        call(&throttled, &op_event("DELETE", "/x", "o", "ADMIN", None))
-            .await
-            .status,
-    );
-    delete.insert(
-        call(&broken, &op_event("DELETE", "/x", "o", "ADMIN", None))
-            .await
-            .status,
-    );
+    delete.insert(throttled.delete("o", "ADMIN", "x").await.status);
+    delete.insert(broken.delete("o", "ADMIN", "x").await.status);
     assert_eq!(delete, BTreeSet::from([200, 401, 403, 404, 422, 500, 503]));
     assert_declared(
         &document,
@@ -385,4 +351,77 @@ fn the_secret_name_rule_in_openapi_is_the_codes_rule() {
         }
     }
     assert_eq!(refused, declared);
+}
+
+/// The response types are what openapi.yaml publishes: each serializes exactly the schema's
+/// properties (a misspelt or extra field fails here) and always the required ones.
+#[test]
+fn response_types_serialize_exactly_their_published_schemas() {
+    use org_secrets::api::response::{
+        ErrorBody, ErrorResponse, SecretListResponse, SecretResponse,
+    };
+
+    let document = openapi();
+    let schemas = &document["components"]["schemas"];
+    let keys = |value: &Value| -> BTreeSet<String> {
+        value
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let published = |schema: &str| keys(&schemas[schema]["properties"]);
+    let required = |schema: &str| -> BTreeSet<String> {
+        schemas[schema]["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .map(|name| name.as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let name = SecretName::parse("n").unwrap();
+    for response in [
+        SecretResponse::created(&name),
+        SecretResponse::updated(&name),
+        SecretResponse::deleted(&name),
+    ] {
+        let serialized = serde_json::to_value(response).unwrap();
+        assert_eq!(keys(&serialized), published("SecretResponse"));
+        assert!(keys(&serialized).is_superset(&required("SecretResponse")));
+    }
+    let names = ["a".to_owned()];
+    let list = serde_json::to_value(SecretListResponse {
+        count: 1,
+        secrets: &names,
+    })
+    .unwrap();
+    assert_eq!(keys(&list), published("SecretListResponse"));
+    assert!(keys(&list).is_superset(&required("SecretListResponse")));
+
+    let full = ErrorResponse {
+        error: ErrorBody {
+            code: Some("c"),
+            details: Some(json!({})),
+            message: "m".to_owned(),
+            error_type: "T",
+        },
+        status: 400,
+        success: false,
+    };
+    let serialized = serde_json::to_value(&full).unwrap();
+    assert_eq!(keys(&serialized), published("ErrorResponse"));
+    assert_eq!(keys(&serialized["error"]), published("ErrorDetail"));
+    let minimal = ErrorResponse {
+        error: ErrorBody {
+            code: None,
+            details: None,
+            ..full.error.clone()
+        },
+        ..full
+    };
+    let serialized = serde_json::to_value(&minimal).unwrap();
+    assert!(keys(&serialized).is_superset(&required("ErrorResponse")));
+    assert_eq!(keys(&serialized["error"]), required("ErrorDetail"));
 }

@@ -1,6 +1,6 @@
 //! The consumers are Python services using `cryptography`'s Fernet/MultiFernet: tokens must
-//! cross in both directions. `make test` provides the interpreter (ORG_SECRETS_PYTHON, a
-//! venv with a pinned `cryptography`).
+//! cross in both directions. The interpreter is support::python (ORG_SECRETS_PYTHON, or the
+//! project venv with a pinned `cryptography`).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -9,14 +9,11 @@ use org_secrets::crypto::{Cipher, EncryptedValue};
 use org_secrets::domain::SecretValue;
 use secrecy::ExposeSecret;
 
-const KEY_A: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
-const KEY_B: &str = "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY=";
+use crate::support::{python as interpreter, KEY_A, KEY_B};
 
 /// Runs `script` with `input` on stdin; returns stdout.
 fn python(script: &str, input: &str) -> String {
-    let interpreter = std::env::var("ORG_SECRETS_PYTHON")
-        .expect("ORG_SECRETS_PYTHON is not set: run the tests with `make test`");
-    let mut child = Command::new(interpreter)
+    let mut child = Command::new(interpreter())
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -3,13 +3,12 @@
 //! and who may decrypt with it, the access log, concurrency and throttling, the asynchronous
 //! failure destination, and who may invoke the function.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::project_path;
+
+use crate::support::{project_path, python};
 
 fn read(relative: &str) -> String {
     std::fs::read_to_string(project_path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
@@ -113,8 +112,8 @@ fn template_routes_every_operation() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The template as data. PyYAML from the test venv (`make test` provides it, as for
-// tests/openapi.rs) reads it, with CloudFormation's short-form tags turned into their long
+// The template as data. PyYAML from the test venv (support::python, as for the openapi
+// module) reads it, with CloudFormation's short-form tags turned into their long
 // forms: `!Ref X` is {"Ref": "X"}, `!GetAtt A.B` is {"Fn::GetAtt": ["A", "B"]}, `!Sub s` is
 // {"Fn::Sub": s}, and so on.
 
@@ -139,11 +138,6 @@ def tagged(loader, suffix, node):
 Loader.add_multi_constructor("!", tagged)
 json.dump(yaml.load(open(sys.argv[1]), Loader=Loader), sys.stdout)
 "#;
-
-fn python() -> String {
-    std::env::var("ORG_SECRETS_PYTHON")
-        .expect("ORG_SECRETS_PYTHON is not set: run the tests with `make test`")
-}
 
 fn run_python(script: &str, args: &[&str]) -> Vec<u8> {
     let output = Command::new(python())
@@ -405,7 +399,7 @@ fn only_the_function_role_may_decrypt_outside_a_service() {
     assert!(allows(administration[0], "kms:ScheduleKeyDeletion"));
 
     // The role's own IAM side grants the same, on this key only.
-    let policy = resource(&template, "SecretsFunctionKeyAndQueuePolicy");
+    let policy = resource(&template, "SecretsFunctionPolicy");
     assert_eq!(
         policy["Properties"]["Roles"],
         json!([{ "Ref": "SecretsFunctionRole" }])
@@ -614,7 +608,7 @@ fn async_failures_are_retried_a_bounded_number_of_times_then_kept_encrypted() {
     assert_eq!(queue["MessageRetentionPeriod"], 1_209_600);
 
     // The role sends to exactly that queue, and Lambda sees that before the config exists.
-    let policy = resource(&template, "SecretsFunctionKeyAndQueuePolicy");
+    let policy = resource(&template, "SecretsFunctionPolicy");
     let sends: Vec<_> = policy["Properties"]["PolicyDocument"]["Statement"]
         .as_array()
         .expect("statements")
@@ -624,7 +618,7 @@ fn async_failures_are_retried_a_bounded_number_of_times_then_kept_encrypted() {
     assert_eq!(sends.len(), 1);
     assert_eq!(sends[0]["Resource"], get_att("FailureQueue", "Arn"));
     assert_eq!(strings(&sends[0]["Action"]), ["sqs:SendMessage"]);
-    assert_eq!(config["DependsOn"], "SecretsFunctionKeyAndQueuePolicy");
+    assert_eq!(config["DependsOn"], "SecretsFunctionPolicy");
 }
 
 /// Evaluates `!Equals [!Select [2, !Split [":", !Join ["", [!Ref P, ":::"]]]], service]`.

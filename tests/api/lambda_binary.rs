@@ -1,8 +1,6 @@
 //! The compiled `bootstrap` run as Lambda runs it: a separate process polling a Lambda
 //! Runtime API (a local one, from org-secrets-local), with DynamoDB Local behind it.
 
-mod support;
-
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +13,8 @@ use org_secrets_local::gateway::http_response_from_lambda;
 use org_secrets_local::http::HttpResponse;
 use org_secrets_local::runtime_api::{Invocation, RuntimeApi};
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 struct LambdaProcess {
     runtime: RuntimeApi,
@@ -322,7 +321,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
                 200,
             ),
         ];
-        // Adversarial outcomes too (tests/adversarial.rs has the full set in process).
+        // Adversarial outcomes too (the adversarial module has the full set in process).
         let mut bad_base64 = create_event("org_acme", "ADMIN", "");
         bad_base64["body"] = json!(format!("%%{canary}%%"));
         bad_base64["isBase64Encoded"] = json!(true);
@@ -601,14 +600,25 @@ async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller
     let store = fresh_store().await;
     let endpoint = dynamodb_endpoint();
     let lambda = local_lambda("false-201", store.table().as_str(), &endpoint, &[]);
+    // (event, direct, the second create's error code). A direct create must carry an
+    // Idempotency-Key, so there the two events share the key too: that is
+    // idempotency_key_reused, for the others the request id alone: secret_name_taken.
     let callers = [
-        ("http-api-jwt-admin-create.json", false),
-        ("http-api-lambda-authorizer-create.json", false),
-        ("rest-cognito-create.json", false),
-        ("rest-lambda-authorizer-create.json", false),
-        ("provisioning-create.json", true),
+        ("http-api-jwt-admin-create.json", false, "secret_name_taken"),
+        (
+            "http-api-lambda-authorizer-create.json",
+            false,
+            "secret_name_taken",
+        ),
+        ("rest-cognito-create.json", false, "secret_name_taken"),
+        (
+            "rest-lambda-authorizer-create.json",
+            false,
+            "secret_name_taken",
+        ),
+        ("provisioning-create.json", true, "idempotency_key_reused"),
     ];
-    for (file, direct) in callers {
+    for (file, direct, code) in callers {
         let mut event = sample_event(file);
         if file == "rest-cognito-create.json" {
             // This shape's claims are Cognito's; the function reads the default names.
@@ -616,8 +626,9 @@ async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller
             claims["org_id"] = claims["custom:org_id"].clone();
             claims["permissions"] = claims["cognito:groups"].clone();
         }
-        // No Idempotency-Key: the request id is all the two events share.
-        if let Some(headers) = event["headers"].as_object_mut() {
+        // No Idempotency-Key (but for the direct create): the request id is all the two
+        // events share.
+        if let Some(headers) = event["headers"].as_object_mut().filter(|_| !direct) {
             headers.remove("idempotency-key");
         }
         event["requestContext"]["requestId"] = json!(format!("template-request-{file}"));
@@ -631,14 +642,14 @@ async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller
             Ok(response) => {
                 assert!(!direct, "{file}: a direct invocation must fail");
                 assert_eq!(response.status, 409, "{file}");
-                assert_eq!(body_json(&response)["error"]["code"], "secret_name_taken");
+                assert_eq!(body_json(&response)["error"]["code"], code);
             }
             Err(error) => {
                 assert!(
                     direct,
                     "{file}: a gateway event must get a response: {error}"
                 );
-                assert_eq!(error["errorType"], "secret_name_taken", "{file}");
+                assert_eq!(error["errorType"], code, "{file}");
             }
         }
         let item = stored_item(&store, "org_acme", &name).await.expect("item");
@@ -841,15 +852,37 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
         .filter(|line| line.contains("caller=\"direct\""))
         .count();
     assert_eq!(malformed_direct, 2, "{log}");
+    // A direct create must be recognisable when it is delivered again: without an
+    // Idempotency-Key, or without a subject (the key is stored only with one), it is
+    // refused before anything is written. Through API Gateway both are ordinary creates.
+    let mut keyless = with_body_value(provisioning.clone(), "keyless", "v");
+    keyless["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("idempotency-key");
+    let mut subjectless = with_body_value(provisioning.clone(), "subjectless", "v");
+    subjectless["requestContext"]["authorizer"]["lambda"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sub");
+    for (event, code) in [
+        (keyless, "validation_error"),
+        (subjectless, "not_authenticated"),
+    ] {
+        let error = lambda
+            .invoke_direct(&event)
+            .expect_err("an unrecognisable direct create");
+        assert_eq!(error["errorType"], code, "{error}");
+    }
     // Nothing above wrote anything.
     assert_eq!(item_count(&store).await, 2);
 
     // A busy or unreachable store: `storage_unavailable`, the one type worth retrying; API
     // Gateway still gets its 503.
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
+    // Port 1: below the ephemeral range, so no listener another test binds on port 0 can
+    // take it (a port bound and released here could be, and answer with an error of its
+    // own: every suite shares this process).
+    let closed_port = "http://127.0.0.1:1".to_owned();
     for unavailable in [
         failing_dynamodb("ProvisionedThroughputExceededException"),
         closed_port,

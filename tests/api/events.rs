@@ -2,12 +2,11 @@
 //! `cargo lambda invoke` examples use) gives its documented status. A new event file without
 //! an entry in `events/expected-status.json` fails this test.
 
-mod support;
-
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn every_sample_event_has_its_expected_status() {
@@ -60,20 +59,16 @@ async fn every_sample_event_has_its_expected_status() {
         let seeder = app_on(store.clone(), &[]);
         for seed in &seeds {
             let [org, name, value] = [0, 1, 2].map(|i| seed[i].as_str().expect("seed entry"));
-            let seeded = call(
-                &seeder,
-                &create_event(org, "ADMIN", &create_body(name, value)),
-            )
-            .await;
+            let seeded = seeder.create(org, "ADMIN", &create_body(name, value)).await;
             assert_eq!(seeded.status, 201, "{file}: seeding {name}");
         }
         let app = app_on(store, &overrides);
-        let answer = call(&app, &sample_event(file)).await;
+        let answer = app.call(&sample_event(file)).await;
         assert_eq!(answer.status, status, "{file}: {}", answer.text);
         let items_after = expectation["items_after"]
             .as_u64()
             .map_or(seeds.len() + usize::from(status == 201), |n| n as usize);
-        assert_eq!(item_count(app.store()).await, items_after, "{file}");
+        assert_eq!(app.item_count().await, items_after, "{file}");
         if file.ends_with("-list.json") {
             assert_eq!(
                 answer.json["secrets"],

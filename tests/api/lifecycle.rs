@@ -1,14 +1,8 @@
 //! List, update, delete and idempotent create, through the handler, on DynamoDB Local.
 
-mod support;
-
 use serde_json::json;
-use support::*;
 
-async fn create(app: &org_secrets::api::App, org: &str, name: &str, value: &str) {
-    let answer = call(app, &create_event(org, "ADMIN", &create_body(name, value))).await;
-    assert_eq!(answer.status, 201, "{}", answer.text);
-}
+use crate::support::*;
 
 #[tokio::test]
 async fn list_returns_sorted_names_of_the_callers_org_only() {
@@ -19,9 +13,9 @@ async fn list_returns_sorted_names_of_the_callers_org_only() {
         ("org_a", "Mid"),
         ("org_b", "other_org_secret"),
     ] {
-        create(&app, org, name, &format!("VALUE-{name}")).await;
+        app.seed(org, name, &format!("VALUE-{name}")).await;
     }
-    let answer = call(&app, &op_event("GET", "", "org_a", "READ", None)).await;
+    let answer = app.list("org_a", "READ").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.headers["cache-control"], "no-store");
     assert_eq!(
@@ -29,12 +23,12 @@ async fn list_returns_sorted_names_of_the_callers_org_only() {
         json!({"secrets": ["Mid", "alpha", "zeta"], "count": 3})
     );
     assert!(!answer.text.contains("VALUE-"));
-    let other = call(&app, &op_event("GET", "", "org_b", "READ", None)).await;
+    let other = app.list("org_b", "READ").await;
     assert_eq!(
         other.json,
         json!({"secrets": ["other_org_secret"], "count": 1})
     );
-    let empty = call(&app, &op_event("GET", "", "org_c", "READ", None)).await;
+    let empty = app.list("org_c", "READ").await;
     assert_eq!(empty.json, json!({"secrets": [], "count": 0}));
 }
 
@@ -45,7 +39,8 @@ async fn list_follows_every_page_past_one_megabyte() {
     let big_value = "v".repeat(60_000); // an ~80 KB token per item
     let count = 20; // ~1.6 MB in all
     for i in 0..count {
-        create(&app, "org_big", &format!("secret_{i:03}"), &big_value).await;
+        app.seed("org_big", &format!("secret_{i:03}"), &big_value)
+            .await;
     }
     // Prove the data really spans pages: one raw query stops early.
     let first_page = app
@@ -68,7 +63,7 @@ async fn list_follows_every_page_past_one_megabyte() {
     );
     assert!((first_page.count as usize) < count);
 
-    let answer = call(&app, &op_event("GET", "", "org_big", "READ", None)).await;
+    let answer = app.list("org_big", "READ").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json["count"], count);
     let expected: Vec<String> = (0..count).map(|i| format!("secret_{i:03}")).collect();
@@ -78,32 +73,24 @@ async fn list_follows_every_page_past_one_megabyte() {
 #[tokio::test]
 async fn update_replaces_the_value_and_keeps_created_fields() {
     let app = fresh_app().await;
-    create(&app, "org_acme", "github_token", "old-value").await;
-    let before = stored_item(app.store(), "org_acme", "github_token")
-        .await
-        .unwrap();
+    app.seed("org_acme", "github_token", "old-value").await;
+    let before = app.stored_item("org_acme", "github_token").await.unwrap();
 
-    let body = json!({"secret_value": "new-value"}).to_string();
-    let answer = call(
-        &app,
-        &op_event("PUT", "/github_token", "org_acme", "ADMIN", Some(&body)),
-    )
-    .await;
+    let body = update_body("new-value");
+    let answer = app.update("org_acme", "ADMIN", "github_token", &body).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(
         answer.json,
         json!({"secret_name": "github_token", "created": null, "updated": true, "deleted": null})
     );
     assert!(!answer.text.contains("new-value"));
-    let after = stored_item(app.store(), "org_acme", "github_token")
-        .await
-        .unwrap();
+    let after = app.stored_item("org_acme", "github_token").await.unwrap();
     assert_eq!(attr(&after, "created_at"), attr(&before, "created_at"));
     assert_eq!(attr(&after, "created_by"), attr(&before, "created_by"));
     assert_eq!(attr(&after, "updated_by"), "alice@acme.example");
     assert!(attr(&after, "updated_at").ends_with('Z'));
     assert_eq!(
-        stored_value(&app, "org_acme", "github_token").await,
+        app.stored_value("org_acme", "github_token").await,
         "new-value"
     );
 }
@@ -111,30 +98,24 @@ async fn update_replaces_the_value_and_keeps_created_fields() {
 #[tokio::test]
 async fn update_and_delete_of_missing_secrets_are_404() {
     let app = fresh_app().await;
-    let body = json!({"secret_value": "v"}).to_string();
+    let body = update_body("v");
     for (method, body) in [("PUT", Some(body.as_str())), ("DELETE", None)] {
-        let answer = call(&app, &op_event(method, "/nope", "org_acme", "ADMIN", body)).await;
+        let answer = app
+            .call(&op_event(method, "/nope", "org_acme", "ADMIN", body))
+            .await;
         assert_eq!(answer.status, 404, "{method}: {}", answer.text);
         assert_eq!(answer.json["error"]["type"], "NotFoundError");
         assert_eq!(answer.json["error"]["code"], "secret_not_found");
     }
     // Another organization's secret is missing too, from here.
-    create(&app, "org_b", "theirs", "v").await;
-    let answer = call(
-        &app,
-        &op_event("DELETE", "/theirs", "org_acme", "ADMIN", None),
-    )
-    .await;
+    app.seed("org_b", "theirs", "v").await;
+    let answer = app.delete("org_acme", "ADMIN", "theirs").await;
     assert_eq!(answer.status, 404);
-    let answer = call(
-        &app,
-        &op_event("PUT", "/theirs", "org_acme", "ADMIN", Some(&body)),
-    )
-    .await;
+    let answer = app.update("org_acme", "ADMIN", "theirs", &body).await;
     assert_eq!(answer.status, 404);
-    assert_eq!(stored_value(&app, "org_b", "theirs").await, "v");
+    assert_eq!(app.stored_value("org_b", "theirs").await, "v");
     assert_eq!(
-        item_count(app.store()).await,
+        app.item_count().await,
         1,
         "update of a missing secret must not create it"
     );
@@ -143,46 +124,28 @@ async fn update_and_delete_of_missing_secrets_are_404() {
 #[tokio::test]
 async fn delete_removes_the_item() {
     let app = fresh_app().await;
-    create(&app, "org_acme", "old_api_key", "v").await;
-    let answer = call(
-        &app,
-        &op_event("DELETE", "/old_api_key", "org_acme", "ADMIN", None),
-    )
-    .await;
+    app.seed("org_acme", "old_api_key", "v").await;
+    let answer = app.delete("org_acme", "ADMIN", "old_api_key").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(
         answer.json,
         json!({"secret_name": "old_api_key", "created": null, "updated": null, "deleted": true})
     );
-    assert!(stored_item(app.store(), "org_acme", "old_api_key")
-        .await
-        .is_none());
-    let again = call(
-        &app,
-        &op_event("DELETE", "/old_api_key", "org_acme", "ADMIN", None),
-    )
-    .await;
+    assert!(app.stored_item("org_acme", "old_api_key").await.is_none());
+    let again = app.delete("org_acme", "ADMIN", "old_api_key").await;
     assert_eq!(again.status, 404);
     // The name is free again.
-    create(&app, "org_acme", "old_api_key", "v2").await;
+    app.seed("org_acme", "old_api_key", "v2").await;
 }
 
 #[tokio::test]
 async fn path_names_are_percent_decoded_and_validated() {
     let app = fresh_app().await;
-    create(&app, "org_acme", "weather key ☃", "v").await;
-    let body = json!({"secret_value": "v2"}).to_string();
-    let answer = call(
-        &app,
-        &op_event(
-            "PUT",
-            "/weather%20key%20%E2%98%83",
-            "org_acme",
-            "ADMIN",
-            Some(&body),
-        ),
-    )
-    .await;
+    app.seed("org_acme", "weather key ☃", "v").await;
+    let body = update_body("v2");
+    let answer = app
+        .update("org_acme", "ADMIN", "weather%20key%20%E2%98%83", &body)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json["secret_name"], "weather key ☃");
     for bad in [
@@ -191,53 +154,45 @@ async fn path_names_are_percent_decoded_and_validated() {
         "/line%0Abreak",
         &format!("/{}", "n".repeat(101)),
     ] {
-        let answer = call(&app, &op_event("DELETE", bad, "org_acme", "ADMIN", None)).await;
+        let answer = app
+            .call(&op_event("DELETE", bad, "org_acme", "ADMIN", None))
+            .await;
         assert_eq!(answer.status, 422, "{bad}: {}", answer.text);
         assert_eq!(
             answer.json["detail"][0]["loc"],
             json!(["path", "secret_name"])
         );
     }
-    let nested = call(&app, &op_event("DELETE", "/a/b", "org_acme", "ADMIN", None)).await;
+    let nested = app.delete("org_acme", "ADMIN", "a/b").await;
     assert_eq!(nested.status, 404);
 }
 
 #[tokio::test]
 async fn update_body_is_validated_and_changes_nothing_when_invalid() {
     let app = fresh_app().await;
-    create(&app, "org_acme", "k", "original").await;
+    app.seed("org_acme", "k", "original").await;
     for (body, kind) in [
         ("", "missing"),
         ("{}", "missing"),
         (r#"{"secret_value": ""}"#, "string_too_short"),
         (r#"{"secret_value": 5}"#, "string_type"),
     ] {
-        let answer = call(
-            &app,
-            &op_event("PUT", "/k", "org_acme", "ADMIN", Some(body)),
-        )
-        .await;
+        let answer = app.update("org_acme", "ADMIN", "k", body).await;
         assert_eq!(answer.status, 422, "{body:?}");
         assert_eq!(answer.json["detail"][0]["type"], kind, "{body:?}");
     }
     let big = json!({"secret_value": "x".repeat(65_537)}).to_string();
-    assert_eq!(
-        call(
-            &app,
-            &op_event("PUT", "/k", "org_acme", "ADMIN", Some(&big))
-        )
-        .await
-        .status,
-        422
-    );
-    assert_eq!(stored_value(&app, "org_acme", "k").await, "original");
+    assert_eq!(app.update("org_acme", "ADMIN", "k", &big).await.status, 422);
+    assert_eq!(app.stored_value("org_acme", "k").await, "original");
 }
 
 #[tokio::test]
 async fn item_route_allows_put_and_delete_only() {
     let app = fresh_app().await;
     for method in ["GET", "POST", "PATCH"] {
-        let answer = call(&app, &op_event(method, "/k", "org_acme", "ADMIN", None)).await;
+        let answer = app
+            .call(&op_event(method, "/k", "org_acme", "ADMIN", None))
+            .await;
         assert_eq!(answer.status, 405, "{method}");
         assert_eq!(answer.headers["allow"], "DELETE, PUT");
     }
@@ -248,26 +203,18 @@ async fn item_route_allows_put_and_delete_only() {
 #[tokio::test]
 async fn permission_hierarchy_on_all_four_operations() {
     let app = fresh_app().await;
-    create(&app, "org_acme", "existing", "v").await;
-    let update_body = json!({"secret_value": "changed"}).to_string();
+    app.seed("org_acme", "existing", "v").await;
+    let changed = update_body("changed");
     for permission in ["READ", "WRITE", "DELETE", "ADMIN"] {
         let is_admin = permission == "ADMIN";
-        let list = call(&app, &op_event("GET", "", "org_acme", permission, None)).await;
+        let list = app.list("org_acme", permission).await;
         assert_eq!(list.status, 200, "{permission} list");
 
         let create_body = create_body(&format!("new_{permission}"), "v");
-        let created = call(&app, &create_event("org_acme", permission, &create_body)).await;
-        let update = call(
-            &app,
-            &op_event(
-                "PUT",
-                "/existing",
-                "org_acme",
-                permission,
-                Some(&update_body),
-            ),
-        )
-        .await;
+        let created = app.create("org_acme", permission, &create_body).await;
+        let update = app
+            .update("org_acme", permission, "existing", &changed)
+            .await;
         let (expected_write, expected_delete) = if is_admin { (200, 200) } else { (403, 403) };
         assert_eq!(
             created.status,
@@ -281,15 +228,11 @@ async fn permission_hierarchy_on_all_four_operations() {
                 "ADMIN"
             );
         }
-        let delete = call(
-            &app,
-            &op_event("DELETE", "/existing", "org_acme", permission, None),
-        )
-        .await;
+        let delete = app.delete("org_acme", permission, "existing").await;
         assert_eq!(delete.status, expected_delete, "{permission} delete");
     }
     // No permission at all: authenticated, but even list is forbidden.
-    let nothing = call(&app, &op_event("GET", "", "org_acme", "NOT_READ", None)).await;
+    let nothing = app.list("org_acme", "NOT_READ").await;
     assert_eq!(nothing.status, 403);
     let anonymous = {
         let mut event = op_event("GET", "", "org_acme", "READ", None);
@@ -297,7 +240,7 @@ async fn permission_hierarchy_on_all_four_operations() {
             .as_object_mut()
             .unwrap()
             .remove("authorizer");
-        call(&app, &event).await
+        app.call(&event).await
     };
     assert_eq!(anonymous.status, 401);
 }
@@ -306,29 +249,13 @@ async fn permission_hierarchy_on_all_four_operations() {
 async fn idempotent_create_replays_the_same_request() {
     let app = fresh_app().await;
     let body = create_body("stripe_api_key", "sk_live_1");
-    let first = call(
-        &app,
-        &with_header(
-            create_event("org_acme", "ADMIN", &body),
-            "idempotency-key",
-            "key-1",
-        ),
-    )
-    .await;
+    let first = app.create_keyed("org_acme", "ADMIN", &body, "key-1").await;
     assert_eq!(first.status, 201, "{}", first.text);
     // A client retry: a new API Gateway request id, the same key and value.
-    let retry = call(
-        &app,
-        &with_header(
-            create_event("org_acme", "ADMIN", &body),
-            "idempotency-key",
-            "key-1",
-        ),
-    )
-    .await;
+    let retry = app.create_keyed("org_acme", "ADMIN", &body, "key-1").await;
     assert_eq!(retry.status, 201, "{}", retry.text);
     assert_eq!(retry.json, first.json);
-    assert_eq!(item_count(app.store()).await, 1);
+    assert_eq!(app.item_count().await, 1);
 }
 
 #[tokio::test]
@@ -336,23 +263,17 @@ async fn idempotency_key_reused_with_another_value_is_409() {
     let app = fresh_app().await;
     let first = create_body("stripe_api_key", "sk_live_1");
     let other = create_body("stripe_api_key", "sk_live_2");
-    let event = |body: &str, key: &str| {
-        with_header(
-            create_event("org_acme", "ADMIN", body),
-            "idempotency-key",
-            key,
-        )
-    };
-    assert_eq!(call(&app, &event(&first, "key-1")).await.status, 201);
-    let reused = call(&app, &event(&other, "key-1")).await;
+    let created = app.create_keyed("org_acme", "ADMIN", &first, "key-1").await;
+    assert_eq!(created.status, 201);
+    let reused = app.create_keyed("org_acme", "ADMIN", &other, "key-1").await;
     assert_eq!(reused.status, 409, "{}", reused.text);
     assert_eq!(reused.json["error"]["code"], "idempotency_key_reused");
     assert!(!reused.text.contains("sk_live"));
     // A different key for a taken name is a plain conflict.
-    let other_key = call(&app, &event(&first, "key-2")).await;
+    let other_key = app.create_keyed("org_acme", "ADMIN", &first, "key-2").await;
     assert_eq!(other_key.json["error"]["code"], "secret_name_taken");
     assert_eq!(
-        stored_value(&app, "org_acme", "stripe_api_key").await,
+        app.stored_value("org_acme", "stripe_api_key").await,
         "sk_live_1"
     );
 }
@@ -361,13 +282,9 @@ async fn idempotency_key_reused_with_another_value_is_409() {
 async fn without_a_key_a_duplicate_is_a_plain_409() {
     let app = fresh_app().await;
     let body = create_body("stripe_api_key", "sk_live_1");
-    let keyed = with_header(
-        create_event("org_acme", "ADMIN", &body),
-        "idempotency-key",
-        "key-1",
-    );
-    assert_eq!(call(&app, &keyed).await.status, 201);
-    let unkeyed = call(&app, &create_event("org_acme", "ADMIN", &body)).await;
+    let keyed = app.create_keyed("org_acme", "ADMIN", &body, "key-1").await;
+    assert_eq!(keyed.status, 201);
+    let unkeyed = app.create("org_acme", "ADMIN", &body).await;
     assert_eq!(unkeyed.status, 409);
     assert_eq!(unkeyed.json["error"]["code"], "secret_name_taken");
 }
@@ -376,28 +293,17 @@ async fn without_a_key_a_duplicate_is_a_plain_409() {
 async fn an_update_closes_the_idempotency_window() {
     let app = fresh_app().await;
     let body = create_body("k", "v1");
-    let keyed = || {
-        with_header(
-            create_event("org_acme", "ADMIN", &body),
-            "idempotency-key",
-            "key-1",
-        )
-    };
-    assert_eq!(call(&app, &keyed()).await.status, 201);
-    let update = json!({"secret_value": "v2"}).to_string();
+    let keyed = || app.create_keyed("org_acme", "ADMIN", &body, "key-1");
+    assert_eq!(keyed().await.status, 201);
+    let update = update_body("v2");
     assert_eq!(
-        call(
-            &app,
-            &op_event("PUT", "/k", "org_acme", "ADMIN", Some(&update))
-        )
-        .await
-        .status,
+        app.update("org_acme", "ADMIN", "k", &update).await.status,
         200
     );
-    let late_retry = call(&app, &keyed()).await;
+    let late_retry = keyed().await;
     assert_eq!(late_retry.status, 409);
     assert_eq!(late_retry.json["error"]["code"], "secret_name_taken");
-    assert_eq!(stored_value(&app, "org_acme", "k").await, "v2");
+    assert_eq!(app.stored_value("org_acme", "k").await, "v2");
 }
 
 #[tokio::test]
@@ -405,20 +311,12 @@ async fn invalid_idempotency_keys_are_422() {
     let app = fresh_app().await;
     let body = create_body("k", "v");
     for bad in ["", "has space", &"k".repeat(256)] {
-        let answer = call(
-            &app,
-            &with_header(
-                create_event("org_acme", "ADMIN", &body),
-                "idempotency-key",
-                bad,
-            ),
-        )
-        .await;
+        let answer = app.create_keyed("org_acme", "ADMIN", &body, bad).await;
         assert_eq!(answer.status, 422, "{bad:?}");
         assert_eq!(
             answer.json["detail"][0]["loc"],
             json!(["header", "idempotency-key"])
         );
     }
-    assert_eq!(item_count(app.store()).await, 0);
+    assert_eq!(app.item_count().await, 0);
 }

@@ -3,19 +3,17 @@
 //! fail before the handler ran, the per-organization limit and the bound it puts on list,
 //! names that look alike, and the warm-up's own timeout.
 
-mod support;
-
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestOrigin;
 use lambda_http::{Body, Response};
-use org_secrets::api::App;
 use org_secrets::domain::OrgId;
 use serde_json::{json, Value};
-use support::hostile::error_code;
-use support::*;
+
+use crate::support::hostile::error_code;
+use crate::support::*;
 
 /// The four shapes in which an authorizer delivers identity.
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +107,7 @@ fn shaped_event(
 
 /// The app as a deployment using `shape` configures it: REST Cognito pools name their claims
 /// `custom:org_id` and `cognito:groups`. Every shape's app shares `store`.
-fn app_for(shape: Shape, store: &org_secrets::storage::SecretStore) -> App {
+fn app_for(shape: Shape, store: &org_secrets::storage::SecretStore) -> TestApp {
     match shape {
         Shape::RestCognito => app_on(
             store.clone(),
@@ -168,17 +166,22 @@ async fn org_claims_are_used_as_presented_or_refused_in_every_shape_and_operatio
         Some("alice"),
         Some(&create_body("shared", "original")),
     );
-    assert_eq!(call(&app, &setup).await.status, 201);
+    assert_eq!(app.call(&setup).await.status, 201);
 
     for shape in SHAPES {
         let app = app_for(shape, app.store());
         // The control: the presented org itself works in this shape, so a 401 below is the
         // rule at work and not a shape the app cannot read.
-        let list = call(
-            &app,
-            &shaped_event(shape, "GET", "", Some("org_a"), Some("alice"), None),
-        )
-        .await;
+        let list = app
+            .call(&shaped_event(
+                shape,
+                "GET",
+                "",
+                Some("org_a"),
+                Some("alice"),
+                None,
+            ))
+            .await;
         assert_eq!(list.status, 200, "{shape:?}: {}", list.text);
         assert_eq!(list.json["secrets"], json!(["shared"]), "{shape:?}");
         for org in LOOK_ALIKE_ORGS {
@@ -202,7 +205,7 @@ async fn org_claims_are_used_as_presented_or_refused_in_every_shape_and_operatio
                     Some("mallory"),
                     body.as_deref(),
                 );
-                let answer = call(&app, &event).await;
+                let answer = app.call(&event).await;
                 assert!(
                     is_not_authenticated(&answer),
                     "{shape:?} {method}{suffix} as org {org:?}: {} {}",
@@ -213,8 +216,8 @@ async fn org_claims_are_used_as_presented_or_refused_in_every_shape_and_operatio
         }
     }
     // org_a's secret is exactly as it was, and nothing else was written anywhere.
-    assert_eq!(stored_value(&app, "org_a", "shared").await, "original");
-    assert_eq!(item_count(app.store()).await, 1);
+    assert_eq!(app.stored_value("org_a", "shared").await, "original");
+    assert_eq!(app.item_count().await, 1);
     // An org id with inner spaces or non-ASCII letters is an id like any other: used as is.
     for org in ["org a", "组织", "org-ÄÖÜ"] {
         let event = shaped_event(
@@ -225,8 +228,8 @@ async fn org_claims_are_used_as_presented_or_refused_in_every_shape_and_operatio
             Some("alice"),
             Some(&create_body("shared", "theirs")),
         );
-        assert_eq!(call(&app, &event).await.status, 201, "{org:?}");
-        assert_eq!(stored_value(&app, org, "shared").await, "theirs");
+        assert_eq!(app.call(&event).await.status, 201, "{org:?}");
+        assert_eq!(app.stored_value(org, "shared").await, "theirs");
     }
 }
 
@@ -249,7 +252,7 @@ async fn subject_claims_follow_the_same_rule_and_are_never_cut() {
         for (i, sub) in refused.iter().enumerate() {
             let body = create_body(&format!("by_{i}"), "v");
             let event = shaped_event(shape, "POST", "", Some("org_a"), Some(sub), Some(&body));
-            let answer = call(&app, &event).await;
+            let answer = app.call(&event).await;
             assert!(
                 is_not_authenticated(&answer),
                 "{shape:?} subject #{i} ({} bytes): {} {}",
@@ -280,9 +283,9 @@ async fn subject_claims_follow_the_same_rule_and_are_never_cut() {
             } else {
                 event
             };
-            let answer = call(&app, &event).await;
+            let answer = app.call(&event).await;
             assert_eq!(answer.status, 201, "{shape:?} {name}: {}", answer.text);
-            let item = stored_item(app.store(), "org_a", &name).await.unwrap();
+            let item = app.stored_item("org_a", &name).await.unwrap();
             assert_eq!(attr(&item, "created_by"), stored, "{shape:?} {name}");
         }
     }
@@ -326,13 +329,13 @@ async fn idempotent_replay_is_recognised_only_for_the_original_actor() {
         }
     };
     assert_eq!(
-        call(&app, &create(Some("alice"), Some("k-1"), "pin", "4711"))
+        app.call(&create(Some("alice"), Some("k-1"), "pin", "4711"))
             .await
             .status,
         201
     );
     assert_eq!(
-        call(&app, &create(None, Some("k-anon"), "anon_pin", "1234"))
+        app.call(&create(None, Some("k-anon"), "anon_pin", "1234"))
             .await
             .status,
         201
@@ -422,7 +425,7 @@ async fn idempotent_replay_is_recognised_only_for_the_original_actor() {
     ];
     let mut stranger_bodies = Vec::new();
     for (sub, key, name, value, status, code) in rows {
-        let answer = call(&app, &create(*sub, *key, name, value)).await;
+        let answer = app.call(&create(*sub, *key, name, value)).await;
         assert_eq!(
             answer.status, *status,
             "{sub:?} {key:?} {value}: {}",
@@ -441,15 +444,15 @@ async fn idempotent_replay_is_recognised_only_for_the_original_actor() {
     // A stranger's answers are identical whether the guess was right or wrong.
     stranger_bodies.dedup();
     assert_eq!(stranger_bodies.len(), 1, "{stranger_bodies:#?}");
-    assert_eq!(stored_value(&app, "org_a", "pin").await, "4711");
+    assert_eq!(app.stored_value("org_a", "pin").await, "4711");
 }
 
 #[tokio::test]
 async fn events_that_used_to_fail_before_the_handler_get_typed_answers() {
     let app = fresh_app().await;
     for (label, raw, status, code) in hostile::hostile_events() {
-        let before = item_count(app.store()).await;
-        let answer = call_raw(&app, &raw).await;
+        let before = app.item_count().await;
+        let answer = app.call_raw(&raw).await;
         assert_eq!(answer.status, status, "{label}: {}", answer.text);
         if !code.is_empty() {
             assert_eq!(error_code(&answer), code, "{label}: {}", answer.text);
@@ -462,16 +465,18 @@ async fn events_that_used_to_fail_before_the_handler_get_typed_answers() {
             Some("no-store"),
             "{label}"
         );
-        let written = item_count(app.store()).await - before;
+        let written = app.item_count().await - before;
         assert_eq!(written, usize::from(status == 201), "{label}");
         if status == 201 {
             // Served normally; clear the name for the next row.
-            let delete = op_event("DELETE", "/from_bad_event", "org_a", "ADMIN", None);
-            assert_eq!(call(&app, &delete).await.status, 200, "{label}");
+            assert_eq!(
+                app.delete("org_a", "ADMIN", "from_bad_event").await.status,
+                200,
+                "{label}"
+            );
         }
         // The next, ordinary event is served.
-        let list = op_event("GET", "", "org_a", "READ", None);
-        assert_eq!(call(&app, &list).await.status, 200, "after {label}");
+        assert_eq!(app.list("org_a", "READ").await.status, 200, "after {label}");
     }
 }
 
@@ -505,12 +510,9 @@ async fn malformed_events_are_answered_in_their_callers_shape() {
 async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
     let app = fresh_app().await;
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_a", "ADMIN", &create_body("caf\u{e9}", "v"))
-        )
-        .await
-        .status,
+        app.create("org_a", "ADMIN", &create_body("caf\u{e9}", "v"))
+            .await
+            .status,
         201
     );
     let look_alikes = [
@@ -544,11 +546,7 @@ async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
             .collect()
     };
     for name in look_alikes {
-        let answer = call(
-            &app,
-            &create_event("org_a", "ADMIN", &create_body(name, "v")),
-        )
-        .await;
+        let answer = app.create("org_a", "ADMIN", &create_body(name, "v")).await;
         assert_eq!(answer.status, 422, "{name:?}");
         assert_eq!(
             answer.json["detail"][0]["type"], "string_pattern_mismatch",
@@ -568,7 +566,7 @@ async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
                 "ADMIN",
                 body,
             );
-            let answer = call(&app, &event).await;
+            let answer = app.call(&event).await;
             assert_eq!(answer.status, 422, "{method} {name:?}: {}", answer.text);
             assert_eq!(
                 answer.json["detail"][0]["loc"],
@@ -577,11 +575,11 @@ async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
             assert_eq!(answer.json["detail"][0]["type"], "string_pattern_mismatch");
         }
     }
-    assert_eq!(item_count(app.store()).await, 1);
-    assert_eq!(stored_value(&app, "org_a", "caf\u{e9}").await, "v");
+    assert_eq!(app.item_count().await, 1);
+    assert_eq!(app.stored_value("org_a", "caf\u{e9}").await, "v");
 }
 
-async fn set_limit_app(limit: u32) -> App {
+async fn set_limit_app(limit: u32) -> TestApp {
     let limit = limit.to_string();
     app_on(fresh_store().await, &[("MAX_SECRETS_PER_ORG", &limit)])
 }
@@ -591,86 +589,59 @@ async fn the_limit_is_enforced_at_create_and_freed_by_delete() {
     let app = set_limit_app(3).await;
     for name in ["a", "b", "c"] {
         assert_eq!(
-            call(
-                &app,
-                &create_event("org_a", "ADMIN", &create_body(name, "v"))
-            )
-            .await
-            .status,
+            app.create("org_a", "ADMIN", &create_body(name, "v"))
+                .await
+                .status,
             201
         );
     }
-    let over = call(
-        &app,
-        &create_event("org_a", "ADMIN", &create_body("d", "v")),
-    )
-    .await;
+    let over = app.create("org_a", "ADMIN", &create_body("d", "v")).await;
     assert_eq!(over.status, 400, "{}", over.text);
     assert_eq!(over.json["error"]["code"], "secret_limit_reached");
     assert_eq!(over.json["error"]["type"], "BadRequestError");
     assert_eq!(over.json["error"]["details"]["limit"], 3);
-    assert!(stored_item(app.store(), "org_a", "d").await.is_none());
+    assert!(app.stored_item("org_a", "d").await.is_none());
     // A replay of an existing name is still answered as such at the limit.
-    let taken = call(
-        &app,
-        &create_event("org_a", "ADMIN", &create_body("a", "v")),
-    )
-    .await;
+    let taken = app.create("org_a", "ADMIN", &create_body("a", "v")).await;
     assert_eq!(taken.json["error"]["code"], "secret_name_taken");
     // Other organizations have limits of their own; update does not count.
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_b", "ADMIN", &create_body("d", "v"))
-        )
-        .await
-        .status,
+        app.create("org_b", "ADMIN", &create_body("d", "v"))
+            .await
+            .status,
         201
     );
-    let update = op_event(
-        "PUT",
-        "/a",
-        "org_a",
-        "ADMIN",
-        Some(r#"{"secret_value": "w"}"#),
-    );
-    assert_eq!(call(&app, &update).await.status, 200);
-    // Delete frees a place; a delete of a missing name frees nothing.
-    let missing = op_event("DELETE", "/zzz", "org_a", "ADMIN", None);
-    assert_eq!(call(&app, &missing).await.status, 404);
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_a", "ADMIN", &create_body("d", "v"))
-        )
-        .await
-        .status,
+        app.update("org_a", "ADMIN", "a", r#"{"secret_value": "w"}"#)
+            .await
+            .status,
+        200
+    );
+    // Delete frees a place; a delete of a missing name frees nothing.
+    assert_eq!(app.delete("org_a", "ADMIN", "zzz").await.status, 404);
+    assert_eq!(
+        app.create("org_a", "ADMIN", &create_body("d", "v"))
+            .await
+            .status,
         400
     );
-    let delete = op_event("DELETE", "/b", "org_a", "ADMIN", None);
-    assert_eq!(call(&app, &delete).await.status, 200);
+    assert_eq!(app.delete("org_a", "ADMIN", "b").await.status, 200);
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_a", "ADMIN", &create_body("d", "v"))
-        )
-        .await
-        .status,
+        app.create("org_a", "ADMIN", &create_body("d", "v"))
+            .await
+            .status,
         201
     );
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_a", "ADMIN", &create_body("e", "v"))
-        )
-        .await
-        .status,
+        app.create("org_a", "ADMIN", &create_body("e", "v"))
+            .await
+            .status,
         400
     );
     let org_a = OrgId::parse("org_a").unwrap();
     assert_eq!(app.store().secret_count(&org_a).await.unwrap(), 3);
     // The counter is never listed.
-    let list = call(&app, &op_event("GET", "", "org_a", "READ", None)).await;
+    let list = app.list("org_a", "READ").await;
     assert_eq!(list.json, json!({"secrets": ["a", "c", "d"], "count": 3}));
 }
 
@@ -684,8 +655,9 @@ async fn the_limit_is_exact_under_concurrent_creates() {
         .map(|i| {
             let app = Arc::clone(&app);
             tokio::spawn(async move {
-                let event = create_event("org_a", "ADMIN", &create_body(&format!("n{i}"), "v"));
-                let answer = call(&app, &event).await;
+                let answer = app
+                    .create("org_a", "ADMIN", &create_body(&format!("n{i}"), "v"))
+                    .await;
                 (answer.status, error_code(&answer))
             })
         })
@@ -700,7 +672,7 @@ async fn the_limit_is_exact_under_concurrent_creates() {
         }
     }
     assert_eq!(created, limit);
-    assert_eq!(item_count(app.store()).await, limit as usize);
+    assert_eq!(app.item_count().await, limit as usize);
     let org_a = OrgId::parse("org_a").unwrap();
     assert_eq!(
         app.store().secret_count(&org_a).await.unwrap(),
@@ -781,11 +753,9 @@ async fn list_at_the_default_limit_with_the_longest_names_stays_far_below_the_re
     // Far below: under a tenth of the limit.
     assert!(payload < LAMBDA_RESPONSE_LIMIT / 10, "{payload} bytes");
     // And the limit holds: one more is refused.
-    let more = call(
-        &app,
-        &create_event("org_a", "ADMIN", &create_body("one_more", "v")),
-    )
-    .await;
+    let more = app
+        .create("org_a", "ADMIN", &create_body("one_more", "v"))
+        .await;
     assert_eq!(more.json["error"]["code"], "secret_limit_reached");
 }
 
@@ -895,26 +865,31 @@ async fn deleting_secrets_from_before_the_counter_never_adds_places() {
         .await;
     }
     for name in ["legacy_1", "legacy_2"] {
-        let delete = op_event("DELETE", &format!("/{name}"), "org_a", "ADMIN", None);
-        assert_eq!(call(&app, &delete).await.status, 200, "{name}");
-        assert!(stored_item(app.store(), "org_a", name).await.is_none());
+        assert_eq!(
+            app.delete("org_a", "ADMIN", name).await.status,
+            200,
+            "{name}"
+        );
+        assert!(app.stored_item("org_a", name).await.is_none());
     }
     let org_a = OrgId::parse("org_a").unwrap();
     assert_eq!(app.store().secret_count(&org_a).await.unwrap(), 0);
     let statuses: Vec<u16> = sequential_create_statuses(&app, &["n1", "n2", "n3"]).await;
     assert_eq!(statuses, [201, 201, 400]);
     // A delete of a missing name is still 404 when the counter is zero.
-    let missing = op_event("DELETE", "/legacy_1", "org_a", "ADMIN", None);
-    let answer = call(&app, &missing).await;
+    let answer = app.delete("org_a", "ADMIN", "legacy_1").await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.json["error"]["code"], "secret_not_found");
 }
 
-async fn sequential_create_statuses(app: &App, names: &[&str]) -> Vec<u16> {
+async fn sequential_create_statuses(app: &TestApp, names: &[&str]) -> Vec<u16> {
     let mut statuses = Vec::new();
     for name in names {
-        let event = create_event("org_a", "ADMIN", &create_body(name, "v"));
-        statuses.push(call(app, &event).await.status);
+        statuses.push(
+            app.create("org_a", "ADMIN", &create_body(name, "v"))
+                .await
+                .status,
+        );
     }
     statuses
 }
@@ -943,7 +918,7 @@ async fn items_from_before_exact_subjects_cannot_be_replayed_by_a_subject_named_
         let event = create_event("org_a", "ADMIN", &create_body("pin", value));
         let mut event = with_header(event, "Idempotency-Key", "k-legacy");
         event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("unknown");
-        let answer = call(&app, &event).await;
+        let answer = app.call(&event).await;
         assert_eq!(answer.status, 409, "{value}");
         assert_eq!(answer.json["error"]["code"], "secret_name_taken", "{value}");
     }
@@ -957,11 +932,7 @@ async fn a_transaction_cancelled_for_no_busy_reason_is_a_500() {
         store_at(&failing_dynamodb("TransactionCanceledException")).await,
         &[],
     );
-    let answer = call(
-        &app,
-        &create_event("org_a", "ADMIN", &create_body("n", "v")),
-    )
-    .await;
+    let answer = app.create("org_a", "ADMIN", &create_body("n", "v")).await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert!(answer.headers.get("retry-after").is_none());
 }

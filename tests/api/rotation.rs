@@ -1,8 +1,6 @@
 //! Key rotation (library and `secrets-admin rotate-keys`) and the internal reader, on
 //! DynamoDB Local.
 
-mod support;
-
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -13,8 +11,8 @@ use org_secrets::reader::{ReadError, SecretReader};
 use org_secrets::rotation::{rotate_keys, RotationOptions};
 use org_secrets::storage::{Found, SecretStore};
 use secrecy::ExposeSecret;
-use serde_json::json;
-use support::*;
+
+use crate::support::*;
 
 const CANARY: &str = "CANARY-rotation-41c2";
 
@@ -26,11 +24,7 @@ async fn seed_under_key_a(store: &SecretStore) -> HashMap<(String, String), Stri
         let org = if i % 2 == 0 { "org_a" } else { "org_b" };
         let name = format!("secret_{i:02}");
         let value = format!("{CANARY}-{i}");
-        let answer = call(
-            &app,
-            &create_event(org, "ADMIN", &create_body(&name, &value)),
-        )
-        .await;
+        let answer = app.create(org, "ADMIN", &create_body(&name, &value)).await;
         assert_eq!(answer.status, 201);
         expected.insert((org.to_owned(), name), value);
     }
@@ -136,25 +130,14 @@ async fn rotation_never_overwrites_a_concurrent_update() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_a", "ADMIN", &create_body("k", "before"))
-        )
-        .await
-        .status,
+        app.create("org_a", "ADMIN", &create_body("k", "before"))
+            .await
+            .status,
         201
     );
     let stale = store.scan_tokens(None, 10).await.unwrap().tokens.remove(0);
-    let update = json!({"secret_value": "after"}).to_string();
-    assert_eq!(
-        call(
-            &app,
-            &op_event("PUT", "/k", "org_a", "ADMIN", Some(&update))
-        )
-        .await
-        .status,
-        200
-    );
+    let update = update_body("after");
+    assert_eq!(app.update("org_a", "ADMIN", "k", &update).await.status, 200);
 
     let b_then_a = cipher(&format!("{KEY_B},{KEY_A}"));
     let replacement = b_then_a.reencrypt(&stale.encrypted_value).unwrap();
@@ -178,13 +161,10 @@ async fn reader_returns_values_and_typed_errors() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
     assert_eq!(
-        call(
-            &app,
-            &create_event(
-                "org_a",
-                "ADMIN",
-                &create_body("stripe_api_key", "sk_live_9")
-            )
+        app.create(
+            "org_a",
+            "ADMIN",
+            &create_body("stripe_api_key", "sk_live_9")
         )
         .await
         .status,
@@ -238,7 +218,7 @@ async fn rotate_keys_command_reports_and_never_prints_values() {
             .args(args)
             .env("ENCRYPTION_KEY", format!("{KEY_B},{KEY_A}"))
             .env("SECRETS_TABLE_NAME", store.table().as_str())
-            .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint())
+            .envs(local_aws_env())
             .env("RUST_LOG", "trace")
             .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
             .output()

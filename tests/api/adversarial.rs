@@ -2,8 +2,6 @@
 //! injected DynamoDB faults. Each case gets the right typed status, writes nothing it should
 //! not, echoes nothing, and never panics.
 
-mod support;
-
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
@@ -14,7 +12,8 @@ use org_secrets::crypto::EncryptedValue;
 use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use support::*;
+
+use crate::support::*;
 
 const CANARY: &str = "CANARY-adversarial-77e1";
 
@@ -104,7 +103,7 @@ async fn bad_bodies_are_typed_4xx_and_write_nothing() {
         ),
     ];
     for (label, body, kind) in cases {
-        let answer = call(&app, &create_event("org_acme", "ADMIN", &body)).await;
+        let answer = app.create("org_acme", "ADMIN", &body).await;
         assert_eq!(
             answer.status,
             422,
@@ -120,7 +119,7 @@ async fn bad_bodies_are_typed_4xx_and_write_nothing() {
         assert!(kinds.contains(&kind), "{label}: {kinds:?}");
         assert_no_echo(&answer);
     }
-    assert_eq!(item_count(app.store()).await, 0);
+    assert_eq!(app.item_count().await, 0);
 }
 
 #[tokio::test]
@@ -129,14 +128,14 @@ async fn invalid_base64_body_is_422_not_a_panic() {
     let mut event = create_event("org_acme", "ADMIN", "");
     event["body"] = json!(format!("%%%not base64 {CANARY}%%%"));
     event["isBase64Encoded"] = json!(true);
-    let answer = call(&app, &event).await;
+    let answer = app.call(&event).await;
     assert_eq!(answer.status, 422, "{}", answer.text);
     assert_eq!(answer.json["detail"][0]["type"], "json_invalid");
     assert_no_echo(&answer);
     // Valid base64 of bad JSON is the same 422.
     event["body"] = json!(STANDARD.encode(format!("not json {CANARY}")));
-    assert_eq!(call(&app, &event).await.status, 422);
-    assert_eq!(item_count(app.store()).await, 0);
+    assert_eq!(app.call(&event).await.status, 422);
+    assert_eq!(app.item_count().await, 0);
 }
 
 #[tokio::test]
@@ -145,7 +144,7 @@ async fn hostile_event_fields_do_not_panic() {
     let mut event = create_event("org_acme", "ADMIN", &create_body("hostile_fields", "v"));
     event["rawQueryString"] = json!("a=b c&d=\"é\"");
     event["headers"]["host"] = json!("bad host/with spaces");
-    let answer = call(&app, &event).await;
+    let answer = app.call(&event).await;
     assert_eq!(answer.status, 201, "{}", answer.text);
 }
 
@@ -162,7 +161,7 @@ async fn a_non_json_content_type_is_415_and_writes_nothing() {
             "content-type",
             content_type,
         );
-        let answer = call(&app, &event).await;
+        let answer = app.call(&event).await;
         assert_eq!(answer.status, 415, "{content_type}");
         assert_eq!(answer.json["error"]["code"], "unsupported_media_type");
         assert_no_echo(&answer);
@@ -172,8 +171,8 @@ async fn a_non_json_content_type_is_415_and_writes_nothing() {
         "content-type",
         "application/json; charset=utf-8",
     );
-    assert_eq!(call(&app, &charset).await.status, 201);
-    assert_eq!(item_count(app.store()).await, 1);
+    assert_eq!(app.call(&charset).await.status, 201);
+    assert_eq!(app.item_count().await, 1);
 }
 
 /// Duplicate keys: the last one wins, as in Python's `json` (and so in FastAPI).
@@ -182,11 +181,11 @@ async fn duplicate_keys_take_the_last_value() {
     let app = fresh_app().await;
     let body =
         r#"{"secret_name":"first","secret_value":"a","secret_name":"dup","secret_value":"b"}"#;
-    let answer = call(&app, &create_event("org_acme", "ADMIN", body)).await;
+    let answer = app.create("org_acme", "ADMIN", body).await;
     assert_eq!(answer.status, 201);
     assert_eq!(answer.json["secret_name"], "dup");
-    assert_eq!(stored_value(&app, "org_acme", "dup").await, "b");
-    assert_eq!(item_count(app.store()).await, 1);
+    assert_eq!(app.stored_value("org_acme", "dup").await, "b");
+    assert_eq!(app.item_count().await, 1);
 }
 
 /// Every authorization adversary is 401 or 403, and DynamoDB sees not one request.
@@ -281,7 +280,7 @@ async fn authorization_adversaries_never_reach_dynamodb() {
     cases.push(("ALB".to_owned(), alb, 401));
 
     for (label, event, status) in &cases {
-        let answer = call(&app, event).await;
+        let answer = app.call(event).await;
         assert_eq!(answer.status, *status, "{label}: {}", answer.text);
         assert_no_echo(&answer);
     }
@@ -303,22 +302,22 @@ async fn organization_spoofing_changes_nothing() {
     event["queryStringParameters"] = json!({"org_id": "org_victim"});
     event["headers"]["x-org-id"] = json!("org_victim");
     event["pathParameters"] = json!({"org_id": "org_victim"});
-    assert_eq!(call(&app, &event).await.status, 201);
-    assert!(stored_item(app.store(), "org_attacker", "spoof")
-        .await
-        .is_some());
-    assert!(stored_item(app.store(), "org_victim", "spoof")
-        .await
-        .is_none());
+    assert_eq!(app.call(&event).await.status, 201);
+    assert!(app.stored_item("org_attacker", "spoof").await.is_some());
+    assert!(app.stored_item("org_victim", "spoof").await.is_none());
     // Update and delete address only the caller's organization too.
-    let create_victim = create_event("org_victim", "ADMIN", &create_body("spoof", "victim-value"));
-    assert_eq!(call(&app, &create_victim).await.status, 201);
+    assert_eq!(
+        app.create("org_victim", "ADMIN", &create_body("spoof", "victim-value"))
+            .await
+            .status,
+        201
+    );
     let update = json!({"secret_value": "overwritten", "org_id": "org_victim"}).to_string();
     let mut put = op_event("PUT", "/spoof", "org_attacker", "ADMIN", Some(&update));
     put["headers"]["x-org-id"] = json!("org_victim");
-    assert_eq!(call(&app, &put).await.status, 200);
+    assert_eq!(app.call(&put).await.status, 200);
     assert_eq!(
-        stored_value(&app, "org_victim", "spoof").await,
+        app.stored_value("org_victim", "spoof").await,
         "victim-value"
     );
 }
@@ -327,11 +326,9 @@ async fn organization_spoofing_changes_nothing() {
 async fn throttling_on_every_attempt_is_503_after_bounded_attempts() {
     let proxy = FaultProxy::start(|_| Fault::Error("ProvisionedThroughputExceededException"));
     let app = app_on(store_behind(&proxy, true).await, &[]);
-    let answer = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body("t", CANARY)),
-    )
-    .await;
+    let answer = app
+        .create("org_acme", "ADMIN", &create_body("t", CANARY))
+        .await;
     assert_eq!(answer.status, 503);
     assert_eq!(answer.headers["retry-after"], "1");
     // Retries stop at 3 attempts or at the 1.5 s operation timeout of these settings,
@@ -352,14 +349,12 @@ async fn one_internal_error_then_success_is_201_and_stored_once() {
     });
     let store = store_behind(&proxy, true).await;
     let app = app_on(store, &[]);
-    let answer = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body("retried", "v")),
-    )
-    .await;
+    let answer = app
+        .create("org_acme", "ADMIN", &create_body("retried", "v"))
+        .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     assert_eq!(proxy.request_count(), 2);
-    assert_eq!(item_count(app.store()).await, 1);
+    assert_eq!(app.item_count().await, 1);
 }
 
 #[tokio::test]
@@ -368,7 +363,7 @@ async fn missing_table_and_access_denied_are_generic_500s() {
     let proxy = FaultProxy::start(|_| Fault::Pass);
     let app = app_on(store_behind(&proxy, false).await, &[]);
     let event = create_event("org_acme", "ADMIN", &create_body("t", CANARY));
-    let answer = call(&app, &event).await;
+    let answer = app.call(&event).await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.json["error"]["message"], "Internal server error");
     assert_eq!(
@@ -380,11 +375,9 @@ async fn missing_table_and_access_denied_are_generic_500s() {
 
     let denied = FaultProxy::start(|_| Fault::Error("AccessDeniedException"));
     let app = app_on(store_behind(&denied, true).await, &[]);
-    let answer = call(
-        &app,
-        &create_event("org_acme", "ADMIN", &create_body("t", CANARY)),
-    )
-    .await;
+    let answer = app
+        .create("org_acme", "ADMIN", &create_body("t", CANARY))
+        .await;
     assert_eq!(answer.status, 500);
     assert!(!answer.text.contains("AccessDenied"));
     assert_eq!(denied.request_count(), 1, "access denied is not retried");
@@ -406,43 +399,37 @@ async fn dynamodb_stopping_mid_run_is_503_and_leaves_no_partial_state() {
     });
     let app = app_on(store_behind(&proxy, true).await, &[]);
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_acme", "ADMIN", &create_body("before", "v"))
-        )
-        .await
-        .status,
+        app.create("org_acme", "ADMIN", &create_body("before", "v"))
+            .await
+            .status,
         201
     );
 
     down.store(true, Ordering::SeqCst);
-    let update = json!({"secret_value": "during"}).to_string();
+    let update = update_body("during");
     for event in [
         create_event("org_acme", "ADMIN", &create_body("during", "v")),
         op_event("PUT", "/before", "org_acme", "ADMIN", Some(&update)),
         op_event("DELETE", "/before", "org_acme", "ADMIN", None),
         op_event("GET", "", "org_acme", "READ", None),
     ] {
-        let answer = call(&app, &event).await;
+        let answer = app.call(&event).await;
         assert_eq!(answer.status, 503, "{}", answer.text);
         assert_eq!(answer.headers["retry-after"], "1");
     }
 
     down.store(false, Ordering::SeqCst);
-    let list = call(&app, &op_event("GET", "", "org_acme", "READ", None)).await;
+    let list = app.list("org_acme", "READ").await;
     assert_eq!(
         list.json["secrets"],
         json!(["before"]),
         "nothing from the outage was written"
     );
-    assert_eq!(stored_value(&app, "org_acme", "before").await, "v");
+    assert_eq!(app.stored_value("org_acme", "before").await, "v");
     assert_eq!(
-        call(
-            &app,
-            &create_event("org_acme", "ADMIN", &create_body("during", "v"))
-        )
-        .await
-        .status,
+        app.create("org_acme", "ADMIN", &create_body("during", "v"))
+            .await
+            .status,
         201
     );
 }
@@ -463,7 +450,7 @@ async fn interleaved_create_update_delete_never_store_an_unacknowledged_value() 
                         201,
                     ),
                     1 => {
-                        let body = json!({ "secret_value": value }).to_string();
+                        let body = update_body(&value);
                         (
                             op_event("PUT", "/raced", "org_acme", "ADMIN", Some(&body)),
                             200,
@@ -471,7 +458,7 @@ async fn interleaved_create_update_delete_never_store_an_unacknowledged_value() 
                     }
                     _ => (op_event("DELETE", "/raced", "org_acme", "ADMIN", None), 200),
                 };
-                let status = call(&app, &event).await.status;
+                let status = app.call(&event).await.status;
                 assert!(
                     [200, 201, 404, 409].contains(&status),
                     "unexpected {status}"
@@ -486,7 +473,7 @@ async fn interleaved_create_update_delete_never_store_an_unacknowledged_value() 
             acknowledged.push(value);
         }
     }
-    if let Some(item) = stored_item(app.store(), "org_acme", "raced").await {
+    if let Some(item) = app.stored_item("org_acme", "raced").await {
         let value = app
             .config()
             .cipher
@@ -557,10 +544,10 @@ async fn hostile_authority_fields_are_regression_free() {
         event["body"] = json!(create_body(&format!("authority_{index}"), "v"));
         event["requestContext"]["requestId"] = json!(unique_request_id());
         event[section][field] = value.clone();
-        let answer = call(&app, &event).await;
+        let answer = app.call(&event).await;
         assert_eq!(answer.status, 201, "{field}={value}: {}", answer.text);
     }
     let mut no_slash = sample_event("rest-lambda-authorizer-create.json");
     no_slash["path"] = json!(":8080/x");
-    assert_eq!(call(&app, &no_slash).await.status, 404);
+    assert_eq!(app.call(&no_slash).await.status, 404);
 }

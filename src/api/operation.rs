@@ -1,0 +1,147 @@
+//! What a request asks for: the route and the method read together, so that an item
+//! operation without an item (or the reverse) cannot be written.
+
+use lambda_http::http::Method;
+
+use super::error::ApiError;
+use crate::auth::Permission;
+
+pub const SECRETS_PATH: &str = "/v1/organizations/secrets";
+const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
+const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
+
+/// One of the four operations, with the raw (still percent-encoded) path segment that
+/// names the secret for the item operations. The segment is parsed into a `SecretName`
+/// only after authorization, so that a 401 or 403 never depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation<'a> {
+    List,
+    Create,
+    Update(&'a str),
+    Delete(&'a str),
+}
+
+impl<'a> Operation<'a> {
+    /// The operation a resource path and method name: 404 for a path that is not ours, 405
+    /// (with the methods the path allows) for a method it does not take.
+    pub fn from_request(path: &'a str, method: &Method) -> Result<Self, ApiError> {
+        let rest = path
+            .strip_prefix(SECRETS_PATH)
+            .ok_or(ApiError::RouteNotFound)?;
+        if rest.is_empty() {
+            return match *method {
+                Method::GET => Ok(Operation::List),
+                Method::POST => Ok(Operation::Create),
+                _ => Err(ApiError::MethodNotAllowed {
+                    allow: COLLECTION_METHODS,
+                }),
+            };
+        }
+        let segment = rest
+            .strip_prefix('/')
+            .filter(|segment| !segment.is_empty() && !segment.contains('/'))
+            .ok_or(ApiError::RouteNotFound)?;
+        match *method {
+            Method::PUT => Ok(Operation::Update(segment)),
+            Method::DELETE => Ok(Operation::Delete(segment)),
+            _ => Err(ApiError::MethodNotAllowed {
+                allow: ITEM_METHODS,
+            }),
+        }
+    }
+
+    /// Whether `path` names one of our routes as it is (used to tell a stage prefix from
+    /// a path that only looks like one).
+    pub fn is_our_path(path: &str) -> bool {
+        !matches!(
+            Operation::from_request(path, &Method::GET),
+            Err(ApiError::RouteNotFound)
+        )
+    }
+
+    /// The name in the audit line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Create => "create_secret",
+            Operation::List => "list_secrets",
+            Operation::Update(_) => "update_secret",
+            Operation::Delete(_) => "delete_secret",
+        }
+    }
+
+    /// What each operation requires. Delete is not published; secrets are sensitive, so ADMIN.
+    pub fn required_permission(self) -> Permission {
+        match self {
+            Operation::List => Permission::Read,
+            Operation::Create | Operation::Update(_) | Operation::Delete(_) => Permission::Admin,
+        }
+    }
+
+    /// Create and update carry a JSON body; a body of another media type is 415.
+    pub fn takes_json_body(self) -> bool {
+        matches!(self, Operation::Create | Operation::Update(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_methods_name_one_operation_or_an_error() {
+        let collection = "/v1/organizations/secrets";
+        let item = "/v1/organizations/secrets/a%20b";
+        let cases: [(&str, Method, Result<Operation<'_>, &str>); 14] = [
+            (collection, Method::GET, Ok(Operation::List)),
+            (collection, Method::POST, Ok(Operation::Create)),
+            (item, Method::PUT, Ok(Operation::Update("a%20b"))),
+            (item, Method::DELETE, Ok(Operation::Delete("a%20b"))),
+            (collection, Method::PATCH, Err("GET, POST")),
+            (collection, Method::DELETE, Err("GET, POST")),
+            (item, Method::POST, Err("DELETE, PUT")),
+            (item, Method::GET, Err("DELETE, PUT")),
+            ("/v1/organizations/secrets/", Method::PUT, Err("404")),
+            ("/v1/organizations/secrets/a/b", Method::PUT, Err("404")),
+            ("/v1/organizations/secretsx", Method::GET, Err("404")),
+            ("/v1/organizations", Method::GET, Err("404")),
+            ("/", Method::GET, Err("404")),
+            ("", Method::GET, Err("404")),
+        ];
+        for (path, method, expected) in cases {
+            let got = Operation::from_request(path, &method).map_err(|err| match err {
+                ApiError::MethodNotAllowed { allow } => allow.join(", "),
+                ApiError::RouteNotFound => "404".to_owned(),
+                other => format!("{other:?}"),
+            });
+            assert_eq!(got, expected.map_err(str::to_owned), "{method} {path}");
+        }
+        assert!(Operation::is_our_path(collection));
+        assert!(Operation::is_our_path(item));
+        assert!(!Operation::is_our_path("/prod/v1/organizations/secrets"));
+    }
+
+    #[test]
+    fn each_operation_has_its_name_permission_and_body() {
+        let table = [
+            (Operation::Create, "create_secret", Permission::Admin, true),
+            (Operation::List, "list_secrets", Permission::Read, false),
+            (
+                Operation::Update("n"),
+                "update_secret",
+                Permission::Admin,
+                true,
+            ),
+            (
+                Operation::Delete("n"),
+                "delete_secret",
+                Permission::Admin,
+                false,
+            ),
+        ];
+        for (operation, name, permission, json_body) in table {
+            assert_eq!(operation.name(), name);
+            assert_eq!(operation.required_permission(), permission, "{name}");
+            assert_eq!(operation.takes_json_body(), json_body, "{name}");
+        }
+    }
+}

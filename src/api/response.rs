@@ -1,0 +1,77 @@
+//! The bodies this API answers with, as types: what `openapi.yaml` publishes
+//! (`SecretResponse`, `SecretListResponse`, `ErrorResponse`), checked against it by the
+//! OpenAPI test. Fields are declared in alphabetical order, the order the bodies have
+//! always been serialized in.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::SecretName;
+
+/// The answer to a create, update or delete: the flag of the operation that happened is
+/// `true`, the other two are `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretResponse<'a> {
+    pub created: Option<bool>,
+    pub deleted: Option<bool>,
+    pub secret_name: &'a str,
+    pub updated: Option<bool>,
+}
+
+impl<'a> SecretResponse<'a> {
+    fn flagged(name: &'a SecretName) -> Self {
+        Self {
+            created: None,
+            deleted: None,
+            secret_name: name.as_str(),
+            updated: None,
+        }
+    }
+
+    pub fn created(name: &'a SecretName) -> Self {
+        Self {
+            created: Some(true),
+            ..Self::flagged(name)
+        }
+    }
+
+    pub fn updated(name: &'a SecretName) -> Self {
+        Self {
+            updated: Some(true),
+            ..Self::flagged(name)
+        }
+    }
+
+    pub fn deleted(name: &'a SecretName) -> Self {
+        Self {
+            deleted: Some(true),
+            ..Self::flagged(name)
+        }
+    }
+}
+
+/// The answer to a list: the organization's names, sorted, and how many there are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretListResponse<'a> {
+    pub count: usize,
+    pub secrets: &'a [String],
+}
+
+/// The published error envelope (every error but 422, whose body is FastAPI's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+    pub status: u16,
+    pub success: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    pub message: String,
+    #[serde(rename = "type")]
+    pub error_type: &'static str,
+}

@@ -1,0 +1,19 @@
+//! The integration tests, as one test binary (`cargo test --test api`): the SDK and the
+//! function are linked once, and DynamoDB Local and the Python venv are prepared once (see
+//! `support`). A module per area; narrow a run by module, e.g.
+//! `cargo test --test api hardening::`.
+
+mod support;
+
+mod adversarial;
+mod create_secret;
+mod deploy;
+mod events;
+mod fernet_vectors;
+mod hardening;
+mod lambda_binary;
+mod lifecycle;
+mod openapi;
+mod provisioning_example;
+mod python_interop;
+mod rotation;
