@@ -11,7 +11,7 @@ help:
 	@echo "make mutants - cargo-mutants on the auth, validation and event-sanitizing code (two stages; see scripts/mutants.sh)"
 	@echo "make bench  - cargo bench: the handler with DynamoDB in-process, and its pieces"
 	@echo "make bench-cold - release bootstrap vs local Runtime API + DynamoDB Local: init, first invoke, warm p50/p99, RSS"
-	@echo "make sam-local-test - sam build, then every events/ file through sam local invoke (Docker) against DynamoDB Local; needs root the first time (see README)"
+	@echo "make sam-local-test - sam build, then every events/ file through sam local invoke (Docker) against DynamoDB Local; needs root the first time (see docs/development.md)"
 
 run:
 	scripts/run-local.sh

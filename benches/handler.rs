@@ -3,7 +3,7 @@
 //!
 //! The in-process DynamoDB is an HTTP client that answers every call with `200 {}`, so the
 //! SDK still builds, signs and sends the request and parses the reply: only the network is
-//! missing. That is what "handler CPU per create" means in BENCHMARKS.md.
+//! missing. That is what "handler CPU per create" means in docs/benchmarks.md.
 
 use std::hint::black_box;
 

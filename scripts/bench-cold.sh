@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-cargo build --release --bin bootstrap
+cargo build --release -p org-secrets --bin bootstrap
 cargo build --release -p org-secrets-local --bin bench-cold
 
 scripts/dynamodb-local.sh install

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make sam-local-test`: every sample event in events/ through the SAM CLI and Docker, the
-# way the README's "Sample events" section runs one, checked against
+# way docs/development.md's "Sample events" section runs one, checked against
 # events/expected-status.json.
 #
 #   1. scripts/sam-prereqs.sh: Docker, arm64 emulation if needed, the Lambda base image;
@@ -83,7 +83,7 @@ done
 cat >"$WORK/helper.py" <<'PY'
 import json, os, sys
 
-COUNTER_SORT_KEY = "\u0001org-secrets-count"  # src/storage.rs: the per-organization counter
+COUNTER_SORT_KEY = "\u0001org-secrets-count"  # src/storage/item.rs: the per-organization counter
 
 
 def prepare(events_dir, work, only):
@@ -219,7 +219,7 @@ PY
 
 "$PYTHON" "$WORK/helper.py" prepare events "$WORK" "$@" >"$WORK/plan.tsv"
 
-# The very command the README shows, with this event's env file. SAM starts the function's
+# The very command docs/development.md shows, with this event's env file. SAM starts the function's
 # 10 s timeout once Docker's port proxy accepts a connection, which can be before the emulator
 # in the container listens; on a loaded machine under QEMU the invoke then times out before
 # the event ever reached the function ("No response from invoke container", no START line).

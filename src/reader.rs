@@ -21,11 +21,9 @@
 use secrecy::SecretString;
 
 use crate::config::{cipher_from, table_name_from, ConfigError};
-use crate::crypto::{Cipher, DecryptError, EncryptedValue};
+use crate::crypto::{Cipher, DecryptError};
 use crate::domain::{OrgId, SecretName};
-use crate::storage::{
-    dynamodb_client, SecretStore, StoreError, StoreSettings, ATTR_ENCRYPTED_VALUE,
-};
+use crate::storage::{SecretStore, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
@@ -55,24 +53,20 @@ impl SecretReader {
         let env = |name: &str| std::env::var(name).ok();
         let cipher = cipher_from(&env)?;
         let table = table_name_from(&env)?;
-        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let client = dynamodb_client(&sdk_config, &StoreSettings::default());
-        Ok(Self::new(SecretStore::new(client, table), cipher))
+        Ok(Self::new(SecretStore::connect(table).await, cipher))
     }
 
     /// The plaintext, wrapped so that it cannot be logged or `Debug`-printed by accident.
     pub async fn read(&self, org_id: &OrgId, name: &SecretName) -> Result<SecretString, ReadError> {
-        let item = self
+        let token = self
             .store
-            .get_item(org_id, name)
+            .get(org_id, name)
             .await?
-            .ok_or(ReadError::NotFound)?;
-        let token = item
-            .get(ATTR_ENCRYPTED_VALUE)
-            .and_then(|v| v.as_s().ok())
+            .ok_or(ReadError::NotFound)?
+            .encrypted_value
             .ok_or(ReadError::Malformed)?;
         self.cipher
-            .decrypt(&EncryptedValue::from_stored(token.clone()))
+            .decrypt(&token)
             .map_err(ReadError::Undecryptable)
     }
 }

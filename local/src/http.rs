@@ -1,8 +1,18 @@
-//! A minimal HTTP/1.1 server side: enough for the Lambda runtime client (hyper, keep-alive,
-//! fixed-length or chunked bodies) and for curl (including `Expect: 100-continue`).
+//! The HTTP/1.1 server side of the local tools, on `hyper`: keep-alive, fixed-length or
+//! chunked bodies and `Expect: 100-continue` are hyper's. Handlers stay plain blocking
+//! functions: each connection gets its own thread and a current-thread tokio runtime, so a
+//! handler that waits (the Runtime API's `/next`) only holds up its own connection.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io;
 use std::net::TcpStream;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
 
 /// Bodies larger than this are refused; API Gateway's own limit is 10 MB.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -51,148 +61,106 @@ impl HttpResponse {
     }
 }
 
-fn invalid(message: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message.to_owned())
+/// Serves one connection until the peer closes it, answering each request with `handle`.
+pub fn serve_connection(stream: TcpStream, handle: impl Fn(HttpRequest) -> HttpResponse) {
+    serve_connection_or_drop(stream, |request| Some(handle(request)));
 }
 
-fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
-    let mut line = Vec::new();
-    let read = reader.take(64 * 1024).read_until(b'\n', &mut line)?;
-    if read == 0 {
-        return Ok(None);
-    }
-    while matches!(line.last(), Some(b'\n' | b'\r')) {
-        line.pop();
-    }
-    // Bytes that are not UTF-8 reach the function as U+FFFD, as API Gateway passes such a
-    // header on instead of refusing the request; the function's own validation answers it.
-    Ok(Some(String::from_utf8_lossy(&line).into_owned()))
-}
-
-/// Reads one request; `Ok(None)` when the peer closed the connection between requests.
-pub fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
-) -> io::Result<Option<HttpRequest>> {
-    let request_line = loop {
-        match read_line(reader)? {
-            None => return Ok(None),
-            Some(line) if line.is_empty() => continue,
-            Some(line) => break line,
-        }
+/// As [`serve_connection`], but `handle` may return `None` to close the connection without
+/// answering (a fault injector's "the server is gone").
+pub fn serve_connection_or_drop(
+    stream: TcpStream,
+    handle: impl Fn(HttpRequest) -> Option<HttpResponse>,
+) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    else {
+        return;
     };
-    let mut parts = request_line.split_whitespace();
-    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
-        return Err(invalid("malformed request line"));
-    };
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(reader)?.ok_or_else(|| invalid("connection closed in headers"))?;
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let mut request = HttpRequest {
-        method: method.to_owned(),
-        target: target.to_owned(),
-        headers,
-        body: Vec::new(),
-    };
-    if request
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-    }
-    if request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
-        request.body = read_chunked(reader)?;
-    } else if let Some(length) = request.header("content-length") {
-        let length: usize = length.parse().map_err(|_| invalid("bad content-length"))?;
-        if length > MAX_BODY_BYTES {
-            return Err(invalid("body too large"));
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        request.body = body;
-    }
-    Ok(Some(request))
-}
-
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let size_line = read_line(reader)?.ok_or_else(|| invalid("closed in chunk size"))?;
-        let size_hex = size_line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| invalid("bad chunk size"))?;
-        if size == 0 {
-            // Trailers, then the blank line.
-            while let Some(line) = read_line(reader)? {
-                if line.is_empty() {
-                    break;
-                }
+    runtime.block_on(async {
+        let Ok(stream) = stream
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpStream::from_std(stream))
+        else {
+            return;
+        };
+        let service = service_fn(|request: Request<Incoming>| {
+            let handle = &handle;
+            async move {
+                let response = match read_request(request).await {
+                    // The handler blocks this connection's own runtime, and only it.
+                    Ok(request) => handle(request).ok_or("dropped by the handler")?,
+                    Err(_) => bad_request(),
+                };
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(to_hyper(response))
             }
-            return Ok(body);
-        }
-        if body.len() + size > MAX_BODY_BYTES {
-            return Err(invalid("body too large"));
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        read_line(reader)?;
-    }
+        });
+        // Errors end the connection, as they did the hand-written loop; nothing to report.
+        let _ = http1::Builder::new()
+            // A client that shuts down its sending side still gets its answers.
+            .half_close(true)
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    });
 }
 
-pub fn write_response(stream: &mut TcpStream, response: &HttpResponse) -> io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\n",
-        response.status,
-        reason(response.status)
-    );
+async fn read_request(request: Request<Incoming>) -> io::Result<HttpRequest> {
+    let (parts, body) = request.into_parts();
+    let body = Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?
+        .to_bytes();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.to_string(), |pq| pq.as_str().to_owned());
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            // Bytes that are not UTF-8 reach the function as U+FFFD, as API Gateway passes
+            // such a header on instead of refusing the request; the function's own
+            // validation answers it.
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).trim().to_owned(),
+            )
+        })
+        .collect();
+    Ok(HttpRequest {
+        method: parts.method.as_str().to_owned(),
+        target,
+        headers,
+        body: body.to_vec(),
+    })
+}
+
+fn to_hyper(response: HttpResponse) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(response.status);
     for (name, value) in &response.headers {
+        // hyper frames the body itself.
         if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("connection") {
             continue;
         }
-        head.push_str(&format!("{name}: {value}\r\n"));
+        builder = builder.header(name.as_str(), value.as_str());
     }
-    head.push_str(&format!("content-length: {}\r\n\r\n", response.body.len()));
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(&response.body)?;
-    stream.flush()
+    // A handler's answer that is not valid HTTP (a bad status or header) is a gateway error.
+    builder
+        .body(Full::new(Bytes::from(response.body)))
+        .unwrap_or_else(|_| {
+            to_hyper(HttpResponse::json(
+                502,
+                r#"{"message":"Internal Server Error"}"#,
+            ))
+        })
 }
 
-/// Serves one connection until the peer closes it, answering each request with `handle`.
-pub fn serve_connection(stream: TcpStream, handle: impl Fn(HttpRequest) -> HttpResponse) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
-    loop {
-        match read_request(&mut reader, &mut writer) {
-            Ok(Some(request)) => {
-                let response = handle(request);
-                if write_response(&mut writer, &response).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => return,
-            Err(_) => {
-                let _ = write_response(&mut writer, &bad_request());
-                return;
-            }
-        }
-    }
-}
-
-/// What a request this server cannot parse gets: the function's `ErrorResponse` envelope,
-/// never cached, like every answer of the service.
+/// What a request whose body cannot be read (too large, cut short) gets: the function's
+/// `ErrorResponse` envelope, never cached, like every answer of the service. A request
+/// hyper cannot parse at all gets hyper's own bare 400, as API Gateway answers such
+/// requests itself before any function runs.
 pub fn bad_request() -> HttpResponse {
     let mut response = HttpResponse::json(
         400,
@@ -204,64 +172,42 @@ pub fn bad_request() -> HttpResponse {
     response
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        413 => "Payload Too Large",
-        422 => "Unprocessable Entity",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
     use std::net::TcpListener;
+    use std::sync::mpsc;
     use std::thread;
 
     use super::*;
 
-    /// Sends `raw` to a one-connection server and returns what it parsed.
-    fn parse(raw: &'static [u8]) -> Vec<HttpRequest> {
+    /// Sends `raw` to a one-connection server; returns what it parsed and what it answered.
+    fn exchange(raw: &'static [u8]) -> (Vec<HttpRequest>, String) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let client = thread::spawn(move || {
-            let mut stream = TcpStream::connect(addr).unwrap();
-            stream.write_all(raw).unwrap();
-            stream.shutdown(std::net::Shutdown::Write).unwrap();
-            let mut answer = Vec::new();
-            let _ = stream.read_to_end(&mut answer);
-            answer
+        let (sender, receiver) = mpsc::channel();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve_connection(stream, |request| {
+                sender.send(request).unwrap();
+                HttpResponse::json(200, "{}")
+            });
         });
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        let mut requests = Vec::new();
-        while let Ok(Some(request)) = read_request(&mut reader, &mut writer) {
-            requests.push(request);
-        }
-        // Both handles refer to the socket; the client reads until both are gone.
-        drop(writer);
-        drop(reader);
-        client.join().unwrap();
-        requests
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.write_all(raw).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        server.join().unwrap();
+        (
+            receiver.try_iter().collect(),
+            String::from_utf8_lossy(&answer).to_ascii_lowercase(),
+        )
     }
 
     #[test]
     fn header_bytes_that_are_not_utf8_pass_through_as_replacement_characters() {
-        let requests = parse(
+        let (requests, _) = exchange(
             b"POST /v1/organizations/secrets HTTP/1.1\r\nIdempotency-Key: k\xff1\r\n\
               X-Note: \xc3\x28\r\nContent-Type: application/json\xfe\r\n\r\n",
         );
@@ -275,40 +221,32 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_requests_get_the_error_envelope_and_no_store() {
+    fn unreadable_requests_get_a_400_and_no_handler_call() {
         let cases: [&[u8]; 3] = [
             b"NONSENSE\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
             b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
         ];
         for raw in cases {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = thread::spawn(move || {
-                let (stream, _) = listener.accept().unwrap();
-                serve_connection(stream, |_| HttpResponse::json(200, "{}"));
-            });
-            let mut stream = TcpStream::connect(addr).unwrap();
-            stream.write_all(raw).unwrap();
-            let mut answer = Vec::new();
-            let _ = stream.read_to_end(&mut answer);
-            server.join().unwrap();
-            let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+            let (requests, answer) = exchange(raw);
+            assert!(requests.is_empty(), "{raw:?}");
             assert!(answer.starts_with("http/1.1 400"), "{answer}");
-            assert!(answer.contains("cache-control: no-store"), "{answer}");
-            assert!(answer.contains(r#""code":"malformed_request""#), "{answer}");
-            assert!(answer.contains(r#""success":false"#), "{answer}");
         }
+        // A body over the limit reaches our own code: the service's error envelope.
+        let (_, answer) = exchange(b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n");
+        assert!(answer.contains("cache-control: no-store"), "{answer}");
+        assert!(answer.contains(r#""code":"malformed_request""#), "{answer}");
     }
 
     #[test]
     fn keep_alive_fixed_length_and_chunked_bodies() {
-        let requests = parse(
+        let (requests, answer) = exchange(
             b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n\
               POST /a?q=1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello\
               POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
         );
         assert_eq!(requests.len(), 3);
+        assert_eq!(answer.matches("http/1.1 200").count(), 3, "{answer}");
         assert_eq!(requests[0].method, "GET");
         assert!(requests[0].body.is_empty());
         assert_eq!(requests[1].path(), "/a");

@@ -7,7 +7,7 @@ use lambda_http::{service_fn, Error, LambdaEvent};
 use org_secrets::api::App;
 use org_secrets::config::Config;
 use org_secrets::logging;
-use org_secrets::storage::{dynamodb_client, SecretStore, StoreSettings};
+use org_secrets::storage::SecretStore;
 use serde_json::value::RawValue;
 
 /// One execution environment serves one request at a time, so a single-threaded runtime
@@ -28,9 +28,7 @@ async fn serve() -> Result<(), Error> {
         Error::from(err.to_string())
     })?;
 
-    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = dynamodb_client(&sdk_config, &StoreSettings::default());
-    let store = SecretStore::new(client, config.table_name.clone());
+    let store = SecretStore::connect(config.table_name.clone()).await;
 
     let started = Instant::now();
     match store.warm_up().await {

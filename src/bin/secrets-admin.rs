@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use org_secrets::config::{Config, TableName, SECRETS_TABLE_NAME};
 use org_secrets::crypto::Cipher;
 use org_secrets::rotation::{rotate_keys, ItemEvent, RotationOptions};
-use org_secrets::storage::{create_table_if_missing, dynamodb_client, SecretStore, StoreSettings};
+use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
 
 const USAGE: &str =
@@ -57,14 +57,6 @@ fn parse_rotation_options(args: &[String]) -> Option<RotationOptions> {
     Some(options)
 }
 
-async fn store_for(table: TableName) -> SecretStore {
-    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    SecretStore::new(
-        dynamodb_client(&sdk_config, &StoreSettings::default()),
-        table,
-    )
-}
-
 async fn create_table() -> ExitCode {
     let Some(raw) = std::env::var(SECRETS_TABLE_NAME).ok() else {
         eprintln!("secrets-admin: {SECRETS_TABLE_NAME} is not set");
@@ -77,8 +69,8 @@ async fn create_table() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let store = store_for(table.clone()).await;
-    match create_table_if_missing(store.client(), &table).await {
+    let store = SecretStore::connect(table.clone()).await;
+    match store.create_table_if_missing().await {
         Ok(true) => {
             println!("created table {table}");
             ExitCode::SUCCESS
@@ -113,7 +105,7 @@ async fn rotate(options: RotationOptions) -> ExitCode {
         config.table_name,
         config.cipher.key_count()
     );
-    let store = store_for(config.table_name.clone()).await;
+    let store = SecretStore::connect(config.table_name.clone()).await;
     let result = rotate_keys(&store, &config.cipher, options, |event| match event {
         ItemEvent::Failed {
             org_id,

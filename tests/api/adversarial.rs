@@ -19,16 +19,15 @@ const CANARY: &str = "CANARY-adversarial-77e1";
 
 async fn store_behind(proxy: &FaultProxy, table_exists: bool) -> SecretStore {
     let sdk = local_sdk_config(&proxy.endpoint).await;
-    let client = org_secrets::storage::dynamodb_client(&sdk, &fast_fail_settings());
     let table = unique_table_name();
     if table_exists {
         let direct = local_sdk_config(&dynamodb_endpoint()).await;
-        let direct = org_secrets::storage::dynamodb_client(&direct, &Default::default());
-        org_secrets::storage::create_table_if_missing(&direct, &table)
+        SecretStore::from_sdk_config(&direct, table.clone(), &Default::default())
+            .create_table_if_missing()
             .await
             .unwrap();
     }
-    SecretStore::new(client, table)
+    SecretStore::from_sdk_config(&sdk, table, &fast_fail_settings())
 }
 
 fn assert_no_echo(answer: &Answer) {

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::{project_path, python};
+use crate::support::{project_path, python, yaml_file};
 
 fn read(relative: &str) -> String {
     std::fs::read_to_string(project_path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
@@ -43,7 +43,18 @@ fn actions_called_by_the_function() -> BTreeSet<String> {
         ("Delete::builder()", "DeleteItem"),
         ("ConditionCheck::builder()", "ConditionCheckItem"),
     ];
-    let source = read("src/storage.rs") + &read("src/reader.rs") + &read("src/api/mod.rs");
+    let mut storage: Vec<_> = std::fs::read_dir(project_path("src/storage"))
+        .expect("src/storage")
+        .map(|entry| entry.expect("src/storage entry").path())
+        .collect();
+    storage.sort();
+    assert!(storage.len() > 1, "src/storage holds the storage modules");
+    let source = storage
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+        .collect::<String>()
+        + &read("src/reader.rs")
+        + &read("src/api/mod.rs");
     let transacts = source.contains(".transact_write_items()");
     OPERATIONS
         .iter()
@@ -77,7 +88,7 @@ fn template_grants_exactly_the_dynamodb_actions_the_code_calls() {
         BTreeSet::from(
             ["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"].map(String::from)
         ),
-        "the scan of src/storage.rs should find every operation"
+        "the scan of src/storage/ should find every operation"
     );
     assert_eq!(actions_granted_by_the_template(), called);
     let template = read("template.yaml");
@@ -112,32 +123,8 @@ fn template_routes_every_operation() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The template as data. PyYAML from the test venv (support::python, as for the openapi
-// module) reads it, with CloudFormation's short-form tags turned into their long
-// forms: `!Ref X` is {"Ref": "X"}, `!GetAtt A.B` is {"Fn::GetAtt": ["A", "B"]}, `!Sub s` is
-// {"Fn::Sub": s}, and so on.
-
-const CFN_YAML_TO_JSON: &str = r#"
-import json, sys, yaml
-
-class Loader(yaml.SafeLoader):
-    pass
-
-def tagged(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else "Fn::" + suffix
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-Loader.add_multi_constructor("!", tagged)
-json.dump(yaml.load(open(sys.argv[1]), Loader=Loader), sys.stdout)
-"#;
+// The template as data (support::yaml_file: CloudFormation's short-form tags in their long
+// forms, `!Ref X` is {"Ref": "X"}, `!GetAtt A.B` is {"Fn::GetAtt": ["A", "B"]}, and so on).
 
 fn run_python(script: &str, args: &[&str]) -> Vec<u8> {
     let output = Command::new(python())
@@ -155,9 +142,7 @@ fn run_python(script: &str, args: &[&str]) -> Vec<u8> {
 }
 
 fn template() -> Value {
-    let path = project_path("template.yaml");
-    let json = run_python(CFN_YAML_TO_JSON, &[path.to_str().expect("UTF-8 path")]);
-    serde_json::from_slice(&json).expect("template.yaml parses")
+    yaml_file(&project_path("template.yaml"))
 }
 
 fn resource<'t>(template: &'t Value, logical_id: &str) -> &'t Value {

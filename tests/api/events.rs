@@ -1,4 +1,4 @@
-//! Every sample event in `events/` (the files the README's `sam local invoke` and
+//! Every sample event in `events/` (the files docs/development.md's `sam local invoke` and
 //! `cargo lambda invoke` examples use) gives its documented status. A new event file without
 //! an entry in `events/expected-status.json` fails this test.
 

@@ -798,11 +798,11 @@ fn response_clone(response: &Response<Body>) -> Response<Body> {
 #[tokio::test(start_paused = true)]
 async fn the_warm_up_gives_up_on_its_own_short_timeout() {
     let sdk = local_sdk_config(&black_hole()).await;
-    let client = org_secrets::storage::dynamodb_client(
+    let store = org_secrets::storage::SecretStore::from_sdk_config(
         &sdk,
+        unique_table_name(),
         &org_secrets::storage::StoreSettings::default(),
     );
-    let store = org_secrets::storage::SecretStore::new(client, unique_table_name());
     let started = tokio::time::Instant::now();
     let err = store.warm_up().await.unwrap_err();
     let waited = started.elapsed();

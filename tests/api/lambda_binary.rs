@@ -108,14 +108,7 @@ fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
 async fn bootstrap_answers_201_then_409_for_the_same_event() {
     let store = fresh_store().await;
     let endpoint = dynamodb_endpoint();
-    let lambda = LambdaProcess::start(
-        "create",
-        &[
-            ("ENCRYPTION_KEY", KEY_A),
-            ("SECRETS_TABLE_NAME", store.table().as_str()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
-        ],
-    );
+    let lambda = local_lambda("create", store.table().as_str(), &endpoint, &[]);
     let event = sample_event("http-api-jwt-admin-create.json");
     let first = lambda.invoke(&event);
     assert_eq!(
@@ -157,14 +150,7 @@ async fn bootstrap_answers_201_then_409_for_the_same_event() {
 async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
     let store = fresh_store().await;
     let endpoint = dynamodb_endpoint();
-    let lambda = LambdaProcess::start(
-        "hostile",
-        &[
-            ("ENCRYPTION_KEY", KEY_A),
-            ("SECRETS_TABLE_NAME", store.table().as_str()),
-            ("AWS_ENDPOINT_URL_DYNAMODB", &endpoint),
-        ],
-    );
+    let lambda = local_lambda("hostile", store.table().as_str(), &endpoint, &[]);
     for (label, raw, status, code) in hostile::hostile_events() {
         let payload = match lambda
             .runtime

@@ -1,7 +1,6 @@
 //! `openapi.yaml` declares every status the create route can answer with.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use org_secrets::api::error::{ApiError, ValidationIssue};
 use org_secrets::auth::{AuthError, Permission};
@@ -11,24 +10,9 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-/// openapi.yaml as JSON, read with PyYAML from the test venv (support::python).
+/// openapi.yaml as JSON.
 fn openapi() -> Value {
-    let python = python();
-    let path = project_path("openapi.yaml");
-    let output = Command::new(python)
-        .args([
-            "-c",
-            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
-        ])
-        .arg(&path)
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("openapi.yaml parses")
+    yaml_file(&project_path("openapi.yaml"))
 }
 
 fn declared(document: &Value, path: &str, method: &str) -> BTreeSet<u16> {

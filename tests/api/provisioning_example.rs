@@ -7,18 +7,14 @@
 //! definition sends is filled in with sample values and sent to the real handler, with
 //! DynamoDB Local behind it: it must be taken as a direct invocation and create the secret.
 //! `make lint` also validates the definition with `asl-validator` (scripts/validate-asl.sh).
-//!
-//! The template is read with PyYAML from the project venv (support::python:
-//! `ORG_SECRETS_PYTHON`, which `make test` sets, or `.local/venv`, prepared on first use).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 use lambda_http::lambda_runtime::Context;
 use org_secrets::event::{parse_event, Caller};
 use serde_json::{json, Map, Value};
 
-use crate::support::{project_path, python};
+use crate::support::{project_path, yaml_file};
 
 const DEFINITION: &str = "examples/provisioning/statemachine.asl.json";
 const TEMPLATE: &str = "examples/provisioning/template.yaml";
@@ -102,41 +98,8 @@ fn definition_with(substitutions: &BTreeMap<&str, &str>) -> Value {
     serde_json::from_str(&text).expect("the substituted definition is JSON")
 }
 
-/// PyYAML with CloudFormation's short-form tags (`!Ref x` -> `{"Ref": x}`, `!Sub s` ->
-/// `{"Fn::Sub": s}`, ...).
-const CFN_YAML_TO_JSON: &str = r#"
-import json, sys, yaml
-
-class Loader(yaml.SafeLoader):
-    pass
-
-def tag(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else "Fn::" + suffix
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-Loader.add_multi_constructor("!", tag)
-json.dump(yaml.load(open(sys.argv[1]), Loader=Loader), sys.stdout)
-"#;
-
 fn cloudformation(relative: &str) -> Value {
-    let python = python();
-    let output = Command::new(&python)
-        .args(["-c", CFN_YAML_TO_JSON])
-        .arg(project_path(relative))
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
-    assert!(
-        output.status.success(),
-        "{relative}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{relative}: {e}"))
+    yaml_file(&project_path(relative))
 }
 
 fn resources_of_type<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {

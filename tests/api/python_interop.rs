@@ -124,8 +124,8 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
     ];
     assert!(variants.len() >= 20);
 
-    // Python: the README's recipe for each variant; "ok" plus a token of "probe" under
-    // the list, or "refused".
+    // Python: docs/storage-contract.md's recipe for each variant; "ok" plus a token of
+    // "probe" under the list, or "refused".
     let script = "import sys, json\n\
          from cryptography.fernet import Fernet, MultiFernet\n\
          for value in json.loads(sys.stdin.read()):\n\

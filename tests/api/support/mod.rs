@@ -5,6 +5,7 @@
 pub mod hostile;
 mod services;
 mod test_app;
+mod yaml;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -17,11 +18,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::types::AttributeValue;
 use org_secrets::api::App;
 use org_secrets::config::{Config, TableName};
-use org_secrets::storage::{create_table_if_missing, dynamodb_client, SecretStore, StoreSettings};
+use org_secrets::storage::{SecretStore, StoreSettings};
 use serde_json::Value;
 
 pub use services::{dynamodb_endpoint, local_aws_env, python};
 pub use test_app::TestApp;
+pub use yaml::yaml_file;
 
 /// The Fernet spec's own key, and a second one for rotation tests.
 pub const KEY_A: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
@@ -67,19 +69,18 @@ pub fn fast_fail_settings() -> StoreSettings {
 /// A store on a fresh table in DynamoDB Local.
 pub async fn fresh_store() -> SecretStore {
     let sdk = local_sdk_config(&dynamodb_endpoint()).await;
-    let client = dynamodb_client(&sdk, &StoreSettings::default());
-    let table = unique_table_name();
-    create_table_if_missing(&client, &table)
+    let store = SecretStore::from_sdk_config(&sdk, unique_table_name(), &StoreSettings::default());
+    store
+        .create_table_if_missing()
         .await
         .expect("create test table in DynamoDB Local");
-    SecretStore::new(client, table)
+    store
 }
 
 /// A store whose DynamoDB endpoint is `endpoint` (a fault server), with short timeouts.
 pub async fn store_at(endpoint: &str) -> SecretStore {
     let sdk = local_sdk_config(endpoint).await;
-    let client = dynamodb_client(&sdk, &fast_fail_settings());
-    SecretStore::new(client, unique_table_name())
+    SecretStore::from_sdk_config(&sdk, unique_table_name(), &fast_fail_settings())
 }
 
 pub fn config_with(table: &TableName, overrides: &[(&str, &str)]) -> Config {
@@ -356,8 +357,7 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(plan: impl Fn(u64) -> Fault + Send + Sync + 'static) -> Self {
-        use org_secrets_local::http::{read_request, write_response, HttpResponse};
-        use std::io::BufReader;
+        use org_secrets_local::http::{serve_connection_or_drop, HttpResponse};
         use std::sync::Arc;
         let upstream = dynamodb_endpoint().trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -370,15 +370,10 @@ impl FaultProxy {
                 let (upstream, counter, plan) =
                     (upstream.clone(), Arc::clone(&counter), Arc::clone(&plan));
                 std::thread::spawn(move || {
-                    let Ok(read_half) = stream.try_clone() else {
-                        return;
-                    };
-                    let mut reader = BufReader::new(read_half);
-                    let mut writer = stream;
-                    while let Ok(Some(request)) = read_request(&mut reader, &mut writer) {
+                    serve_connection_or_drop(stream, |request| {
                         let n = counter.fetch_add(1, Ordering::SeqCst);
-                        let response = match plan(n) {
-                            Fault::Down => return,
+                        match plan(n) {
+                            Fault::Down => None,
                             Fault::Error(error_type) => {
                                 let status = if error_type == "InternalServerError" {
                                     500
@@ -395,17 +390,11 @@ impl FaultProxy {
                                     "content-type".to_owned(),
                                     "application/x-amz-json-1.0".to_owned(),
                                 )];
-                                response
+                                Some(response)
                             }
-                            Fault::Pass => match forward(&upstream, &request) {
-                                Some(response) => response,
-                                None => return,
-                            },
-                        };
-                        if write_response(&mut writer, &response).is_err() {
-                            return;
+                            Fault::Pass => forward(&upstream, &request),
                         }
-                    }
+                    })
                 });
             }
         });

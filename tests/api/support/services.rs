@@ -59,7 +59,7 @@ pub fn local_aws_env() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The Python interpreter with the pinned `cryptography` and PyYAML: `ORG_SECRETS_PYTHON`,
+/// The Python interpreter with the pinned `cryptography` (interop tests): `ORG_SECRETS_PYTHON`,
 /// or `.local/venv`'s, made or brought up to date by scripts/python-env.sh.
 pub fn python() -> PathBuf {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();

@@ -1,0 +1,37 @@
+//! DynamoDB storage. The item layout is a contract: Python consumers read this table.
+//!
+//! | attribute         | type | meaning                                                   |
+//! |-------------------|------|-----------------------------------------------------------|
+//! | `org_id`          | S    | partition key: the organization                           |
+//! | `secret_name`     | S    | sort key: unique within the organization                  |
+//! | `encrypted_value` | S    | standard Fernet token of the value's UTF-8 bytes          |
+//! | `created_at`      | S    | RFC 3339 UTC                                              |
+//! | `created_by`      | S    | subject claim (or REST `principalId`)                     |
+//! | `request_id`      | S    | API Gateway request id (else the Lambda request id)       |
+//! | `idempotency_key` | S    | optional: the create's `Idempotency-Key` (until updated)  |
+//! | `updated_at`      | S    | optional: RFC 3339 UTC of the last update                 |
+//! | `updated_by`      | S    | optional: who updated it last                             |
+//!
+//! Each organization with secrets also has one counter item, `secret_name` =
+//! [`COUNTER_SORT_KEY`] (a control character keeps it out of every valid name and sorts it
+//! before them all), holding `secret_count` (N). Create and delete change it in the same
+//! transaction as the secret, so `MAX_SECRETS_PER_ORG` is exact under any concurrency.
+//!
+//! Modules: `item` (the only place that knows the attribute names: items to and from the
+//! types here), `store` ([`SecretStore`]: what the function and [`crate::reader`] call),
+//! `admin` (operator-only calls: table setup and the key-rotation scan), `client` (the
+//! DynamoDB client's configuration) and `error` ([`StoreError`]).
+
+mod admin;
+mod client;
+mod error;
+mod item;
+mod store;
+
+pub use admin::{create_table_if_missing, ScanCursor, ScanPage, StoredToken};
+pub use client::StoreSettings;
+pub use error::StoreError;
+pub use item::COUNTER_SORT_KEY;
+pub use store::{
+    CreateOutcome, Found, NewSecret, RequestId, SecretStore, StoredSecret, WARM_UP_TIMEOUT,
+};

@@ -1,0 +1,476 @@
+//! The store the function and the reader use: create, update, delete, list and get a
+//! secret, count an organization's secrets, and warm the connection up at init.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+
+use super::client::dynamodb_client;
+use super::error::{classify, found_unless_condition_failed};
+use super::item::{self, key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
+use super::{StoreError, StoreSettings};
+use crate::config::TableName;
+use crate::crypto::EncryptedValue;
+use crate::domain::{Actor, IdempotencyKey, OrgId, SecretName};
+
+/// The smallest sort key a secret can have: names start at U+0020 or above.
+const FIRST_NAME_KEY: &str = " ";
+/// How often a create or delete is tried again when its transaction lost a race with
+/// another one on the same organization's counter (DynamoDB's `TransactionConflict`), and
+/// for how long in all, so the handler still answers 503 itself well inside the Lambda's
+/// 10 s timeout.
+const TRANSACTION_CONFLICT_ATTEMPTS: u32 = 8;
+const TRANSACTION_CONFLICT_BUDGET: Duration = Duration::from_secs(2);
+/// Cancellation reasons that mean "DynamoDB is busy, retry later" rather than a fault.
+const RETRYABLE_REASONS: [&str; 3] = [
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "TransactionConflict",
+];
+/// The key the warm-up call reads; a control character keeps it out of every valid name.
+const WARM_UP_KEY: &str = "\u{1}org-secrets-warm-up";
+
+/// The warm-up call at init gives up after this, in one attempt: a DynamoDB that accepts
+/// connections and never answers must not hold init for the 5 s a request may take.
+pub const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The id of the request that performs a write. Stored on the item so that an SDK retry of
+/// our own successful first attempt is recognised as ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn new(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        (!raw.is_empty() && raw.len() <= 256 && !raw.chars().any(char::is_control))
+            .then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub struct NewSecret<'a> {
+    pub org_id: &'a OrgId,
+    pub name: &'a SecretName,
+    pub encrypted_value: EncryptedValue,
+    pub created_by: &'a Actor,
+    pub request_id: &'a RequestId,
+    pub idempotency_key: Option<&'a IdempotencyKey>,
+    /// The organization's limit (`MAX_SECRETS_PER_ORG`).
+    pub max_secrets: u32,
+}
+
+/// A stored secret as [`SecretStore::get`] reads it, and what a taken name already holds
+/// (so the caller can tell a client's retry, same actor, same `Idempotency-Key`, same
+/// value, from a conflict). The value stays encrypted here. Each field is `None` when the
+/// item lacks that attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_by: Option<String>,
+    pub encrypted_value: Option<EncryptedValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// The name is taken: by someone else, or by an earlier attempt of this very create
+    /// (the caller tells which from what the item holds).
+    NameTaken(StoredSecret),
+    /// The organization already holds `max_secrets` secrets; nothing was written.
+    LimitReached,
+}
+
+/// Update and delete of a secret that does not exist report this instead of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    Yes,
+    No,
+}
+
+fn now_rfc3339() -> Result<String, StoreError> {
+    DateTime::from(SystemTime::now())
+        .fmt(DateTimeFormat::DateTime)
+        .map_err(|err| StoreError::Other(format!("timestamp: {err}")))
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretStore {
+    client: Client,
+    table: TableName,
+}
+
+impl SecretStore {
+    pub fn new(client: Client, table: TableName) -> Self {
+        Self { client, table }
+    }
+
+    /// The store on `table`, with a client from the standard AWS configuration chain (so
+    /// `AWS_ENDPOINT_URL_DYNAMODB` and `AWS_REGION` apply) and the default [`StoreSettings`].
+    pub async fn connect(table: TableName) -> Self {
+        let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_sdk_config(&sdk_config, table, &StoreSettings::default())
+    }
+
+    /// The store on `table`, with a client from `sdk_config` plus `settings` (timeouts and
+    /// retries). A blank endpoint variable counts as unset, as in [`SecretStore::connect`].
+    pub fn from_sdk_config(
+        sdk_config: &SdkConfig,
+        table: TableName,
+        settings: &StoreSettings,
+    ) -> Self {
+        Self::new(dynamodb_client(sdk_config, settings), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &TableName {
+        &self.table
+    }
+
+    /// Writes the secret unless the name is taken in this organization (conditional put)
+    /// or the organization is at its limit, in one transaction with the counter item.
+    pub async fn create(&self, secret: NewSecret<'_>) -> Result<CreateOutcome, StoreError> {
+        let created_at = now_rfc3339()?;
+        let org_id = secret.org_id;
+        let name = secret.name;
+        let max_secrets = secret.max_secrets;
+        let item = RawItem::from(NewItem { secret, created_at });
+        // The whole item first: no later call on the builder can drop an attribute.
+        let put = Put::builder()
+            .set_item(Some(item))
+            .table_name(self.table.as_str())
+            .condition_expression("attribute_not_exists(org_id)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|err| StoreError::Other(format!("put: {err}")))?;
+        let count_up = Update::builder()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
+            .update_expression("ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max")
+            .expression_attribute_names("#count", Attr::SecretCount.name())
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .expression_attribute_values(":max", AttributeValue::N(max_secrets.to_string()))
+            .build()
+            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count_up).build(),
+        ];
+        let Some(cancelled) = self.transact(items).await? else {
+            return Ok(CreateOutcome::Created);
+        };
+        // The name first: a replay of an existing secret is answered as such even when the
+        // organization is full.
+        if cancelled.condition_failed(0) {
+            // Older DynamoDB Local releases return no item with the reason; a consistent
+            // read gives the same answer.
+            let old = match cancelled.0.first().and_then(|r| r.item.as_ref()) {
+                Some(item) if !item.is_empty() => Some(StoredSecret::from(item)),
+                _ => self.get(org_id, name).await?,
+            };
+            // `None`: deleted between our write and our read, still a conflict for this
+            // attempt.
+            return Ok(CreateOutcome::NameTaken(old.unwrap_or(StoredSecret {
+                request_id: None,
+                idempotency_key: None,
+                created_by: None,
+                encrypted_value: None,
+            })));
+        }
+        if cancelled.condition_failed(1) {
+            return Ok(CreateOutcome::LimitReached);
+        }
+        Err(cancelled.into_error())
+    }
+
+    /// Runs a write transaction. `Ok(None)`: committed. `Ok(Some(cancelled))`: cancelled by a
+    /// condition, with DynamoDB's reason per item. A `TransactionConflict` (another
+    /// transaction on the same items in flight) is retried here with a short, growing,
+    /// jittered pause; the SDK does not retry it, and after the last attempt it counts as
+    /// unavailable (503, worth retrying).
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Cancelled>, StoreError> {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            let reasons = match &err {
+                SdkError::ServiceError(service) => match service.err() {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        Some(cancelled.cancellation_reasons().to_vec())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(cancelled) = reasons.map(Cancelled) else {
+                return Err(classify(&err));
+            };
+            if cancelled.has("ConditionalCheckFailed") {
+                return Ok(Some(cancelled));
+            }
+            let pause = conflict_pause(attempt);
+            let may_retry = attempt < TRANSACTION_CONFLICT_ATTEMPTS
+                && started.elapsed() + pause < TRANSACTION_CONFLICT_BUDGET;
+            if cancelled.has("TransactionConflict") && may_retry {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            return Err(cancelled.into_error());
+        }
+    }
+
+    /// Every secret name of one organization, sorted; follows all pages of the query.
+    pub async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        let mut start: Option<RawItem> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(self.table.as_str())
+                // The counter item sorts below the first possible name, so it is not listed.
+                .key_condition_expression("#org = :org AND #name >= :first")
+                .expression_attribute_names("#org", Attr::OrgId.name())
+                .expression_attribute_names("#name", Attr::SecretName.name())
+                .expression_attribute_values(":org", AttributeValue::S(org_id.as_str().to_owned()))
+                .expression_attribute_values(":first", AttributeValue::S(FIRST_NAME_KEY.to_owned()))
+                .projection_expression("#name")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|err| classify(&err))?;
+            names.extend(page.items().iter().filter_map(item::secret_name));
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// Replaces the value of an existing secret; `created_*` stay. A create's idempotency
+    /// key is dropped: once changed, a late retry of that create is a plain conflict.
+    pub async fn update(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        encrypted_value: EncryptedValue,
+        updated_by: &Actor,
+    ) -> Result<Found, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .update_expression("SET #value = :value, #at = :at, #by = :by REMOVE #idem")
+            .condition_expression("attribute_exists(#org)")
+            .expression_attribute_names("#value", Attr::EncryptedValue.name())
+            .expression_attribute_names("#at", Attr::UpdatedAt.name())
+            .expression_attribute_names("#by", Attr::UpdatedBy.name())
+            .expression_attribute_names("#idem", Attr::IdempotencyKey.name())
+            .expression_attribute_names("#org", Attr::OrgId.name())
+            .expression_attribute_values(":value", AttributeValue::S(encrypted_value.into_string()))
+            .expression_attribute_values(":at", AttributeValue::S(now_rfc3339()?))
+            .expression_attribute_values(":by", AttributeValue::S(updated_by.as_str().to_owned()))
+            .send()
+            .await;
+        found_unless_condition_failed(result)
+    }
+
+    /// Deletes the secret and counts it off the organization's counter, in one transaction.
+    ///
+    /// The counter never goes below zero: a secret written before the counter existed was
+    /// never counted, and when the counter is missing or zero it is deleted alone. (In an
+    /// organization with both kinds, deleting an uncounted secret still counts one off, so
+    /// such an organization can hold at most its uncounted secrets over the limit.)
+    pub async fn delete(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
+        let delete = Delete::builder()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .condition_expression("attribute_exists(#org)")
+            .expression_attribute_names("#org", Attr::OrgId.name())
+            .build()
+            .map_err(|err| StoreError::Other(format!("delete: {err}")))?;
+        let count_down = Update::builder()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", Attr::SecretCount.name())
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+            .build()
+            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count_down).build(),
+        ];
+        let Some(cancelled) = self.transact(items).await? else {
+            return Ok(Found::Yes);
+        };
+        if cancelled.condition_failed(0) {
+            return Ok(Found::No);
+        }
+        if !cancelled.condition_failed(1) {
+            return Err(cancelled.into_error());
+        }
+        // The counter is missing or zero: the secret was never counted.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .condition_expression("attribute_exists(#org)")
+            .expression_attribute_names("#org", Attr::OrgId.name())
+            .send()
+            .await;
+        found_unless_condition_failed(result)
+    }
+
+    /// The organization's counter: how many secrets it holds as create and delete count
+    /// them (0 when it has never had one).
+    pub async fn secret_count(&self, org_id: &OrgId) -> Result<u64, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| classify(&err))?
+            .item;
+        let count = item
+            .as_ref()
+            .and_then(item::secret_count)
+            .map_or(Ok(0), str::parse::<i64>)
+            .map_err(|_| StoreError::Other("counter is not a number".to_owned()))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// One cheap call at init, so the connection (and in AWS the TLS handshake) is paid
+    /// before the first request instead of inside it. Also tells early if the table is
+    /// missing or not permitted; the caller logs that and carries on.
+    ///
+    /// A `GetItem` of a key no secret has: the function already needs `GetItem`, and it
+    /// costs half a read unit. (`DescribeTable` would need another permission and adds
+    /// ~150 KB of response model to the binary.)
+    pub async fn warm_up(&self) -> Result<(), StoreError> {
+        let short = aws_sdk_dynamodb::config::Builder::default()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(WARM_UP_TIMEOUT)
+                    .operation_attempt_timeout(WARM_UP_TIMEOUT)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(1));
+        self.client
+            .get_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(WARM_UP_KEY, WARM_UP_KEY)))
+            .customize()
+            .config_override(short)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| classify(&err))
+    }
+
+    /// The stored secret (strongly consistent), for the reader and for tests; `None` when
+    /// there is no secret of that name.
+    pub async fn get(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+    ) -> Result<Option<StoredSecret>, StoreError> {
+        self.client
+            .get_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|output| output.item.as_ref().map(StoredSecret::from))
+            .map_err(|err| classify(&err))
+    }
+}
+
+/// A cancelled transaction: DynamoDB's reason for each of its items, in order.
+struct Cancelled(Vec<CancellationReason>);
+
+impl Cancelled {
+    fn has(&self, code: &str) -> bool {
+        self.0.iter().any(|reason| reason.code() == Some(code))
+    }
+
+    /// Whether the condition on item `index` is what failed.
+    fn condition_failed(&self, index: usize) -> bool {
+        self.0.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
+    }
+
+    /// Busy (throttled, conflicting): worth retrying later, 503. Anything else (a validation
+    /// error, an item collection over its size limit, no reasons at all) is a fault, 500.
+    fn into_error(self) -> StoreError {
+        let codes = self
+            .0
+            .iter()
+            .map(|reason| reason.code().unwrap_or("None"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!("transaction cancelled ({codes})");
+        if RETRYABLE_REASONS.iter().any(|code| self.has(code)) {
+            StoreError::Unavailable(message)
+        } else {
+            StoreError::Other(message)
+        }
+    }
+}
+
+/// 10, 20, 40, ... ms (capped at 320), each with up to as much again of jitter so racing
+/// writers spread out.
+fn conflict_pause(attempt: u32) -> Duration {
+    let base_ms = 10u64 << attempt.saturating_sub(1).min(5);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    Duration::from_millis(base_ms + nanos % (base_ms + 1))
+}
