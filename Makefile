@@ -24,6 +24,7 @@ lint:
 	scripts/python-env.sh
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p org-secrets --no-default-features --lib --bin secrets-admin -- -D warnings
 	scripts/lint-templates.sh
 	scripts/validate-asl.sh
 	.local/venv/bin/openapi-spec-validator openapi.yaml

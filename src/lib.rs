@@ -5,14 +5,25 @@
 //! (DynamoDB), [`api`] (HTTP routing, handlers and the error envelope), [`logging`],
 //! [`reader`] (the internal reader other Rust services use to get a value) and [`rotation`]
 //! (re-encrypting every item under the current key).
+//!
+//! `api`, `auth`, `event` and `logging` make up the Lambda function and need the default
+//! feature `lambda`; a service that only reads secrets depends on this crate with
+//! `default-features = false` (see docs/storage-contract.md).
 
+// The Lambda function's parts (feature `lambda`, on by default). Readers and operator tools
+// use the rest without compiling lambda_http.
+#[cfg(feature = "lambda")]
 pub mod api;
+#[cfg(feature = "lambda")]
 pub mod auth;
+#[cfg(feature = "lambda")]
+pub mod event;
+#[cfg(feature = "lambda")]
+pub mod logging;
+
 pub mod config;
 pub mod crypto;
 pub mod domain;
-pub mod event;
-pub mod logging;
 pub mod reader;
 pub mod rotation;
 pub mod storage;
