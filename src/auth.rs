@@ -21,7 +21,7 @@ pub enum Permission {
 impl Permission {
     /// A whole token, case-insensitively: `admin` is ADMIN, `NOT_ADMIN` and `ADMINISTRATOR`
     /// are nothing.
-    pub fn parse(token: &str) -> Option<Self> {
+    pub(crate) fn parse(token: &str) -> Option<Self> {
         const NAMES: [(&str, Permission); 4] = [
             ("ADMIN", Permission::Admin),
             ("DELETE", Permission::Delete),
@@ -34,7 +34,7 @@ impl Permission {
             .map(|(_, permission)| *permission)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Permission::Read => "READ",
             Permission::Write => "WRITE",
@@ -114,14 +114,14 @@ impl<'a> ClaimValue<'a> {
 
 /// The claims of one request, wherever the event shape put them.
 #[derive(Debug, Clone, Copy)]
-pub enum Claims<'a> {
+pub(crate) enum Claims<'a> {
     Text(&'a HashMap<String, String>),
     JsonMap(&'a HashMap<String, Value>),
     JsonObject(&'a serde_json::Map<String, Value>),
 }
 
 impl<'a> Claims<'a> {
-    pub fn get(&self, name: &str) -> Option<ClaimValue<'a>> {
+    pub(crate) fn get(&self, name: &str) -> Option<ClaimValue<'a>> {
         match *self {
             Claims::Text(map) => map.get(name).map(|v| ClaimValue::Text(v.as_str())),
             Claims::JsonMap(map) => map.get(name).map(ClaimValue::Json),

@@ -7,23 +7,23 @@ use crate::crypto::{Cipher, KeyListError};
 
 pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const SECRETS_TABLE_NAME: &str = "SECRETS_TABLE_NAME";
-pub const MAX_SECRET_VALUE_BYTES: &str = "MAX_SECRET_VALUE_BYTES";
-pub const ORG_ID_CLAIM: &str = "ORG_ID_CLAIM";
-pub const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
-pub const SUBJECT_CLAIM: &str = "SUBJECT_CLAIM";
-pub const MAX_SECRETS_PER_ORG: &str = "MAX_SECRETS_PER_ORG";
+pub(crate) const MAX_SECRET_VALUE_BYTES: &str = "MAX_SECRET_VALUE_BYTES";
+pub(crate) const ORG_ID_CLAIM: &str = "ORG_ID_CLAIM";
+pub(crate) const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
+pub(crate) const SUBJECT_CLAIM: &str = "SUBJECT_CLAIM";
+pub(crate) const MAX_SECRETS_PER_ORG: &str = "MAX_SECRETS_PER_ORG";
 
 /// GitHub's limit for an organization's secrets.
-pub const DEFAULT_MAX_SECRETS_PER_ORG: u32 = 1_000;
+pub(crate) const DEFAULT_MAX_SECRETS_PER_ORG: u32 = 1_000;
 /// At 10,000 names of the longest kind (100 four-byte characters), list's response is about
 /// 4.1 MB, inside Lambda's 6 MB response limit; a larger limit could make list fail.
 pub const MAX_SECRETS_PER_ORG_CEILING: u32 = 10_000;
 
-pub const DEFAULT_MAX_SECRET_VALUE_BYTES: usize = 65_536;
+pub(crate) const DEFAULT_MAX_SECRET_VALUE_BYTES: usize = 65_536;
 /// A Fernet token is about 4/3 of the plaintext plus 76 bytes; at 256 KiB of plaintext the
 /// token is ~350 KB, which with the key and metadata stays under DynamoDB's 400 KB item
 /// limit. Larger settings are refused at init so that limit can never surface per request.
-pub const MAX_SECRET_VALUE_BYTES_CEILING: usize = 262_144;
+pub(crate) const MAX_SECRET_VALUE_BYTES_CEILING: usize = 262_144;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -110,7 +110,9 @@ pub fn cipher_from(lookup: &impl Fn(&str) -> Option<String>) -> Result<Cipher, C
 }
 
 /// `SECRETS_TABLE_NAME` as a [`TableName`].
-pub fn table_name_from(lookup: &impl Fn(&str) -> Option<String>) -> Result<TableName, ConfigError> {
+pub(crate) fn table_name_from(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<TableName, ConfigError> {
     let raw = lookup(SECRETS_TABLE_NAME)
         .filter(|raw| !raw.trim().is_empty())
         .ok_or(ConfigError::Missing {

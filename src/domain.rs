@@ -10,7 +10,7 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// controls (Cc), format characters (Cf: bidi overrides, zero-width joiners and spaces) and
 /// the line and paragraph separators (Zl, Zp). None of them belongs in an identifier that is
 /// compared byte for byte, written to logs and shown in consoles.
-pub fn is_invisible_control(c: char) -> bool {
+pub(crate) fn is_invisible_control(c: char) -> bool {
     matches!(
         c.general_category(),
         GeneralCategory::Control
@@ -118,7 +118,7 @@ pub struct OrgId(String);
 
 impl OrgId {
     /// Generous, but bounded: it is a DynamoDB partition key (limit 2048 bytes) and a log field.
-    pub const MAX_BYTES: usize = 256;
+    pub(crate) const MAX_BYTES: usize = 256;
 
     /// The claim exactly as presented, or an error: never trimmed or otherwise repaired, so
     /// `" org_a"` can never act on `org_a`'s secrets.
@@ -127,7 +127,7 @@ impl OrgId {
         Ok(Self(raw.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -152,7 +152,7 @@ pub struct Actor(Option<String>);
 impl Actor {
     pub const MAX_BYTES: usize = 512;
     /// What the item and the audit line say when the authorizer names no subject.
-    pub const UNKNOWN: &'static str = "unknown";
+    pub(crate) const UNKNOWN: &'static str = "unknown";
 
     /// Used when the authorizer names no subject; the write is still attributed to something.
     pub fn unknown() -> Self {
@@ -171,7 +171,7 @@ impl Actor {
         self.0.as_deref()
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.0.as_deref().unwrap_or(Self::UNKNOWN)
     }
 }
@@ -250,14 +250,15 @@ impl SecretValue {
     }
 
     /// Constant-time comparison with another plaintext, for idempotent create.
-    pub fn same_as(&self, other: &SecretString) -> bool {
+    #[cfg(any(feature = "lambda", test))]
+    pub(crate) fn same_as(&self, other: &SecretString) -> bool {
         use subtle::ConstantTimeEq;
         let ours = self.expose_bytes();
         let theirs = other.expose_secret().as_bytes();
         ours.len() == theirs.len() && bool::from(ours.ct_eq(theirs))
     }
 
-    pub fn expose_bytes(&self) -> &[u8] {
+    pub(crate) fn expose_bytes(&self) -> &[u8] {
         self.0.expose_secret().as_bytes()
     }
 

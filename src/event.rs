@@ -31,15 +31,15 @@ use serde_json::{Map, Value};
 /// Stands in for a body that claimed to be base64 and was not, and for a header value that
 /// HTTP cannot carry: it is not JSON, not visible ASCII and not a media type, so every field
 /// we validate refuses it (422 for a body or `Idempotency-Key`, 415 for `Content-Type`).
-pub const UNUSABLE_TEXT: &str = "\u{FFFD}";
+pub(crate) const UNUSABLE_TEXT: &str = "\u{FFFD}";
 
 /// More header names than any API Gateway request can carry (its header section is limited
 /// to about 10 KB); far fewer than the 32,768 at which `http::HeaderMap` panics.
-pub const MAX_HEADER_NAMES: usize = 512;
+pub(crate) const MAX_HEADER_NAMES: usize = 512;
 /// Header values in all, counting each value of a multi-value header.
-pub const MAX_HEADER_VALUES: usize = 2_048;
+pub(crate) const MAX_HEADER_VALUES: usize = 2_048;
 /// `http::Uri` refuses URIs of 65,535 bytes or more; stay clearly below.
-pub const MAX_URI_BYTES: usize = 65_000;
+pub(crate) const MAX_URI_BYTES: usize = 65_000;
 /// What a URI adds to its host, path and query: `https://` and `?`, rounded up.
 const URI_OVERHEAD: usize = 16;
 
@@ -70,7 +70,7 @@ pub struct EventDefects {
 /// provisioning workflow). API Gateway and ALB build the whole event themselves and never
 /// emit it, and a client can only reach fields nested inside it (headers, query, body), so
 /// no event they deliver can be taken for a direct one.
-pub const DIRECT_INVOCATION_FIELD: &str = "directInvocation";
+pub(crate) const DIRECT_INVOCATION_FIELD: &str = "directInvocation";
 
 /// Who sent the event, which decides how a failure is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub enum Caller {
 }
 
 impl Caller {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Caller::Gateway => "gateway",
             Caller::Direct => "direct",

@@ -15,12 +15,12 @@ use lambda_http::tracing::subscriber::{self, Layer};
 use lambda_http::tracing::Metadata;
 
 /// Our crate's target prefix; the audit lines use `org_secrets::audit`.
-pub const CRATE_TARGET: &str = "org_secrets";
+pub(crate) const CRATE_TARGET: &str = "org_secrets";
 /// The most any other crate may log, whatever the environment asks for.
-pub const DEPENDENCY_LEVEL_CAP: LevelFilter = LevelFilter::INFO;
+pub(crate) const DEPENDENCY_LEVEL_CAP: LevelFilter = LevelFilter::INFO;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
@@ -28,7 +28,10 @@ pub enum LogFormat {
 /// The level this crate logs at, from the same variables `lambda_runtime` reads.
 /// `AWS_LAMBDA_LOG_LEVEL` wins; `RUST_LOG` may be a bare level or contain `org_secrets=LEVEL`;
 /// Lambda's `FATAL` means ERROR. Anything unreadable means INFO.
-pub fn requested_level(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> LevelFilter {
+pub(crate) fn requested_level(
+    aws_lambda_log_level: Option<&str>,
+    rust_log: Option<&str>,
+) -> LevelFilter {
     let parse = |raw: &str| {
         let raw = raw.trim();
         if raw.eq_ignore_ascii_case("fatal") {
@@ -55,7 +58,7 @@ pub fn requested_level(aws_lambda_log_level: Option<&str>, rust_log: Option<&str
 
 /// The level allowed for events of `target`: ours at `level`, any other crate at most
 /// [`DEPENDENCY_LEVEL_CAP`]. Matching is by whole path segment, so `org_secrets_x` is not ours.
-pub fn level_for_target(level: LevelFilter, target: &str) -> LevelFilter {
+pub(crate) fn level_for_target(level: LevelFilter, target: &str) -> LevelFilter {
     let ours = target == CRATE_TARGET
         || target
             .strip_prefix(CRATE_TARGET)
@@ -68,14 +71,14 @@ pub fn level_for_target(level: LevelFilter, target: &str) -> LevelFilter {
 }
 
 /// The filter installed on the log layer, see [`level_for_target`].
-pub fn filter(level: LevelFilter) -> FilterFn<impl Fn(&Metadata<'_>) -> bool + Clone> {
+pub(crate) fn filter(level: LevelFilter) -> FilterFn<impl Fn(&Metadata<'_>) -> bool + Clone> {
     FilterFn::new(move |metadata: &Metadata<'_>| {
         *metadata.level() <= level_for_target(level, metadata.target())
     })
     .with_max_level_hint(level)
 }
 
-pub fn format_from_env(aws_lambda_log_format: Option<&str>) -> LogFormat {
+pub(crate) fn format_from_env(aws_lambda_log_format: Option<&str>) -> LogFormat {
     match aws_lambda_log_format {
         Some(format) if format.trim().eq_ignore_ascii_case("json") => LogFormat::Json,
         _ => LogFormat::Text,
@@ -83,7 +86,7 @@ pub fn format_from_env(aws_lambda_log_format: Option<&str>) -> LogFormat {
 }
 
 /// Installs the global subscriber writing to `writer` (stdout in Lambda).
-pub fn init_with_writer<W>(level: LevelFilter, format: LogFormat, writer: W)
+pub(crate) fn init_with_writer<W>(level: LevelFilter, format: LogFormat, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {

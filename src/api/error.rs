@@ -13,7 +13,7 @@ use crate::domain::SecretName;
 use crate::storage::{RequestId, StoreError};
 
 /// Seconds a client should wait before retrying after a 503.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
+pub(crate) const RETRY_AFTER_SECONDS: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -98,7 +98,7 @@ impl ValidationIssue {
         }
     }
 
-    pub fn field(field: &'static str, msg: impl Into<String>, kind: &'static str) -> Self {
+    pub(crate) fn field(field: &'static str, msg: impl Into<String>, kind: &'static str) -> Self {
         Self {
             loc: vec![LocPart::Key("body"), LocPart::Key(field)],
             msg: msg.into(),
@@ -106,7 +106,7 @@ impl ValidationIssue {
         }
     }
 
-    pub fn header(name: &'static str, msg: impl Into<String>, kind: &'static str) -> Self {
+    pub(crate) fn header(name: &'static str, msg: impl Into<String>, kind: &'static str) -> Self {
         Self {
             loc: vec![LocPart::Key("header"), LocPart::Key(name)],
             msg: msg.into(),
@@ -115,7 +115,7 @@ impl ValidationIssue {
     }
 
     /// `body.secret_name`, `body[0]`: where the problem is, for a one-line message.
-    pub fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         let mut out = String::new();
         for part in &self.loc {
             match part {
@@ -279,7 +279,7 @@ impl ApiError {
         self.describe(None).message
     }
 
-    pub fn into_response(self, request_id: Option<&RequestId>) -> Response<Body> {
+    pub(crate) fn into_response(self, request_id: Option<&RequestId>) -> Response<Body> {
         let described = self.describe(request_id);
         let status = described.status;
         let mut response = match &self {
@@ -320,7 +320,7 @@ impl ApiError {
 }
 
 /// Every response of this service goes through here: JSON, never cached.
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     // Serializing these types cannot fail (string keys, no non-finite floats).
     let text = serde_json::to_string(body).unwrap_or_default();
     let mut response = Response::new(Body::Text(text));

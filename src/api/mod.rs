@@ -20,7 +20,7 @@ use body::{
     parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
 };
 use error::{json_response, ApiError, InternalError, ValidationIssue};
-pub use operation::{Operation, SECRETS_PATH};
+pub(crate) use operation::Operation;
 use response::{SecretListResponse, SecretResponse};
 
 /// Shared state, built once at init and handed to every invocation.
@@ -32,7 +32,7 @@ pub struct App {
 
 /// How a request ended, for the audit line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Created,
     /// The same request again (SDK retry, redelivery) after its create had happened.
     CreatedOnRetry,
@@ -46,7 +46,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Created => "created",
             Outcome::CreatedOnRetry => "created_on_retry",

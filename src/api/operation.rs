@@ -6,7 +6,7 @@ use lambda_http::http::Method;
 use super::error::ApiError;
 use crate::auth::Permission;
 
-pub const SECRETS_PATH: &str = "/v1/organizations/secrets";
+pub(crate) const SECRETS_PATH: &str = "/v1/organizations/secrets";
 const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
 const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
 
@@ -14,7 +14,7 @@ const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
 /// names the secret for the item operations. The segment is parsed into a `SecretName`
 /// only after authorization, so that a 401 or 403 never depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation<'a> {
+pub(crate) enum Operation<'a> {
     List,
     Create,
     Update(&'a str),
@@ -24,7 +24,7 @@ pub enum Operation<'a> {
 impl<'a> Operation<'a> {
     /// The operation a resource path and method name: 404 for a path that is not ours, 405
     /// (with the methods the path allows) for a method it does not take.
-    pub fn from_request(path: &'a str, method: &Method) -> Result<Self, ApiError> {
+    pub(crate) fn from_request(path: &'a str, method: &Method) -> Result<Self, ApiError> {
         let rest = path
             .strip_prefix(SECRETS_PATH)
             .ok_or(ApiError::RouteNotFound)?;
@@ -52,7 +52,7 @@ impl<'a> Operation<'a> {
 
     /// Whether `path` names one of our routes as it is (used to tell a stage prefix from
     /// a path that only looks like one).
-    pub fn is_our_path(path: &str) -> bool {
+    pub(crate) fn is_our_path(path: &str) -> bool {
         !matches!(
             Operation::from_request(path, &Method::GET),
             Err(ApiError::RouteNotFound)
@@ -60,7 +60,7 @@ impl<'a> Operation<'a> {
     }
 
     /// The name in the audit line.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Operation::Create => "create_secret",
             Operation::List => "list_secrets",
@@ -70,7 +70,7 @@ impl<'a> Operation<'a> {
     }
 
     /// What each operation requires. Delete is not published; secrets are sensitive, so ADMIN.
-    pub fn required_permission(self) -> Permission {
+    pub(crate) fn required_permission(self) -> Permission {
         match self {
             Operation::List => Permission::Read,
             Operation::Create | Operation::Update(_) | Operation::Delete(_) => Permission::Admin,
@@ -78,7 +78,7 @@ impl<'a> Operation<'a> {
     }
 
     /// Create and update carry a JSON body; a body of another media type is 415.
-    pub fn takes_json_body(self) -> bool {
+    pub(crate) fn takes_json_body(self) -> bool {
         matches!(self, Operation::Create | Operation::Update(_))
     }
 }

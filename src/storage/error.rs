@@ -18,7 +18,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn is_retryable(&self) -> bool {
+    #[cfg(feature = "lambda")]
+    pub(crate) fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
 }

@@ -70,6 +70,7 @@ fn string_attr(item: &RawItem, name: &str) -> Option<String> {
 }
 
 /// The secret name of a listed item.
+#[cfg(feature = "lambda")]
 pub(super) fn secret_name(item: &RawItem) -> Option<String> {
     string_attr(item, ATTR_SECRET_NAME)
 }

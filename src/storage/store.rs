@@ -25,6 +25,7 @@ use crate::crypto::EncryptedValue;
 use crate::domain::{Actor, IdempotencyKey, OrgId, SecretName};
 
 /// The smallest sort key a secret can have: names start at U+0020 or above.
+#[cfg(feature = "lambda")]
 const FIRST_NAME_KEY: &str = " ";
 /// How often a create or delete is tried again when its transaction lost a race with
 /// another one on the same organization's counter (DynamoDB's `TransactionConflict`), and
@@ -257,7 +258,8 @@ impl SecretStore {
     }
 
     /// Every secret name of one organization, sorted; follows all pages of the query.
-    pub async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
+    #[cfg(feature = "lambda")]
+    pub(crate) async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();
         let mut start: Option<RawItem> = None;
         loop {
