@@ -279,10 +279,10 @@ impl ApiError {
         self.describe(None).message
     }
 
-    pub(crate) fn into_response(self, request_id: Option<&RequestId>) -> Response<Body> {
-        let described = self.describe(request_id);
+    /// The HTTP answer for this error, as [`ApiError::describe`] described it.
+    pub(crate) fn to_response(&self, described: Described) -> Response<Body> {
         let status = described.status;
-        let mut response = match &self {
+        let mut response = match self {
             ApiError::Validation(issues) => json_response(status, &json!({ "detail": issues })),
             _ => json_response(
                 status,
@@ -301,7 +301,7 @@ impl ApiError {
             ),
         };
         let headers = response.headers_mut();
-        match &self {
+        match self {
             ApiError::MethodNotAllowed { allow } => {
                 if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
                     headers.insert(header::ALLOW, value);

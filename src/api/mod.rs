@@ -143,11 +143,9 @@ impl App {
                     caller: Some(unusable.caller),
                     ..Audit::default()
                 };
-                let (response, failure) = self.answer(Err(err), &audit, request_id.as_ref());
+                let (response, failure) = self.fail(err, &audit, request_id.as_ref());
                 match unusable.caller {
-                    Caller::Direct => Err(failure.unwrap_or_else(|| {
-                        InvocationError::new("internal_error", "Internal server error")
-                    })),
+                    Caller::Direct => Err(failure),
                     Caller::Gateway => Ok(event::lambda_response(&unusable.origin, response)),
                 }
             }
@@ -177,35 +175,39 @@ impl App {
         self.answer(result, &audit, request_id.as_ref())
     }
 
-    /// The one place an outcome becomes a response, an invocation error and an audit line.
+    /// An outcome as a response (and, for a failure, the invocation error a direct caller
+    /// gets instead), with its audit line.
     fn answer(
         &self,
         result: Result<Handled, ApiError>,
         audit: &Audit,
         request_id: Option<&RequestId>,
     ) -> (Response<Body>, Option<InvocationError>) {
-        let (response, outcome, detail, failure) = match result {
-            Ok((response, outcome)) => (response, outcome, None, None),
-            Err(err) => {
-                let described = err.describe(request_id);
-                let outcome = Outcome::Failed(described.error_type);
-                let detail = err.to_string();
-                let failure = InvocationError::new(described.code, described.message);
-                (
-                    err.into_response(request_id),
-                    outcome,
-                    Some(detail),
-                    Some(failure),
-                )
+        match result {
+            Ok((response, outcome)) => {
+                log_audit(audit, response.status(), outcome, None, request_id);
+                (response, None)
             }
-        };
-        log_audit(
-            audit,
-            response.status(),
-            outcome,
-            detail.as_deref(),
-            request_id,
-        );
+            Err(err) => {
+                let (response, failure) = self.fail(err, audit, request_id);
+                (response, Some(failure))
+            }
+        }
+    }
+
+    /// The one place an error becomes a response, an invocation error and an audit line.
+    fn fail(
+        &self,
+        err: ApiError,
+        audit: &Audit,
+        request_id: Option<&RequestId>,
+    ) -> (Response<Body>, InvocationError) {
+        let described = err.describe(request_id);
+        let outcome = Outcome::Failed(described.error_type);
+        let failure = InvocationError::new(described.code, described.message.clone());
+        let response = err.to_response(described);
+        let detail = err.to_string();
+        log_audit(audit, response.status(), outcome, Some(&detail), request_id);
         (response, failure)
     }
 
