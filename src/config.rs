@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::crypto::{Cipher, KeyListError};
+use crate::storage::RecoveryWindow;
 
 pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const SECRETS_TABLE_NAME: &str = "SECRETS_TABLE_NAME";
@@ -12,6 +13,7 @@ pub(crate) const ORG_ID_CLAIM: &str = "ORG_ID_CLAIM";
 pub(crate) const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
 pub(crate) const SUBJECT_CLAIM: &str = "SUBJECT_CLAIM";
 pub(crate) const MAX_SECRETS_PER_ORG: &str = "MAX_SECRETS_PER_ORG";
+pub(crate) const RECOVERY_WINDOW_DAYS: &str = "RECOVERY_WINDOW_DAYS";
 
 /// GitHub's limit for an organization's secrets.
 pub(crate) const DEFAULT_MAX_SECRETS_PER_ORG: u32 = 1_000;
@@ -91,6 +93,8 @@ pub struct Config {
     pub claim_names: ClaimNames,
     pub max_secret_value_bytes: usize,
     pub max_secrets_per_org: u32,
+    /// How long deleted and replaced values stay recoverable (`RECOVERY_WINDOW_DAYS`).
+    pub recovery_window: RecoveryWindow,
 }
 
 /// `ENCRYPTION_KEY` as a [`Cipher`]; shared with the reader and the admin commands.
@@ -124,16 +128,16 @@ pub(crate) fn table_name_from(
     })
 }
 
-/// An optional whole-number variable from 1 to `ceiling`; `default` when unset.
+/// An optional whole-number variable from `floor` to `ceiling`; `default` when unset.
 fn bounded_number<T>(
     lookup: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: T,
-    ceiling: T,
+    (floor, ceiling): (T, T),
     unit: &str,
 ) -> Result<T, ConfigError>
 where
-    T: std::str::FromStr + PartialOrd + From<u8> + Copy + fmt::Display,
+    T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
 {
     let Some(raw) = lookup(var) else {
         return Ok(default);
@@ -141,10 +145,10 @@ where
     raw.trim()
         .parse::<T>()
         .ok()
-        .filter(|n| (T::from(1)..=ceiling).contains(n))
+        .filter(|n| (floor..=ceiling).contains(n))
         .ok_or_else(|| ConfigError::Invalid {
             var,
-            reason: format!("must be a whole number{unit} from 1 to {ceiling}"),
+            reason: format!("must be a whole number{unit} from {floor} to {ceiling}"),
         })
 }
 
@@ -162,16 +166,25 @@ impl Config {
             &lookup,
             MAX_SECRET_VALUE_BYTES,
             DEFAULT_MAX_SECRET_VALUE_BYTES,
-            MAX_SECRET_VALUE_BYTES_CEILING,
+            (1, MAX_SECRET_VALUE_BYTES_CEILING),
             " of bytes",
         )?;
         let max_secrets_per_org = bounded_number(
             &lookup,
             MAX_SECRETS_PER_ORG,
             DEFAULT_MAX_SECRETS_PER_ORG,
-            MAX_SECRETS_PER_ORG_CEILING,
+            (1, MAX_SECRETS_PER_ORG_CEILING),
             "",
         )?;
+        // 0 turns recovery off; at most 30 days, as AWS Secrets Manager's window: a deleted
+        // value is kept readable by whoever holds the key, so not for longer than needed.
+        let recovery_window = RecoveryWindow::days(bounded_number(
+            &lookup,
+            RECOVERY_WINDOW_DAYS,
+            RecoveryWindow::DEFAULT_DAYS,
+            (0, RecoveryWindow::MAX_DAYS),
+            " of days",
+        )?);
 
         let defaults = ClaimNames::default();
         let claim = |var: &'static str, default: String| -> Result<String, ConfigError> {
@@ -196,6 +209,7 @@ impl Config {
             claim_names,
             max_secret_value_bytes,
             max_secrets_per_org,
+            recovery_window,
         })
     }
 }

@@ -12,6 +12,11 @@ use secrecy::SecretString;
 
 use crate::domain::SecretValue;
 
+mod binding;
+
+use binding::BindingKey;
+pub use binding::{BindingError, TokenBinding};
+
 /// A stored Fernet token. Not secret by itself, but only useful with the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptedValue(String);
@@ -158,6 +163,8 @@ pub struct Cipher {
     keys: MultiFernet,
     primary: Fernet,
     key_count: usize,
+    /// One per key, in the same order: the first binds, any verifies.
+    binding_keys: Vec<BindingKey>,
 }
 
 impl Cipher {
@@ -174,6 +181,7 @@ impl Cipher {
             return Err(KeyListError::Empty);
         }
         let count = entries.len();
+        let mut binding_keys = Vec::with_capacity(count);
         let fernets = entries
             .iter()
             .enumerate()
@@ -184,6 +192,11 @@ impl Cipher {
                     problem,
                 };
                 let canonical = parse_key_entry(entry).map_err(invalid)?;
+                let mut key_bytes = URL_SAFE
+                    .decode(canonical)
+                    .map_err(|_| invalid(KeyProblem::WrongLength { bytes: 0 }))?;
+                binding_keys.push(BindingKey::derive(&key_bytes));
+                secrecy::zeroize::Zeroize::zeroize(&mut key_bytes);
                 // Cannot fail for a canonical 32-byte key; kept as an error, not a panic.
                 Fernet::new(canonical).ok_or(invalid(KeyProblem::WrongLength { bytes: 0 }))
             })
@@ -193,6 +206,7 @@ impl Cipher {
             keys: MultiFernet::new(fernets),
             primary,
             key_count: count,
+            binding_keys,
         })
     }
 
@@ -253,6 +267,45 @@ impl Cipher {
         let fresh = self.primary.encrypt(&plaintext);
         plaintext.zeroize();
         Ok(EncryptedValue(fresh))
+    }
+
+    /// The binding of `token` to `org_id`/`secret_name`, under the encrypting key (see
+    /// [`TokenBinding`]). The name is the secret's name, whichever item holds the token.
+    pub fn bind(&self, org_id: &str, secret_name: &str, token: &EncryptedValue) -> TokenBinding {
+        self.binding_keys[0].bind(org_id, secret_name, token)
+    }
+
+    /// Whether `binding` binds `token` to `org_id`/`secret_name` under any configured key
+    /// (during a rotation, items bound under the previous key still verify).
+    pub fn verify_binding(
+        &self,
+        org_id: &str,
+        secret_name: &str,
+        token: &EncryptedValue,
+        binding: Option<&TokenBinding>,
+    ) -> Result<(), BindingError> {
+        let binding = binding.ok_or(BindingError::Missing)?;
+        if self
+            .binding_keys
+            .iter()
+            .any(|key| key.verifies(org_id, secret_name, token, binding))
+        {
+            Ok(())
+        } else {
+            Err(BindingError::Mismatch)
+        }
+    }
+
+    /// True when a configured key opens the token (the plaintext is wiped at once).
+    pub fn opens(&self, token: &EncryptedValue) -> bool {
+        use secrecy::zeroize::Zeroize;
+        match self.keys.decrypt(token.as_str()) {
+            Ok(mut plaintext) => {
+                plaintext.zeroize();
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// True when the token opens under the encrypting key alone (key rotation needs no work).

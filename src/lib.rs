@@ -3,8 +3,9 @@
 //! Modules by concern: [`config`] (environment, read once at init), [`domain`] (validated
 //! newtypes), [`auth`] (authorizer claims -> principal), [`crypto`] (Fernet), [`storage`]
 //! (DynamoDB), [`api`] (HTTP routing, handlers and the error envelope), [`logging`],
-//! [`reader`] (the internal reader other Rust services use to get a value) and [`rotation`]
-//! (re-encrypting every item under the current key).
+//! [`reader`] (the internal reader other Rust services use to get a value), [`rotation`]
+//! (re-encrypting every item under the current key) and [`integrity`] (verifying and
+//! adding the bindings that tie each token to its organization and name).
 //!
 //! `api`, `auth`, `event` and `logging` make up the Lambda function and need the default
 //! feature `lambda`; a service that only reads secrets depends on this crate with
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod integrity;
 pub mod reader;
 pub mod rotation;
 pub mod storage;

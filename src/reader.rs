@@ -21,7 +21,7 @@
 use secrecy::SecretString;
 
 use crate::config::{cipher_from, table_name_from, ConfigError};
-use crate::crypto::{Cipher, DecryptError};
+use crate::crypto::{BindingError, Cipher, DecryptError};
 use crate::domain::{OrgId, SecretName};
 use crate::storage::{SecretStore, StoreError};
 
@@ -31,6 +31,14 @@ pub enum ReadError {
     NotFound,
     #[error("the stored token cannot be opened with any configured key: {0}")]
     Undecryptable(DecryptError),
+    /// The item's token is not bound to this organization and name: copied from another
+    /// item, tampered with, or written before bindings and not yet bound. Names the item.
+    #[error("the item {org_id}/{secret_name} is refused: {reason}")]
+    NotBound {
+        org_id: String,
+        secret_name: String,
+        reason: BindingError,
+    },
     #[error("the stored item has no encrypted value")]
     Malformed,
     #[error(transparent)]
@@ -57,14 +65,27 @@ impl SecretReader {
     }
 
     /// The plaintext, wrapped so that it cannot be logged or `Debug`-printed by accident.
+    /// Only the live secret is read (never a deleted or previous value), and only if its
+    /// binding verifies.
     pub async fn read(&self, org_id: &OrgId, name: &SecretName) -> Result<SecretString, ReadError> {
-        let token = self
+        let stored = self
             .store
             .get(org_id, name)
             .await?
-            .ok_or(ReadError::NotFound)?
-            .encrypted_value
-            .ok_or(ReadError::Malformed)?;
+            .ok_or(ReadError::NotFound)?;
+        let token = stored.encrypted_value.ok_or(ReadError::Malformed)?;
+        self.cipher
+            .verify_binding(
+                org_id.as_str(),
+                name.as_str(),
+                &token,
+                stored.binding.as_ref(),
+            )
+            .map_err(|reason| ReadError::NotBound {
+                org_id: org_id.as_str().to_owned(),
+                secret_name: name.as_str().to_owned(),
+                reason,
+            })?;
         self.cipher
             .decrypt(&token)
             .map_err(ReadError::Undecryptable)

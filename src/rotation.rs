@@ -1,9 +1,15 @@
 //! Key rotation: re-encrypt every item whose token does not open under the first key of
-//! `ENCRYPTION_KEY`, one conditional write per item so a concurrent update is never
-//! overwritten. Idempotent, hence resumable: a rerun skips what is already rotated.
+//! `ENCRYPTION_KEY` (live secrets and their recovery copies), one conditional write per
+//! item so a concurrent update is never overwritten. Idempotent, hence resumable: a rerun
+//! skips what is already rotated.
+//!
+//! The new token is bound to its secret under the first key, but only when the old binding
+//! verifies: rotation never vouches for an item it cannot. An unbound item is re-encrypted
+//! and stays unbound (`secrets-admin bind` is for those); an item whose binding does not
+//! verify is left alone and reported.
 
-use crate::crypto::Cipher;
-use crate::storage::{Found, SecretStore, StoreError};
+use crate::crypto::{BindingError, Cipher};
+use crate::storage::{Found, ItemPlace, SecretStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationOptions {
@@ -52,11 +58,7 @@ impl std::fmt::Display for RotationSummary {
 /// What happened to one item, for the caller's progress output. Names only, never values.
 #[derive(Debug)]
 pub enum ItemEvent<'a> {
-    Failed {
-        org_id: &'a str,
-        secret_name: &'a str,
-        reason: String,
-    },
+    Failed { item: &'a ItemPlace, reason: String },
     PageDone(&'a RotationSummary),
 }
 
@@ -81,13 +83,26 @@ pub async fn rotate_keys(
                 summary.skipped += 1;
                 continue;
             }
-            let outcome = match cipher.reencrypt(&stored.encrypted_value) {
-                Err(err) => Err(err.to_string()),
-                Ok(_) if options.dry_run => Ok(Found::Yes),
-                Ok(replacement) => store
-                    .replace_token(stored, replacement)
-                    .await
-                    .map_err(|err| err.to_string()),
+            let place = &stored.place;
+            let bound = cipher.verify_binding(
+                &place.org_id,
+                &place.secret_name,
+                &stored.encrypted_value,
+                stored.binding.as_ref(),
+            );
+            let outcome = match (bound, cipher.reencrypt(&stored.encrypted_value)) {
+                (Err(BindingError::Mismatch), _) => Err(BindingError::Mismatch.to_string()),
+                (_, Err(err)) => Err(err.to_string()),
+                (_, Ok(_)) if options.dry_run => Ok(Found::Yes),
+                (bound, Ok(replacement)) => {
+                    let binding = bound.is_ok().then(|| {
+                        cipher.bind(&place.org_id, &place.secret_name, &replacement)
+                    });
+                    store
+                        .replace_token(stored, replacement, binding)
+                        .await
+                        .map_err(|err| err.to_string())
+                }
             };
             match outcome {
                 Ok(Found::Yes) => summary.rotated += 1,
@@ -95,8 +110,7 @@ pub async fn rotate_keys(
                 Err(reason) => {
                     summary.failed += 1;
                     on_event(ItemEvent::Failed {
-                        org_id: &stored.org_id,
-                        secret_name: &stored.secret_name,
+                        item: &stored.place,
                         reason,
                     });
                 }

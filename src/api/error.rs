@@ -10,7 +10,7 @@ use super::response::{ErrorBody, ErrorResponse};
 use crate::auth::{AuthError, Permission};
 use crate::crypto::DecryptError;
 use crate::domain::SecretName;
-use crate::storage::{RequestId, StoreError};
+use crate::storage::{RecoverySlot, RequestId, StoreError};
 
 /// Seconds a client should wait before retrying after a 503.
 pub(crate) const RETRY_AFTER_SECONDS: u32 = 1;
@@ -35,6 +35,10 @@ pub enum ApiError {
     IdempotencyKeyReused { name: SecretName },
     #[error("no such secret")]
     SecretNotFound { name: SecretName },
+    #[error("nothing to restore ({})", slot.as_str())]
+    NothingToRestore { name: SecretName, slot: RecoverySlot },
+    #[error("a live secret holds the name")]
+    RestoreBlocked { name: SecretName },
     #[error("the organization is at its limit of {limit} secrets")]
     SecretLimitReached { limit: u32 },
     #[error("the event is not a usable API Gateway request: {0}")]
@@ -101,6 +105,14 @@ impl ValidationIssue {
     pub(crate) fn field(field: &'static str, msg: impl Into<String>, kind: &'static str) -> Self {
         Self {
             loc: vec![LocPart::Key("body"), LocPart::Key(field)],
+            msg: msg.into(),
+            kind,
+        }
+    }
+
+    pub(crate) fn query(name: &'static str, msg: impl Into<String>, kind: &'static str) -> Self {
+        Self {
+            loc: vec![LocPart::Key("query"), LocPart::Key(name)],
             msg: msg.into(),
             kind,
         }
@@ -220,6 +232,23 @@ impl ApiError {
                 "NotFoundError",
                 "secret_not_found",
                 format!("No secret named '{name}' exists in this organization"),
+                secret_name(name),
+            ),
+            ApiError::NothingToRestore { name, slot } => (
+                StatusCode::NOT_FOUND,
+                "NotFoundError",
+                "nothing_to_restore",
+                match slot {
+                    RecoverySlot::Deleted => format!("No deleted value of '{name}' is recoverable in this organization"),
+                    RecoverySlot::Previous => format!("No previous value of '{name}' is recoverable in this organization"),
+                },
+                Some(json!({ "secret_name": name.as_str(), "version": slot.as_str() })),
+            ),
+            ApiError::RestoreBlocked { name } => (
+                StatusCode::CONFLICT,
+                "AlreadyExistsError",
+                "secret_name_taken",
+                format!("A secret named '{name}' exists in this organization; delete it before restoring its deleted value, or restore ?version=previous"),
                 secret_name(name),
             ),
             ApiError::SecretLimitReached { limit } => (

@@ -1,4 +1,4 @@
-//! The HTTP API: routing, the four secret operations, and one audit line per request.
+//! The HTTP API: routing, the five secret operations, and one audit line per request.
 
 pub mod body;
 pub mod error;
@@ -15,7 +15,10 @@ use crate::auth::{self, Principal};
 use crate::config::Config;
 use crate::domain::{Actor, SecretName};
 use crate::event::{self, Caller, EventDefects};
-use crate::storage::{CreateOutcome, Found, NewSecret, RequestId, SecretStore};
+use crate::storage::{
+    BoundToken, Change, CreateOutcome, DeleteOutcome, NewSecret, RecoverySlot, RequestId,
+    RestoreOutcome, SecretStore, UpdateOutcome,
+};
 use body::{
     parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
 };
@@ -40,7 +43,14 @@ pub(crate) enum Outcome {
     IdempotentReplay,
     Listed,
     Updated,
+    /// The same update request again, after its write had happened: nothing written.
+    UpdatedOnRetry,
     Deleted,
+    /// The same delete request again, after its delete had happened.
+    DeletedOnRetry,
+    Restored(RecoverySlot),
+    /// The same restore request again, after its restore had happened.
+    RestoredOnRetry,
     /// Refused or failed: the error's `error.type`.
     Failed(&'static str),
 }
@@ -53,7 +63,12 @@ impl Outcome {
             Outcome::IdempotentReplay => "idempotent_replay",
             Outcome::Listed => "listed",
             Outcome::Updated => "updated",
+            Outcome::UpdatedOnRetry => "updated_on_retry",
             Outcome::Deleted => "deleted",
+            Outcome::DeletedOnRetry => "deleted_on_retry",
+            Outcome::Restored(RecoverySlot::Deleted) => "restored_deleted",
+            Outcome::Restored(RecoverySlot::Previous) => "restored_previous",
+            Outcome::RestoredOnRetry => "restored_on_retry",
             Outcome::Failed(error_type) => error_type,
         }
     }
@@ -281,29 +296,97 @@ impl App {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
                 let value = parse_update_body(body, self.config.max_secret_value_bytes)?;
+                let change = change_by(&principal, request_id)?;
                 let token = self.config.cipher.encrypt(&value);
-                match self
+                let binding = self
+                    .config
+                    .cipher
+                    .bind(principal.org_id.as_str(), name.as_str(), &token);
+                let cipher = &self.config.cipher;
+                // The same request again only if it sends the same value (compared in
+                // constant time; never logged or returned).
+                let same_value = |stored: &crate::crypto::EncryptedValue| {
+                    cipher
+                        .decrypt(stored)
+                        .is_ok_and(|stored| value.same_as(&stored))
+                };
+                let outcome = self
                     .store
-                    .update(&principal.org_id, &name, token, &principal.actor)
-                    .await?
-                {
-                    Found::Yes => Ok((
-                        json_response(StatusCode::OK, &SecretResponse::updated(&name)),
-                        Outcome::Updated,
-                    )),
-                    Found::No => Err(ApiError::SecretNotFound { name }),
-                }
+                    .update(
+                        &principal.org_id,
+                        &name,
+                        BoundToken { token, binding },
+                        change,
+                        self.config.recovery_window,
+                        same_value,
+                    )
+                    .await?;
+                let outcome = match outcome {
+                    UpdateOutcome::Updated => Outcome::Updated,
+                    UpdateOutcome::AlreadyUpdated => Outcome::UpdatedOnRetry,
+                    UpdateOutcome::NotFound => return Err(ApiError::SecretNotFound { name }),
+                };
+                Ok((
+                    json_response(StatusCode::OK, &SecretResponse::updated(&name)),
+                    outcome,
+                ))
             }
             Operation::Delete(segment) => {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
-                match self.store.delete(&principal.org_id, &name).await? {
-                    Found::Yes => Ok((
-                        json_response(StatusCode::OK, &SecretResponse::deleted(&name)),
-                        Outcome::Deleted,
-                    )),
-                    Found::No => Err(ApiError::SecretNotFound { name }),
-                }
+                let change = change_by(&principal, request_id)?;
+                let outcome = self
+                    .store
+                    .delete(
+                        &principal.org_id,
+                        &name,
+                        change,
+                        self.config.recovery_window,
+                    )
+                    .await?;
+                let outcome = match outcome {
+                    DeleteOutcome::Deleted => Outcome::Deleted,
+                    DeleteOutcome::AlreadyDeleted => Outcome::DeletedOnRetry,
+                    DeleteOutcome::NotFound => return Err(ApiError::SecretNotFound { name }),
+                };
+                Ok((
+                    json_response(StatusCode::OK, &SecretResponse::deleted(&name)),
+                    outcome,
+                ))
+            }
+            Operation::Restore(segment) => {
+                let name = parse_path_name(segment)?;
+                audit.secret_name = Some(name.clone());
+                let slot = parse_restore_version(request)?;
+                let change = change_by(&principal, request_id)?;
+                let outcome = self
+                    .store
+                    .restore(
+                        &principal.org_id,
+                        &name,
+                        slot,
+                        change,
+                        self.config.recovery_window,
+                        self.config.max_secrets_per_org,
+                    )
+                    .await?;
+                let outcome = match outcome {
+                    RestoreOutcome::Restored => Outcome::Restored(slot),
+                    RestoreOutcome::AlreadyRestored => Outcome::RestoredOnRetry,
+                    RestoreOutcome::NameTaken => return Err(ApiError::RestoreBlocked { name }),
+                    RestoreOutcome::NothingToRestore => {
+                        return Err(ApiError::NothingToRestore { name, slot })
+                    }
+                    RestoreOutcome::LimitReached => {
+                        return Err(ApiError::SecretLimitReached {
+                            limit: self.config.max_secrets_per_org,
+                        })
+                    }
+                };
+                Ok((
+                    json_response(StatusCode::OK, &SecretResponse::restored(&name)),
+                    outcome,
+                ))
             }
         }
     }
@@ -324,12 +407,19 @@ impl App {
         idempotency_key: Option<crate::domain::IdempotencyKey>,
         request_id: &RequestId,
     ) -> Result<Handled, ApiError> {
+        let encrypted_value = self.config.cipher.encrypt(&input.value);
+        let binding = self.config.cipher.bind(
+            principal.org_id.as_str(),
+            input.name.as_str(),
+            &encrypted_value,
+        );
         let outcome = self
             .store
             .create(NewSecret {
                 org_id: &principal.org_id,
                 name: &input.name,
-                encrypted_value: self.config.cipher.encrypt(&input.value),
+                encrypted_value,
+                binding,
                 created_by: &principal.actor,
                 request_id,
                 // Only a named actor can replay a create (see below): without a subject the
@@ -398,6 +488,36 @@ impl App {
             json_response(StatusCode::CREATED, &SecretResponse::created(&input.name)),
             outcome,
         ))
+    }
+}
+
+/// Who changes a secret in this request. Every write stores its request id, so that the
+/// same request sent again is recognised.
+fn change_by<'a>(
+    principal: &'a Principal,
+    request_id: Option<&'a RequestId>,
+) -> Result<Change<'a>, ApiError> {
+    Ok(Change {
+        actor: &principal.actor,
+        request_id: request_id.ok_or(ApiError::Internal(InternalError::NoRequestId))?,
+    })
+}
+
+/// `?version=deleted` (the default) or `?version=previous`; anything else, or the
+/// parameter twice, is 422. The value is never echoed.
+fn parse_restore_version(request: &Request) -> Result<RecoverySlot, ApiError> {
+    let query = request.query_string_parameters_ref();
+    let versions: Vec<&str> = query
+        .and_then(|query| query.all("version"))
+        .unwrap_or_default();
+    match versions.as_slice() {
+        [] | ["deleted"] => Ok(RecoverySlot::Deleted),
+        ["previous"] => Ok(RecoverySlot::Previous),
+        _ => Err(ApiError::Validation(vec![ValidationIssue::query(
+            "version",
+            "Input should be 'deleted' or 'previous', given once",
+            "enum",
+        )])),
     }
 }
 

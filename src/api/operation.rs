@@ -9,8 +9,10 @@ use crate::auth::Permission;
 pub(crate) const SECRETS_PATH: &str = "/v1/organizations/secrets";
 const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
 const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
+const RESTORE_METHODS: &[&str] = &["POST"];
+const RESTORE_SUFFIX: &str = "/restore";
 
-/// One of the four operations, with the raw (still percent-encoded) path segment that
+/// One of the five operations, with the raw (still percent-encoded) path segment that
 /// names the secret for the item operations. The segment is parsed into a `SecretName`
 /// only after authorization, so that a 401 or 403 never depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub(crate) enum Operation<'a> {
     Create,
     Update(&'a str),
     Delete(&'a str),
+    /// `POST .../secrets/{secret_name}/restore`: bring back a deleted or previous value.
+    Restore(&'a str),
 }
 
 impl<'a> Operation<'a> {
@@ -37,10 +41,19 @@ impl<'a> Operation<'a> {
                 }),
             };
         }
-        let segment = rest
-            .strip_prefix('/')
-            .filter(|segment| !segment.is_empty() && !segment.contains('/'))
-            .ok_or(ApiError::RouteNotFound)?;
+        let single = |segment: &'a str| {
+            Some(segment).filter(|segment| !segment.is_empty() && !segment.contains('/'))
+        };
+        let rest = rest.strip_prefix('/').ok_or(ApiError::RouteNotFound)?;
+        if let Some(segment) = rest.strip_suffix(RESTORE_SUFFIX).and_then(single) {
+            return match *method {
+                Method::POST => Ok(Operation::Restore(segment)),
+                _ => Err(ApiError::MethodNotAllowed {
+                    allow: RESTORE_METHODS,
+                }),
+            };
+        }
+        let segment = single(rest).ok_or(ApiError::RouteNotFound)?;
         match *method {
             Method::PUT => Ok(Operation::Update(segment)),
             Method::DELETE => Ok(Operation::Delete(segment)),
@@ -66,14 +79,19 @@ impl<'a> Operation<'a> {
             Operation::List => "list_secrets",
             Operation::Update(_) => "update_secret",
             Operation::Delete(_) => "delete_secret",
+            Operation::Restore(_) => "restore_secret",
         }
     }
 
-    /// What each operation requires. Delete is not published; secrets are sensitive, so ADMIN.
+    /// What each operation requires. Delete's is not published; secrets are sensitive, so
+    /// ADMIN, and restore writes a value back, so ADMIN as well.
     pub(crate) fn required_permission(self) -> Permission {
         match self {
             Operation::List => Permission::Read,
-            Operation::Create | Operation::Update(_) | Operation::Delete(_) => Permission::Admin,
+            Operation::Create
+            | Operation::Update(_)
+            | Operation::Delete(_)
+            | Operation::Restore(_) => Permission::Admin,
         }
     }
 
@@ -91,7 +109,8 @@ mod tests {
     fn paths_and_methods_name_one_operation_or_an_error() {
         let collection = "/v1/organizations/secrets";
         let item = "/v1/organizations/secrets/a%20b";
-        let cases: [(&str, Method, Result<Operation<'_>, &str>); 14] = [
+        let restore = "/v1/organizations/secrets/a%20b/restore";
+        let cases: [(&str, Method, Result<Operation<'_>, &str>); 21] = [
             (collection, Method::GET, Ok(Operation::List)),
             (collection, Method::POST, Ok(Operation::Create)),
             (item, Method::PUT, Ok(Operation::Update("a%20b"))),
@@ -106,6 +125,18 @@ mod tests {
             ("/v1/organizations", Method::GET, Err("404")),
             ("/", Method::GET, Err("404")),
             ("", Method::GET, Err("404")),
+            (restore, Method::POST, Ok(Operation::Restore("a%20b"))),
+            (restore, Method::PUT, Err("POST")),
+            (restore, Method::DELETE, Err("POST")),
+            // A secret named `restore` is an item like any other.
+            (
+                "/v1/organizations/secrets/restore",
+                Method::DELETE,
+                Ok(Operation::Delete("restore")),
+            ),
+            ("/v1/organizations/secrets//restore", Method::POST, Err("404")),
+            ("/v1/organizations/secrets/a/b/restore", Method::POST, Err("404")),
+            ("/v1/organizations/secrets/a/restore/x", Method::POST, Err("404")),
         ];
         for (path, method, expected) in cases {
             let got = Operation::from_request(path, &method).map_err(|err| match err {
@@ -117,6 +148,7 @@ mod tests {
         }
         assert!(Operation::is_our_path(collection));
         assert!(Operation::is_our_path(item));
+        assert!(Operation::is_our_path(restore));
         assert!(!Operation::is_our_path("/prod/v1/organizations/secrets"));
     }
 
@@ -134,6 +166,12 @@ mod tests {
             (
                 Operation::Delete("n"),
                 "delete_secret",
+                Permission::Admin,
+                false,
+            ),
+            (
+                Operation::Restore("n"),
+                "restore_secret",
                 Permission::Admin,
                 false,
             ),

@@ -8,12 +8,16 @@ use serde_json::Value;
 
 use crate::domain::SecretName;
 
-/// The answer to a create, update or delete: the flag of the operation that happened is
-/// `true`, the other two are `null`.
+/// The answer to a create, update, delete or restore: the flag of the operation that
+/// happened is `true`, the other published ones are `null`. `restored` came after the
+/// published three and appears only in a restore's answer, so the others stay byte for
+/// byte as published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretResponse<'a> {
     pub created: Option<bool>,
     pub deleted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<bool>,
     pub secret_name: &'a str,
     pub updated: Option<bool>,
 }
@@ -23,6 +27,7 @@ impl<'a> SecretResponse<'a> {
         Self {
             created: None,
             deleted: None,
+            restored: None,
             secret_name: name.as_str(),
             updated: None,
         }
@@ -45,6 +50,13 @@ impl<'a> SecretResponse<'a> {
     pub fn deleted(name: &'a SecretName) -> Self {
         Self {
             deleted: Some(true),
+            ..Self::flagged(name)
+        }
+    }
+
+    pub fn restored(name: &'a SecretName) -> Self {
+        Self {
+            restored: Some(true),
             ..Self::flagged(name)
         }
     }

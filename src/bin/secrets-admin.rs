@@ -6,21 +6,28 @@
 //!       create SECRETS_TABLE_NAME if missing (local development)
 //!   secrets-admin rotate-keys [--dry-run] [--limit N]
 //!       re-encrypt every item whose token does not open under the first key of
-//!       ENCRYPTION_KEY; safe to interrupt and rerun
+//!       ENCRYPTION_KEY (recovery copies included), re-binding it; safe to interrupt
+//!       and rerun
+//!   secrets-admin verify
+//!       report every item whose token no key opens or whose binding to its
+//!       organization and name is missing or does not verify; exit status 1 if any
+//!   secrets-admin bind [--dry-run]
+//!       once, after upgrading: bind the items written before bindings existed;
+//!       resumable, and never replaces a binding
 //!
-//! AWS access comes from the standard configuration chain; rotate-keys needs
-//! dynamodb:Scan and dynamodb:UpdateItem on the table.
+//! AWS access comes from the standard configuration chain; verify needs dynamodb:Scan,
+//! rotate-keys and bind also dynamodb:UpdateItem on the table.
 
 use std::process::ExitCode;
 
 use org_secrets::config::{Config, TableName, SECRETS_TABLE_NAME};
 use org_secrets::crypto::Cipher;
+use org_secrets::integrity::{bind_table, verify_table, BindOptions};
 use org_secrets::rotation::{rotate_keys, ItemEvent, RotationOptions};
 use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
 
-const USAGE: &str =
-    "usage: secrets-admin generate-key | create-table | rotate-keys [--dry-run] [--limit N]";
+const USAGE: &str = "usage: secrets-admin generate-key | create-table | rotate-keys [--dry-run] [--limit N] | verify | bind [--dry-run]";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -34,6 +41,18 @@ async fn main() -> ExitCode {
         Some("rotate-keys") => match parse_rotation_options(&args[1..]) {
             Some(options) => rotate(options).await,
             None => usage(),
+        },
+        Some("verify") if args.len() == 1 => verify().await,
+        Some("bind") => match &args[1..] {
+            [] => bind(BindOptions::default()).await,
+            [flag] if flag == "--dry-run" => {
+                bind(BindOptions {
+                    dry_run: true,
+                    ..BindOptions::default()
+                })
+                .await
+            }
+            _ => usage(),
         },
         _ => usage(),
     }
@@ -86,14 +105,72 @@ async fn create_table() -> ExitCode {
     }
 }
 
-async fn rotate(options: RotationOptions) -> ExitCode {
-    // The same variables, with the same never-print-the-value errors, as the function.
-    let config = match Config::from_env() {
+/// The same variables, with the same never-print-the-value errors, as the function.
+fn config_or_exit() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|err| {
+        eprintln!("secrets-admin: {err}");
+        ExitCode::from(2)
+    })
+}
+
+async fn verify() -> ExitCode {
+    let config = match config_or_exit() {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("secrets-admin: {err}");
-            return ExitCode::from(2);
+        Err(code) => return code,
+    };
+    println!(
+        "verify: table {}, {} key(s)",
+        config.table_name,
+        config.cipher.key_count()
+    );
+    let store = SecretStore::connect(config.table_name.clone()).await;
+    let result = verify_table(&store, &config.cipher, 100, |item, problem| {
+        println!("verify: {item}: {problem}");
+    })
+    .await;
+    match result {
+        Ok(summary) if summary.problems() == 0 => {
+            println!("verify: ok: {summary}");
+            ExitCode::SUCCESS
         }
+        Ok(summary) => {
+            println!("verify: PROBLEMS: {summary}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("verify: scan failed: {err}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn bind(options: BindOptions) -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let mode = if options.dry_run {
+        " (dry run: nothing is written)"
+    } else {
+        ""
+    };
+    let store = SecretStore::connect(config.table_name.clone()).await;
+    match bind_table(&store, &config.cipher, options).await {
+        Ok(summary) => {
+            println!("bind: done{mode}: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("bind: scan failed: {err}; rerun to resume (bound items are skipped)");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn rotate(options: RotationOptions) -> ExitCode {
+    let config = match config_or_exit() {
+        Ok(config) => config,
+        Err(code) => return code,
     };
     let mode = if options.dry_run {
         " (dry run: nothing is written)"
@@ -107,11 +184,7 @@ async fn rotate(options: RotationOptions) -> ExitCode {
     );
     let store = SecretStore::connect(config.table_name.clone()).await;
     let result = rotate_keys(&store, &config.cipher, options, |event| match event {
-        ItemEvent::Failed {
-            org_id,
-            secret_name,
-            reason,
-        } => eprintln!("rotate-keys: failed {org_id}/{secret_name}: {reason}"),
+        ItemEvent::Failed { item, reason } => eprintln!("rotate-keys: failed {item}: {reason}"),
         ItemEvent::PageDone(progress) => println!("rotate-keys: progress: {progress}"),
     })
     .await;

@@ -4,22 +4,26 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
 use super::error::{classify, found_unless_condition_failed};
-use super::item::{key, Attr, RawItem};
-use super::{Found, SecretStore, StoreError};
+use super::item::{Attr, RawItem};
+use super::{Found, ItemKey, ItemPlace, SecretStore, StoreError, EXPIRY_ATTRIBUTE};
 use crate::config::TableName;
-use crate::crypto::EncryptedValue;
+use crate::crypto::{EncryptedValue, TokenBinding};
 
-/// A secret's name and token as the rotation scan sees them.
+/// A token as a table scan sees it: which secret's item holds it (the live secret or one
+/// of its recovery copies), the token and its binding.
 #[derive(Debug, Clone)]
 pub struct StoredToken {
-    pub org_id: String,
-    pub secret_name: String,
+    pub place: ItemPlace,
     pub encrypted_value: EncryptedValue,
+    /// `None` for items written before bindings (`secrets-admin bind` adds it).
+    pub binding: Option<TokenBinding>,
+    /// Where to write back to.
+    pub key: ItemKey,
 }
 
 /// Where a table scan goes on: the last key of the page before (opaque).
@@ -34,7 +38,8 @@ pub struct ScanPage {
 }
 
 impl SecretStore {
-    /// One page of a full-table scan (consistent), for key rotation.
+    /// One page of a full-table scan (consistent), for key rotation, binding and
+    /// verification: every item that holds a token (live secrets and recovery copies).
     pub async fn scan_tokens(
         &self,
         start: Option<ScanCursor>,
@@ -44,10 +49,11 @@ impl SecretStore {
             .client()
             .scan()
             .table_name(self.table().as_str())
-            .projection_expression("#org, #name, #value")
+            .projection_expression("#org, #name, #value, #binding")
             .expression_attribute_names("#org", Attr::OrgId.name())
             .expression_attribute_names("#name", Attr::SecretName.name())
             .expression_attribute_names("#value", Attr::EncryptedValue.name())
+            .expression_attribute_names("#binding", Attr::Binding.name())
             .consistent_read(true)
             .limit(page_size)
             .set_exclusive_start_key(start.map(|cursor| cursor.0))
@@ -68,24 +74,59 @@ impl SecretStore {
         })
     }
 
-    /// Swaps a token for its re-encryption only if it is still the one we read, so a
-    /// concurrent update is never overwritten. `Found::No` means it changed (or vanished).
+    /// Swaps a token (and, given one, its binding) for its re-encryption only if the token is still
+    /// the one we read, so a concurrent update is never overwritten. `Found::No` means it
+    /// changed (or vanished).
     pub async fn replace_token(
         &self,
         stored: &StoredToken,
         replacement: EncryptedValue,
+        binding: Option<TokenBinding>,
+    ) -> Result<Found, StoreError> {
+        let request = self
+            .client()
+            .update_item()
+            .table_name(self.table().as_str())
+            .set_key(Some(stored.key.0.clone()))
+            .condition_expression("#value = :old")
+            .expression_attribute_names("#value", Attr::EncryptedValue.name())
+            .expression_attribute_values(":new", AttributeValue::S(replacement.into_string()));
+        let request = match binding {
+            Some(binding) => request
+                .update_expression("SET #value = :new, #binding = :binding")
+                .expression_attribute_names("#binding", Attr::Binding.name())
+                .expression_attribute_values(":binding", AttributeValue::S(binding.into_string())),
+            None => request.update_expression("SET #value = :new"),
+        };
+        let result = request
+            .expression_attribute_values(
+                ":old",
+                AttributeValue::S(stored.encrypted_value.as_str().to_owned()),
+            )
+            .send()
+            .await;
+        found_unless_condition_failed(result)
+    }
+
+    /// Adds a binding to an item that has none, only if it still has none and its token is
+    /// still the one we read (`secrets-admin bind`). `Found::No`: it changed meanwhile.
+    pub async fn add_binding(
+        &self,
+        stored: &StoredToken,
+        binding: TokenBinding,
     ) -> Result<Found, StoreError> {
         let result = self
             .client()
             .update_item()
             .table_name(self.table().as_str())
-            .set_key(Some(key(&stored.org_id, &stored.secret_name)))
-            .update_expression("SET #value = :new")
-            .condition_expression("#value = :old")
+            .set_key(Some(stored.key.0.clone()))
+            .update_expression("SET #binding = :binding")
+            .condition_expression("#value = :read AND attribute_not_exists(#binding)")
             .expression_attribute_names("#value", Attr::EncryptedValue.name())
-            .expression_attribute_values(":new", AttributeValue::S(replacement.into_string()))
+            .expression_attribute_names("#binding", Attr::Binding.name())
+            .expression_attribute_values(":binding", AttributeValue::S(binding.into_string()))
             .expression_attribute_values(
-                ":old",
+                ":read",
                 AttributeValue::S(stored.encrypted_value.as_str().to_owned()),
             )
             .send()
@@ -147,7 +188,23 @@ pub async fn create_table_if_missing(
         .send()
         .await;
     match result {
-        Ok(_) => Ok(true),
+        Ok(_) => {
+            // Recovery copies expire through TTL (the template enables it in AWS).
+            client
+                .update_time_to_live()
+                .table_name(table.as_str())
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(EXPIRY_ATTRIBUTE)
+                        .enabled(true)
+                        .build()
+                        .map_err(|e| StoreError::Other(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(|err| classify(&err))?;
+            Ok(true)
+        }
         // Someone else created it between our describe and create: fine.
         Err(err)
             if err

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::crypto::EncryptedValue;
+use crate::crypto::{EncryptedValue, TokenBinding};
+use crate::domain::Actor;
 
-use super::{NewSecret, StoredSecret, StoredToken};
+use super::{NewSecret, RequestId, StoredSecret, StoredToken};
 
 const ATTR_ORG_ID: &str = "org_id";
 const ATTR_SECRET_NAME: &str = "secret_name";
@@ -20,6 +21,24 @@ const ATTR_IDEMPOTENCY_KEY: &str = "idempotency_key";
 const ATTR_UPDATED_AT: &str = "updated_at";
 const ATTR_UPDATED_BY: &str = "updated_by";
 const ATTR_SECRET_COUNT: &str = "secret_count";
+const ATTR_BINDING: &str = "binding";
+const ATTR_UPDATED_REQUEST_ID: &str = "updated_request_id";
+const ATTR_RESTORED_AT: &str = "restored_at";
+const ATTR_RESTORED_BY: &str = "restored_by";
+const ATTR_RESTORED_REQUEST_ID: &str = "restored_request_id";
+const ATTR_REMOVED_AT: &str = "removed_at";
+const ATTR_REMOVED_BY: &str = "removed_by";
+const ATTR_REMOVED_REQUEST_ID: &str = "removed_request_id";
+const ATTR_EXPIRES_AT: &str = "expires_at";
+
+/// Recovery copies live in a partition of their own per organization, so an
+/// organization's partition (what list and Python consumers query) holds exactly what it
+/// always held. Organization ids never contain control characters, so no organization's
+/// partition can be this one.
+const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
+
+/// The TTL attribute: DynamoDB deletes a recovery copy some time after this (Unix seconds).
+pub const EXPIRY_ATTRIBUTE: &str = ATTR_EXPIRES_AT;
 
 /// The sort key of an organization's counter item. Valid secret names never contain control
 /// characters, so this can never be a secret, and it sorts before every name.
@@ -38,6 +57,11 @@ pub(super) enum Attr {
     UpdatedBy,
     IdempotencyKey,
     SecretCount,
+    Binding,
+    UpdatedRequestId,
+    RestoredAt,
+    RestoredBy,
+    RestoredRequestId,
 }
 
 impl Attr {
@@ -50,6 +74,11 @@ impl Attr {
             Attr::UpdatedBy => ATTR_UPDATED_BY,
             Attr::IdempotencyKey => ATTR_IDEMPOTENCY_KEY,
             Attr::SecretCount => ATTR_SECRET_COUNT,
+            Attr::Binding => ATTR_BINDING,
+            Attr::UpdatedRequestId => ATTR_UPDATED_REQUEST_ID,
+            Attr::RestoredAt => ATTR_RESTORED_AT,
+            Attr::RestoredBy => ATTR_RESTORED_BY,
+            Attr::RestoredRequestId => ATTR_RESTORED_REQUEST_ID,
         }
     }
 }
@@ -106,6 +135,10 @@ impl From<NewItem<'_>> for RawItem {
             ATTR_REQUEST_ID.to_owned(),
             AttributeValue::S(secret.request_id.as_str().to_owned()),
         );
+        item.insert(
+            ATTR_BINDING.to_owned(),
+            AttributeValue::S(secret.binding.into_string()),
+        );
         if let Some(idempotency_key) = secret.idempotency_key {
             item.insert(
                 ATTR_IDEMPOTENCY_KEY.to_owned(),
@@ -124,12 +157,13 @@ impl From<&RawItem> for StoredSecret {
             created_by: string_attr(item, ATTR_CREATED_BY),
             encrypted_value: string_attr(item, ATTR_ENCRYPTED_VALUE)
                 .map(EncryptedValue::from_stored),
+            binding: string_attr(item, ATTR_BINDING).map(TokenBinding::from_stored),
         }
     }
 }
 
-/// An item of the rotation scan that lacks its key or token (or holds them as another
-/// type); the scan skips it.
+/// An item of a table scan that is not a token holder (the counter item, a tombstone, or
+/// an item lacking its key or token); the scan skips it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotAToken;
 
@@ -137,12 +171,245 @@ impl TryFrom<&RawItem> for StoredToken {
     type Error = NotAToken;
 
     fn try_from(item: &RawItem) -> Result<Self, Self::Error> {
+        let partition = string_attr(item, ATTR_ORG_ID).ok_or(NotAToken)?;
+        let sort = string_attr(item, ATTR_SECRET_NAME).ok_or(NotAToken)?;
+        let place = ItemPlace::of(&partition, &sort).ok_or(NotAToken)?;
         Ok(Self {
-            org_id: string_attr(item, ATTR_ORG_ID).ok_or(NotAToken)?,
-            secret_name: string_attr(item, ATTR_SECRET_NAME).ok_or(NotAToken)?,
+            place,
             encrypted_value: EncryptedValue::from_stored(
                 string_attr(item, ATTR_ENCRYPTED_VALUE).ok_or(NotAToken)?,
             ),
+            binding: string_attr(item, ATTR_BINDING).map(TokenBinding::from_stored),
+            key: ItemKey(key(&partition, &sort)),
         })
+    }
+}
+
+/// Which of a secret's items a scanned item is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPlace {
+    pub org_id: String,
+    /// The secret's name, also for its recovery copies (whose sort key is not the name).
+    pub secret_name: String,
+    /// `None` for the live secret.
+    pub copy: Option<RecoverySlot>,
+}
+
+impl ItemPlace {
+    /// `None` for items that are not a secret or a copy of one (the counter item).
+    fn of(partition: &str, sort: &str) -> Option<Self> {
+        if let Some(org_id) = partition.strip_prefix(RECOVERY_PARTITION_PREFIX) {
+            let (copy, secret_name) = [RecoverySlot::Deleted, RecoverySlot::Previous]
+                .into_iter()
+                .find_map(|slot| sort.strip_prefix(slot.prefix()).map(|name| (slot, name)))?;
+            return Some(Self {
+                org_id: org_id.to_owned(),
+                secret_name: secret_name.to_owned(),
+                copy: Some(copy),
+            });
+        }
+        // Valid names never start with a control character; the counter's key does.
+        if partition.starts_with(char::is_control) || sort.starts_with(char::is_control) {
+            return None;
+        }
+        Some(Self {
+            org_id: partition.to_owned(),
+            secret_name: sort.to_owned(),
+            copy: None,
+        })
+    }
+}
+
+impl std::fmt::Display for ItemPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.org_id, self.secret_name)?;
+        match self.copy {
+            None => Ok(()),
+            Some(slot) => write!(f, " ({} copy)", slot.as_str()),
+        }
+    }
+}
+
+/// The primary key of a scanned item, for a conditional write back to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemKey(pub(super) RawItem);
+
+/// The two recovery copies a secret can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoverySlot {
+    /// The value the last delete removed (or, with recovery off, a tombstone without it).
+    Deleted,
+    /// The value the last update (or restore of the previous value) replaced.
+    Previous,
+}
+
+impl RecoverySlot {
+    fn prefix(self) -> &'static str {
+        match self {
+            RecoverySlot::Deleted => "deleted:",
+            RecoverySlot::Previous => "previous:",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoverySlot::Deleted => "deleted",
+            RecoverySlot::Previous => "previous",
+        }
+    }
+}
+
+/// The key of a secret's recovery copy.
+pub(super) fn recovery_key(org_id: &str, slot: RecoverySlot, name: &str) -> RawItem {
+    key(
+        &format!("{RECOVERY_PARTITION_PREFIX}{org_id}"),
+        &format!("{}{name}", slot.prefix()),
+    )
+}
+
+/// Who removed a value from the live item, and until when its copy is kept.
+pub(super) struct Removal<'a> {
+    pub(super) at: &'a str,
+    pub(super) by: &'a Actor,
+    pub(super) request_id: &'a RequestId,
+    /// Unix seconds, the TTL.
+    pub(super) expires_at: i64,
+    /// `false`: a tombstone (recovery is off), which keeps who deleted and not the value.
+    pub(super) keep_value: bool,
+}
+
+/// Who restored a value.
+pub(super) struct Restoration<'a> {
+    pub(super) at: &'a str,
+    pub(super) by: &'a Actor,
+    pub(super) request_id: &'a RequestId,
+}
+
+/// An item as read (a live secret or a recovery copy), for the lifecycle operations.
+#[derive(Debug, Clone)]
+pub(super) struct Snapshot(RawItem);
+
+impl From<RawItem> for Snapshot {
+    fn from(item: RawItem) -> Self {
+        Self(item)
+    }
+}
+
+/// Attributes a recovery copy has and a live secret does not.
+const COPY_ONLY: [&str; 4] = [
+    ATTR_REMOVED_AT,
+    ATTR_REMOVED_BY,
+    ATTR_REMOVED_REQUEST_ID,
+    ATTR_EXPIRES_AT,
+];
+
+impl Snapshot {
+    pub(super) fn encrypted_value(&self) -> Option<&str> {
+        self.string(ATTR_ENCRYPTED_VALUE)
+    }
+
+    pub(super) fn binding(&self) -> Option<&str> {
+        self.string(ATTR_BINDING)
+    }
+
+    fn string(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+
+    /// The condition that the item is still the one read: its token is unchanged (every
+    /// change of value writes a new token, whose IV is random).
+    pub(super) fn unchanged_condition(&self) -> (String, RawItem) {
+        match self.encrypted_value() {
+            Some(token) => (
+                format!("{ATTR_ENCRYPTED_VALUE} = :read_value"),
+                HashMap::from([(
+                    ":read_value".to_owned(),
+                    AttributeValue::S(token.to_owned()),
+                )]),
+            ),
+            None => (
+                format!("attribute_exists({ATTR_ORG_ID}) AND attribute_not_exists({ATTR_ENCRYPTED_VALUE})"),
+                HashMap::new(),
+            ),
+        }
+    }
+
+    /// `expires_at` is still ahead (DynamoDB's TTL removes items some time after it).
+    pub(super) fn is_recoverable(&self, now_epoch: i64) -> bool {
+        let expires_at = self
+            .0
+            .get(ATTR_EXPIRES_AT)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok());
+        self.encrypted_value().is_some() && expires_at.is_some_and(|at| at > now_epoch)
+    }
+
+    /// A recovery copy written by this request and actor.
+    pub(super) fn removed_by(&self, actor: &Actor, request_id: &RequestId) -> bool {
+        self.string(ATTR_REMOVED_REQUEST_ID) == Some(request_id.as_str())
+            && self.string(ATTR_REMOVED_BY) == Some(actor.as_str())
+    }
+
+    /// A live secret whose value this request and actor restored.
+    pub(super) fn restored_by(&self, actor: &Actor, request_id: &RequestId) -> bool {
+        self.string(ATTR_RESTORED_REQUEST_ID) == Some(request_id.as_str())
+            && self.string(ATTR_RESTORED_BY) == Some(actor.as_str())
+    }
+
+    /// A live secret whose value this request and actor set by an update.
+    pub(super) fn updated_by(&self, actor: &Actor, request_id: &RequestId) -> bool {
+        self.string(ATTR_UPDATED_REQUEST_ID) == Some(request_id.as_str())
+            && self.string(ATTR_UPDATED_BY) == Some(actor.as_str())
+    }
+
+    /// A previous value belongs to the live secret only if that secret is the same one
+    /// (same create), not a new secret of the same name created after a delete.
+    pub(super) fn same_secret_as(&self, other: &Snapshot) -> bool {
+        [ATTR_CREATED_AT, ATTR_REQUEST_ID]
+            .iter()
+            .all(|name| self.string(name) == other.string(name))
+    }
+
+    /// This item as a recovery copy under `key`: everything it holds (value, binding,
+    /// history) and who removed it. A tombstone keeps no value, binding or history.
+    pub(super) fn recovery_copy(&self, copy_key: RawItem, removal: &Removal<'_>) -> RawItem {
+        let mut item = if removal.keep_value {
+            let mut item = self.0.clone();
+            item.extend(copy_key);
+            item
+        } else {
+            copy_key
+        };
+        for (name, value) in [
+            (ATTR_REMOVED_AT, removal.at),
+            (ATTR_REMOVED_BY, removal.by.as_str()),
+            (ATTR_REMOVED_REQUEST_ID, removal.request_id.as_str()),
+        ] {
+            item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+        }
+        item.insert(
+            ATTR_EXPIRES_AT.to_owned(),
+            AttributeValue::N(removal.expires_at.to_string()),
+        );
+        item
+    }
+
+    /// This recovery copy as the live secret again: what it held when it was removed, with
+    /// who restored it. A create's idempotency key does not come back: the secret has
+    /// changed since.
+    pub(super) fn restored(&self, live_key: RawItem, restoration: &Restoration<'_>) -> RawItem {
+        let mut item = self.0.clone();
+        for name in COPY_ONLY.iter().chain(&[ATTR_IDEMPOTENCY_KEY]) {
+            item.remove(*name);
+        }
+        item.extend(live_key);
+        for (name, value) in [
+            (ATTR_RESTORED_AT, restoration.at),
+            (ATTR_RESTORED_BY, restoration.by.as_str()),
+            (ATTR_RESTORED_REQUEST_ID, restoration.request_id.as_str()),
+        ] {
+            item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+        }
+        item
     }
 }

@@ -26,12 +26,16 @@ mod admin;
 mod client;
 mod error;
 mod item;
+mod lifecycle;
 mod store;
 
 pub use admin::{create_table_if_missing, ScanCursor, ScanPage, StoredToken};
 pub use client::StoreSettings;
 pub use error::StoreError;
-pub use item::COUNTER_SORT_KEY;
+pub use item::{ItemKey, ItemPlace, RecoverySlot, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE};
+pub use lifecycle::{
+    BoundToken, Change, DeleteOutcome, RecoveryWindow, RestoreOutcome, UpdateOutcome,
+};
 pub use store::{
     CreateOutcome, Found, NewSecret, RequestId, SecretStore, StoredSecret, WARM_UP_TIMEOUT,
 };

@@ -11,17 +11,17 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
 use super::client::dynamodb_client;
-use super::error::{classify, found_unless_condition_failed};
+use super::error::classify;
 use super::item::{self, key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
 use super::{StoreError, StoreSettings};
 use crate::config::TableName;
-use crate::crypto::EncryptedValue;
+use crate::crypto::{EncryptedValue, TokenBinding};
 use crate::domain::{Actor, IdempotencyKey, OrgId, SecretName};
 
 /// The smallest sort key a secret can have: names start at U+0020 or above.
@@ -73,6 +73,8 @@ pub struct NewSecret<'a> {
     pub org_id: &'a OrgId,
     pub name: &'a SecretName,
     pub encrypted_value: EncryptedValue,
+    /// [`crate::crypto::Cipher::bind`] of the token to the organization and name.
+    pub binding: TokenBinding,
     pub created_by: &'a Actor,
     pub request_id: &'a RequestId,
     pub idempotency_key: Option<&'a IdempotencyKey>,
@@ -90,6 +92,7 @@ pub struct StoredSecret {
     pub idempotency_key: Option<String>,
     pub created_by: Option<String>,
     pub encrypted_value: Option<EncryptedValue>,
+    pub binding: Option<TokenBinding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,14 +105,14 @@ pub enum CreateOutcome {
     LimitReached,
 }
 
-/// Update and delete of a secret that does not exist report this instead of an error.
+/// Whether a conditional write found the item as it expected (operator tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Found {
     Yes,
     No,
 }
 
-fn now_rfc3339() -> Result<String, StoreError> {
+pub(super) fn now_rfc3339() -> Result<String, StoreError> {
     DateTime::from(SystemTime::now())
         .fmt(DateTimeFormat::DateTime)
         .map_err(|err| StoreError::Other(format!("timestamp: {err}")))
@@ -200,6 +203,7 @@ impl SecretStore {
                 idempotency_key: None,
                 created_by: None,
                 encrypted_value: None,
+                binding: None,
             })));
         }
         if cancelled.condition_failed(1) {
@@ -213,7 +217,7 @@ impl SecretStore {
     /// transaction on the same items in flight) is retried here with a short, growing,
     /// jittered pause; the SDK does not retry it, and after the last attempt it counts as
     /// unavailable (503, worth retrying).
-    async fn transact(
+    pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Cancelled>, StoreError> {
@@ -289,85 +293,6 @@ impl SecretStore {
         Ok(names)
     }
 
-    /// Replaces the value of an existing secret; `created_*` stay. A create's idempotency
-    /// key is dropped: once changed, a late retry of that create is a plain conflict.
-    pub async fn update(
-        &self,
-        org_id: &OrgId,
-        name: &SecretName,
-        encrypted_value: EncryptedValue,
-        updated_by: &Actor,
-    ) -> Result<Found, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(self.table.as_str())
-            .set_key(Some(key(org_id.as_str(), name.as_str())))
-            .update_expression("SET #value = :value, #at = :at, #by = :by REMOVE #idem")
-            .condition_expression("attribute_exists(#org)")
-            .expression_attribute_names("#value", Attr::EncryptedValue.name())
-            .expression_attribute_names("#at", Attr::UpdatedAt.name())
-            .expression_attribute_names("#by", Attr::UpdatedBy.name())
-            .expression_attribute_names("#idem", Attr::IdempotencyKey.name())
-            .expression_attribute_names("#org", Attr::OrgId.name())
-            .expression_attribute_values(":value", AttributeValue::S(encrypted_value.into_string()))
-            .expression_attribute_values(":at", AttributeValue::S(now_rfc3339()?))
-            .expression_attribute_values(":by", AttributeValue::S(updated_by.as_str().to_owned()))
-            .send()
-            .await;
-        found_unless_condition_failed(result)
-    }
-
-    /// Deletes the secret and counts it off the organization's counter, in one transaction.
-    ///
-    /// The counter never goes below zero: a secret written before the counter existed was
-    /// never counted, and when the counter is missing or zero it is deleted alone. (In an
-    /// organization with both kinds, deleting an uncounted secret still counts one off, so
-    /// such an organization can hold at most its uncounted secrets over the limit.)
-    pub async fn delete(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
-        let delete = Delete::builder()
-            .table_name(self.table.as_str())
-            .set_key(Some(key(org_id.as_str(), name.as_str())))
-            .condition_expression("attribute_exists(#org)")
-            .expression_attribute_names("#org", Attr::OrgId.name())
-            .build()
-            .map_err(|err| StoreError::Other(format!("delete: {err}")))?;
-        let count_down = Update::builder()
-            .table_name(self.table.as_str())
-            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
-            .update_expression("ADD #count :minus_one")
-            .condition_expression("#count > :zero")
-            .expression_attribute_names("#count", Attr::SecretCount.name())
-            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_owned()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
-            .build()
-            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
-        let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            TransactWriteItem::builder().update(count_down).build(),
-        ];
-        let Some(cancelled) = self.transact(items).await? else {
-            return Ok(Found::Yes);
-        };
-        if cancelled.condition_failed(0) {
-            return Ok(Found::No);
-        }
-        if !cancelled.condition_failed(1) {
-            return Err(cancelled.into_error());
-        }
-        // The counter is missing or zero: the secret was never counted.
-        let result = self
-            .client
-            .delete_item()
-            .table_name(self.table.as_str())
-            .set_key(Some(key(org_id.as_str(), name.as_str())))
-            .condition_expression("attribute_exists(#org)")
-            .expression_attribute_names("#org", Attr::OrgId.name())
-            .send()
-            .await;
-        found_unless_condition_failed(result)
-    }
-
     /// The organization's counter: how many secrets it holds as create and delete count
     /// them (0 when it has never had one).
     pub async fn secret_count(&self, org_id: &OrgId) -> Result<u64, StoreError> {
@@ -437,7 +362,7 @@ impl SecretStore {
 }
 
 /// A cancelled transaction: DynamoDB's reason for each of its items, in order.
-struct Cancelled(Vec<CancellationReason>);
+pub(super) struct Cancelled(Vec<CancellationReason>);
 
 impl Cancelled {
     fn has(&self, code: &str) -> bool {
@@ -445,13 +370,13 @@ impl Cancelled {
     }
 
     /// Whether the condition on item `index` is what failed.
-    fn condition_failed(&self, index: usize) -> bool {
+    pub(super) fn condition_failed(&self, index: usize) -> bool {
         self.0.get(index).and_then(CancellationReason::code) == Some("ConditionalCheckFailed")
     }
 
     /// Busy (throttled, conflicting): worth retrying later, 503. Anything else (a validation
     /// error, an item collection over its size limit, no reasons at all) is a fault, 500.
-    fn into_error(self) -> StoreError {
+    pub(super) fn into_error(self) -> StoreError {
         let codes = self
             .0
             .iter()

@@ -1,0 +1,550 @@
+//! Update, delete and restore: the writes that keep what they remove recoverable.
+//!
+//! Each reads the item first (consistently), then writes one transaction conditional on
+//! the item still being what it read: the live secret and its recovery copy change together
+//! or not at all. When the condition fails (another writer got there first), the operation
+//! reads again and decides again, a bounded number of times.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+
+use super::error::classify;
+use super::item::{key, recovery_key, Attr, RawItem, RecoverySlot, Removal, Restoration};
+use super::item::{Snapshot, COUNTER_SORT_KEY};
+use super::store::now_rfc3339;
+use super::{RequestId, SecretStore, StoreError};
+use crate::crypto::{EncryptedValue, TokenBinding};
+use crate::domain::{Actor, OrgId, SecretName};
+
+/// How often an operation reads and tries again after another writer changed the item
+/// between its read and its write. Each attempt is itself retried on transaction conflicts.
+const CHANGE_ATTEMPTS: u32 = 4;
+/// With recovery off, a delete still leaves a tombstone (no value) for this long, so that a
+/// retried delete is recognised.
+const TOMBSTONE_SECS: i64 = 24 * 60 * 60;
+const SECS_PER_DAY: i64 = 24 * 60 * 60;
+
+/// How long a deleted or replaced value stays recoverable (`RECOVERY_WINDOW_DAYS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryWindow {
+    days: u32,
+}
+
+impl RecoveryWindow {
+    pub const DEFAULT_DAYS: u32 = 7;
+    pub const MAX_DAYS: u32 = 30;
+
+    /// `0` turns recovery off: deletes keep a tombstone only, updates keep nothing.
+    pub fn days(days: u32) -> Self {
+        Self {
+            days: days.min(Self::MAX_DAYS),
+        }
+    }
+
+    pub fn as_days(self) -> u32 {
+        self.days
+    }
+
+    fn keeps_values(self) -> bool {
+        self.days > 0
+    }
+
+    fn expires_at(self, now: i64) -> i64 {
+        if self.keeps_values() {
+            now + i64::from(self.days) * SECS_PER_DAY
+        } else {
+            now + TOMBSTONE_SECS
+        }
+    }
+}
+
+impl Default for RecoveryWindow {
+    fn default() -> Self {
+        Self::days(Self::DEFAULT_DAYS)
+    }
+}
+
+/// Who makes a change, and in which request: stored, so that the same request sent again
+/// (an SDK retry after a lost response, a redelivered event) is recognised.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub actor: &'a Actor,
+    pub request_id: &'a RequestId,
+}
+
+/// A value about to be written: its token and the token's binding to the secret.
+#[derive(Debug, Clone)]
+pub struct BoundToken {
+    pub token: EncryptedValue,
+    pub binding: TokenBinding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated,
+    /// This request already set this value (the same request sent again): nothing written.
+    AlreadyUpdated,
+    NotFound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    /// No live secret, and the last delete of the name was this request's.
+    AlreadyDeleted,
+    NotFound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreOutcome {
+    Restored,
+    /// This request already restored it (the same request sent again): nothing written.
+    AlreadyRestored,
+    /// A live secret holds the name (restoring the deleted value would overwrite it).
+    NameTaken,
+    /// Nothing of that kind is recoverable (never was, expired, or already restored).
+    NothingToRestore,
+    /// The organization is at its limit; the deleted copy stays.
+    LimitReached,
+}
+
+struct Now {
+    rfc3339: String,
+    epoch: i64,
+}
+
+impl Now {
+    fn get() -> Result<Self, StoreError> {
+        let epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| StoreError::Other("clock before 1970".to_owned()))?
+            .as_secs();
+        Ok(Self {
+            rfc3339: now_rfc3339()?,
+            epoch: i64::try_from(epoch).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+fn gave_up() -> StoreError {
+    StoreError::Unavailable("the item kept changing under concurrent writes".to_owned())
+}
+
+impl SecretStore {
+    async fn read(&self, item_key: RawItem) -> Result<Option<Snapshot>, StoreError> {
+        self.client()
+            .get_item()
+            .table_name(self.table().as_str())
+            .set_key(Some(item_key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|output| output.item.filter(|i| !i.is_empty()).map(Snapshot::from))
+            .map_err(|err| classify(&err))
+    }
+
+    fn put(
+        &self,
+        item: RawItem,
+        condition: Option<(String, RawItem)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder()
+            .table_name(self.table().as_str())
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None);
+        if let Some((expression, values)) = condition {
+            put = put
+                .condition_expression(expression)
+                .set_expression_attribute_values((!values.is_empty()).then_some(values));
+        }
+        let put = put.build().map_err(|err| StoreError::Other(format!("put: {err}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete_if(
+        &self,
+        item_key: RawItem,
+        condition: (String, RawItem),
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (expression, values) = condition;
+        let delete = Delete::builder()
+            .table_name(self.table().as_str())
+            .set_key(Some(item_key))
+            .condition_expression(expression)
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .build()
+            .map_err(|err| StoreError::Other(format!("delete: {err}")))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// `ADD secret_count delta`: down only above zero (secrets from before the counter
+    /// were never counted), up only below the limit.
+    fn count(
+        &self,
+        org_id: &OrgId,
+        delta: i8,
+        max_secrets: u32,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table().as_str())
+            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
+            .update_expression("ADD #count :delta")
+            .expression_attribute_names("#count", Attr::SecretCount.name())
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        let update = if delta < 0 {
+            update
+                .condition_expression("#count > :zero")
+                .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+        } else {
+            update
+                .condition_expression("attribute_not_exists(#count) OR #count < :max")
+                .expression_attribute_values(":max", AttributeValue::N(max_secrets.to_string()))
+        };
+        let update = update
+            .build()
+            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Sets the live item's value to `value` if it is still `live`, with `set` (the
+    /// attributes that say who changed it) and without a create's idempotency key.
+    fn set_value(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        live: &Snapshot,
+        value: (&str, &str),
+        set: [(Attr, &str); 3],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (condition, mut values) = live.unchanged_condition();
+        let (token, binding) = value;
+        values.insert(":value".to_owned(), AttributeValue::S(token.to_owned()));
+        values.insert(":binding".to_owned(), AttributeValue::S(binding.to_owned()));
+        let mut expression = "SET #value = :value, #binding = :binding".to_owned();
+        let mut update = Update::builder()
+            .table_name(self.table().as_str())
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .expression_attribute_names("#value", Attr::EncryptedValue.name())
+            .expression_attribute_names("#binding", Attr::Binding.name())
+            .expression_attribute_names("#idem", Attr::IdempotencyKey.name());
+        for (index, (attr, text)) in set.into_iter().enumerate() {
+            expression.push_str(&format!(", #set{index} = :set{index}"));
+            update = update.expression_attribute_names(format!("#set{index}"), attr.name());
+            values.insert(format!(":set{index}"), AttributeValue::S(text.to_owned()));
+        }
+        expression.push_str(" REMOVE #idem");
+        let update = update
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|err| StoreError::Other(format!("update: {err}")))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Replaces the value of an existing secret; `created_*` stay, and the value it
+    /// replaces is kept as the previous value for the recovery window.
+    ///
+    /// `same_value` tells whether a stored token holds the value being written: the same
+    /// request sent again is recognised by its request id, actor **and** value, so a
+    /// workflow that repeats request ids never gets a 200 for a value it did not store.
+    pub async fn update(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        new: BoundToken,
+        change: Change<'_>,
+        window: RecoveryWindow,
+        same_value: impl Fn(&EncryptedValue) -> bool,
+    ) -> Result<UpdateOutcome, StoreError> {
+        for _ in 0..CHANGE_ATTEMPTS {
+            let Some(live) = self.read(key(org_id.as_str(), name.as_str())).await? else {
+                return Ok(UpdateOutcome::NotFound);
+            };
+            if live.updated_by(change.actor, change.request_id)
+                && live
+                    .encrypted_value()
+                    .is_some_and(|token| same_value(&EncryptedValue::from_stored(token.to_owned())))
+            {
+                return Ok(UpdateOutcome::AlreadyUpdated);
+            }
+            let now = Now::get()?;
+            let mut items = vec![self.set_value(
+                org_id,
+                name,
+                &live,
+                (new.token.as_str(), new.binding.as_str()),
+                [
+                    (Attr::UpdatedAt, &now.rfc3339),
+                    (Attr::UpdatedBy, change.actor.as_str()),
+                    (Attr::UpdatedRequestId, change.request_id.as_str()),
+                ],
+            )?];
+            if window.keeps_values() {
+                let removal = removal(&now, change, window);
+                let copy_key = recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
+                items.push(self.put(live.recovery_copy(copy_key, &removal), None)?);
+            }
+            match self.transact(items).await? {
+                None => return Ok(UpdateOutcome::Updated),
+                // Changed or deleted since we read it: read again.
+                Some(cancelled) if cancelled.condition_failed(0) => continue,
+                Some(cancelled) => return Err(cancelled.into_error()),
+            }
+        }
+        Err(gave_up())
+    }
+
+    /// Deletes the secret, keeps its value recoverable for the window (or, with recovery
+    /// off, a tombstone) and counts it off the organization's counter: one transaction.
+    ///
+    /// The counter never goes below zero: a secret written before the counter existed was
+    /// never counted, and when the counter is missing or zero it is deleted without it.
+    pub async fn delete(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        change: Change<'_>,
+        window: RecoveryWindow,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let live_key = || key(org_id.as_str(), name.as_str());
+        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
+        for _ in 0..CHANGE_ATTEMPTS {
+            let Some(live) = self.read(live_key()).await? else {
+                let last_delete = self.read(copy_key()).await?;
+                return Ok(match last_delete {
+                    Some(copy) if copy.removed_by(change.actor, change.request_id) => {
+                        DeleteOutcome::AlreadyDeleted
+                    }
+                    _ => DeleteOutcome::NotFound,
+                });
+            };
+            let now = Now::get()?;
+            let removal = removal(&now, change, window);
+            let delete_live = self.delete_if(live_key(), live.unchanged_condition())?;
+            // Overwrites an older deleted copy: the most recent delete is the one kept.
+            let keep = self.put(live.recovery_copy(copy_key(), &removal), None)?;
+            let items = vec![delete_live.clone(), keep.clone(), self.count(org_id, -1, 0)?];
+            let cancelled = match self.transact(items).await? {
+                None => return Ok(DeleteOutcome::Deleted),
+                Some(cancelled) => cancelled,
+            };
+            if cancelled.condition_failed(0) {
+                continue;
+            }
+            if !cancelled.condition_failed(2) {
+                return Err(cancelled.into_error());
+            }
+            // The counter is missing or zero: the secret was never counted.
+            match self.transact(vec![delete_live, keep]).await? {
+                None => return Ok(DeleteOutcome::Deleted),
+                Some(cancelled) if cancelled.condition_failed(0) => continue,
+                Some(cancelled) => return Err(cancelled.into_error()),
+            }
+        }
+        Err(gave_up())
+    }
+
+    /// Brings back the value in `slot`: the last deleted value as the live secret again
+    /// (counted against `max_secrets`), or the live secret's previous value in place of
+    /// its current one (which becomes the previous value in turn, so a restore can be
+    /// undone the same way).
+    pub async fn restore(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        slot: RecoverySlot,
+        change: Change<'_>,
+        window: RecoveryWindow,
+        max_secrets: u32,
+    ) -> Result<RestoreOutcome, StoreError> {
+        for _ in 0..CHANGE_ATTEMPTS {
+            let attempt = match slot {
+                RecoverySlot::Deleted => {
+                    self.restore_deleted(org_id, name, change, max_secrets)
+                        .await?
+                }
+                RecoverySlot::Previous => {
+                    self.restore_previous(org_id, name, change, window).await?
+                }
+            };
+            if let Some(outcome) = attempt {
+                return Ok(outcome);
+            }
+        }
+        Err(gave_up())
+    }
+
+    /// `None`: something changed between the read and the write; try again.
+    async fn restore_deleted(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        change: Change<'_>,
+        max_secrets: u32,
+    ) -> Result<Option<RestoreOutcome>, StoreError> {
+        let live_key = || key(org_id.as_str(), name.as_str());
+        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
+        let now = Now::get()?;
+        let copy = self
+            .read(copy_key())
+            .await?
+            .filter(|copy| copy.is_recoverable(now.epoch));
+        let Some(copy) = copy else {
+            return self.why_not_restorable(org_id, name, change).await.map(Some);
+        };
+        let restoration = Restoration {
+            at: &now.rfc3339,
+            by: change.actor,
+            request_id: change.request_id,
+        };
+        let bring_back = self.put(
+            copy.restored(live_key(), &restoration),
+            Some((
+                format!("attribute_not_exists({})", Attr::OrgId.name()),
+                RawItem::new(),
+            )),
+        )?;
+        let items = vec![
+            bring_back,
+            self.delete_if(copy_key(), copy.unchanged_condition())?,
+            self.count(org_id, 1, max_secrets)?,
+        ];
+        Ok(match self.transact(items).await? {
+            None => Some(RestoreOutcome::Restored),
+            Some(cancelled) if cancelled.condition_failed(0) => {
+                Some(self.why_not_restorable(org_id, name, change).await?)
+            }
+            Some(cancelled) if cancelled.condition_failed(1) => None,
+            Some(cancelled) if cancelled.condition_failed(2) => Some(RestoreOutcome::LimitReached),
+            Some(cancelled) => return Err(cancelled.into_error()),
+        })
+    }
+
+    /// Nothing deleted to restore, or a live secret in the way: which answer applies.
+    async fn why_not_restorable(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        change: Change<'_>,
+    ) -> Result<RestoreOutcome, StoreError> {
+        Ok(
+            match self.read(key(org_id.as_str(), name.as_str())).await? {
+                Some(live) if live.restored_by(change.actor, change.request_id) => {
+                    RestoreOutcome::AlreadyRestored
+                }
+                Some(_) => RestoreOutcome::NameTaken,
+                None => RestoreOutcome::NothingToRestore,
+            },
+        )
+    }
+
+    /// `None`: something changed between the read and the write; try again.
+    async fn restore_previous(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        change: Change<'_>,
+        window: RecoveryWindow,
+    ) -> Result<Option<RestoreOutcome>, StoreError> {
+        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
+        let Some(live) = self.read(key(org_id.as_str(), name.as_str())).await? else {
+            return Ok(Some(RestoreOutcome::NothingToRestore));
+        };
+        if live.restored_by(change.actor, change.request_id) {
+            return Ok(Some(RestoreOutcome::AlreadyRestored));
+        }
+        let now = Now::get()?;
+        let previous = self
+            .read(copy_key())
+            .await?
+            .filter(|copy| copy.is_recoverable(now.epoch) && copy.same_secret_as(&live));
+        let Some(previous) = previous else {
+            return Ok(Some(RestoreOutcome::NothingToRestore));
+        };
+        let (Some(token), Some(binding)) = (previous.encrypted_value(), previous.binding()) else {
+            return Ok(Some(RestoreOutcome::NothingToRestore));
+        };
+        let swap_in = self.set_value(
+            org_id,
+            name,
+            &live,
+            (token, binding),
+            [
+                (Attr::RestoredAt, &now.rfc3339),
+                (Attr::RestoredBy, change.actor.as_str()),
+                (Attr::RestoredRequestId, change.request_id.as_str()),
+            ],
+        )?;
+        // The current value becomes the previous one, so this restore can be undone the
+        // same way; with recovery now off, the copy is simply used up.
+        let swap_out = if window.keeps_values() {
+            let removal = removal(&now, change, window);
+            let (condition, values) = previous.unchanged_condition();
+            self.put(
+                live.recovery_copy(copy_key(), &removal),
+                Some((condition, values)),
+            )?
+        } else {
+            self.delete_if(copy_key(), previous.unchanged_condition())?
+        };
+        Ok(match self.transact(vec![swap_in, swap_out]).await? {
+            None => Some(RestoreOutcome::Restored),
+            Some(cancelled) if cancelled.condition_failed(0) || cancelled.condition_failed(1) => {
+                None
+            }
+            Some(cancelled) => return Err(cancelled.into_error()),
+        })
+    }
+
+    /// A recovery copy as stored (for the reader's and operators' checks and for tests).
+    pub async fn recovery_copy(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        slot: RecoverySlot,
+    ) -> Result<Option<RawItem>, StoreError> {
+        self.client()
+            .get_item()
+            .table_name(self.table().as_str())
+            .set_key(Some(recovery_key(org_id.as_str(), slot, name.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|output| output.item.filter(|i| !i.is_empty()))
+            .map_err(|err| classify(&err))
+    }
+}
+
+fn removal<'a>(now: &'a Now, change: Change<'a>, window: RecoveryWindow) -> Removal<'a> {
+    Removal {
+        at: &now.rfc3339,
+        by: change.actor,
+        request_id: change.request_id,
+        expires_at: window.expires_at(now.epoch),
+        keep_value: window.keeps_values(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_expire_at_their_end_and_zero_keeps_a_day_long_tombstone() {
+        let now = 1_000_000;
+        assert_eq!(RecoveryWindow::default().as_days(), 7);
+        assert_eq!(
+            RecoveryWindow::days(7).expires_at(now),
+            now + 7 * 86_400
+        );
+        assert_eq!(RecoveryWindow::days(30).expires_at(now), now + 30 * 86_400);
+        assert_eq!(RecoveryWindow::days(31).as_days(), 30);
+        let off = RecoveryWindow::days(0);
+        assert!(!off.keeps_values());
+        assert_eq!(off.expires_at(now), now + 86_400);
+    }
+}
