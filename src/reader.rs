@@ -74,6 +74,12 @@ impl SecretReader {
             .await?
             .ok_or(ReadError::NotFound)?;
         let token = stored.encrypted_value.ok_or(ReadError::Malformed)?;
+        // Decrypted first, so that a wrong key list is reported as such; the value is
+        // returned only if the binding verifies too (else it is wiped on drop).
+        let value = self
+            .cipher
+            .decrypt(&token)
+            .map_err(ReadError::Undecryptable)?;
         self.cipher
             .verify_binding(
                 org_id.as_str(),
@@ -86,8 +92,6 @@ impl SecretReader {
                 secret_name: name.as_str().to_owned(),
                 reason,
             })?;
-        self.cipher
-            .decrypt(&token)
-            .map_err(ReadError::Undecryptable)
+        Ok(value)
     }
 }

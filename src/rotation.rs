@@ -95,9 +95,9 @@ pub async fn rotate_keys(
                 (_, Err(err)) => Err(err.to_string()),
                 (_, Ok(_)) if options.dry_run => Ok(Found::Yes),
                 (bound, Ok(replacement)) => {
-                    let binding = bound.is_ok().then(|| {
-                        cipher.bind(&place.org_id, &place.secret_name, &replacement)
-                    });
+                    let binding = bound
+                        .is_ok()
+                        .then(|| cipher.bind(&place.org_id, &place.secret_name, &replacement));
                     store
                         .replace_token(stored, replacement, binding)
                         .await

@@ -36,7 +36,10 @@ pub enum ApiError {
     #[error("no such secret")]
     SecretNotFound { name: SecretName },
     #[error("nothing to restore ({})", slot.as_str())]
-    NothingToRestore { name: SecretName, slot: RecoverySlot },
+    NothingToRestore {
+        name: SecretName,
+        slot: RecoverySlot,
+    },
     #[error("a live secret holds the name")]
     RestoreBlocked { name: SecretName },
     #[error("the organization is at its limit of {limit} secrets")]

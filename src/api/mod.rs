@@ -298,10 +298,10 @@ impl App {
                 let value = parse_update_body(body, self.config.max_secret_value_bytes)?;
                 let change = change_by(&principal, request_id)?;
                 let token = self.config.cipher.encrypt(&value);
-                let binding = self
-                    .config
-                    .cipher
-                    .bind(principal.org_id.as_str(), name.as_str(), &token);
+                let binding =
+                    self.config
+                        .cipher
+                        .bind(principal.org_id.as_str(), name.as_str(), &token);
                 let cipher = &self.config.cipher;
                 // The same request again only if it sends the same value (compared in
                 // constant time; never logged or returned).

@@ -134,9 +134,21 @@ mod tests {
                 Method::DELETE,
                 Ok(Operation::Delete("restore")),
             ),
-            ("/v1/organizations/secrets//restore", Method::POST, Err("404")),
-            ("/v1/organizations/secrets/a/b/restore", Method::POST, Err("404")),
-            ("/v1/organizations/secrets/a/restore/x", Method::POST, Err("404")),
+            (
+                "/v1/organizations/secrets//restore",
+                Method::POST,
+                Err("404"),
+            ),
+            (
+                "/v1/organizations/secrets/a/b/restore",
+                Method::POST,
+                Err("404"),
+            ),
+            (
+                "/v1/organizations/secrets/a/restore/x",
+                Method::POST,
+                Err("404"),
+            ),
         ];
         for (path, method, expected) in cases {
             let got = Operation::from_request(path, &method).map_err(|err| match err {

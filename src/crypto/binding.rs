@@ -164,7 +164,10 @@ mod tests {
         }
         for malformed in ["", "v1:", "v2:AAAA", "v1:not base64!", "AAAA"] {
             let stored = TokenBinding::from_stored(malformed.to_owned());
-            assert!(!key(1).verifies("org_a", "name", &token, &stored), "{malformed}");
+            assert!(
+                !key(1).verifies("org_a", "name", &token, &stored),
+                "{malformed}"
+            );
         }
     }
 

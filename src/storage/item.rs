@@ -313,7 +313,10 @@ impl Snapshot {
     }
 
     fn string(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+        self.0
+            .get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
     }
 
     /// The condition that the item is still the one read: its token is unchanged (every

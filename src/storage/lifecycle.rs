@@ -160,7 +160,9 @@ impl SecretStore {
                 .condition_expression(expression)
                 .set_expression_attribute_values((!values.is_empty()).then_some(values));
         }
-        let put = put.build().map_err(|err| StoreError::Other(format!("put: {err}")))?;
+        let put = put
+            .build()
+            .map_err(|err| StoreError::Other(format!("put: {err}")))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -327,7 +329,11 @@ impl SecretStore {
             let delete_live = self.delete_if(live_key(), live.unchanged_condition())?;
             // Overwrites an older deleted copy: the most recent delete is the one kept.
             let keep = self.put(live.recovery_copy(copy_key(), &removal), None)?;
-            let items = vec![delete_live.clone(), keep.clone(), self.count(org_id, -1, 0)?];
+            let items = vec![
+                delete_live.clone(),
+                keep.clone(),
+                self.count(org_id, -1, 0)?,
+            ];
             let cancelled = match self.transact(items).await? {
                 None => return Ok(DeleteOutcome::Deleted),
                 Some(cancelled) => cancelled,
@@ -394,7 +400,10 @@ impl SecretStore {
             .await?
             .filter(|copy| copy.is_recoverable(now.epoch));
         let Some(copy) = copy else {
-            return self.why_not_restorable(org_id, name, change).await.map(Some);
+            return self
+                .why_not_restorable(org_id, name, change)
+                .await
+                .map(Some);
         };
         let restoration = Restoration {
             at: &now.rfc3339,
@@ -537,10 +546,7 @@ mod tests {
     fn windows_expire_at_their_end_and_zero_keeps_a_day_long_tombstone() {
         let now = 1_000_000;
         assert_eq!(RecoveryWindow::default().as_days(), 7);
-        assert_eq!(
-            RecoveryWindow::days(7).expires_at(now),
-            now + 7 * 86_400
-        );
+        assert_eq!(RecoveryWindow::days(7).expires_at(now), now + 7 * 86_400);
         assert_eq!(RecoveryWindow::days(30).expires_at(now), now + 30 * 86_400);
         assert_eq!(RecoveryWindow::days(31).as_days(), 30);
         let off = RecoveryWindow::days(0);

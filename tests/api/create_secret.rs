@@ -45,6 +45,7 @@ async fn create_returns_201_and_stores_the_contract_item() {
     assert_eq!(
         attributes,
         [
+            "binding",
             "created_at",
             "created_by",
             "encrypted_value",
@@ -520,6 +521,7 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
             org_id: &org,
             name: &name,
             encrypted_value: cipher.encrypt(&value),
+            binding: org_secrets::crypto::TokenBinding::from_stored("v1:unused".to_owned()),
             created_by: &actor,
             request_id: &request_id,
             idempotency_key: None,

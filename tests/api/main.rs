@@ -16,4 +16,5 @@ mod lifecycle;
 mod openapi;
 mod provisioning_example;
 mod python_interop;
+mod recovery;
 mod rotation;

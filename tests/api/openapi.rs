@@ -56,6 +56,13 @@ fn one_of_each_error() -> Vec<ApiError> {
             name: SecretName::parse("n").unwrap(),
         },
         ApiError::SecretLimitReached { limit: 1_000 },
+        ApiError::NothingToRestore {
+            name: SecretName::parse("n").unwrap(),
+            slot: org_secrets::storage::RecoverySlot::Previous,
+        },
+        ApiError::RestoreBlocked {
+            name: SecretName::parse("n").unwrap(),
+        },
         ApiError::MalformedEvent("headers"),
         ApiError::StorageUnavailable(StoreError::Unavailable("timeout".to_owned())),
         ApiError::Internal(org_secrets::api::error::InternalError::NoRequestId),
@@ -72,6 +79,8 @@ fn one_of_each_error() -> Vec<ApiError> {
             | ApiError::IdempotencyKeyReused { .. }
             | ApiError::SecretNotFound { .. }
             | ApiError::SecretLimitReached { .. }
+            | ApiError::NothingToRestore { .. }
+            | ApiError::RestoreBlocked { .. }
             | ApiError::MalformedEvent(_)
             | ApiError::StorageUnavailable(_)
             | ApiError::Internal(_) => {}

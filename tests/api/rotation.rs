@@ -36,7 +36,7 @@ async fn all_tokens(store: &SecretStore) -> Vec<(String, String, EncryptedValue)
     assert!(page.next.is_none());
     page.tokens
         .into_iter()
-        .map(|t| (t.org_id, t.secret_name, t.encrypted_value))
+        .map(|t| (t.place.org_id, t.place.secret_name, t.encrypted_value))
         .collect()
 }
 
@@ -142,7 +142,10 @@ async fn rotation_never_overwrites_a_concurrent_update() {
     let b_then_a = cipher(&format!("{KEY_B},{KEY_A}"));
     let replacement = b_then_a.reencrypt(&stale.encrypted_value).unwrap();
     assert_eq!(
-        store.replace_token(&stale, replacement).await.unwrap(),
+        store
+            .replace_token(&stale, replacement, None)
+            .await
+            .unwrap(),
         Found::No
     );
     let reader = SecretReader::new(store.clone(), cipher(KEY_A));

@@ -223,8 +223,8 @@ pub async fn stored_item(
         .item
 }
 
-/// How many secrets the table holds (every organization's; the per-organization counter
-/// items are not secrets and are not counted).
+/// How many live secrets the table holds (every organization's; the per-organization
+/// counter items and the recovery copies, in partitions of their own, are not counted).
 pub async fn item_count(store: &SecretStore) -> usize {
     store
         .client()
@@ -238,10 +238,9 @@ pub async fn item_count(store: &SecretStore) -> usize {
         .unwrap_or_default()
         .iter()
         .filter(|item| {
-            item.get("secret_name")
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-                != Some(org_secrets::storage::COUNTER_SORT_KEY)
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+            text("secret_name").as_deref() != Some(org_secrets::storage::COUNTER_SORT_KEY)
+                && !text("org_id").is_some_and(|org| org.starts_with(char::is_control))
         })
         .count()
 }
@@ -328,6 +327,16 @@ pub fn op_event(
     event["routeKey"] = Value::String(format!("{method} /v1/organizations/secrets{suffix}"));
     if body.is_none() {
         event.as_object_mut().unwrap().remove("body");
+    }
+    event
+}
+
+/// `POST .../secrets/{name}/restore` (with `?version=` when given) as an HTTP API event.
+pub fn restore_event(org: &str, permissions: &str, name: &str, version: Option<&str>) -> Value {
+    let mut event = op_event("POST", &format!("/{name}/restore"), org, permissions, None);
+    if let Some(version) = version {
+        event["rawQueryString"] = Value::String(format!("version={version}"));
+        event["queryStringParameters"] = serde_json::json!({ "version": version });
     }
     event
 }

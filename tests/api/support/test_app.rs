@@ -80,6 +80,18 @@ impl TestApp {
         self.call(&event).await
     }
 
+    /// `POST /v1/organizations/secrets/{name}/restore`, with `?version=` when given.
+    pub async fn restore(
+        &self,
+        org: &str,
+        permissions: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Answer {
+        self.call(&super::restore_event(org, permissions, name, version))
+            .await
+    }
+
     /// The stored item of `org`/`name`, read directly from the table.
     pub async fn stored_item(
         &self,

@@ -1,0 +1,420 @@
+//! Recoverable deletes and updates, restore, and deletes that are safe to retry, through the
+//! handler on DynamoDB Local (the compiled `bootstrap` runs the same story in
+//! `lambda_binary.rs`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use org_secrets::crypto::{Cipher, EncryptedValue};
+use org_secrets::domain::{OrgId, SecretName};
+use org_secrets::reader::{ReadError, SecretReader};
+use org_secrets::storage::{RecoverySlot, SecretStore};
+use secrecy::ExposeSecret;
+
+use crate::support::*;
+
+const ORG: &str = "org_acme";
+
+fn org() -> OrgId {
+    OrgId::parse(ORG).unwrap()
+}
+
+fn name(raw: &str) -> SecretName {
+    SecretName::parse(raw).unwrap()
+}
+
+/// The recovery copy of `raw` in `slot`, as stored.
+async fn copy(
+    store: &SecretStore,
+    raw: &str,
+    slot: RecoverySlot,
+) -> Option<HashMap<String, AttributeValue>> {
+    store.recovery_copy(&org(), &name(raw), slot).await.unwrap()
+}
+
+fn value_of(item: &HashMap<String, AttributeValue>) -> String {
+    Cipher::from_key_list(KEY_A)
+        .unwrap()
+        .decrypt(&EncryptedValue::from_stored(
+            attr(item, "encrypted_value").to_owned(),
+        ))
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn expires_at(item: &HashMap<String, AttributeValue>) -> i64 {
+    item["expires_at"].as_n().unwrap().parse().unwrap()
+}
+
+async fn read(store: &SecretStore, raw: &str) -> Result<String, ReadError> {
+    SecretReader::new(store.clone(), Cipher::from_key_list(KEY_A).unwrap())
+        .read(&org(), &name(raw))
+        .await
+        .map(|value| value.expose_secret().to_owned())
+}
+
+#[tokio::test]
+async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_once() {
+    let app = fresh_app().await;
+    app.seed(ORG, "stripe_api_key", "sk_live_first").await;
+    app.seed(ORG, "github_token", "ghp_kept").await;
+    let before = now();
+    let deleted = app.delete(ORG, "ADMIN", "stripe_api_key").await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+
+    // Kept, with the window's end as its TTL (default 7 days).
+    let kept = copy(app.store(), "stripe_api_key", RecoverySlot::Deleted)
+        .await
+        .expect("a deleted copy");
+    assert_eq!(value_of(&kept), "sk_live_first");
+    let window = 7 * 24 * 60 * 60;
+    assert!((before + window..=now() + window).contains(&expires_at(&kept)));
+    assert_eq!(attr(&kept, "removed_by"), "alice@acme.example");
+
+    // Gone for everyone else: not listed, not read, not counted.
+    let list = app.list(ORG, "READ").await;
+    assert_eq!(list.json["secrets"], serde_json::json!(["github_token"]));
+    assert_eq!(list.json["count"], 1);
+    assert_eq!(
+        read(app.store(), "stripe_api_key").await,
+        Err(ReadError::NotFound)
+    );
+    assert_eq!(app.store().secret_count(&org()).await.unwrap(), 1);
+    assert_eq!(app.item_count().await, 1);
+
+    // The name is free at once.
+    let again = app
+        .create(
+            ORG,
+            "ADMIN",
+            &create_body("stripe_api_key", "sk_live_second"),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(
+        read(app.store(), "stripe_api_key").await.unwrap(),
+        "sk_live_second"
+    );
+    // Restoring now would overwrite the new secret: 409, and both values stay.
+    let blocked = app.restore(ORG, "ADMIN", "stripe_api_key", None).await;
+    assert_eq!(blocked.status, 409, "{}", blocked.text);
+    assert_eq!(blocked.json["error"]["code"], "secret_name_taken");
+    assert!(copy(app.store(), "stripe_api_key", RecoverySlot::Deleted)
+        .await
+        .is_some());
+    assert_eq!(
+        read(app.store(), "stripe_api_key").await.unwrap(),
+        "sk_live_second"
+    );
+}
+
+#[tokio::test]
+async fn a_restore_brings_the_deleted_value_back_once() {
+    let app = fresh_app().await;
+    app.seed(ORG, "webhook", "whsec_1").await;
+    assert_eq!(app.delete(ORG, "ADMIN", "webhook").await.status, 200);
+
+    let restored = app.restore(ORG, "ADMIN", "webhook", None).await;
+    assert_eq!(restored.status, 200, "{}", restored.text);
+    assert_eq!(
+        restored.json,
+        serde_json::json!({"secret_name": "webhook", "restored": true,
+            "created": null, "updated": null, "deleted": null})
+    );
+    assert_eq!(read(app.store(), "webhook").await.unwrap(), "whsec_1");
+    assert_eq!(app.store().secret_count(&org()).await.unwrap(), 1);
+    assert!(copy(app.store(), "webhook", RecoverySlot::Deleted)
+        .await
+        .is_none());
+    let item = app.stored_item(ORG, "webhook").await.unwrap();
+    assert_eq!(attr(&item, "restored_by"), "alice@acme.example");
+    // `?version=deleted` is the default, spelled out.
+    assert_eq!(app.delete(ORG, "ADMIN", "webhook").await.status, 200);
+    let spelled = app.restore(ORG, "ADMIN", "webhook", Some("deleted")).await;
+    assert_eq!(spelled.status, 200, "{}", spelled.text);
+
+    // Nothing left to restore, and never anything for an unknown name: 404, nothing
+    // written. A live secret in the way is 409.
+    assert_eq!(app.delete(ORG, "ADMIN", "webhook").await.status, 200);
+    assert_eq!(app.restore(ORG, "ADMIN", "webhook", None).await.status, 200);
+    let live = app.restore(ORG, "ADMIN", "webhook", None).await;
+    assert_eq!(live.status, 409, "{}", live.text);
+    let unknown = app.restore(ORG, "ADMIN", "never_existed", None).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(unknown.json["error"]["code"], "nothing_to_restore");
+    assert_eq!(app.item_count().await, 1);
+}
+
+#[tokio::test]
+async fn the_same_delete_request_twice_is_200_both_times_and_another_is_404() {
+    let app = fresh_app().await;
+    app.seed(ORG, "old_key", "v").await;
+    let delete = op_event("DELETE", "/old_key", ORG, "ADMIN", None);
+    let first = app.call(&delete).await;
+    let second = app.call(&delete).await;
+    assert_eq!((first.status, second.status), (200, 200), "{}", second.text);
+    assert_eq!(second.json["deleted"], true);
+    // A delete of its own (another request id) finds nothing: 404.
+    let other = app.delete(ORG, "ADMIN", "old_key").await;
+    assert_eq!(other.status, 404, "{}", other.text);
+    // Another actor repeating the request id is not the same request.
+    let mut impostor = delete.clone();
+    impostor["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] =
+        serde_json::json!("someone-else");
+    assert_eq!(app.call(&impostor).await.status, 404);
+    // The kept value is the one deleted, once.
+    let kept = copy(app.store(), "old_key", RecoverySlot::Deleted)
+        .await
+        .unwrap();
+    assert_eq!(value_of(&kept), "v");
+    assert_eq!(app.store().secret_count(&org()).await.unwrap(), 0);
+    let never = app.delete(ORG, "ADMIN", "never_existed").await;
+    assert_eq!(never.status, 404);
+}
+
+#[tokio::test]
+async fn an_update_keeps_the_previous_value_and_restore_swaps_it_back() {
+    let app = fresh_app().await;
+    app.seed(ORG, "api_key", "v1").await;
+    // Nothing replaced yet.
+    let early = app.restore(ORG, "ADMIN", "api_key", Some("previous")).await;
+    assert_eq!(early.status, 404, "{}", early.text);
+
+    let update = op_event("PUT", "/api_key", ORG, "ADMIN", Some(&update_body("v2")));
+    // The same update request twice (an SDK retry after a lost response): the second
+    // writes nothing, so the previous value is still v1, not v2.
+    assert_eq!(app.call(&update).await.status, 200);
+    let retried = app.call(&update).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    let previous = copy(app.store(), "api_key", RecoverySlot::Previous)
+        .await
+        .unwrap();
+    assert_eq!(value_of(&previous), "v1");
+    assert_eq!(attr(&previous, "removed_by"), "alice@acme.example");
+
+    let back = app.restore(ORG, "ADMIN", "api_key", Some("previous")).await;
+    assert_eq!(back.status, 200, "{}", back.text);
+    assert_eq!(back.json["restored"], true);
+    assert_eq!(read(app.store(), "api_key").await.unwrap(), "v1");
+    // The value it replaced is now the previous one: a restore can be undone.
+    let undo = app.restore(ORG, "ADMIN", "api_key", Some("previous")).await;
+    assert_eq!(undo.status, 200);
+    assert_eq!(read(app.store(), "api_key").await.unwrap(), "v2");
+    // The same restore request twice swaps once.
+    let restore = restore_event(ORG, "ADMIN", "api_key", Some("previous"));
+    assert_eq!(app.call(&restore).await.status, 200);
+    assert_eq!(app.call(&restore).await.status, 200);
+    assert_eq!(read(app.store(), "api_key").await.unwrap(), "v1");
+    // Restores never change the count.
+    assert_eq!(app.store().secret_count(&org()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_previous_value_belongs_to_its_secret_not_to_a_new_one_of_the_same_name() {
+    let app = fresh_app().await;
+    app.seed(ORG, "token", "old_lineage_1").await;
+    assert_eq!(
+        app.update(ORG, "ADMIN", "token", &update_body("old_lineage_2"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.delete(ORG, "ADMIN", "token").await.status, 200);
+    app.seed(ORG, "token", "new_secret").await;
+    let answer = app.restore(ORG, "ADMIN", "token", Some("previous")).await;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+    assert_eq!(read(app.store(), "token").await.unwrap(), "new_secret");
+    // Previous of a deleted secret: nothing live to restore it into.
+    assert_eq!(app.delete(ORG, "ADMIN", "token").await.status, 200);
+    let deleted = app.restore(ORG, "ADMIN", "token", Some("previous")).await;
+    assert_eq!(deleted.status, 404);
+}
+
+#[tokio::test]
+async fn with_recovery_off_a_delete_leaves_only_a_tombstone_and_updates_keep_nothing() {
+    let store = fresh_store().await;
+    let app = app_on(store, &[("RECOVERY_WINDOW_DAYS", "0")]);
+    app.seed(ORG, "gone", "sk_gone").await;
+    assert_eq!(
+        app.update(ORG, "ADMIN", "gone", &update_body("sk_gone_2"))
+            .await
+            .status,
+        200
+    );
+    assert!(copy(app.store(), "gone", RecoverySlot::Previous)
+        .await
+        .is_none());
+    let delete = op_event("DELETE", "/gone", ORG, "ADMIN", None);
+    assert_eq!(app.call(&delete).await.status, 200);
+    // Still safe to retry: the tombstone says who deleted it, and holds no value.
+    assert_eq!(app.call(&delete).await.status, 200);
+    let tombstone = copy(app.store(), "gone", RecoverySlot::Deleted)
+        .await
+        .unwrap();
+    assert!(!tombstone.contains_key("encrypted_value"));
+    assert!(!tombstone.contains_key("binding"));
+    let day = 24 * 60 * 60;
+    assert!(expires_at(&tombstone) <= now() + day);
+    let restore = app.restore(ORG, "ADMIN", "gone", None).await;
+    assert_eq!(restore.status, 404, "{}", restore.text);
+}
+
+#[tokio::test]
+async fn a_restore_counts_against_the_limit_and_keeps_the_copy_when_refused() {
+    let store = fresh_store().await;
+    let app = app_on(store, &[("MAX_SECRETS_PER_ORG", "1")]);
+    app.seed(ORG, "a", "va").await;
+    assert_eq!(app.delete(ORG, "ADMIN", "a").await.status, 200);
+    app.seed(ORG, "b", "vb").await;
+    let refused = app.restore(ORG, "ADMIN", "a", None).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.json["error"]["code"], "secret_limit_reached");
+    assert!(copy(app.store(), "a", RecoverySlot::Deleted)
+        .await
+        .is_some());
+    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
+    assert_eq!(app.restore(ORG, "ADMIN", "a", None).await.status, 200);
+    assert_eq!(read(app.store(), "a").await.unwrap(), "va");
+}
+
+#[tokio::test]
+async fn restore_needs_admin_and_a_known_version() {
+    let app = fresh_app().await;
+    app.seed(ORG, "n", "v").await;
+    assert_eq!(app.delete(ORG, "ADMIN", "n").await.status, 200);
+    let reader = app.restore(ORG, "READ", "n", None).await;
+    assert_eq!(reader.status, 403);
+    for version in ["Previous", "latest", "", "previous%00"] {
+        let answer = app.restore(ORG, "ADMIN", "n", Some(version)).await;
+        assert_eq!(answer.status, 422, "{version:?}: {}", answer.text);
+        assert!(!answer.text.contains("latest"), "the value is not echoed");
+    }
+    let mut twice = restore_event(ORG, "ADMIN", "n", Some("previous"));
+    twice["rawQueryString"] = serde_json::json!("version=previous&version=deleted");
+    twice["queryStringParameters"] = serde_json::json!({ "version": "previous,deleted" });
+    assert_eq!(app.call(&twice).await.status, 422);
+    // None of those touched the kept copy.
+    assert_eq!(app.restore(ORG, "ADMIN", "n", None).await.status, 200);
+}
+
+/// Racing writers: every outcome is a documented answer, and every value that was written
+/// is still either live or kept as a recovery copy.
+#[tokio::test]
+async fn delete_racing_update_loses_no_value() {
+    let app = Arc::new(fresh_app().await);
+    for round in 0..8 {
+        let secret = format!("race_{round}");
+        app.seed(ORG, &secret, "v1").await;
+        let body = update_body("v2");
+        let (deleted, updated) = tokio::join!(
+            app.delete(ORG, "ADMIN", &secret),
+            app.update(ORG, "ADMIN", &secret, &body),
+        );
+        assert_eq!(deleted.status, 200, "{}", deleted.text);
+        assert!(
+            [200, 404].contains(&updated.status),
+            "update: {}",
+            updated.text
+        );
+        assert!(app.stored_item(ORG, &secret).await.is_none());
+        let kept = value_of(
+            &copy(app.store(), &secret, RecoverySlot::Deleted)
+                .await
+                .unwrap(),
+        );
+        if updated.status == 200 {
+            // The update came first: the delete kept v2, the update kept v1.
+            assert_eq!(kept, "v2");
+            let previous = copy(app.store(), &secret, RecoverySlot::Previous).await;
+            assert_eq!(value_of(&previous.unwrap()), "v1");
+        } else {
+            assert_eq!(kept, "v1");
+        }
+    }
+}
+
+#[tokio::test]
+async fn restore_racing_create_has_one_winner_and_keeps_the_loser_recoverable() {
+    let app = Arc::new(fresh_app().await);
+    for round in 0..8 {
+        let secret = format!("race_{round}");
+        app.seed(ORG, &secret, "deleted_value").await;
+        assert_eq!(app.delete(ORG, "ADMIN", &secret).await.status, 200);
+        let body = create_body(&secret, "new_value");
+        let (restored, created) = tokio::join!(
+            app.restore(ORG, "ADMIN", &secret, None),
+            app.create(ORG, "ADMIN", &body),
+        );
+        match (restored.status, created.status) {
+            (200, 409) => {
+                assert_eq!(read(app.store(), &secret).await.unwrap(), "deleted_value");
+                assert!(copy(app.store(), &secret, RecoverySlot::Deleted)
+                    .await
+                    .is_none());
+            }
+            (409, 201) => {
+                assert_eq!(read(app.store(), &secret).await.unwrap(), "new_value");
+                let kept = copy(app.store(), &secret, RecoverySlot::Deleted).await;
+                assert_eq!(value_of(&kept.unwrap()), "deleted_value");
+            }
+            other => panic!(
+                "undocumented outcome {other:?}: {} / {}",
+                restored.text, created.text
+            ),
+        }
+    }
+    assert_eq!(app.store().secret_count(&org()).await.unwrap(), 8);
+}
+
+#[tokio::test]
+async fn two_restores_racing_restore_once() {
+    let app = Arc::new(fresh_app().await);
+    for round in 0..8 {
+        let secret = format!("race_{round}");
+        app.seed(ORG, &secret, "v").await;
+        assert_eq!(app.delete(ORG, "ADMIN", &secret).await.status, 200);
+        let (a, b) = tokio::join!(
+            app.restore(ORG, "ADMIN", &secret, None),
+            app.restore(ORG, "ADMIN", &secret, None),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "{} / {}", a.text, b.text);
+        assert_eq!(read(app.store(), &secret).await.unwrap(), "v");
+    }
+    assert_eq!(app.store().secret_count(&org()).await.unwrap(), 8);
+
+    // Two restores of the previous value racing: one swap, or two (each a documented
+    // 200); never a value lost.
+    app.seed(ORG, "swap", "v1").await;
+    assert_eq!(
+        app.update(ORG, "ADMIN", "swap", &update_body("v2"))
+            .await
+            .status,
+        200
+    );
+    let (a, b) = tokio::join!(
+        app.restore(ORG, "ADMIN", "swap", Some("previous")),
+        app.restore(ORG, "ADMIN", "swap", Some("previous")),
+    );
+    assert_eq!((a.status, b.status), (200, 200), "{} / {}", a.text, b.text);
+    let live = read(app.store(), "swap").await.unwrap();
+    let previous = value_of(
+        &copy(app.store(), "swap", RecoverySlot::Previous)
+            .await
+            .unwrap(),
+    );
+    let mut both = [live, previous];
+    both.sort();
+    assert_eq!(both, ["v1".to_owned(), "v2".to_owned()]);
+}
