@@ -920,3 +920,128 @@ async fn a_blank_endpoint_variable_counts_as_unset() {
         assert_eq!(response.status, status, "{extra:?}: {}", lambda.log());
     }
 }
+
+/// Issue 13's stories through the compiled `bootstrap`: delete then create, delete then
+/// restore, restore over a live name, nothing to restore, the same delete event twice
+/// (through API Gateway and as a redelivered provisioning event), update then restore the
+/// previous value; a deleted secret is absent from list and from the reader, and its copy
+/// expires at the window's end.
+#[tokio::test]
+async fn recoverable_deletes_and_restores_through_the_bootstrap() {
+    use org_secrets::domain::{OrgId, SecretName};
+    use org_secrets::reader::{ReadError, SecretReader};
+    use org_secrets::storage::RecoverySlot;
+    use secrecy::ExposeSecret;
+
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let lambda = local_lambda(
+        "recovery",
+        store.table().as_str(),
+        &endpoint,
+        &[("RECOVERY_WINDOW_DAYS", "3")],
+    );
+    let org = "org_acme";
+    let status = |response: &HttpResponse| response.status;
+    let create = |name: &str, value: &str| create_event(org, "ADMIN", &create_body(name, value));
+    let reader = SecretReader::new(
+        store.clone(),
+        org_secrets::crypto::Cipher::from_key_list(KEY_A).unwrap(),
+    );
+    let read = |name: &'static str| {
+        let reader = &reader;
+        async move {
+            reader
+                .read(
+                    &OrgId::parse(org).unwrap(),
+                    &SecretName::parse(name).unwrap(),
+                )
+                .await
+                .map(|value| value.expose_secret().to_owned())
+        }
+    };
+
+    assert_eq!(status(&lambda.invoke(&create("stripe", "sk_1"))), 201);
+    assert_eq!(status(&lambda.invoke(&create("github", "ghp_1"))), 201);
+    // The same delete event twice: 200, 200.
+    let delete = op_event("DELETE", "/stripe", org, "ADMIN", None);
+    let first = lambda.invoke(&delete);
+    let second = lambda.invoke(&delete);
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(body_json(&second)["deleted"], true);
+    // Absent from list and from the reader; kept until the window's end.
+    let list = lambda.invoke(&op_event("GET", "", org, "READ", None));
+    assert_eq!(body_json(&list)["secrets"], json!(["github"]));
+    assert_eq!(read("stripe").await, Err(ReadError::NotFound));
+    let kept = store
+        .recovery_copy(
+            &OrgId::parse(org).unwrap(),
+            &SecretName::parse("stripe").unwrap(),
+            RecoverySlot::Deleted,
+        )
+        .await
+        .unwrap()
+        .expect("kept");
+    let expires: u64 = kept["expires_at"].as_n().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let window = 3 * 24 * 60 * 60;
+    assert!(
+        (now + window - 60..=now + window).contains(&expires),
+        "{expires}"
+    );
+
+    // Restore: the value decrypts as before. Then over a live name, 409; nothing, 404.
+    let restore = |name: &str, version: Option<&str>| restore_event(org, "ADMIN", name, version);
+    let restored = lambda.invoke(&restore("stripe", None));
+    assert_eq!(restored.status, 200);
+    assert_eq!(body_json(&restored)["restored"], true);
+    assert_eq!(read("stripe").await.unwrap(), "sk_1");
+    assert_eq!(status(&lambda.invoke(&restore("stripe", None))), 409);
+    let nothing = lambda.invoke(&restore("never", None));
+    assert_eq!(nothing.status, 404);
+    assert_eq!(body_json(&nothing)["error"]["code"], "nothing_to_restore");
+
+    // Delete then create: 201 at once.
+    assert_eq!(
+        status(&lambda.invoke(&op_event("DELETE", "/github", org, "ADMIN", None))),
+        200
+    );
+    assert_eq!(status(&lambda.invoke(&create("github", "ghp_2"))), 201);
+    assert_eq!(read("github").await.unwrap(), "ghp_2");
+
+    // Update then restore the previous value.
+    let update = op_event("PUT", "/stripe", org, "ADMIN", Some(&update_body("sk_2")));
+    assert_eq!(status(&lambda.invoke(&update)), 200);
+    assert_eq!(read("stripe").await.unwrap(), "sk_2");
+    assert_eq!(
+        status(&lambda.invoke(&restore("stripe", Some("previous")))),
+        200
+    );
+    assert_eq!(read("stripe").await.unwrap(), "sk_1");
+
+    // A provisioning delete delivered twice (same event, so the same request id): both
+    // succeed; a restore with nothing to restore is an invocation error named by its code.
+    let mut direct_delete = sample_event("provisioning-update.json");
+    direct_delete["requestContext"]["http"]["method"] = json!("DELETE");
+    direct_delete["rawPath"] = json!("/v1/organizations/secrets/stripe");
+    direct_delete["requestContext"]["http"]["path"] = json!("/v1/organizations/secrets/stripe");
+    direct_delete["requestContext"]["requestId"] = json!("onboarding-event-1:delete");
+    direct_delete["requestContext"]["authorizer"]["lambda"]["org_id"] = json!(org);
+    direct_delete.as_object_mut().unwrap().remove("body");
+    for delivery in 1..=2 {
+        let answer = lambda
+            .invoke_direct(&direct_delete)
+            .unwrap_or_else(|err| panic!("delivery {delivery}: {err}"));
+        assert_eq!(answer.status, 200, "delivery {delivery}");
+    }
+    let mut direct_restore = direct_delete.clone();
+    direct_restore["requestContext"]["http"]["method"] = json!("POST");
+    direct_restore["rawPath"] = json!("/v1/organizations/secrets/never/restore");
+    direct_restore["requestContext"]["http"]["path"] =
+        json!("/v1/organizations/secrets/never/restore");
+    let error = lambda.invoke_direct(&direct_restore).unwrap_err();
+    assert_eq!(error["errorType"], "nothing_to_restore", "{error}");
+}
