@@ -113,13 +113,37 @@ fn template_routes_every_operation() {
         ("GET", "/v1/organizations/secrets"),
         ("PUT", "/v1/organizations/secrets/{secret_name}"),
         ("DELETE", "/v1/organizations/secrets/{secret_name}"),
+        ("POST", "/v1/organizations/secrets/{secret_name}/restore"),
     ] {
         assert!(
             routes.contains(&(method.to_owned(), path.to_owned())),
             "template.yaml does not route {method} {path}: {routes:?}"
         );
     }
-    assert_eq!(routes.len(), 4);
+    assert_eq!(routes.len(), 5);
+}
+
+/// Recovery copies expire through the table's TTL on the attribute the code writes, after
+/// the window the stack configures, within the code's bounds.
+#[test]
+fn recovery_copies_expire_through_ttl_after_the_configured_window() {
+    use org_secrets::storage::{RecoveryWindow, EXPIRY_ATTRIBUTE};
+    let template = template();
+    let table = &resource(&template, "SecretsTable")["Properties"];
+    assert_eq!(
+        table["TimeToLiveSpecification"],
+        json!({ "AttributeName": EXPIRY_ATTRIBUTE, "Enabled": true })
+    );
+    let environment =
+        &resource(&template, "SecretsFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        environment["RECOVERY_WINDOW_DAYS"],
+        json!({ "Ref": "RecoveryWindowDays" })
+    );
+    let window = &template["Parameters"]["RecoveryWindowDays"];
+    assert_eq!(window["Default"], RecoveryWindow::DEFAULT_DAYS);
+    assert_eq!(window["MinValue"], 0);
+    assert_eq!(window["MaxValue"], RecoveryWindow::MAX_DAYS);
 }
 
 // ---------------------------------------------------------------------------------------

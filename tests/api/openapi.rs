@@ -230,6 +230,39 @@ async fn lifecycle_statuses_are_declared() {
         "delete",
         &delete,
     );
+
+    let limited = app_on(fresh_store().await, &[("MAX_SECRETS_PER_ORG", "1")]);
+    limited.seed("o", "a", "v").await;
+    assert_eq!(limited.delete("o", "ADMIN", "a").await.status, 200);
+    limited.seed("o", "b", "v").await;
+    let mut restore = BTreeSet::new();
+    restore.insert(limited.restore("o", "ADMIN", "a", None).await.status);
+    assert_eq!(app.delete("o", "ADMIN", "present").await.status, 404);
+    app.seed("o", "gone", "v").await;
+    assert_eq!(app.delete("o", "ADMIN", "gone").await.status, 200);
+    for event in [
+        restore_event("o", "ADMIN", "gone", None),
+        restore_event("o", "ADMIN", "gone", None),
+        restore_event("o", "ADMIN", "never", None),
+        restore_event("o", "ADMIN", "gone", Some("latest")),
+        restore_event("o", "READ", "gone", None),
+        anonymous(restore_event("o", "ADMIN", "gone", None)),
+        op_event("PUT", "/gone/restore", "o", "ADMIN", None),
+    ] {
+        restore.insert(app.call(&event).await.status);
+    }
+    restore.insert(throttled.restore("o", "ADMIN", "x", None).await.status);
+    restore.insert(broken.restore("o", "ADMIN", "x", None).await.status);
+    assert_eq!(
+        restore,
+        BTreeSet::from([200, 400, 401, 403, 404, 405, 409, 422, 500, 503])
+    );
+    assert_declared(
+        &document,
+        "/v1/organizations/secrets/{secret_name}/restore",
+        "post",
+        &restore,
+    );
 }
 
 /// The body's `secret_name` and the path's `{secret_name}` both use the `SecretName`
@@ -375,13 +408,20 @@ fn response_types_serialize_exactly_their_published_schemas() {
     };
 
     let name = SecretName::parse("n").unwrap();
-    for response in [
-        SecretResponse::created(&name),
-        SecretResponse::updated(&name),
-        SecretResponse::deleted(&name),
+    // `restored` appears only in a restore's answer; the others are as first published.
+    let mut without_restored = published("SecretResponse");
+    assert!(without_restored.remove("restored"));
+    for (response, expected) in [
+        (SecretResponse::created(&name), &without_restored),
+        (SecretResponse::updated(&name), &without_restored),
+        (SecretResponse::deleted(&name), &without_restored),
+        (
+            SecretResponse::restored(&name),
+            &published("SecretResponse"),
+        ),
     ] {
         let serialized = serde_json::to_value(response).unwrap();
-        assert_eq!(keys(&serialized), published("SecretResponse"));
+        assert_eq!(&keys(&serialized), expected);
         assert!(keys(&serialized).is_superset(&required("SecretResponse")));
     }
     let names = ["a".to_owned()];
