@@ -306,6 +306,14 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
                 op_event("DELETE", &format!("/{name}"), "org_acme", "ADMIN", None),
                 200,
             ),
+            // Restore moves the canary's tokens between items: still never in a log.
+            (restore_event("org_acme", "ADMIN", &name, None), 200),
+            (restore_event("org_acme", "ADMIN", &name, None), 409),
+            (
+                restore_event("org_acme", "ADMIN", &name, Some("previous")),
+                200,
+            ),
+            (restore_event("org_acme", "ADMIN", &name, Some(canary)), 422),
         ];
         // Adversarial outcomes too (the adversarial module has the full set in process).
         let mut bad_base64 = create_event("org_acme", "ADMIN", "");
@@ -472,7 +480,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         .lines()
         .filter(|line| line.contains("org_secrets::audit"))
         .count();
-    assert_eq!(audit_lines, 48, "{all_logs}");
+    assert_eq!(audit_lines, 56, "{all_logs}");
     // The DynamoDB failures are diagnosable from the log: the error code and request id.
     assert!(all_logs.contains("ValidationException"), "{all_logs}");
     assert!(
