@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::auth::{self, Principal};
 use crate::config::Config;
-use crate::domain::{Actor, SecretName};
+use crate::domain::{Actor, IdempotencyKey, SecretName};
 use crate::event::{self, Caller, EventDefects};
 use crate::storage::{
     BoundToken, Change, CreateOutcome, DeleteOutcome, NewSecret, RecoverySlot, RequestId,
@@ -262,12 +262,7 @@ impl App {
         match operation {
             Operation::List => self.list(&principal).await,
             Operation::Create => {
-                let idempotency_key = parse_idempotency_key(
-                    request
-                        .headers()
-                        .get("idempotency-key")
-                        .map(|v| v.as_bytes()),
-                )?;
+                let idempotency_key = idempotency_key_of(request)?;
                 if caller == Caller::Direct {
                     // At least once is safe only if a redelivery can be recognised: by its
                     // Idempotency-Key, which is stored only with a subject.
@@ -296,7 +291,8 @@ impl App {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
                 let value = parse_update_body(body, self.config.max_secret_value_bytes)?;
-                let change = change_by(&principal, request_id)?;
+                let idempotency_key = idempotency_key_of(request)?;
+                let change = change_by(&principal, request_id, idempotency_key.as_ref())?;
                 let token = self.config.cipher.encrypt(&value);
                 let binding =
                     self.config
@@ -334,7 +330,8 @@ impl App {
             Operation::Delete(segment) => {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
-                let change = change_by(&principal, request_id)?;
+                let idempotency_key = idempotency_key_of(request)?;
+                let change = change_by(&principal, request_id, idempotency_key.as_ref())?;
                 let outcome = self
                     .store
                     .delete(
@@ -358,7 +355,8 @@ impl App {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
                 let slot = parse_restore_version(request)?;
-                let change = change_by(&principal, request_id)?;
+                let idempotency_key = idempotency_key_of(request)?;
+                let change = change_by(&principal, request_id, idempotency_key.as_ref())?;
                 let outcome = self
                     .store
                     .restore(
@@ -404,7 +402,7 @@ impl App {
         &self,
         principal: &Principal,
         input: body::CreateSecretRequest,
-        idempotency_key: Option<crate::domain::IdempotencyKey>,
+        idempotency_key: Option<IdempotencyKey>,
         request_id: &RequestId,
     ) -> Result<Handled, ApiError> {
         let encrypted_value = self.config.cipher.encrypt(&input.value);
@@ -491,16 +489,29 @@ impl App {
     }
 }
 
-/// Who changes a secret in this request. Every write stores its request id, so that the
-/// same request sent again is recognised.
+/// Who changes a secret in this request. Every write stores its request id (and its
+/// `Idempotency-Key`), so that the same request sent again is recognised. As for create,
+/// a key counts only for an actor with a subject: without one, anyone could replay it.
 fn change_by<'a>(
     principal: &'a Principal,
     request_id: Option<&'a RequestId>,
+    idempotency_key: Option<&'a IdempotencyKey>,
 ) -> Result<Change<'a>, ApiError> {
     Ok(Change {
         actor: &principal.actor,
         request_id: request_id.ok_or(ApiError::Internal(InternalError::NoRequestId))?,
+        idempotency_key: idempotency_key.filter(|_| principal.actor.subject().is_some()),
     })
+}
+
+/// The request's `Idempotency-Key` header, if any (422 when malformed).
+fn idempotency_key_of(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    parse_idempotency_key(
+        request
+            .headers()
+            .get("idempotency-key")
+            .map(|v| v.as_bytes()),
+    )
 }
 
 /// `?version=deleted` (the default) or `?version=previous`; anything else, or the

@@ -6,10 +6,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::{Change, NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::Actor;
-
-use super::{NewSecret, RequestId, StoredSecret, StoredToken};
 
 const ATTR_ORG_ID: &str = "org_id";
 const ATTR_SECRET_NAME: &str = "secret_name";
@@ -23,12 +21,15 @@ const ATTR_UPDATED_BY: &str = "updated_by";
 const ATTR_SECRET_COUNT: &str = "secret_count";
 const ATTR_BINDING: &str = "binding";
 const ATTR_UPDATED_REQUEST_ID: &str = "updated_request_id";
+const ATTR_UPDATED_IDEMPOTENCY_KEY: &str = "updated_idempotency_key";
 const ATTR_RESTORED_AT: &str = "restored_at";
 const ATTR_RESTORED_BY: &str = "restored_by";
 const ATTR_RESTORED_REQUEST_ID: &str = "restored_request_id";
+const ATTR_RESTORED_IDEMPOTENCY_KEY: &str = "restored_idempotency_key";
 const ATTR_REMOVED_AT: &str = "removed_at";
 const ATTR_REMOVED_BY: &str = "removed_by";
 const ATTR_REMOVED_REQUEST_ID: &str = "removed_request_id";
+const ATTR_REMOVED_IDEMPOTENCY_KEY: &str = "removed_idempotency_key";
 const ATTR_EXPIRES_AT: &str = "expires_at";
 
 /// Recovery copies live in a partition of their own per organization, so an
@@ -54,14 +55,10 @@ pub(super) enum Attr {
     SecretName,
     EncryptedValue,
     UpdatedAt,
-    UpdatedBy,
     IdempotencyKey,
     SecretCount,
     Binding,
-    UpdatedRequestId,
     RestoredAt,
-    RestoredBy,
-    RestoredRequestId,
 }
 
 impl Attr {
@@ -71,14 +68,10 @@ impl Attr {
             Attr::SecretName => ATTR_SECRET_NAME,
             Attr::EncryptedValue => ATTR_ENCRYPTED_VALUE,
             Attr::UpdatedAt => ATTR_UPDATED_AT,
-            Attr::UpdatedBy => ATTR_UPDATED_BY,
             Attr::IdempotencyKey => ATTR_IDEMPOTENCY_KEY,
             Attr::SecretCount => ATTR_SECRET_COUNT,
             Attr::Binding => ATTR_BINDING,
-            Attr::UpdatedRequestId => ATTR_UPDATED_REQUEST_ID,
             Attr::RestoredAt => ATTR_RESTORED_AT,
-            Attr::RestoredBy => ATTR_RESTORED_BY,
-            Attr::RestoredRequestId => ATTR_RESTORED_REQUEST_ID,
         }
     }
 }
@@ -270,8 +263,7 @@ pub(super) fn recovery_key(org_id: &str, slot: RecoverySlot, name: &str) -> RawI
 /// Who removed a value from the live item, and until when its copy is kept.
 pub(super) struct Removal<'a> {
     pub(super) at: &'a str,
-    pub(super) by: &'a Actor,
-    pub(super) request_id: &'a RequestId,
+    pub(super) change: Change<'a>,
     /// Unix seconds, the TTL.
     pub(super) expires_at: i64,
     /// `false`: a tombstone (recovery is off), which keeps who deleted and not the value.
@@ -281,8 +273,68 @@ pub(super) struct Removal<'a> {
 /// Who restored a value.
 pub(super) struct Restoration<'a> {
     pub(super) at: &'a str,
-    pub(super) by: &'a Actor,
-    pub(super) request_id: &'a RequestId,
+    pub(super) change: Change<'a>,
+}
+
+/// Which change's marks an item carries: who made it, in which request, with which
+/// `Idempotency-Key` (set only for an actor with a subject, as for create).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mark {
+    /// On a live secret: its last update.
+    Updated,
+    /// On a live secret: its last restore.
+    Restored,
+    /// On a recovery copy: the delete or update that removed the value.
+    Removed,
+}
+
+impl Mark {
+    /// (who, request id, idempotency key)
+    fn attributes(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Mark::Updated => (
+                ATTR_UPDATED_BY,
+                ATTR_UPDATED_REQUEST_ID,
+                ATTR_UPDATED_IDEMPOTENCY_KEY,
+            ),
+            Mark::Restored => (
+                ATTR_RESTORED_BY,
+                ATTR_RESTORED_REQUEST_ID,
+                ATTR_RESTORED_IDEMPOTENCY_KEY,
+            ),
+            Mark::Removed => (
+                ATTR_REMOVED_BY,
+                ATTR_REMOVED_REQUEST_ID,
+                ATTR_REMOVED_IDEMPOTENCY_KEY,
+            ),
+        }
+    }
+
+    /// The attributes that record `change` under this mark, and the key attribute to
+    /// remove when the change has no key (so an older change's key cannot match).
+    pub(super) fn record(self, change: &Change<'_>) -> (RawItem, Option<&'static str>) {
+        let (by, request_id, key) = self.attributes();
+        let mut item = HashMap::from([
+            (
+                by.to_owned(),
+                AttributeValue::S(change.actor.as_str().to_owned()),
+            ),
+            (
+                request_id.to_owned(),
+                AttributeValue::S(change.request_id.as_str().to_owned()),
+            ),
+        ]);
+        match change.idempotency_key {
+            Some(idempotency_key) => {
+                item.insert(
+                    key.to_owned(),
+                    AttributeValue::S(idempotency_key.as_str().to_owned()),
+                );
+                (item, None)
+            }
+            None => (item, Some(key)),
+        }
+    }
 }
 
 /// An item as read (a live secret or a recovery copy), for the lifecycle operations.
@@ -296,10 +348,11 @@ impl From<RawItem> for Snapshot {
 }
 
 /// Attributes a recovery copy has and a live secret does not.
-const COPY_ONLY: [&str; 4] = [
+const COPY_ONLY: [&str; 5] = [
     ATTR_REMOVED_AT,
     ATTR_REMOVED_BY,
     ATTR_REMOVED_REQUEST_ID,
+    ATTR_REMOVED_IDEMPOTENCY_KEY,
     ATTR_EXPIRES_AT,
 ];
 
@@ -347,22 +400,15 @@ impl Snapshot {
         self.encrypted_value().is_some() && expires_at.is_some_and(|at| at > now_epoch)
     }
 
-    /// A recovery copy written by this request and actor.
-    pub(super) fn removed_by(&self, actor: &Actor, request_id: &RequestId) -> bool {
-        self.string(ATTR_REMOVED_REQUEST_ID) == Some(request_id.as_str())
-            && self.string(ATTR_REMOVED_BY) == Some(actor.as_str())
-    }
-
-    /// A live secret whose value this request and actor restored.
-    pub(super) fn restored_by(&self, actor: &Actor, request_id: &RequestId) -> bool {
-        self.string(ATTR_RESTORED_REQUEST_ID) == Some(request_id.as_str())
-            && self.string(ATTR_RESTORED_BY) == Some(actor.as_str())
-    }
-
-    /// A live secret whose value this request and actor set by an update.
-    pub(super) fn updated_by(&self, actor: &Actor, request_id: &RequestId) -> bool {
-        self.string(ATTR_UPDATED_REQUEST_ID) == Some(request_id.as_str())
-            && self.string(ATTR_UPDATED_BY) == Some(actor.as_str())
+    /// Whether the change `mark` records was `change` sent again: the same actor, and the
+    /// same request id or the same `Idempotency-Key`.
+    pub(super) fn marked_by(&self, mark: Mark, change: &Change<'_>) -> bool {
+        let (by, request_id, key) = mark.attributes();
+        self.string(by) == Some(change.actor.as_str())
+            && (self.string(request_id) == Some(change.request_id.as_str())
+                || change
+                    .idempotency_key
+                    .is_some_and(|ours| self.string(key) == Some(ours.as_str())))
     }
 
     /// A previous value belongs to the live secret only if that secret is the same one
@@ -383,12 +429,14 @@ impl Snapshot {
         } else {
             copy_key
         };
-        for (name, value) in [
-            (ATTR_REMOVED_AT, removal.at),
-            (ATTR_REMOVED_BY, removal.by.as_str()),
-            (ATTR_REMOVED_REQUEST_ID, removal.request_id.as_str()),
-        ] {
-            item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+        item.insert(
+            ATTR_REMOVED_AT.to_owned(),
+            AttributeValue::S(removal.at.to_owned()),
+        );
+        let (marks, no_key) = Mark::Removed.record(&removal.change);
+        item.extend(marks);
+        if let Some(stale) = no_key {
+            item.remove(stale);
         }
         item.insert(
             ATTR_EXPIRES_AT.to_owned(),
@@ -406,12 +454,14 @@ impl Snapshot {
             item.remove(*name);
         }
         item.extend(live_key);
-        for (name, value) in [
-            (ATTR_RESTORED_AT, restoration.at),
-            (ATTR_RESTORED_BY, restoration.by.as_str()),
-            (ATTR_RESTORED_REQUEST_ID, restoration.request_id.as_str()),
-        ] {
-            item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+        item.insert(
+            ATTR_RESTORED_AT.to_owned(),
+            AttributeValue::S(restoration.at.to_owned()),
+        );
+        let (marks, no_key) = Mark::Restored.record(&restoration.change);
+        item.extend(marks);
+        if let Some(stale) = no_key {
+            item.remove(stale);
         }
         item
     }

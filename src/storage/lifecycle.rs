@@ -12,12 +12,12 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::error::classify;
-use super::item::{key, recovery_key, Attr, RawItem, RecoverySlot, Removal, Restoration};
+use super::item::{key, recovery_key, Attr, Mark, RawItem, RecoverySlot, Removal, Restoration};
 use super::item::{Snapshot, COUNTER_SORT_KEY};
 use super::store::now_rfc3339;
 use super::{RequestId, SecretStore, StoreError};
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{Actor, OrgId, SecretName};
+use crate::domain::{Actor, IdempotencyKey, OrgId, SecretName};
 
 /// How often an operation reads and tries again after another writer changed the item
 /// between its read and its write. Each attempt is itself retried on transaction conflicts.
@@ -73,6 +73,9 @@ impl Default for RecoveryWindow {
 pub struct Change<'a> {
     pub actor: &'a Actor,
     pub request_id: &'a RequestId,
+    /// The request's `Idempotency-Key`, given only for an actor with a subject: a client's
+    /// retry through API Gateway has a new request id but the same key.
+    pub idempotency_key: Option<&'a IdempotencyKey>,
 }
 
 /// A value about to be written: its token and the token's binding to the secret.
@@ -211,35 +214,53 @@ impl SecretStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Sets the live item's value to `value` if it is still `live`, with `set` (the
-    /// attributes that say who changed it) and without a create's idempotency key.
+    /// Sets the live item's value to `value` if it is still `live`, stamped with `at`
+    /// and the `mark` of `change` (who, request id, key), without a create's idempotency key.
     fn set_value(
         &self,
         org_id: &OrgId,
         name: &SecretName,
         live: &Snapshot,
         value: (&str, &str),
-        set: [(Attr, &str); 3],
+        at: (Attr, &str),
+        (mark, change): (Mark, &Change<'_>),
     ) -> Result<TransactWriteItem, StoreError> {
         let (condition, mut values) = live.unchanged_condition();
         let (token, binding) = value;
-        values.insert(":value".to_owned(), AttributeValue::S(token.to_owned()));
-        values.insert(":binding".to_owned(), AttributeValue::S(binding.to_owned()));
-        let mut expression = "SET #value = :value, #binding = :binding".to_owned();
+        let (marks, stale_key) = mark.record(change);
+        let mut sets: Vec<(String, AttributeValue)> = vec![
+            (
+                Attr::EncryptedValue.name().to_owned(),
+                AttributeValue::S(token.to_owned()),
+            ),
+            (
+                Attr::Binding.name().to_owned(),
+                AttributeValue::S(binding.to_owned()),
+            ),
+            (at.0.name().to_owned(), AttributeValue::S(at.1.to_owned())),
+        ];
+        sets.extend(marks);
         let mut update = Update::builder()
             .table_name(self.table().as_str())
-            .set_key(Some(key(org_id.as_str(), name.as_str())))
-            .expression_attribute_names("#value", Attr::EncryptedValue.name())
-            .expression_attribute_names("#binding", Attr::Binding.name())
-            .expression_attribute_names("#idem", Attr::IdempotencyKey.name());
-        for (index, (attr, text)) in set.into_iter().enumerate() {
-            expression.push_str(&format!(", #set{index} = :set{index}"));
-            update = update.expression_attribute_names(format!("#set{index}"), attr.name());
-            values.insert(format!(":set{index}"), AttributeValue::S(text.to_owned()));
+            .set_key(Some(key(org_id.as_str(), name.as_str())));
+        let mut assignments = Vec::new();
+        for (index, (attribute, value)) in sets.into_iter().enumerate() {
+            assignments.push(format!("#set{index} = :set{index}"));
+            update = update.expression_attribute_names(format!("#set{index}"), attribute);
+            values.insert(format!(":set{index}"), value);
         }
-        expression.push_str(" REMOVE #idem");
+        let mut removals = vec!["#idem"];
+        update = update.expression_attribute_names("#idem", Attr::IdempotencyKey.name());
+        if let Some(stale_key) = stale_key {
+            removals.push("#stale_key");
+            update = update.expression_attribute_names("#stale_key", stale_key);
+        }
         let update = update
-            .update_expression(expression)
+            .update_expression(format!(
+                "SET {} REMOVE {}",
+                assignments.join(", "),
+                removals.join(", ")
+            ))
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
             .build()
@@ -266,7 +287,7 @@ impl SecretStore {
             let Some(live) = self.read(key(org_id.as_str(), name.as_str())).await? else {
                 return Ok(UpdateOutcome::NotFound);
             };
-            if live.updated_by(change.actor, change.request_id)
+            if live.marked_by(Mark::Updated, &change)
                 && live
                     .encrypted_value()
                     .is_some_and(|token| same_value(&EncryptedValue::from_stored(token.to_owned())))
@@ -279,11 +300,8 @@ impl SecretStore {
                 name,
                 &live,
                 (new.token.as_str(), new.binding.as_str()),
-                [
-                    (Attr::UpdatedAt, &now.rfc3339),
-                    (Attr::UpdatedBy, change.actor.as_str()),
-                    (Attr::UpdatedRequestId, change.request_id.as_str()),
-                ],
+                (Attr::UpdatedAt, &now.rfc3339),
+                (Mark::Updated, &change),
             )?];
             if window.keeps_values() {
                 let removal = removal(&now, change, window);
@@ -318,7 +336,7 @@ impl SecretStore {
             let Some(live) = self.read(live_key()).await? else {
                 let last_delete = self.read(copy_key()).await?;
                 return Ok(match last_delete {
-                    Some(copy) if copy.removed_by(change.actor, change.request_id) => {
+                    Some(copy) if copy.marked_by(Mark::Removed, &change) => {
                         DeleteOutcome::AlreadyDeleted
                     }
                     _ => DeleteOutcome::NotFound,
@@ -407,8 +425,7 @@ impl SecretStore {
         };
         let restoration = Restoration {
             at: &now.rfc3339,
-            by: change.actor,
-            request_id: change.request_id,
+            change,
         };
         let bring_back = self.put(
             copy.restored(live_key(), &restoration),
@@ -442,7 +459,7 @@ impl SecretStore {
     ) -> Result<RestoreOutcome, StoreError> {
         Ok(
             match self.read(key(org_id.as_str(), name.as_str())).await? {
-                Some(live) if live.restored_by(change.actor, change.request_id) => {
+                Some(live) if live.marked_by(Mark::Restored, &change) => {
                     RestoreOutcome::AlreadyRestored
                 }
                 Some(_) => RestoreOutcome::NameTaken,
@@ -463,7 +480,7 @@ impl SecretStore {
         let Some(live) = self.read(key(org_id.as_str(), name.as_str())).await? else {
             return Ok(Some(RestoreOutcome::NothingToRestore));
         };
-        if live.restored_by(change.actor, change.request_id) {
+        if live.marked_by(Mark::Restored, &change) {
             return Ok(Some(RestoreOutcome::AlreadyRestored));
         }
         let now = Now::get()?;
@@ -482,11 +499,8 @@ impl SecretStore {
             name,
             &live,
             (token, binding),
-            [
-                (Attr::RestoredAt, &now.rfc3339),
-                (Attr::RestoredBy, change.actor.as_str()),
-                (Attr::RestoredRequestId, change.request_id.as_str()),
-            ],
+            (Attr::RestoredAt, &now.rfc3339),
+            (Mark::Restored, &change),
         )?;
         // The current value becomes the previous one, so this restore can be undone the
         // same way; with recovery now off, the copy is simply used up.
@@ -531,8 +545,7 @@ impl SecretStore {
 fn removal<'a>(now: &'a Now, change: Change<'a>, window: RecoveryWindow) -> Removal<'a> {
     Removal {
         at: &now.rfc3339,
-        by: change.actor,
-        request_id: change.request_id,
+        change,
         expires_at: window.expires_at(now.epoch),
         keep_value: window.keeps_values(),
     }

@@ -418,3 +418,74 @@ async fn two_restores_racing_restore_once() {
     both.sort();
     assert_eq!(both, ["v1".to_owned(), "v2".to_owned()]);
 }
+
+/// A client retrying through API Gateway sends a new request (a new request id): with the
+/// same `Idempotency-Key` and subject it is still recognised, for delete, update and
+/// restore, as for create.
+#[tokio::test]
+async fn a_client_retry_with_the_same_idempotency_key_is_recognised() {
+    let app = fresh_app().await;
+    app.seed(ORG, "keyed", "v1").await;
+    let keyed = |event: serde_json::Value, key: &str| with_header(event, "idempotency-key", key);
+    let fresh_id = |mut event: serde_json::Value| {
+        event["requestContext"]["requestId"] = serde_json::json!(unique_request_id());
+        event
+    };
+
+    // Update v1 -> v2 with key u-1, then the client's retry: 200, nothing written.
+    let update = keyed(
+        op_event("PUT", "/keyed", ORG, "ADMIN", Some(&update_body("v2"))),
+        "u-1",
+    );
+    assert_eq!(app.call(&update).await.status, 200);
+    assert_eq!(app.call(&fresh_id(update.clone())).await.status, 200);
+    let previous = copy(app.store(), "keyed", RecoverySlot::Previous)
+        .await
+        .unwrap();
+    assert_eq!(value_of(&previous), "v1", "the retry did not write again");
+
+    // Restore the previous value with key r-1, retried: swapped once.
+    let restore = keyed(
+        restore_event(ORG, "ADMIN", "keyed", Some("previous")),
+        "r-1",
+    );
+    assert_eq!(app.call(&restore).await.status, 200);
+    assert_eq!(app.call(&fresh_id(restore.clone())).await.status, 200);
+    assert_eq!(read(app.store(), "keyed").await.unwrap(), "v1");
+
+    // Delete with key d-1, retried: 200 twice. Another key, or no key, is a new delete: 404.
+    let delete = keyed(op_event("DELETE", "/keyed", ORG, "ADMIN", None), "d-1");
+    assert_eq!(app.call(&delete).await.status, 200);
+    assert_eq!(app.call(&fresh_id(delete.clone())).await.status, 200);
+    assert_eq!(
+        app.call(&keyed(
+            op_event("DELETE", "/keyed", ORG, "ADMIN", None),
+            "d-2"
+        ))
+        .await
+        .status,
+        404
+    );
+    assert_eq!(app.delete(ORG, "ADMIN", "keyed").await.status, 404);
+    // Another actor with the same key is not the same client.
+    let mut impostor = fresh_id(delete.clone());
+    impostor["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] =
+        serde_json::json!("mallory@acme.example");
+    assert_eq!(app.call(&impostor).await.status, 404);
+    // Nor is a caller without a subject, whose key is never stored or matched.
+    let mut anonymous = fresh_id(delete);
+    anonymous["requestContext"]["authorizer"]["jwt"]["claims"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sub");
+    assert_eq!(app.call(&anonymous).await.status, 404);
+    // A malformed key is 422, and changes nothing.
+    app.seed(ORG, "other", "v").await;
+    let bad = with_header(
+        op_event("DELETE", "/other", ORG, "ADMIN", None),
+        "idempotency-key",
+        "",
+    );
+    assert_eq!(app.call(&bad).await.status, 422);
+    assert!(app.stored_item(ORG, "other").await.is_some());
+}
