@@ -11,6 +11,15 @@
 //! | `idempotency_key` | S    | optional: the create's `Idempotency-Key` (until updated)  |
 //! | `updated_at`      | S    | optional: RFC 3339 UTC of the last update                 |
 //! | `updated_by`      | S    | optional: who updated it last                             |
+//! | `binding`         | S    | HMAC binding the token to org and name (crypto::binding)  |
+//! | `updated_request_id`, `updated_idempotency_key`, `restored_at`, `restored_by`,      |
+//! | `restored_request_id`, `restored_idempotency_key`: optional, the last update/restore |
+//!
+//! **Recovery copies** (module `lifecycle`): the last deleted and the last replaced value of
+//! each secret, in the partition `"\u{2}recovery:" + org_id` under the sort keys
+//! `"deleted:" + name` and `"previous:" + name`: the live item's attributes plus `removed_*`
+//! and `expires_at` (N, the table's TTL attribute). Update, delete and restore write the
+//! live item and its copy in one transaction.
 //!
 //! Each organization with secrets also has one counter item, `secret_name` =
 //! [`COUNTER_SORT_KEY`] (a control character keeps it out of every valid name and sorts it
@@ -19,6 +28,7 @@
 //!
 //! Modules: `item` (the only place that knows the attribute names: items to and from the
 //! types here), `store` ([`SecretStore`]: what the function and [`crate::reader`] call),
+//! `lifecycle` (update, delete and restore, each with its recovery copy),
 //! `admin` (operator-only calls: table setup and the key-rotation scan), `client` (the
 //! DynamoDB client's configuration) and `error` ([`StoreError`]).
 
