@@ -76,7 +76,7 @@ expect "non-UTF-8 header"      422 -X POST "$BASE/v1/organizations/secrets" -H '
 expect "admin deletes"         200 -X DELETE "$BASE/v1/organizations/secrets/github_token" -H 'Authorization: Bearer dev-admin-acme'
 expect "delete again"          404 -X DELETE "$BASE/v1/organizations/secrets/github_token" -H 'Authorization: Bearer dev-admin-acme'
 expect "restore"               200 -X POST "$BASE/v1/organizations/secrets/github_token/restore" -H 'Authorization: Bearer dev-admin-acme'
-expect "restore again"         409 -X POST "$BASE/v1/organizations/secrets/github_token/restore" -H 'Authorization: Bearer dev-admin-acme'
+expect "restore again"         404 -X POST "$BASE/v1/organizations/secrets/github_token/restore" -H 'Authorization: Bearer dev-admin-acme'
 expect "previous value back"   200 -X POST "$BASE/v1/organizations/secrets/stripe_api_key/restore?version=previous" -H 'Authorization: Bearer dev-admin-acme'
 stop
 

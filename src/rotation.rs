@@ -36,8 +36,10 @@ pub struct RotationSummary {
     pub scanned: u64,
     /// Re-encrypted under the first key (or, in a dry run, would be).
     pub rotated: u64,
-    /// Already under the first key, or changed by someone else since we read it (their
-    /// write used the current key list, so it is already rotated).
+    /// Already under the first key, or changed by someone else since we read it. A change
+    /// that wrote a new token used the first key; but delete, update and restore also move
+    /// the token they read into a recovery copy, which this scan may already have passed.
+    /// So a run with skips is followed by another, until it rotates nothing.
     pub skipped: u64,
     /// No configured key opens the token, or the write failed; a rerun retries.
     pub failed: u64,

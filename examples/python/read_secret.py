@@ -48,16 +48,22 @@ def read_secret(table, key_list: str, org_id: str, secret_name: str) -> str:
     ).get("Item")
     if item is None:
         raise KeyError(f"{org_id}/{secret_name}: no such secret")
-    token = item["encrypted_value"]
-    stored = item.get("binding", "")
-    if not any(
-        constant_time.compare_digest(stored, binding_for(k, org_id, secret_name, token))
-        for k in keys
-    ):
+    token = item.get("encrypted_value", "")
+    stored = item.get("binding", "").encode("utf-8")
+    try:
+        bound = any(
+            constant_time.compare_digest(
+                stored, binding_for(k, org_id, secret_name, token).encode("ascii")
+            )
+            for k in keys
+        )
+    except UnicodeEncodeError:  # a token that is not ASCII is not a Fernet token
+        bound = False
+    if not bound:
         raise Refused(f"{org_id}/{secret_name}: the binding is missing or does not match")
     try:
         return MultiFernet([Fernet(k) for k in keys]).decrypt(token.encode("ascii")).decode("utf-8")
-    except InvalidToken:
+    except (InvalidToken, UnicodeError):
         raise Refused(f"{org_id}/{secret_name}: no configured key opens the token") from None
 
 

@@ -65,6 +65,10 @@ pub enum InternalError {
     /// A stored item without its token.
     #[error("stored item has no token")]
     MissingToken,
+    /// A recovery copy no configured key opens, or whose binding does not verify: the
+    /// table was changed outside the function. Nothing was restored.
+    #[error("the {} copy does not open or is not bound to this secret", .0.as_str())]
+    RecoveryCopyRefused(RecoverySlot),
     /// Neither the event nor the Lambda context carries a request id.
     #[error("the event carries no request id")]
     NoRequestId,
@@ -251,7 +255,7 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "AlreadyExistsError",
                 "secret_name_taken",
-                format!("A secret named '{name}' exists in this organization; delete it before restoring its deleted value, or restore ?version=previous"),
+                format!("A secret named '{name}' exists in this organization, so its deleted value cannot be restored over it; the deleted value stays recoverable until the name's next delete replaces it"),
                 secret_name(name),
             ),
             ApiError::SecretLimitReached { limit } => (

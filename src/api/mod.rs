@@ -357,6 +357,22 @@ impl App {
                 let slot = parse_restore_version(request)?;
                 let idempotency_key = idempotency_key_of(request)?;
                 let change = change_by(&principal, request_id, idempotency_key.as_ref())?;
+                // Only a copy that opens under our keys and is bound to this secret comes
+                // back; anything else is a table someone tampered with, never restored.
+                let cipher = &self.config.cipher;
+                let accept =
+                    |token: &crate::crypto::EncryptedValue,
+                     binding: Option<&crate::crypto::TokenBinding>| {
+                        cipher.opens(token)
+                            && cipher
+                                .verify_binding(
+                                    principal.org_id.as_str(),
+                                    name.as_str(),
+                                    token,
+                                    binding,
+                                )
+                                .is_ok()
+                    };
                 let outcome = self
                     .store
                     .restore(
@@ -366,6 +382,7 @@ impl App {
                         change,
                         self.config.recovery_window,
                         self.config.max_secrets_per_org,
+                        accept,
                     )
                     .await?;
                 let outcome = match outcome {
@@ -374,6 +391,9 @@ impl App {
                     RestoreOutcome::NameTaken => return Err(ApiError::RestoreBlocked { name }),
                     RestoreOutcome::NothingToRestore => {
                         return Err(ApiError::NothingToRestore { name, slot })
+                    }
+                    RestoreOutcome::Refused => {
+                        return Err(ApiError::Internal(InternalError::RecoveryCopyRefused(slot)))
                     }
                     RestoreOutcome::LimitReached => {
                         return Err(ApiError::SecretLimitReached {

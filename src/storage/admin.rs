@@ -96,7 +96,12 @@ impl SecretStore {
                 .update_expression("SET #value = :new, #binding = :binding")
                 .expression_attribute_names("#binding", Attr::Binding.name())
                 .expression_attribute_values(":binding", AttributeValue::S(binding.into_string())),
-            None => request.update_expression("SET #value = :new"),
+            // Unbound stays unbound, and only if nobody (`bind`) bound the old token since
+            // we read it: its binding would not fit the new token.
+            None => request
+                .update_expression("SET #value = :new")
+                .condition_expression("#value = :old AND attribute_not_exists(#binding)")
+                .expression_attribute_names("#binding", Attr::Binding.name()),
         };
         let result = request
             .expression_attribute_values(

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{Change, NewSecret, StoredSecret, StoredToken};
@@ -37,6 +38,9 @@ const ATTR_EXPIRES_AT: &str = "expires_at";
 /// always held. Organization ids never contain control characters, so no organization's
 /// partition can be this one.
 const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
+
+/// How long the same request sent again is recognised as such (update, delete, restore).
+pub(super) const REPLAY_HORIZON_SECS: i64 = 24 * 60 * 60;
 
 /// The TTL attribute: DynamoDB deletes a recovery copy some time after this (Unix seconds).
 pub const EXPIRY_ATTRIBUTE: &str = ATTR_EXPIRES_AT;
@@ -289,6 +293,15 @@ pub(super) enum Mark {
 }
 
 impl Mark {
+    /// When the change was made (RFC 3339).
+    fn at(self) -> &'static str {
+        match self {
+            Mark::Updated => ATTR_UPDATED_AT,
+            Mark::Restored => ATTR_RESTORED_AT,
+            Mark::Removed => ATTR_REMOVED_AT,
+        }
+    }
+
     /// (who, request id, idempotency key)
     fn attributes(self) -> (&'static str, &'static str, &'static str) {
         match self {
@@ -400,11 +413,19 @@ impl Snapshot {
         self.encrypted_value().is_some() && expires_at.is_some_and(|at| at > now_epoch)
     }
 
-    /// Whether the change `mark` records was `change` sent again: the same actor, and the
-    /// same request id or the same `Idempotency-Key`.
-    pub(super) fn marked_by(&self, mark: Mark, change: &Change<'_>) -> bool {
+    /// Whether the change `mark` records was `change` sent again: the same actor, the same
+    /// request id or the same `Idempotency-Key`, and made within [`REPLAY_HORIZON_SECS`]
+    /// of `now` (Unix seconds). After that a request id or key seen again is a new request:
+    /// a workflow that repeats ids from a template is not told "done" for a change it made
+    /// a day ago.
+    pub(super) fn marked_by(&self, mark: Mark, change: &Change<'_>, now: i64) -> bool {
         let (by, request_id, key) = mark.attributes();
-        self.string(by) == Some(change.actor.as_str())
+        let recent = self
+            .string(mark.at())
+            .and_then(|at| DateTime::from_str(at, DateTimeFormat::DateTime).ok())
+            .is_some_and(|at| at.secs() > now - REPLAY_HORIZON_SECS);
+        recent
+            && self.string(by) == Some(change.actor.as_str())
             && (self.string(request_id) == Some(change.request_id.as_str())
                 || change
                     .idempotency_key
@@ -464,5 +485,106 @@ impl Snapshot {
             item.remove(stale);
         }
         item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Actor, IdempotencyKey};
+    use crate::storage::RequestId;
+
+    fn marked(at: &str, by: &str, request_id: &str, key: Option<&str>) -> Snapshot {
+        let mut item = HashMap::from([
+            (ATTR_REMOVED_AT.to_owned(), AttributeValue::S(at.to_owned())),
+            (ATTR_REMOVED_BY.to_owned(), AttributeValue::S(by.to_owned())),
+            (
+                ATTR_REMOVED_REQUEST_ID.to_owned(),
+                AttributeValue::S(request_id.to_owned()),
+            ),
+        ]);
+        if let Some(key) = key {
+            item.insert(
+                ATTR_REMOVED_IDEMPOTENCY_KEY.to_owned(),
+                AttributeValue::S(key.to_owned()),
+            );
+        }
+        Snapshot(item)
+    }
+
+    #[test]
+    fn a_change_is_the_same_request_by_id_or_key_and_actor_for_one_day() {
+        let alice = Actor::parse("alice").unwrap();
+        let bob = Actor::parse("bob").unwrap();
+        let r1 = RequestId::new("r1").unwrap();
+        let r2 = RequestId::new("r2").unwrap();
+        let k1 = IdempotencyKey::parse("k1").unwrap();
+        let k2 = IdempotencyKey::parse("k2").unwrap();
+        // 2026-11-27T12:00:00Z
+        let noon = 1_795_780_800;
+        let copy = marked("2026-11-27T12:00:00Z", "alice", "r1", Some("k1"));
+        let change = |actor, request_id, idempotency_key| Change {
+            actor,
+            request_id,
+            idempotency_key,
+        };
+        let cases = [
+            (
+                "same request id",
+                change(&alice, &r1, None),
+                noon + 60,
+                true,
+            ),
+            (
+                "same key, new request id",
+                change(&alice, &r2, Some(&k1)),
+                noon + 60,
+                true,
+            ),
+            (
+                "another key",
+                change(&alice, &r2, Some(&k2)),
+                noon + 60,
+                false,
+            ),
+            (
+                "no key, new request id",
+                change(&alice, &r2, None),
+                noon + 60,
+                false,
+            ),
+            (
+                "another actor",
+                change(&bob, &r1, Some(&k1)),
+                noon + 60,
+                false,
+            ),
+            (
+                "a day later",
+                change(&alice, &r1, Some(&k1)),
+                noon + 86_400,
+                false,
+            ),
+            (
+                "just inside the day",
+                change(&alice, &r1, None),
+                noon + 86_399,
+                true,
+            ),
+        ];
+        for (case, change, now, expected) in cases {
+            assert_eq!(
+                copy.marked_by(Mark::Removed, &change, now),
+                expected,
+                "{case}"
+            );
+        }
+        // Other marks, and copies without a time, never match.
+        assert!(!copy.marked_by(Mark::Updated, &change(&alice, &r1, None), noon));
+        let timeless = Snapshot(HashMap::from([(
+            ATTR_REMOVED_BY.to_owned(),
+            AttributeValue::S("alice".to_owned()),
+        )]));
+        assert!(!timeless.marked_by(Mark::Removed, &change(&alice, &r1, None), noon));
     }
 }

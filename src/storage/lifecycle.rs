@@ -106,12 +106,33 @@ pub enum RestoreOutcome {
     Restored,
     /// This request already restored it (the same request sent again): nothing written.
     AlreadyRestored,
-    /// A live secret holds the name (restoring the deleted value would overwrite it).
+    /// A recoverable deleted value exists, but a live secret holds the name (restoring
+    /// would overwrite it). The deleted value stays recoverable.
     NameTaken,
-    /// Nothing of that kind is recoverable (never was, expired, or already restored).
+    /// Nothing of that kind is recoverable (never was, expired, or already restored):
+    /// whether or not a live secret holds the name.
     NothingToRestore,
     /// The organization is at its limit; the deleted copy stays.
     LimitReached,
+    /// The copy is not this secret's (no key opens it, or its binding does not verify):
+    /// nothing was written. A finding for an operator (`secrets-admin verify`).
+    Refused,
+}
+
+/// A secret's three items as read together.
+struct Found {
+    live: Option<Snapshot>,
+    deleted: Option<Snapshot>,
+    previous: Option<Snapshot>,
+}
+
+impl Found {
+    fn any(&self, test: impl Fn(&Snapshot) -> bool) -> bool {
+        [&self.live, &self.deleted, &self.previous]
+            .into_iter()
+            .flatten()
+            .any(test)
+    }
 }
 
 struct Now {
@@ -268,12 +289,30 @@ impl SecretStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// The live secret and its two recovery copies, read at once (consistently).
+    async fn read_secret(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
+        let (org, name) = (org_id.as_str(), name.as_str());
+        let (live, deleted, previous) = tokio::try_join!(
+            self.read(key(org, name)),
+            self.read(recovery_key(org, RecoverySlot::Deleted, name)),
+            self.read(recovery_key(org, RecoverySlot::Previous, name)),
+        )?;
+        Ok(Found {
+            live,
+            deleted,
+            previous,
+        })
+    }
+
     /// Replaces the value of an existing secret; `created_*` stay, and the value it
     /// replaces is kept as the previous value for the recovery window.
     ///
     /// `same_value` tells whether a stored token holds the value being written: the same
-    /// request sent again is recognised by its request id, actor **and** value, so a
-    /// workflow that repeats request ids never gets a 200 for a value it did not store.
+    /// request sent again is recognised by its request id (or key), actor **and** value, so
+    /// a workflow that repeats request ids never gets a 200 for a value it did not store.
+    /// It is recognised wherever its value went since: still live, replaced by a later
+    /// update (the previous copy) or deleted (the deleted copy), so a redelivery never
+    /// overwrites a newer value.
     pub async fn update(
         &self,
         org_id: &OrgId,
@@ -284,34 +323,45 @@ impl SecretStore {
         same_value: impl Fn(&EncryptedValue) -> bool,
     ) -> Result<UpdateOutcome, StoreError> {
         for _ in 0..CHANGE_ATTEMPTS {
-            let Some(live) = self.read(key(org_id.as_str(), name.as_str())).await? else {
-                return Ok(UpdateOutcome::NotFound);
+            let found = self.read_secret(org_id, name).await?;
+            let now = Now::get()?;
+            let applied = |snapshot: &Snapshot| {
+                snapshot.marked_by(Mark::Updated, &change, now.epoch)
+                    && snapshot.encrypted_value().is_some_and(|token| {
+                        same_value(&EncryptedValue::from_stored(token.to_owned()))
+                    })
             };
-            if live.marked_by(Mark::Updated, &change)
-                && live
-                    .encrypted_value()
-                    .is_some_and(|token| same_value(&EncryptedValue::from_stored(token.to_owned())))
-            {
+            if found.any(applied) {
                 return Ok(UpdateOutcome::AlreadyUpdated);
             }
-            let now = Now::get()?;
+            let Some(live) = &found.live else {
+                return Ok(UpdateOutcome::NotFound);
+            };
             let mut items = vec![self.set_value(
                 org_id,
                 name,
-                &live,
+                live,
                 (new.token.as_str(), new.binding.as_str()),
                 (Attr::UpdatedAt, &now.rfc3339),
                 (Mark::Updated, &change),
             )?];
+            let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
             if window.keeps_values() {
                 let removal = removal(&now, change, window);
-                let copy_key = recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
-                items.push(self.put(live.recovery_copy(copy_key, &removal), None)?);
+                items.push(self.put(live.recovery_copy(copy_key(), &removal), None)?);
+            } else if let Some(previous) = &found.previous {
+                // Recovery is off now: an older previous value must not stand in for the
+                // value this update replaces.
+                items.push(self.delete_if(copy_key(), previous.unchanged_condition())?);
             }
             match self.transact(items).await? {
                 None => return Ok(UpdateOutcome::Updated),
                 // Changed or deleted since we read it: read again.
-                Some(cancelled) if cancelled.condition_failed(0) => continue,
+                Some(cancelled)
+                    if cancelled.condition_failed(0) || cancelled.condition_failed(1) =>
+                {
+                    continue
+                }
                 Some(cancelled) => return Err(cancelled.into_error()),
             }
         }
@@ -321,8 +371,10 @@ impl SecretStore {
     /// Deletes the secret, keeps its value recoverable for the window (or, with recovery
     /// off, a tombstone) and counts it off the organization's counter: one transaction.
     ///
-    /// The counter never goes below zero: a secret written before the counter existed was
-    /// never counted, and when the counter is missing or zero it is deleted without it.
+    /// The same delete sent again is recognised from the deleted copy it left (its request
+    /// id or key, and actor) and writes nothing, even if the name holds a new secret by
+    /// then. The counter never goes below zero: a secret written before the counter existed
+    /// was never counted, and when the counter is missing or zero it is deleted without it.
     pub async fn delete(
         &self,
         org_id: &OrgId,
@@ -333,16 +385,18 @@ impl SecretStore {
         let live_key = || key(org_id.as_str(), name.as_str());
         let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
         for _ in 0..CHANGE_ATTEMPTS {
-            let Some(live) = self.read(live_key()).await? else {
-                let last_delete = self.read(copy_key()).await?;
-                return Ok(match last_delete {
-                    Some(copy) if copy.marked_by(Mark::Removed, &change) => {
-                        DeleteOutcome::AlreadyDeleted
-                    }
-                    _ => DeleteOutcome::NotFound,
-                });
-            };
+            let found = self.read_secret(org_id, name).await?;
             let now = Now::get()?;
+            if found
+                .deleted
+                .as_ref()
+                .is_some_and(|copy| copy.marked_by(Mark::Removed, &change, now.epoch))
+            {
+                return Ok(DeleteOutcome::AlreadyDeleted);
+            }
+            let Some(live) = &found.live else {
+                return Ok(DeleteOutcome::NotFound);
+            };
             let removal = removal(&now, change, window);
             let delete_live = self.delete_if(live_key(), live.unchanged_condition())?;
             // Overwrites an older deleted copy: the most recent delete is the one kept.
@@ -376,6 +430,12 @@ impl SecretStore {
     /// (counted against `max_secrets`), or the live secret's previous value in place of
     /// its current one (which becomes the previous value in turn, so a restore can be
     /// undone the same way).
+    ///
+    /// `accept` sees the copy's token and binding first: a copy it refuses (no key opens
+    /// it, or it is not bound to this secret) is never brought back. The same restore sent
+    /// again is recognised wherever its value went since (live, replaced, or deleted again)
+    /// and writes nothing.
+    #[allow(clippy::too_many_arguments)]
     pub async fn restore(
         &self,
         org_id: &OrgId,
@@ -384,15 +444,57 @@ impl SecretStore {
         change: Change<'_>,
         window: RecoveryWindow,
         max_secrets: u32,
+        accept: impl Fn(&EncryptedValue, Option<&TokenBinding>) -> bool,
     ) -> Result<RestoreOutcome, StoreError> {
         for _ in 0..CHANGE_ATTEMPTS {
+            let found = self.read_secret(org_id, name).await?;
+            let now = Now::get()?;
+            if found.any(|snapshot| snapshot.marked_by(Mark::Restored, &change, now.epoch)) {
+                return Ok(RestoreOutcome::AlreadyRestored);
+            }
+            let accepted = |copy: &Snapshot| {
+                let token = copy
+                    .encrypted_value()
+                    .map(|t| EncryptedValue::from_stored(t.to_owned()));
+                let binding = copy
+                    .binding()
+                    .map(|b| TokenBinding::from_stored(b.to_owned()));
+                token.is_some_and(|token| accept(&token, binding.as_ref()))
+            };
             let attempt = match slot {
                 RecoverySlot::Deleted => {
-                    self.restore_deleted(org_id, name, change, max_secrets)
+                    let Some(copy) = found
+                        .deleted
+                        .as_ref()
+                        .filter(|c| c.is_recoverable(now.epoch))
+                    else {
+                        return Ok(RestoreOutcome::NothingToRestore);
+                    };
+                    if found.live.is_some() {
+                        return Ok(RestoreOutcome::NameTaken);
+                    }
+                    if !accepted(copy) {
+                        return Ok(RestoreOutcome::Refused);
+                    }
+                    self.bring_back(org_id, name, copy, &now, change, max_secrets)
                         .await?
                 }
                 RecoverySlot::Previous => {
-                    self.restore_previous(org_id, name, change, window).await?
+                    let Some(live) = &found.live else {
+                        return Ok(RestoreOutcome::NothingToRestore);
+                    };
+                    let previous = found
+                        .previous
+                        .as_ref()
+                        .filter(|copy| copy.is_recoverable(now.epoch) && copy.same_secret_as(live));
+                    let Some(previous) = previous else {
+                        return Ok(RestoreOutcome::NothingToRestore);
+                    };
+                    if !accepted(previous) {
+                        return Ok(RestoreOutcome::Refused);
+                    }
+                    self.swap_back(org_id, name, live, previous, &now, change, window)
+                        .await?
                 }
             };
             if let Some(outcome) = attempt {
@@ -402,114 +504,75 @@ impl SecretStore {
         Err(gave_up())
     }
 
-    /// `None`: something changed between the read and the write; try again.
-    async fn restore_deleted(
+    /// The deleted copy as the live secret again. `None`: something changed between the
+    /// read and the write (a create took the name, or the copy changed); read again.
+    async fn bring_back(
         &self,
         org_id: &OrgId,
         name: &SecretName,
+        copy: &Snapshot,
+        now: &Now,
         change: Change<'_>,
         max_secrets: u32,
     ) -> Result<Option<RestoreOutcome>, StoreError> {
-        let live_key = || key(org_id.as_str(), name.as_str());
-        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
-        let now = Now::get()?;
-        let copy = self
-            .read(copy_key())
-            .await?
-            .filter(|copy| copy.is_recoverable(now.epoch));
-        let Some(copy) = copy else {
-            return self
-                .why_not_restorable(org_id, name, change)
-                .await
-                .map(Some);
-        };
         let restoration = Restoration {
             at: &now.rfc3339,
             change,
         };
-        let bring_back = self.put(
-            copy.restored(live_key(), &restoration),
+        let live_key = key(org_id.as_str(), name.as_str());
+        let copy_key = recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
+        let put_live = self.put(
+            copy.restored(live_key, &restoration),
             Some((
                 format!("attribute_not_exists({})", Attr::OrgId.name()),
                 RawItem::new(),
             )),
         )?;
         let items = vec![
-            bring_back,
-            self.delete_if(copy_key(), copy.unchanged_condition())?,
+            put_live,
+            self.delete_if(copy_key, copy.unchanged_condition())?,
             self.count(org_id, 1, max_secrets)?,
         ];
         Ok(match self.transact(items).await? {
             None => Some(RestoreOutcome::Restored),
-            Some(cancelled) if cancelled.condition_failed(0) => {
-                Some(self.why_not_restorable(org_id, name, change).await?)
+            Some(cancelled) if cancelled.condition_failed(0) || cancelled.condition_failed(1) => {
+                None
             }
-            Some(cancelled) if cancelled.condition_failed(1) => None,
             Some(cancelled) if cancelled.condition_failed(2) => Some(RestoreOutcome::LimitReached),
             Some(cancelled) => return Err(cancelled.into_error()),
         })
     }
 
-    /// Nothing deleted to restore, or a live secret in the way: which answer applies.
-    async fn why_not_restorable(
+    /// The previous value in place of the live one, which becomes the previous value in
+    /// turn (or, with recovery now off, is not kept). `None`: something changed; read again.
+    #[allow(clippy::too_many_arguments)]
+    async fn swap_back(
         &self,
         org_id: &OrgId,
         name: &SecretName,
-        change: Change<'_>,
-    ) -> Result<RestoreOutcome, StoreError> {
-        Ok(
-            match self.read(key(org_id.as_str(), name.as_str())).await? {
-                Some(live) if live.marked_by(Mark::Restored, &change) => {
-                    RestoreOutcome::AlreadyRestored
-                }
-                Some(_) => RestoreOutcome::NameTaken,
-                None => RestoreOutcome::NothingToRestore,
-            },
-        )
-    }
-
-    /// `None`: something changed between the read and the write; try again.
-    async fn restore_previous(
-        &self,
-        org_id: &OrgId,
-        name: &SecretName,
+        live: &Snapshot,
+        previous: &Snapshot,
+        now: &Now,
         change: Change<'_>,
         window: RecoveryWindow,
     ) -> Result<Option<RestoreOutcome>, StoreError> {
-        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
-        let Some(live) = self.read(key(org_id.as_str(), name.as_str())).await? else {
-            return Ok(Some(RestoreOutcome::NothingToRestore));
-        };
-        if live.marked_by(Mark::Restored, &change) {
-            return Ok(Some(RestoreOutcome::AlreadyRestored));
-        }
-        let now = Now::get()?;
-        let previous = self
-            .read(copy_key())
-            .await?
-            .filter(|copy| copy.is_recoverable(now.epoch) && copy.same_secret_as(&live));
-        let Some(previous) = previous else {
-            return Ok(Some(RestoreOutcome::NothingToRestore));
-        };
         let (Some(token), Some(binding)) = (previous.encrypted_value(), previous.binding()) else {
-            return Ok(Some(RestoreOutcome::NothingToRestore));
+            return Ok(Some(RestoreOutcome::Refused));
         };
+        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
         let swap_in = self.set_value(
             org_id,
             name,
-            &live,
+            live,
             (token, binding),
             (Attr::RestoredAt, &now.rfc3339),
             (Mark::Restored, &change),
         )?;
-        // The current value becomes the previous one, so this restore can be undone the
-        // same way; with recovery now off, the copy is simply used up.
         let swap_out = if window.keeps_values() {
-            let removal = removal(&now, change, window);
-            let (condition, values) = previous.unchanged_condition();
+            let removal = removal(now, change, window);
             self.put(
                 live.recovery_copy(copy_key(), &removal),
-                Some((condition, values)),
+                Some(previous.unchanged_condition()),
             )?
         } else {
             self.delete_if(copy_key(), previous.unchanged_condition())?

@@ -252,19 +252,36 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
         report.contains("verify: org_a/x (previous copy): the binding does not match"),
         "{report}"
     );
-    assert_eq!(
-        app.restore("org_a", "ADMIN", "x", Some("previous"))
-            .await
-            .status,
-        200
-    );
-    assert!(matches!(
-        read(store, KEY_A, "org_a", "x").await,
-        Err(ReadError::NotBound {
-            reason: BindingError::Mismatch,
-            ..
-        })
-    ));
+    // Restore refuses to bring it back: 500 (a table changed outside the function),
+    // nothing written, the live value as it was.
+    let refused = app.restore("org_a", "ADMIN", "x", Some("previous")).await;
+    assert_eq!(refused.status, 500, "{}", refused.text);
+    assert!(!refused.text.contains(CANARY));
+    assert_eq!(read(store, KEY_A, "org_a", "x").await.unwrap(), "v2");
+    // The same for a deleted copy holding another secret's token.
+    assert_eq!(app.delete("org_a", "ADMIN", "y").await.status, 200);
+    copy_token_to_copy(store, ("org_a", "x"), "org_a", "deleted:y").await;
+    let refused = app.restore("org_a", "ADMIN", "y", None).await;
+    assert_eq!(refused.status, 500, "{}", refused.text);
+    assert!(app.stored_item("org_a", "y").await.is_none());
+}
+
+/// Overwrites a recovery copy's token and binding with a live secret's.
+async fn copy_token_to_copy(store: &SecretStore, from: (&str, &str), org: &str, sort_key: &str) {
+    let source = stored_item(store, from.0, from.1).await.unwrap();
+    store
+        .client()
+        .update_item()
+        .table_name(store.table().as_str())
+        .key("org_id", AttributeValue::S(format!("\u{2}recovery:{org}")))
+        .key("secret_name", AttributeValue::S(sort_key.to_owned()))
+        .update_expression("SET encrypted_value = :v, binding = :b")
+        .condition_expression("attribute_exists(org_id)")
+        .expression_attribute_values(":v", source["encrypted_value"].clone())
+        .expression_attribute_values(":b", source["binding"].clone())
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -1001,13 +1001,14 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
         "{expires}"
     );
 
-    // Restore: the value decrypts as before. Then over a live name, 409; nothing, 404.
+    // Restore: the value decrypts as before. Then nothing left, 404; nothing ever, 404.
     let restore = |name: &str, version: Option<&str>| restore_event(org, "ADMIN", name, version);
     let restored = lambda.invoke(&restore("stripe", None));
     assert_eq!(restored.status, 200);
     assert_eq!(body_json(&restored)["restored"], true);
     assert_eq!(read("stripe").await.unwrap(), "sk_1");
-    assert_eq!(status(&lambda.invoke(&restore("stripe", None))), 409);
+    // Restored already: nothing left to restore.
+    assert_eq!(status(&lambda.invoke(&restore("stripe", None))), 404);
     let nothing = lambda.invoke(&restore("never", None));
     assert_eq!(nothing.status, 404);
     assert_eq!(body_json(&nothing)["error"]["code"], "nothing_to_restore");
@@ -1019,6 +1020,8 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
     );
     assert_eq!(status(&lambda.invoke(&create("github", "ghp_2"))), 201);
     assert_eq!(read("github").await.unwrap(), "ghp_2");
+    // The deleted ghp_1 cannot be restored over the live ghp_2.
+    assert_eq!(status(&lambda.invoke(&restore("github", None))), 409);
 
     // Update then restore the previous value.
     let update = op_event("PUT", "/stripe", org, "ADMIN", Some(&update_body("sk_2")));

@@ -240,6 +240,10 @@ async fn lifecycle_statuses_are_declared() {
     assert_eq!(app.delete("o", "ADMIN", "present").await.status, 404);
     app.seed("o", "gone", "v").await;
     assert_eq!(app.delete("o", "ADMIN", "gone").await.status, 200);
+    app.seed("o", "taken", "v1").await;
+    assert_eq!(app.delete("o", "ADMIN", "taken").await.status, 200);
+    app.seed("o", "taken", "v2").await;
+    restore.insert(app.restore("o", "ADMIN", "taken", None).await.status);
     for event in [
         restore_event("o", "ADMIN", "gone", None),
         restore_event("o", "ADMIN", "gone", None),

@@ -143,12 +143,13 @@ async fn a_restore_brings_the_deleted_value_back_once() {
     let spelled = app.restore(ORG, "ADMIN", "webhook", Some("deleted")).await;
     assert_eq!(spelled.status, 200, "{}", spelled.text);
 
-    // Nothing left to restore, and never anything for an unknown name: 404, nothing
-    // written. A live secret in the way is 409.
+    // Nothing left to restore (already restored: the name is live, but there is nothing
+    // to put over it), and never anything for an unknown name: 404, nothing written.
     assert_eq!(app.delete(ORG, "ADMIN", "webhook").await.status, 200);
     assert_eq!(app.restore(ORG, "ADMIN", "webhook", None).await.status, 200);
-    let live = app.restore(ORG, "ADMIN", "webhook", None).await;
-    assert_eq!(live.status, 409, "{}", live.text);
+    let already = app.restore(ORG, "ADMIN", "webhook", None).await;
+    assert_eq!(already.status, 404, "{}", already.text);
+    assert_eq!(already.json["error"]["code"], "nothing_to_restore");
     let unknown = app.restore(ORG, "ADMIN", "never_existed", None).await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
     assert_eq!(unknown.json["error"]["code"], "nothing_to_restore");
@@ -389,7 +390,14 @@ async fn two_restores_racing_restore_once() {
         );
         let mut statuses = [a.status, b.status];
         statuses.sort_unstable();
-        assert_eq!(statuses, [200, 409], "{} / {}", a.text, b.text);
+        // The loser finds the name live and the copy gone (404), or reads between the
+        // winner's two items (409); either way nothing is written twice.
+        assert!(
+            statuses == [200, 404] || statuses == [200, 409],
+            "{statuses:?}: {} / {}",
+            a.text,
+            b.text
+        );
         assert_eq!(read(app.store(), &secret).await.unwrap(), "v");
     }
     assert_eq!(app.store().secret_count(&org()).await.unwrap(), 8);
@@ -488,4 +496,141 @@ async fn a_client_retry_with_the_same_idempotency_key_is_recognised() {
     );
     assert_eq!(app.call(&bad).await.status, 422);
     assert!(app.stored_item(ORG, "other").await.is_some());
+}
+
+/// Only the most recent deleted value of a name is kept: after a 409 (a new secret holds
+/// the name), the deleted value stays recoverable until the name's next delete, which
+/// keeps the value it deletes instead. The 409's message says so.
+#[tokio::test]
+async fn the_next_delete_of_a_name_replaces_its_kept_deleted_value() {
+    let app = fresh_app().await;
+    app.seed(ORG, "r1", "v1").await;
+    assert_eq!(app.delete(ORG, "ADMIN", "r1").await.status, 200);
+    app.seed(ORG, "r1", "v2").await;
+    let blocked = app.restore(ORG, "ADMIN", "r1", None).await;
+    assert_eq!(blocked.status, 409, "{}", blocked.text);
+    let message = blocked.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("next delete replaces it"), "{message}");
+    assert!(!message.contains("delete it before"), "{message}");
+    assert_eq!(app.delete(ORG, "ADMIN", "r1").await.status, 200);
+    assert_eq!(app.restore(ORG, "ADMIN", "r1", None).await.status, 200);
+    assert_eq!(read(app.store(), "r1").await.unwrap(), "v2");
+}
+
+/// Found in review: a retried delete (same key, new request id) after the name was
+/// created again is the same delete, already done: 200, and the new secret stays.
+#[tokio::test]
+async fn a_retried_delete_does_not_delete_a_secret_created_since() {
+    let app = fresh_app().await;
+    app.seed(ORG, "r2", "v1").await;
+    let delete = with_header(
+        op_event("DELETE", "/r2", ORG, "ADMIN", None),
+        "idempotency-key",
+        "d-1",
+    );
+    assert_eq!(app.call(&delete).await.status, 200);
+    app.seed(ORG, "r2", "v2").await;
+    let mut retry = delete.clone();
+    retry["requestContext"]["requestId"] = serde_json::json!(unique_request_id());
+    for event in [&retry, &delete] {
+        assert_eq!(app.call(event).await.status, 200);
+        assert_eq!(read(app.store(), "r2").await.unwrap(), "v2");
+    }
+    // The kept deleted value is still the one the delete removed.
+    let kept = copy(app.store(), "r2", RecoverySlot::Deleted)
+        .await
+        .unwrap();
+    assert_eq!(value_of(&kept), "v1");
+}
+
+/// Found in review: a restore redelivered after a later delete is the same restore,
+/// already done: 200, and the secret stays deleted.
+#[tokio::test]
+async fn a_redelivered_restore_does_not_undo_a_later_delete() {
+    let app = fresh_app().await;
+    app.seed(ORG, "r3", "v1").await;
+    assert_eq!(app.delete(ORG, "ADMIN", "r3").await.status, 200);
+    let restore = restore_event(ORG, "ADMIN", "r3", None);
+    assert_eq!(app.call(&restore).await.status, 200);
+    assert_eq!(app.delete(ORG, "ADMIN", "r3").await.status, 200);
+    assert_eq!(app.call(&restore).await.status, 200);
+    assert!(app.stored_item(ORG, "r3").await.is_none());
+    // The same for a restore of the previous value redelivered after a later update.
+    app.seed(ORG, "r3b", "v1").await;
+    assert_eq!(
+        app.update(ORG, "ADMIN", "r3b", &update_body("v2"))
+            .await
+            .status,
+        200
+    );
+    let back = restore_event(ORG, "ADMIN", "r3b", Some("previous"));
+    assert_eq!(app.call(&back).await.status, 200);
+    assert_eq!(
+        app.update(ORG, "ADMIN", "r3b", &update_body("v3"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.call(&back).await.status, 200);
+    assert_eq!(read(app.store(), "r3b").await.unwrap(), "v3");
+}
+
+/// Found in review: an update redelivered after a newer update, or after a delete, is
+/// the same update, already done: 200, and the newer state stays.
+#[tokio::test]
+async fn a_redelivered_update_does_not_overwrite_a_later_change() {
+    let app = fresh_app().await;
+    app.seed(ORG, "r4", "v1").await;
+    let update = op_event("PUT", "/r4", ORG, "ADMIN", Some(&update_body("v2")));
+    assert_eq!(app.call(&update).await.status, 200);
+    assert_eq!(
+        app.update(ORG, "ADMIN", "r4", &update_body("v3"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.call(&update).await.status, 200);
+    assert_eq!(read(app.store(), "r4").await.unwrap(), "v3");
+    assert_eq!(app.delete(ORG, "ADMIN", "r4").await.status, 200);
+    assert_eq!(app.call(&update).await.status, 200);
+    assert!(app.stored_item(ORG, "r4").await.is_none());
+    // The same request id with another value is another update (here: of nothing, 404).
+    let other_value = op_event("PUT", "/r4", ORG, "ADMIN", Some(&update_body("v9")));
+    let mut same_id = other_value;
+    same_id["requestContext"]["requestId"] = update["requestContext"]["requestId"].clone();
+    assert_eq!(app.call(&same_id).await.status, 404);
+}
+
+/// Found in review: with recovery switched off, an update must not leave an older
+/// previous value standing in for the one it replaced.
+#[tokio::test]
+async fn turning_recovery_off_drops_the_older_previous_value_at_the_next_update() {
+    let store = fresh_store().await;
+    let on = app_on(store.clone(), &[]);
+    on.seed(ORG, "r9", "v1").await;
+    assert_eq!(
+        on.update(ORG, "ADMIN", "r9", &update_body("v2"))
+            .await
+            .status,
+        200
+    );
+    assert!(copy(on.store(), "r9", RecoverySlot::Previous)
+        .await
+        .is_some());
+    let off = app_on(store, &[("RECOVERY_WINDOW_DAYS", "0")]);
+    assert_eq!(
+        off.update(ORG, "ADMIN", "r9", &update_body("v3"))
+            .await
+            .status,
+        200
+    );
+    assert!(copy(off.store(), "r9", RecoverySlot::Previous)
+        .await
+        .is_none());
+    assert_eq!(
+        off.restore(ORG, "ADMIN", "r9", Some("previous"))
+            .await
+            .status,
+        404
+    );
 }
