@@ -308,7 +308,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
             ),
             // Restore moves the canary's tokens between items: still never in a log.
             (restore_event("org_acme", "ADMIN", &name, None), 200),
-            (restore_event("org_acme", "ADMIN", &name, None), 409),
+            (restore_event("org_acme", "ADMIN", &name, None), 404),
             (
                 restore_event("org_acme", "ADMIN", &name, Some("previous")),
                 200,
