@@ -105,6 +105,14 @@ async fn create_table() -> ExitCode {
     }
 }
 
+fn dry_run_note(dry_run: bool) -> &'static str {
+    if dry_run {
+        " (dry run: nothing is written)"
+    } else {
+        ""
+    }
+}
+
 /// The same variables, with the same never-print-the-value errors, as the function.
 fn config_or_exit() -> Result<Config, ExitCode> {
     Config::from_env().map_err(|err| {
@@ -149,11 +157,7 @@ async fn bind(options: BindOptions) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let mode = if options.dry_run {
-        " (dry run: nothing is written)"
-    } else {
-        ""
-    };
+    let mode = dry_run_note(options.dry_run);
     let store = SecretStore::connect(config.table_name.clone()).await;
     match bind_table(&store, &config.cipher, options).await {
         Ok(summary) => {
@@ -172,11 +176,7 @@ async fn rotate(options: RotationOptions) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let mode = if options.dry_run {
-        " (dry run: nothing is written)"
-    } else {
-        ""
-    };
+    let mode = dry_run_note(options.dry_run);
     println!(
         "rotate-keys: table {}, {} key(s); re-encrypting under the first{mode}",
         config.table_name,

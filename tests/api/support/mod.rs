@@ -474,3 +474,39 @@ fn forward(
         body,
     })
 }
+
+/// Runs `secrets-admin` with `args` against `store`'s table, with `keys` as ENCRYPTION_KEY
+/// and every log level at TRACE: its exit code and output (stdout then stderr), which must
+/// hold none of `never` (values) and neither test key.
+pub fn secrets_admin(
+    store: &SecretStore,
+    keys: &str,
+    args: &[&str],
+    never: &[&str],
+) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_secrets-admin"))
+        .args(args)
+        .env("ENCRYPTION_KEY", keys)
+        .env("SECRETS_TABLE_NAME", store.table().as_str())
+        .envs(local_aws_env())
+        .env("RUST_LOG", "trace")
+        .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+        .output()
+        .expect("run secrets-admin");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for value in never {
+        assert!(
+            !text.contains(value),
+            "secrets-admin printed a value:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains(KEY_A) && !text.contains(KEY_B),
+        "secrets-admin printed a key"
+    );
+    (output.status.code(), text)
+}
