@@ -14,8 +14,8 @@ use crate::domain::SecretValue;
 
 mod binding;
 
-use binding::BindingKey;
 pub use binding::{BindingError, TokenBinding};
+use binding::{BindingKey, DigestKey};
 
 /// A stored Fernet token. Not secret by itself, but only useful with the key.
 #[derive(Clone, PartialEq, Eq)]
@@ -165,6 +165,8 @@ pub struct Cipher {
     key_count: usize,
     /// One per key, in the same order: the first binds, any verifies.
     binding_keys: Vec<BindingKey>,
+    /// One per key, in the same order, for the change ledger's value digests.
+    digest_keys: Vec<DigestKey>,
 }
 
 impl Cipher {
@@ -182,6 +184,7 @@ impl Cipher {
         }
         let count = entries.len();
         let mut binding_keys = Vec::with_capacity(count);
+        let mut digest_keys = Vec::with_capacity(count);
         let fernets = entries
             .iter()
             .enumerate()
@@ -196,6 +199,7 @@ impl Cipher {
                     .decode(canonical)
                     .map_err(|_| invalid(KeyProblem::WrongLength { bytes: 0 }))?;
                 binding_keys.push(BindingKey::derive(&key_bytes));
+                digest_keys.push(DigestKey::derive(&key_bytes));
                 secrecy::zeroize::Zeroize::zeroize(&mut key_bytes);
                 // Cannot fail for a canonical 32-byte key; kept as an error, not a panic.
                 Fernet::new(canonical).ok_or(invalid(KeyProblem::WrongLength { bytes: 0 }))
@@ -207,6 +211,7 @@ impl Cipher {
             primary,
             key_count: count,
             binding_keys,
+            digest_keys,
         })
     }
 
@@ -294,6 +299,21 @@ impl Cipher {
         } else {
             Err(BindingError::Mismatch)
         }
+    }
+
+    /// Keyed digests of `value` as the value of `org_id`/`secret_name`, one per key (the
+    /// first under the encrypting key): the change ledger records the first and compares
+    /// with any, so a retried update is recognised across a key rotation.
+    pub fn value_digests(
+        &self,
+        org_id: &str,
+        secret_name: &str,
+        value: &SecretValue,
+    ) -> Vec<String> {
+        self.digest_keys
+            .iter()
+            .map(|key| key.digest(org_id, secret_name, value.expose_bytes()))
+            .collect()
     }
 
     /// True when a configured key opens the token (the plaintext is wiped at once).

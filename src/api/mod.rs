@@ -298,14 +298,13 @@ impl App {
                     self.config
                         .cipher
                         .bind(principal.org_id.as_str(), name.as_str(), &token);
-                let cipher = &self.config.cipher;
-                // The same request again only if it sends the same value (compared in
-                // constant time; never logged or returned).
-                let same_value = |stored: &crate::crypto::EncryptedValue| {
-                    cipher
-                        .decrypt(stored)
-                        .is_ok_and(|stored| value.same_as(&stored))
-                };
+                // The same request again only if it sends the same value: a keyed digest,
+                // never the value, goes into the change ledger.
+                let value_digests = self.config.cipher.value_digests(
+                    principal.org_id.as_str(),
+                    name.as_str(),
+                    &value,
+                );
                 let outcome = self
                     .store
                     .update(
@@ -314,7 +313,7 @@ impl App {
                         BoundToken { token, binding },
                         change,
                         self.config.recovery_window,
-                        same_value,
+                        &value_digests,
                     )
                     .await?;
                 let outcome = match outcome {

@@ -27,6 +27,7 @@ use sha2::Sha256;
 use super::EncryptedValue;
 
 const BINDING_INFO: &[u8] = b"org-secrets/token-binding/v1";
+const DIGEST_INFO: &[u8] = b"org-secrets/value-digest/v1";
 const BINDING_PREFIX: &str = "v1:";
 
 type HmacSha256 = Hmac<Sha256>;
@@ -67,37 +68,72 @@ pub enum BindingError {
     Mismatch,
 }
 
+/// 32 bytes derived from a Fernet key with HKDF-SHA256 for one purpose (`info`).
+fn derive(fernet_key: &[u8], info: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's limit of 255 * 32: cannot fail.
+    if Hkdf::<Sha256>::new(None, fernet_key)
+        .expand(info, &mut out)
+        .is_err()
+    {
+        unreachable!("HKDF output of 32 bytes is always valid");
+    }
+    out
+}
+
+/// HMAC-SHA256 under `key` of u32be(len(org)) || org || u32be(len(name)) || name || rest.
+fn mac_of(key: &[u8; 32], org_id: &str, secret_name: &str, rest: &[u8]) -> HmacSha256 {
+    // HMAC takes a key of any length: cannot fail.
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+        unreachable!("HMAC accepts any key length");
+    };
+    for part in [org_id, secret_name] {
+        let bytes = part.as_bytes();
+        // Names and org ids are far below 4 GiB; saturate rather than wrap anyway.
+        let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        mac.update(&length.to_be_bytes());
+        mac.update(bytes);
+    }
+    mac.update(rest);
+    mac
+}
+
+/// The key that digests values for the change ledger (an update sent again is the same
+/// only with the same value), derived like the binding key for a purpose of its own. A
+/// digest is of one secret's value (organization and name go in), so equal values of two
+/// secrets do not show as equal digests. Wiped when dropped.
+pub(super) struct DigestKey([u8; 32]);
+
+impl DigestKey {
+    pub(super) fn derive(fernet_key: &[u8]) -> Self {
+        Self(derive(fernet_key, DIGEST_INFO))
+    }
+
+    pub(super) fn digest(&self, org_id: &str, secret_name: &str, value: &[u8]) -> String {
+        let tag = mac_of(&self.0, org_id, secret_name, value)
+            .finalize()
+            .into_bytes();
+        format!("{BINDING_PREFIX}{}", URL_SAFE.encode(tag))
+    }
+}
+
+impl Drop for DigestKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 /// The MAC key derived from one Fernet key. Wiped when dropped.
 pub(super) struct BindingKey([u8; 32]);
 
 impl BindingKey {
     /// `fernet_key`: the 32 decoded bytes of one entry of `ENCRYPTION_KEY`.
     pub(super) fn derive(fernet_key: &[u8]) -> Self {
-        let mut out = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's limit of 255 * 32: cannot fail.
-        if Hkdf::<Sha256>::new(None, fernet_key)
-            .expand(BINDING_INFO, &mut out)
-            .is_err()
-        {
-            unreachable!("HKDF output of 32 bytes is always valid");
-        }
-        Self(out)
+        Self(derive(fernet_key, BINDING_INFO))
     }
 
     fn mac(&self, org_id: &str, secret_name: &str, token: &EncryptedValue) -> HmacSha256 {
-        // HMAC takes a key of any length: cannot fail.
-        let Ok(mut mac) = HmacSha256::new_from_slice(&self.0) else {
-            unreachable!("HMAC accepts any key length");
-        };
-        for part in [org_id, secret_name] {
-            let bytes = part.as_bytes();
-            // Keys, names and org ids are far below 4 GiB; saturate rather than wrap anyway.
-            let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-            mac.update(&length.to_be_bytes());
-            mac.update(bytes);
-        }
-        mac.update(token.as_str().as_bytes());
-        mac
+        mac_of(&self.0, org_id, secret_name, token.as_str().as_bytes())
     }
 
     pub(super) fn bind(
@@ -169,6 +205,23 @@ mod tests {
                 "{malformed}"
             );
         }
+    }
+
+    #[test]
+    fn value_digests_are_per_secret_and_per_purpose() {
+        let digest = DigestKey::derive(&[1; 32]);
+        let a = digest.digest("org", "name", b"value");
+        assert_eq!(a, digest.digest("org", "name", b"value"));
+        assert_ne!(a, digest.digest("org", "other", b"value"));
+        assert_ne!(a, digest.digest("org", "name", b"value2"));
+        assert_ne!(
+            a,
+            DigestKey::derive(&[2; 32]).digest("org", "name", b"value")
+        );
+        // Not the binding construction under another name: the derived keys differ.
+        let token = EncryptedValue::from_stored("value".to_owned());
+        let binding = key(1).bind("org", "name", &token);
+        assert_ne!(a, binding.as_str());
     }
 
     #[test]

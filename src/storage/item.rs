@@ -4,11 +4,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{Change, NewSecret, StoredSecret, StoredToken};
+use super::ledger::Ledger;
+use super::{NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
+use crate::domain::Actor;
 
 const ATTR_ORG_ID: &str = "org_id";
 const ATTR_SECRET_NAME: &str = "secret_name";
@@ -21,16 +22,12 @@ const ATTR_UPDATED_AT: &str = "updated_at";
 const ATTR_UPDATED_BY: &str = "updated_by";
 const ATTR_SECRET_COUNT: &str = "secret_count";
 const ATTR_BINDING: &str = "binding";
-const ATTR_UPDATED_REQUEST_ID: &str = "updated_request_id";
-const ATTR_UPDATED_IDEMPOTENCY_KEY: &str = "updated_idempotency_key";
 const ATTR_RESTORED_AT: &str = "restored_at";
 const ATTR_RESTORED_BY: &str = "restored_by";
-const ATTR_RESTORED_REQUEST_ID: &str = "restored_request_id";
-const ATTR_RESTORED_IDEMPOTENCY_KEY: &str = "restored_idempotency_key";
 const ATTR_REMOVED_AT: &str = "removed_at";
 const ATTR_REMOVED_BY: &str = "removed_by";
-const ATTR_REMOVED_REQUEST_ID: &str = "removed_request_id";
-const ATTR_REMOVED_IDEMPOTENCY_KEY: &str = "removed_idempotency_key";
+/// The change ledger (see `ledger`): a list of maps whose fields `ledger` knows.
+const ATTR_CHANGES: &str = "changes";
 const ATTR_EXPIRES_AT: &str = "expires_at";
 
 /// Recovery copies live in a partition of their own per organization, so an
@@ -38,9 +35,6 @@ const ATTR_EXPIRES_AT: &str = "expires_at";
 /// always held. Organization ids never contain control characters, so no organization's
 /// partition can be this one.
 const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
-
-/// How long the same request sent again is recognised as such (update, delete, restore).
-pub(super) const REPLAY_HORIZON_SECS: i64 = 24 * 60 * 60;
 
 /// The TTL attribute: DynamoDB deletes a recovery copy some time after this (Unix seconds).
 pub const EXPIRY_ATTRIBUTE: &str = ATTR_EXPIRES_AT;
@@ -62,7 +56,10 @@ pub(super) enum Attr {
     IdempotencyKey,
     SecretCount,
     Binding,
+    UpdatedBy,
     RestoredAt,
+    RestoredBy,
+    Changes,
 }
 
 impl Attr {
@@ -75,7 +72,10 @@ impl Attr {
             Attr::IdempotencyKey => ATTR_IDEMPOTENCY_KEY,
             Attr::SecretCount => ATTR_SECRET_COUNT,
             Attr::Binding => ATTR_BINDING,
+            Attr::UpdatedBy => ATTR_UPDATED_BY,
             Attr::RestoredAt => ATTR_RESTORED_AT,
+            Attr::RestoredBy => ATTR_RESTORED_BY,
+            Attr::Changes => ATTR_CHANGES,
         }
     }
 }
@@ -267,87 +267,21 @@ pub(super) fn recovery_key(org_id: &str, slot: RecoverySlot, name: &str) -> RawI
 /// Who removed a value from the live item, and until when its copy is kept.
 pub(super) struct Removal<'a> {
     pub(super) at: &'a str,
-    pub(super) change: Change<'a>,
+    pub(super) by: &'a Actor,
     /// Unix seconds, the TTL.
     pub(super) expires_at: i64,
     /// `false`: a tombstone (recovery is off), which keeps who deleted and not the value.
     pub(super) keep_value: bool,
+    /// The secret's change ledger, this change included.
+    pub(super) ledger: &'a Ledger,
 }
 
 /// Who restored a value.
 pub(super) struct Restoration<'a> {
     pub(super) at: &'a str,
-    pub(super) change: Change<'a>,
-}
-
-/// Which change's marks an item carries: who made it, in which request, with which
-/// `Idempotency-Key` (set only for an actor with a subject, as for create).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mark {
-    /// On a live secret: its last update.
-    Updated,
-    /// On a live secret: its last restore.
-    Restored,
-    /// On a recovery copy: the delete or update that removed the value.
-    Removed,
-}
-
-impl Mark {
-    /// When the change was made (RFC 3339).
-    fn at(self) -> &'static str {
-        match self {
-            Mark::Updated => ATTR_UPDATED_AT,
-            Mark::Restored => ATTR_RESTORED_AT,
-            Mark::Removed => ATTR_REMOVED_AT,
-        }
-    }
-
-    /// (who, request id, idempotency key)
-    fn attributes(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Mark::Updated => (
-                ATTR_UPDATED_BY,
-                ATTR_UPDATED_REQUEST_ID,
-                ATTR_UPDATED_IDEMPOTENCY_KEY,
-            ),
-            Mark::Restored => (
-                ATTR_RESTORED_BY,
-                ATTR_RESTORED_REQUEST_ID,
-                ATTR_RESTORED_IDEMPOTENCY_KEY,
-            ),
-            Mark::Removed => (
-                ATTR_REMOVED_BY,
-                ATTR_REMOVED_REQUEST_ID,
-                ATTR_REMOVED_IDEMPOTENCY_KEY,
-            ),
-        }
-    }
-
-    /// The attributes that record `change` under this mark, and the key attribute to
-    /// remove when the change has no key (so an older change's key cannot match).
-    pub(super) fn record(self, change: &Change<'_>) -> (RawItem, Option<&'static str>) {
-        let (by, request_id, key) = self.attributes();
-        let mut item = HashMap::from([
-            (
-                by.to_owned(),
-                AttributeValue::S(change.actor.as_str().to_owned()),
-            ),
-            (
-                request_id.to_owned(),
-                AttributeValue::S(change.request_id.as_str().to_owned()),
-            ),
-        ]);
-        match change.idempotency_key {
-            Some(idempotency_key) => {
-                item.insert(
-                    key.to_owned(),
-                    AttributeValue::S(idempotency_key.as_str().to_owned()),
-                );
-                (item, None)
-            }
-            None => (item, Some(key)),
-        }
-    }
+    pub(super) by: &'a Actor,
+    /// The secret's change ledger, this restore included.
+    pub(super) ledger: &'a Ledger,
 }
 
 /// An item as read (a live secret or a recovery copy), for the lifecycle operations.
@@ -361,13 +295,7 @@ impl From<RawItem> for Snapshot {
 }
 
 /// Attributes a recovery copy has and a live secret does not.
-const COPY_ONLY: [&str; 5] = [
-    ATTR_REMOVED_AT,
-    ATTR_REMOVED_BY,
-    ATTR_REMOVED_REQUEST_ID,
-    ATTR_REMOVED_IDEMPOTENCY_KEY,
-    ATTR_EXPIRES_AT,
-];
+const COPY_ONLY: [&str; 3] = [ATTR_REMOVED_AT, ATTR_REMOVED_BY, ATTR_EXPIRES_AT];
 
 impl Snapshot {
     pub(super) fn encrypted_value(&self) -> Option<&str> {
@@ -413,23 +341,9 @@ impl Snapshot {
         self.encrypted_value().is_some() && expires_at.is_some_and(|at| at > now_epoch)
     }
 
-    /// Whether the change `mark` records was `change` sent again: the same actor, the same
-    /// request id or the same `Idempotency-Key`, and made within [`REPLAY_HORIZON_SECS`]
-    /// of `now` (Unix seconds). After that a request id or key seen again is a new request:
-    /// a workflow that repeats ids from a template is not told "done" for a change it made
-    /// a day ago.
-    pub(super) fn marked_by(&self, mark: Mark, change: &Change<'_>, now: i64) -> bool {
-        let (by, request_id, key) = mark.attributes();
-        let recent = self
-            .string(mark.at())
-            .and_then(|at| DateTime::from_str(at, DateTimeFormat::DateTime).ok())
-            .is_some_and(|at| at.secs() > now - REPLAY_HORIZON_SECS);
-        recent
-            && self.string(by) == Some(change.actor.as_str())
-            && (self.string(request_id) == Some(change.request_id.as_str())
-                || change
-                    .idempotency_key
-                    .is_some_and(|ours| self.string(key) == Some(ours.as_str())))
+    /// The item's change ledger, as stored.
+    pub(super) fn changes(&self) -> Option<&AttributeValue> {
+        self.0.get(ATTR_CHANGES)
     }
 
     /// A previous value belongs to the live secret only if that secret is the same one
@@ -450,15 +364,13 @@ impl Snapshot {
         } else {
             copy_key
         };
-        item.insert(
-            ATTR_REMOVED_AT.to_owned(),
-            AttributeValue::S(removal.at.to_owned()),
-        );
-        let (marks, no_key) = Mark::Removed.record(&removal.change);
-        item.extend(marks);
-        if let Some(stale) = no_key {
-            item.remove(stale);
+        for (name, value) in [
+            (ATTR_REMOVED_AT, removal.at),
+            (ATTR_REMOVED_BY, removal.by.as_str()),
+        ] {
+            item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
         }
+        item.insert(ATTR_CHANGES.to_owned(), removal.ledger.to_attribute());
         item.insert(
             ATTR_EXPIRES_AT.to_owned(),
             AttributeValue::N(removal.expires_at.to_string()),
@@ -475,116 +387,13 @@ impl Snapshot {
             item.remove(*name);
         }
         item.extend(live_key);
-        item.insert(
-            ATTR_RESTORED_AT.to_owned(),
-            AttributeValue::S(restoration.at.to_owned()),
-        );
-        let (marks, no_key) = Mark::Restored.record(&restoration.change);
-        item.extend(marks);
-        if let Some(stale) = no_key {
-            item.remove(stale);
+        for (name, value) in [
+            (ATTR_RESTORED_AT, restoration.at),
+            (ATTR_RESTORED_BY, restoration.by.as_str()),
+        ] {
+            item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
         }
+        item.insert(ATTR_CHANGES.to_owned(), restoration.ledger.to_attribute());
         item
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{Actor, IdempotencyKey};
-    use crate::storage::RequestId;
-
-    fn marked(at: &str, by: &str, request_id: &str, key: Option<&str>) -> Snapshot {
-        let mut item = HashMap::from([
-            (ATTR_REMOVED_AT.to_owned(), AttributeValue::S(at.to_owned())),
-            (ATTR_REMOVED_BY.to_owned(), AttributeValue::S(by.to_owned())),
-            (
-                ATTR_REMOVED_REQUEST_ID.to_owned(),
-                AttributeValue::S(request_id.to_owned()),
-            ),
-        ]);
-        if let Some(key) = key {
-            item.insert(
-                ATTR_REMOVED_IDEMPOTENCY_KEY.to_owned(),
-                AttributeValue::S(key.to_owned()),
-            );
-        }
-        Snapshot(item)
-    }
-
-    #[test]
-    fn a_change_is_the_same_request_by_id_or_key_and_actor_for_one_day() {
-        let alice = Actor::parse("alice").unwrap();
-        let bob = Actor::parse("bob").unwrap();
-        let r1 = RequestId::new("r1").unwrap();
-        let r2 = RequestId::new("r2").unwrap();
-        let k1 = IdempotencyKey::parse("k1").unwrap();
-        let k2 = IdempotencyKey::parse("k2").unwrap();
-        // 2026-11-27T12:00:00Z
-        let noon = 1_795_780_800;
-        let copy = marked("2026-11-27T12:00:00Z", "alice", "r1", Some("k1"));
-        let change = |actor, request_id, idempotency_key| Change {
-            actor,
-            request_id,
-            idempotency_key,
-        };
-        let cases = [
-            (
-                "same request id",
-                change(&alice, &r1, None),
-                noon + 60,
-                true,
-            ),
-            (
-                "same key, new request id",
-                change(&alice, &r2, Some(&k1)),
-                noon + 60,
-                true,
-            ),
-            (
-                "another key",
-                change(&alice, &r2, Some(&k2)),
-                noon + 60,
-                false,
-            ),
-            (
-                "no key, new request id",
-                change(&alice, &r2, None),
-                noon + 60,
-                false,
-            ),
-            (
-                "another actor",
-                change(&bob, &r1, Some(&k1)),
-                noon + 60,
-                false,
-            ),
-            (
-                "a day later",
-                change(&alice, &r1, Some(&k1)),
-                noon + 86_400,
-                false,
-            ),
-            (
-                "just inside the day",
-                change(&alice, &r1, None),
-                noon + 86_399,
-                true,
-            ),
-        ];
-        for (case, change, now, expected) in cases {
-            assert_eq!(
-                copy.marked_by(Mark::Removed, &change, now),
-                expected,
-                "{case}"
-            );
-        }
-        // Other marks, and copies without a time, never match.
-        assert!(!copy.marked_by(Mark::Updated, &change(&alice, &r1, None), noon));
-        let timeless = Snapshot(HashMap::from([(
-            ATTR_REMOVED_BY.to_owned(),
-            AttributeValue::S("alice".to_owned()),
-        )]));
-        assert!(!timeless.marked_by(Mark::Removed, &change(&alice, &r1, None), noon));
     }
 }

@@ -12,8 +12,9 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::error::classify;
-use super::item::{key, recovery_key, Attr, Mark, RawItem, RecoverySlot, Removal, Restoration};
+use super::item::{key, recovery_key, Attr, RawItem, RecoverySlot, Removal, Restoration};
 use super::item::{Snapshot, COUNTER_SORT_KEY};
+use super::ledger::{Entry, Ledger, Op};
 use super::store::now_rfc3339;
 use super::{RequestId, SecretStore, StoreError};
 use crate::crypto::{EncryptedValue, TokenBinding};
@@ -127,11 +128,13 @@ struct Found {
 }
 
 impl Found {
-    fn any(&self, test: impl Fn(&Snapshot) -> bool) -> bool {
-        [&self.live, &self.deleted, &self.previous]
+    /// The secret's change ledger: the union of its items' ledgers.
+    fn ledger(&self, now: i64) -> Ledger {
+        let ledgers = [&self.live, &self.deleted, &self.previous]
             .into_iter()
             .flatten()
-            .any(test)
+            .filter_map(Snapshot::changes);
+        Ledger::merge(ledgers, now)
     }
 }
 
@@ -235,53 +238,41 @@ impl SecretStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Sets the live item's value to `value` if it is still `live`, stamped with `at`
-    /// and the `mark` of `change` (who, request id, key), without a create's idempotency key.
+    /// Sets the live item's value to `value` if it is still `live`: with `stamp` (when and
+    /// who) and the secret's ledger, and without a create's idempotency key.
     fn set_value(
         &self,
         org_id: &OrgId,
         name: &SecretName,
         live: &Snapshot,
         value: (&str, &str),
-        at: (Attr, &str),
-        (mark, change): (Mark, &Change<'_>),
+        stamp: [(Attr, &str); 2],
+        ledger: &Ledger,
     ) -> Result<TransactWriteItem, StoreError> {
         let (condition, mut values) = live.unchanged_condition();
         let (token, binding) = value;
-        let (marks, stale_key) = mark.record(change);
-        let mut sets: Vec<(String, AttributeValue)> = vec![
-            (
-                Attr::EncryptedValue.name().to_owned(),
-                AttributeValue::S(token.to_owned()),
-            ),
-            (
-                Attr::Binding.name().to_owned(),
-                AttributeValue::S(binding.to_owned()),
-            ),
-            (at.0.name().to_owned(), AttributeValue::S(at.1.to_owned())),
+        let mut sets: Vec<(Attr, AttributeValue)> = vec![
+            (Attr::EncryptedValue, AttributeValue::S(token.to_owned())),
+            (Attr::Binding, AttributeValue::S(binding.to_owned())),
+            (Attr::Changes, ledger.to_attribute()),
         ];
-        sets.extend(marks);
+        sets.extend(
+            stamp
+                .into_iter()
+                .map(|(attr, text)| (attr, AttributeValue::S(text.to_owned()))),
+        );
         let mut update = Update::builder()
             .table_name(self.table().as_str())
-            .set_key(Some(key(org_id.as_str(), name.as_str())));
+            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .expression_attribute_names("#idem", Attr::IdempotencyKey.name());
         let mut assignments = Vec::new();
-        for (index, (attribute, value)) in sets.into_iter().enumerate() {
+        for (index, (attr, value)) in sets.into_iter().enumerate() {
             assignments.push(format!("#set{index} = :set{index}"));
-            update = update.expression_attribute_names(format!("#set{index}"), attribute);
+            update = update.expression_attribute_names(format!("#set{index}"), attr.name());
             values.insert(format!(":set{index}"), value);
         }
-        let mut removals = vec!["#idem"];
-        update = update.expression_attribute_names("#idem", Attr::IdempotencyKey.name());
-        if let Some(stale_key) = stale_key {
-            removals.push("#stale_key");
-            update = update.expression_attribute_names("#stale_key", stale_key);
-        }
         let update = update
-            .update_expression(format!(
-                "SET {} REMOVE {}",
-                assignments.join(", "),
-                removals.join(", ")
-            ))
+            .update_expression(format!("SET {} REMOVE #idem", assignments.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
             .build()
@@ -307,12 +298,11 @@ impl SecretStore {
     /// Replaces the value of an existing secret; `created_*` stay, and the value it
     /// replaces is kept as the previous value for the recovery window.
     ///
-    /// `same_value` tells whether a stored token holds the value being written: the same
-    /// request sent again is recognised by its request id (or key), actor **and** value, so
-    /// a workflow that repeats request ids never gets a 200 for a value it did not store.
-    /// It is recognised wherever its value went since: still live, replaced by a later
-    /// update (the previous copy) or deleted (the deleted copy), so a redelivery never
-    /// overwrites a newer value.
+    /// `value_digests` are [`crate::crypto::Cipher::value_digests`] of the new value (the
+    /// first is recorded): the same request sent again is recognised by its request id (or
+    /// key), actor **and** value, so a workflow that repeats request ids never gets a 200
+    /// for a value it did not store. It is recognised through the secret's change ledger,
+    /// wherever its value went since, so a redelivery never overwrites a newer value.
     pub async fn update(
         &self,
         org_id: &OrgId,
@@ -320,35 +310,44 @@ impl SecretStore {
         new: BoundToken,
         change: Change<'_>,
         window: RecoveryWindow,
-        same_value: impl Fn(&EncryptedValue) -> bool,
+        value_digests: &[String],
     ) -> Result<UpdateOutcome, StoreError> {
         for _ in 0..CHANGE_ATTEMPTS {
             let found = self.read_secret(org_id, name).await?;
             let now = Now::get()?;
-            let applied = |snapshot: &Snapshot| {
-                snapshot.marked_by(Mark::Updated, &change, now.epoch)
-                    && snapshot.encrypted_value().is_some_and(|token| {
-                        same_value(&EncryptedValue::from_stored(token.to_owned()))
-                    })
-            };
-            if found.any(applied) {
+            let ledger = found.ledger(now.epoch);
+            let same_value = |digest: &str| value_digests.iter().any(|ours| ours == digest);
+            if ledger.find(Op::Update, &change, same_value).is_some() {
                 return Ok(UpdateOutcome::AlreadyUpdated);
             }
             let Some(live) = &found.live else {
                 return Ok(UpdateOutcome::NotFound);
             };
+            let entry = Entry::new(
+                Op::Update,
+                &change,
+                now.epoch,
+                value_digests.first().map(String::as_str),
+            );
+            let ledger = ledger.with(entry);
             let mut items = vec![self.set_value(
                 org_id,
                 name,
                 live,
                 (new.token.as_str(), new.binding.as_str()),
-                (Attr::UpdatedAt, &now.rfc3339),
-                (Mark::Updated, &change),
+                [
+                    (Attr::UpdatedAt, &now.rfc3339),
+                    (Attr::UpdatedBy, change.actor.as_str()),
+                ],
+                &ledger,
             )?];
             let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
             if window.keeps_values() {
-                let removal = removal(&now, change, window);
-                items.push(self.put(live.recovery_copy(copy_key(), &removal), None)?);
+                let removal = removal(&now, change.actor, window, &ledger);
+                items.push(self.put(
+                    live.recovery_copy(copy_key(), &removal),
+                    Some(still_as_read(found.previous.as_ref())),
+                )?);
             } else if let Some(previous) = &found.previous {
                 // Recovery is off now: an older previous value must not stand in for the
                 // value this update replaces.
@@ -356,7 +355,7 @@ impl SecretStore {
             }
             match self.transact(items).await? {
                 None => return Ok(UpdateOutcome::Updated),
-                // Changed or deleted since we read it: read again.
+                // Changed since we read it: read again.
                 Some(cancelled)
                     if cancelled.condition_failed(0) || cancelled.condition_failed(1) =>
                 {
@@ -371,10 +370,10 @@ impl SecretStore {
     /// Deletes the secret, keeps its value recoverable for the window (or, with recovery
     /// off, a tombstone) and counts it off the organization's counter: one transaction.
     ///
-    /// The same delete sent again is recognised from the deleted copy it left (its request
-    /// id or key, and actor) and writes nothing, even if the name holds a new secret by
-    /// then. The counter never goes below zero: a secret written before the counter existed
-    /// was never counted, and when the counter is missing or zero it is deleted without it.
+    /// The same delete sent again is recognised through the secret's change ledger and
+    /// writes nothing, even if the name holds a new secret by then. The counter never goes
+    /// below zero: a secret written before the counter existed was never counted, and when
+    /// the counter is missing or zero it is deleted without it.
     pub async fn delete(
         &self,
         org_id: &OrgId,
@@ -387,20 +386,22 @@ impl SecretStore {
         for _ in 0..CHANGE_ATTEMPTS {
             let found = self.read_secret(org_id, name).await?;
             let now = Now::get()?;
-            if found
-                .deleted
-                .as_ref()
-                .is_some_and(|copy| copy.marked_by(Mark::Removed, &change, now.epoch))
-            {
+            let ledger = found.ledger(now.epoch);
+            if ledger.find(Op::Delete, &change, |_| true).is_some() {
                 return Ok(DeleteOutcome::AlreadyDeleted);
             }
             let Some(live) = &found.live else {
                 return Ok(DeleteOutcome::NotFound);
             };
-            let removal = removal(&now, change, window);
+            let ledger = ledger.with(Entry::new(Op::Delete, &change, now.epoch, None));
+            let removal = removal(&now, change.actor, window, &ledger);
             let delete_live = self.delete_if(live_key(), live.unchanged_condition())?;
-            // Overwrites an older deleted copy: the most recent delete is the one kept.
-            let keep = self.put(live.recovery_copy(copy_key(), &removal), None)?;
+            // Overwrites an older deleted copy (still the one read): the most recent delete
+            // is the one kept.
+            let keep = self.put(
+                live.recovery_copy(copy_key(), &removal),
+                Some(still_as_read(found.deleted.as_ref())),
+            )?;
             let items = vec![
                 delete_live.clone(),
                 keep.clone(),
@@ -410,7 +411,7 @@ impl SecretStore {
                 None => return Ok(DeleteOutcome::Deleted),
                 Some(cancelled) => cancelled,
             };
-            if cancelled.condition_failed(0) {
+            if cancelled.condition_failed(0) || cancelled.condition_failed(1) {
                 continue;
             }
             if !cancelled.condition_failed(2) {
@@ -419,7 +420,11 @@ impl SecretStore {
             // The counter is missing or zero: the secret was never counted.
             match self.transact(vec![delete_live, keep]).await? {
                 None => return Ok(DeleteOutcome::Deleted),
-                Some(cancelled) if cancelled.condition_failed(0) => continue,
+                Some(cancelled)
+                    if cancelled.condition_failed(0) || cancelled.condition_failed(1) =>
+                {
+                    continue
+                }
                 Some(cancelled) => return Err(cancelled.into_error()),
             }
         }
@@ -433,8 +438,7 @@ impl SecretStore {
     ///
     /// `accept` sees the copy's token and binding first: a copy it refuses (no key opens
     /// it, or it is not bound to this secret) is never brought back. The same restore sent
-    /// again is recognised wherever its value went since (live, replaced, or deleted again)
-    /// and writes nothing.
+    /// again is recognised through the secret's change ledger and writes nothing.
     #[allow(clippy::too_many_arguments)]
     pub async fn restore(
         &self,
@@ -446,12 +450,18 @@ impl SecretStore {
         max_secrets: u32,
         accept: impl Fn(&EncryptedValue, Option<&TokenBinding>) -> bool,
     ) -> Result<RestoreOutcome, StoreError> {
+        let op = match slot {
+            RecoverySlot::Deleted => Op::RestoreDeleted,
+            RecoverySlot::Previous => Op::RestorePrevious,
+        };
         for _ in 0..CHANGE_ATTEMPTS {
             let found = self.read_secret(org_id, name).await?;
             let now = Now::get()?;
-            if found.any(|snapshot| snapshot.marked_by(Mark::Restored, &change, now.epoch)) {
+            let ledger = found.ledger(now.epoch);
+            if ledger.find(op, &change, |_| true).is_some() {
                 return Ok(RestoreOutcome::AlreadyRestored);
             }
+            let ledger = ledger.with(Entry::new(op, &change, now.epoch, None));
             let accepted = |copy: &Snapshot| {
                 let token = copy
                     .encrypted_value()
@@ -470,13 +480,18 @@ impl SecretStore {
                     else {
                         return Ok(RestoreOutcome::NothingToRestore);
                     };
-                    if found.live.is_some() {
-                        return Ok(RestoreOutcome::NameTaken);
-                    }
                     if !accepted(copy) {
                         return Ok(RestoreOutcome::Refused);
                     }
-                    self.bring_back(org_id, name, copy, &now, change, max_secrets)
+                    if found.live.is_some() {
+                        return Ok(RestoreOutcome::NameTaken);
+                    }
+                    let restoration = Restoration {
+                        at: &now.rfc3339,
+                        by: change.actor,
+                        ledger: &ledger,
+                    };
+                    self.bring_back(org_id, name, copy, &restoration, max_secrets)
                         .await?
                 }
                 RecoverySlot::Previous => {
@@ -493,8 +508,15 @@ impl SecretStore {
                     if !accepted(previous) {
                         return Ok(RestoreOutcome::Refused);
                     }
-                    self.swap_back(org_id, name, live, previous, &now, change, window)
-                        .await?
+                    let swap = Swap {
+                        live,
+                        previous,
+                        now: &now,
+                        by: change.actor,
+                        window,
+                        ledger: &ledger,
+                    };
+                    self.swap_back(org_id, name, swap).await?
                 }
             };
             if let Some(outcome) = attempt {
@@ -511,22 +533,14 @@ impl SecretStore {
         org_id: &OrgId,
         name: &SecretName,
         copy: &Snapshot,
-        now: &Now,
-        change: Change<'_>,
+        restoration: &Restoration<'_>,
         max_secrets: u32,
     ) -> Result<Option<RestoreOutcome>, StoreError> {
-        let restoration = Restoration {
-            at: &now.rfc3339,
-            change,
-        };
         let live_key = key(org_id.as_str(), name.as_str());
         let copy_key = recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
         let put_live = self.put(
-            copy.restored(live_key, &restoration),
-            Some((
-                format!("attribute_not_exists({})", Attr::OrgId.name()),
-                RawItem::new(),
-            )),
+            copy.restored(live_key, restoration),
+            Some(still_as_read(None)),
         )?;
         let items = vec![
             put_live,
@@ -545,17 +559,20 @@ impl SecretStore {
 
     /// The previous value in place of the live one, which becomes the previous value in
     /// turn (or, with recovery now off, is not kept). `None`: something changed; read again.
-    #[allow(clippy::too_many_arguments)]
     async fn swap_back(
         &self,
         org_id: &OrgId,
         name: &SecretName,
-        live: &Snapshot,
-        previous: &Snapshot,
-        now: &Now,
-        change: Change<'_>,
-        window: RecoveryWindow,
+        swap: Swap<'_>,
     ) -> Result<Option<RestoreOutcome>, StoreError> {
+        let Swap {
+            live,
+            previous,
+            now,
+            by,
+            window,
+            ledger,
+        } = swap;
         let (Some(token), Some(binding)) = (previous.encrypted_value(), previous.binding()) else {
             return Ok(Some(RestoreOutcome::Refused));
         };
@@ -565,11 +582,14 @@ impl SecretStore {
             name,
             live,
             (token, binding),
-            (Attr::RestoredAt, &now.rfc3339),
-            (Mark::Restored, &change),
+            [
+                (Attr::RestoredAt, &now.rfc3339),
+                (Attr::RestoredBy, by.as_str()),
+            ],
+            ledger,
         )?;
         let swap_out = if window.keeps_values() {
-            let removal = removal(now, change, window);
+            let removal = removal(now, by, window, ledger);
             self.put(
                 live.recovery_copy(copy_key(), &removal),
                 Some(previous.unchanged_condition()),
@@ -605,13 +625,41 @@ impl SecretStore {
     }
 }
 
-fn removal<'a>(now: &'a Now, change: Change<'a>, window: RecoveryWindow) -> Removal<'a> {
+fn removal<'a>(
+    now: &'a Now,
+    by: &'a Actor,
+    window: RecoveryWindow,
+    ledger: &'a Ledger,
+) -> Removal<'a> {
     Removal {
         at: &now.rfc3339,
-        change,
+        by,
         expires_at: window.expires_at(now.epoch),
         keep_value: window.keeps_values(),
+        ledger,
     }
+}
+
+/// The condition that a copy about to be overwritten is still the one read (or, if none
+/// was read, that there still is none), so that a write never rests on a stale read.
+fn still_as_read(read: Option<&Snapshot>) -> (String, RawItem) {
+    match read {
+        Some(copy) => copy.unchanged_condition(),
+        None => (
+            format!("attribute_not_exists({})", Attr::OrgId.name()),
+            RawItem::new(),
+        ),
+    }
+}
+
+/// What a restore of the previous value swaps, and with what.
+struct Swap<'a> {
+    live: &'a Snapshot,
+    previous: &'a Snapshot,
+    now: &'a Now,
+    by: &'a Actor,
+    window: RecoveryWindow,
+    ledger: &'a Ledger,
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod admin;
 mod client;
 mod error;
 mod item;
+mod ledger;
 mod lifecycle;
 mod store;
 

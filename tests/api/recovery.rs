@@ -634,3 +634,99 @@ async fn turning_recovery_off_drops_the_older_previous_value_at_the_next_update(
         404
     );
 }
+
+/// Found in the second review: a change is recognised however many changes came after it
+/// (within the day and the ledger's 16 entries), through swaps, deletes, restores and with
+/// recovery off; a redelivery never overwrites a newer state or loses a kept value.
+#[tokio::test]
+async fn a_redelivered_change_is_recognised_after_any_later_changes() {
+    let app = fresh_app().await;
+    let update_event = |name: &str, value: &str| {
+        op_event(
+            "PUT",
+            &format!("/{name}"),
+            ORG,
+            "ADMIN",
+            Some(&update_body(value)),
+        )
+    };
+
+    // U1, U2, restore of the previous value, then U1 again: v3 stays recoverable.
+    app.seed(ORG, "a", "v1").await;
+    let u1 = update_event("a", "v2");
+    assert_eq!(app.call(&u1).await.status, 200);
+    assert_eq!(
+        app.update(ORG, "ADMIN", "a", &update_body("v3"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.restore(ORG, "ADMIN", "a", Some("previous"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.call(&u1).await.status, 200);
+    assert_eq!(read(app.store(), "a").await.unwrap(), "v2");
+    let previous = copy(app.store(), "a", RecoverySlot::Previous)
+        .await
+        .unwrap();
+    assert_eq!(value_of(&previous), "v3");
+
+    // U1, U2, U3, then U1 again: v4 stays live.
+    app.seed(ORG, "b", "v1").await;
+    let u1 = update_event("b", "v2");
+    assert_eq!(app.call(&u1).await.status, 200);
+    for value in ["v3", "v4"] {
+        assert_eq!(
+            app.update(ORG, "ADMIN", "b", &update_body(value))
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(app.call(&u1).await.status, 200);
+    assert_eq!(read(app.store(), "b").await.unwrap(), "v4");
+
+    // A delete, a restore, then the delete again: the restored secret stays.
+    app.seed(ORG, "c", "v1").await;
+    let d1 = op_event("DELETE", "/c", ORG, "ADMIN", None);
+    assert_eq!(app.call(&d1).await.status, 200);
+    assert_eq!(app.restore(ORG, "ADMIN", "c", None).await.status, 200);
+    assert_eq!(app.call(&d1).await.status, 200);
+    assert_eq!(read(app.store(), "c").await.unwrap(), "v1");
+
+    // With recovery off: U1, U2, U1 again keeps v3; U1 after a delete is 200, not 404.
+    let off = app_on(app.store().clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
+    off.seed(ORG, "d", "v1").await;
+    let u1 = update_event("d", "v2");
+    assert_eq!(off.call(&u1).await.status, 200);
+    assert_eq!(
+        off.update(ORG, "ADMIN", "d", &update_body("v3"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(off.call(&u1).await.status, 200);
+    assert_eq!(read(off.store(), "d").await.unwrap(), "v3");
+    assert_eq!(off.delete(ORG, "ADMIN", "d").await.status, 200);
+    assert_eq!(off.call(&u1).await.status, 200);
+    assert!(off.stored_item(ORG, "d").await.is_none());
+
+    // The ledger holds one entry per change (three updates of b; the redelivery wrote
+    // nothing), and never more than 16.
+    let item = app.stored_item(ORG, "b").await.unwrap();
+    assert_eq!(item["changes"].as_l().unwrap().len(), 3);
+    for round in 0..18 {
+        let value = format!("v{}", 5 + round);
+        assert_eq!(
+            app.update(ORG, "ADMIN", "b", &update_body(&value))
+                .await
+                .status,
+            200
+        );
+    }
+    let item = app.stored_item(ORG, "b").await.unwrap();
+    assert_eq!(item["changes"].as_l().unwrap().len(), 16);
+}
