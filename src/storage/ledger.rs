@@ -148,7 +148,7 @@ impl Ledger {
                 }
             }
         }
-        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
         entries.truncate(ENTRIES_KEPT);
         Self(entries)
     }
