@@ -12,8 +12,9 @@
 //! | `updated_at`      | S    | optional: RFC 3339 UTC of the last update                 |
 //! | `updated_by`      | S    | optional: who updated it last                             |
 //! | `binding`         | S    | HMAC binding the token to org and name (crypto::binding)  |
-//! | `updated_request_id`, `updated_idempotency_key`, `restored_at`, `restored_by`,      |
-//! | `restored_request_id`, `restored_idempotency_key`: optional, the last update/restore |
+//! | `restored_at`     | S    | optional: RFC 3339 UTC of the last restore                |
+//! | `restored_by`     | S    | optional: who restored it last                            |
+//! | `changes`         | L    | the change ledger (module `ledger`): recent requests      |
 //!
 //! **Recovery copies** (module `lifecycle`): the last deleted and the last replaced value of
 //! each secret, in the partition `"\u{2}recovery:" + org_id` under the sort keys
@@ -28,7 +29,8 @@
 //!
 //! Modules: `item` (the only place that knows the attribute names: items to and from the
 //! types here), `store` ([`SecretStore`]: what the function and [`crate::reader`] call),
-//! `lifecycle` (update, delete and restore, each with its recovery copy),
+//! `lifecycle` (update, delete and restore, each with its recovery copy), `ledger` (how
+//! the same request sent again is recognised),
 //! `admin` (operator-only calls: table setup and the key-rotation scan), `client` (the
 //! DynamoDB client's configuration) and `error` ([`StoreError`]).
 
