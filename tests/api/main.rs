@@ -6,6 +6,7 @@
 mod support;
 
 mod adversarial;
+mod build_settings;
 mod create_secret;
 mod deploy;
 mod events;
