@@ -19,6 +19,8 @@
 # Prints figures; asserts nothing about time. Arguments go to bench-cold (--spawns,
 # --invokes). BENCH_COLD_BASELINE=PATH also runs that bootstrap (an older build, copied
 # somewhere) over both endpoints in the same run, interleaved, for before/after figures.
+# BENCH_COLD_PYTHON_PEER=1 adds benches/python-peer (FastAPI + Mangum + boto3, the same
+# create) over the same TLS endpoint, and prints its ratio to the Rust function.
 # BENCH_COLD_KEEP=1 keeps the work folder (certificates, stunnel's log).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,6 +50,21 @@ ensure_tls_tools() {
 
 ensure_tls_tools
 STUNNEL=$(stunnel_bin)
+
+# The optional Python peer (BENCH_COLD_PYTHON_PEER=1): FastAPI + Mangum + boto3 doing the same
+# create, in a venv of its own (benches/python-peer/requirements.txt), its bytecode compiled
+# ahead as a deployment package would carry it.
+PEER_VENV="$ROOT/.local/peer-venv"
+ensure_peer_venv() {
+  local requirements="$ROOT/benches/python-peer/requirements.txt" stamp="$PEER_VENV/.requirements"
+  if [[ -f "$stamp" ]] && cmp -s "$stamp" "$requirements"; then return 0; fi
+  say "installing the Python peer's packages into .local/peer-venv (once)"
+  [[ -x "$PEER_VENV/bin/python" ]] || python3 -m venv "$PEER_VENV"
+  "$PEER_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  "$PEER_VENV/bin/python" -m compileall -q "$PEER_VENV/lib" "$ROOT/benches/python-peer" >/dev/null || true
+  cp "$requirements" "$stamp"
+}
+if [[ "${BENCH_COLD_PYTHON_PEER:-0}" == 1 ]]; then ensure_peer_venv; fi
 
 cargo build --release -p org-secrets --bin bootstrap --bin secrets-admin
 cargo build --release -p org-secrets-local --bin bench-cold
@@ -159,7 +176,7 @@ unset SSL_CERT_DIR
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "tls: $("$STUNNEL" -version 2>&1 | grep -m1 -o 'stunnel [0-9.]*') on $(openssl version | cut -d' ' -f1-2), chain root -> intermediate -> 127.0.0.1 (RSA 2048, made now); SSL_CERT_FILE holds $ROOTS roots (${BUNDLE:-no bundle} + the throwaway root)"
 
-SPAWNS=11
+SPAWNS=21
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   [[ "${args[i]}" == --spawns ]] && SPAWNS=${args[i + 1]:-$SPAWNS}
@@ -176,7 +193,24 @@ fi
 endpoints+=(--bootstrap target/release/bootstrap
   --endpoint "http=http://127.0.0.1:$DDB_PORT"
   --endpoint "tls=https://127.0.0.1:$TLS_PORT")
-target/release/bench-cold "${endpoints[@]}" --spawns "$SPAWNS" "$@"
+if [[ "${BENCH_COLD_PYTHON_PEER:-0}" == 1 ]]; then
+  endpoints+=(--bootstrap benches/python-peer/bootstrap
+    --endpoint "tls-python=https://127.0.0.1:$TLS_PORT")
+  TLS_ENDPOINTS=$((TLS_ENDPOINTS + 1))
+fi
+target/release/bench-cold "${endpoints[@]}" --spawns "$SPAWNS" "$@" | tee "$WORK/figures.txt"
+if [[ "${BENCH_COLD_PYTHON_PEER:-0}" == 1 ]]; then
+  # Columns of bench-cold's table: | endpoint | init p50 | init CPU p50 | first invoke p50 |
+  # init + first p50 | ...
+  awk -F'|' '
+    { gsub(/ ms/, ""); for (i = 2; i <= NF; i++) gsub(/^ +| +$/, "", $i) }
+    $2 == "tls" { init = $3; total = $6 }
+    $2 == "tls-python" { py_init = $3; py_total = $6 }
+    END {
+      if (init > 0 && total > 0)
+        printf "python peer over TLS: init p50 %.1fx the Rust function'"'"'s, init + first invoke p50 %.1fx\n", py_init / init, py_total / total
+    }' "$WORK/figures.txt"
+fi
 
 # The proof that the TLS figures are TLS. Every function started against a TLS endpoint (the
 # one that warms DynamoDB Local up, one per cold start, the warm one) opens at least one

@@ -18,7 +18,7 @@
 //! endpoint run by the same bootstrap (TLS minus HTTP). Prints figures; asserts nothing
 //! about time.
 //!
-//! usage: bench-cold --bootstrap PATH [--endpoint LABEL=URL]... [--spawns 11] [--invokes 1000]
+//! usage: bench-cold --bootstrap PATH [--endpoint LABEL=URL]... [--spawns 21] [--invokes 1000]
 //! The function's environment (ENCRYPTION_KEY, SECRETS_TABLE_NAME, AWS_*, SSL_CERT_FILE) is
 //! inherited; `--endpoint` sets AWS_ENDPOINT_URL_DYNAMODB for that endpoint's functions,
 //! which run the `--bootstrap` given last before it (so two builds can be compared in one
@@ -293,7 +293,7 @@ fn parse_endpoint(value: Option<String>, bootstrap: Option<&String>) -> Result<E
 fn run() -> Result<(), String> {
     let mut bootstrap = None;
     let mut endpoints = Vec::new();
-    let mut spawns = 11usize;
+    let mut spawns = 21usize;
     let mut invokes = 1000usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
