@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make build`: bootstrap.zip for Lambda (provided.al2023, arm64), built by cargo-lambda
 # (installed from PyPI into .local/venv if missing), then checked: one entry named
-# `bootstrap`, mode 0755, an aarch64 ELF executable.
+# `bootstrap`, mode 0755, an aarch64 ELF executable, aws-lc built without its jitter entropy
+# source (scripts/check-entropy-build.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -28,3 +29,6 @@ size = entries[0].file_size
 import os
 print(f"build: bootstrap.zip ok: bootstrap {size} bytes, mode {oct(mode & 0o777)}, zip {os.path.getsize(sys.argv[1])} bytes")
 PY
+# cargo lambda read .cargo/config.toml: aws-lc without its jitter entropy source (SECURITY.md,
+# "Randomness and TLS start-up").
+scripts/check-entropy-build.py bootstrap.zip

@@ -5,7 +5,7 @@
 #
 #   1. scripts/sam-prereqs.sh: Docker, arm64 emulation if needed, the Lambda base image;
 #   2. `sam build` (cargo-lambda, arm64 release; cargo's cache is target/, shared with
-#      `make build`);
+#      `make build`), its bootstrap checked by scripts/check-entropy-build.py;
 #   3. DynamoDB Local in memory on a free port (it listens on every interface, so the
 #      container reaches it as host.docker.internal, the Docker bridge's host address);
 #   4. for each event, a table of its own, its `seed` secrets created first (each one a
@@ -58,6 +58,9 @@ if [[ "${SAM_SKIP_BUILD:-0}" != 1 ]]; then
   echo "sam-local-test: sam build took $((SECONDS - build_started)) s" >&2
 fi
 [[ -x .aws-sam/build/SecretsFunction/bootstrap ]] || { echo "sam-local-test: no .aws-sam/build; run sam build" >&2; exit 1; }
+# sam build ran cargo lambda in this folder, so .cargo/config.toml applied: aws-lc without its
+# jitter entropy source (SECURITY.md, "Randomness and TLS start-up").
+scripts/check-entropy-build.py .aws-sam/build/SecretsFunction/bootstrap
 # The host's own secrets-admin: tables and the local key.
 cargo build --quiet --bin secrets-admin
 

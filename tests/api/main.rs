@@ -7,6 +7,7 @@ mod support;
 
 mod adversarial;
 mod binding;
+mod build_settings;
 mod create_secret;
 mod deploy;
 mod events;
