@@ -11,7 +11,6 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
-use super::error::classify;
 use super::item::{key, recovery_key, Attr, RawItem, RecoverySlot, Removal, Restoration};
 use super::item::{Snapshot, COUNTER_SORT_KEY};
 use super::ledger::{Entry, Ledger, Op};
@@ -162,15 +161,7 @@ fn gave_up() -> StoreError {
 
 impl SecretStore {
     async fn read(&self, item_key: RawItem) -> Result<Option<Snapshot>, StoreError> {
-        self.client()
-            .get_item()
-            .table_name(self.table().as_str())
-            .set_key(Some(item_key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map(|output| output.item.filter(|i| !i.is_empty()).map(Snapshot::from))
-            .map_err(|err| classify(&err))
+        Ok(self.read_item(item_key).await?.map(Snapshot::from))
     }
 
     fn put(
@@ -462,14 +453,15 @@ impl SecretStore {
                 return Ok(RestoreOutcome::AlreadyRestored);
             }
             let ledger = ledger.with(Entry::new(op, &change, now.epoch, None));
-            let accepted = |copy: &Snapshot| {
-                let token = copy
-                    .encrypted_value()
-                    .map(|t| EncryptedValue::from_stored(t.to_owned()));
-                let binding = copy
-                    .binding()
-                    .map(|b| TokenBinding::from_stored(b.to_owned()));
-                token.is_some_and(|token| accept(&token, binding.as_ref()))
+            // The copy's token and binding, if `accept` takes them.
+            let accepted = |copy: &Snapshot| -> Option<(String, String)> {
+                let token = copy.encrypted_value()?;
+                let binding = copy.binding()?;
+                accept(
+                    &EncryptedValue::from_stored(token.to_owned()),
+                    Some(&TokenBinding::from_stored(binding.to_owned())),
+                )
+                .then(|| (token.to_owned(), binding.to_owned()))
             };
             let attempt = match slot {
                 RecoverySlot::Deleted => {
@@ -480,7 +472,7 @@ impl SecretStore {
                     else {
                         return Ok(RestoreOutcome::NothingToRestore);
                     };
-                    if !accepted(copy) {
+                    if accepted(copy).is_none() {
                         return Ok(RestoreOutcome::Refused);
                     }
                     if found.live.is_some() {
@@ -505,12 +497,13 @@ impl SecretStore {
                     let Some(previous) = previous else {
                         return Ok(RestoreOutcome::NothingToRestore);
                     };
-                    if !accepted(previous) {
+                    let Some(value) = accepted(previous) else {
                         return Ok(RestoreOutcome::Refused);
-                    }
+                    };
                     let swap = Swap {
                         live,
                         previous,
+                        value: (&value.0, &value.1),
                         now: &now,
                         by: change.actor,
                         window,
@@ -568,20 +561,18 @@ impl SecretStore {
         let Swap {
             live,
             previous,
+            value,
             now,
             by,
             window,
             ledger,
         } = swap;
-        let (Some(token), Some(binding)) = (previous.encrypted_value(), previous.binding()) else {
-            return Ok(Some(RestoreOutcome::Refused));
-        };
         let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
         let swap_in = self.set_value(
             org_id,
             name,
             live,
-            (token, binding),
+            value,
             [
                 (Attr::RestoredAt, &now.rfc3339),
                 (Attr::RestoredBy, by.as_str()),
@@ -613,15 +604,8 @@ impl SecretStore {
         name: &SecretName,
         slot: RecoverySlot,
     ) -> Result<Option<RawItem>, StoreError> {
-        self.client()
-            .get_item()
-            .table_name(self.table().as_str())
-            .set_key(Some(recovery_key(org_id.as_str(), slot, name.as_str())))
-            .consistent_read(true)
-            .send()
+        self.read_item(recovery_key(org_id.as_str(), slot, name.as_str()))
             .await
-            .map(|output| output.item.filter(|i| !i.is_empty()))
-            .map_err(|err| classify(&err))
     }
 }
 
@@ -656,6 +640,8 @@ fn still_as_read(read: Option<&Snapshot>) -> (String, RawItem) {
 struct Swap<'a> {
     live: &'a Snapshot,
     previous: &'a Snapshot,
+    /// The previous copy's token and binding, as `accept` checked them.
+    value: (&'a str, &'a str),
     now: &'a Now,
     by: &'a Actor,
     window: RecoveryWindow,

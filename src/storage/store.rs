@@ -349,14 +349,23 @@ impl SecretStore {
         org_id: &OrgId,
         name: &SecretName,
     ) -> Result<Option<StoredSecret>, StoreError> {
+        Ok(self
+            .read_item(key(org_id.as_str(), name.as_str()))
+            .await?
+            .as_ref()
+            .map(StoredSecret::from))
+    }
+
+    /// One item by its key, strongly consistent; `None` when there is none.
+    pub(super) async fn read_item(&self, item_key: RawItem) -> Result<Option<RawItem>, StoreError> {
         self.client
             .get_item()
             .table_name(self.table.as_str())
-            .set_key(Some(key(org_id.as_str(), name.as_str())))
+            .set_key(Some(item_key))
             .consistent_read(true)
             .send()
             .await
-            .map(|output| output.item.as_ref().map(StoredSecret::from))
+            .map(|output| output.item.filter(|item| !item.is_empty()))
             .map_err(|err| classify(&err))
     }
 }

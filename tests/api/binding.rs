@@ -26,8 +26,8 @@ async fn seeded() -> TestApp {
     app
 }
 
-/// Overwrites `to`'s token and binding with `from`'s, as someone with write access to the
-/// table could.
+/// Overwrites the existing item `to`'s (partition and sort key) token and binding with
+/// `from`'s, as someone with write access to the table could.
 async fn copy_token(store: &SecretStore, from: (&str, &str), to: (&str, &str)) {
     let source = stored_item(store, from.0, from.1).await.unwrap();
     store
@@ -37,6 +37,7 @@ async fn copy_token(store: &SecretStore, from: (&str, &str), to: (&str, &str)) {
         .key("org_id", AttributeValue::S(to.0.to_owned()))
         .key("secret_name", AttributeValue::S(to.1.to_owned()))
         .update_expression("SET encrypted_value = :v, binding = :b")
+        .condition_expression("attribute_exists(org_id)")
         .expression_attribute_values(":v", source["encrypted_value"].clone())
         .expression_attribute_values(":b", source["binding"].clone())
         .send()
@@ -250,20 +251,8 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
 
 /// Overwrites a recovery copy's token and binding with a live secret's.
 async fn copy_token_to_copy(store: &SecretStore, from: (&str, &str), org: &str, sort_key: &str) {
-    let source = stored_item(store, from.0, from.1).await.unwrap();
-    store
-        .client()
-        .update_item()
-        .table_name(store.table().as_str())
-        .key("org_id", AttributeValue::S(format!("\u{2}recovery:{org}")))
-        .key("secret_name", AttributeValue::S(sort_key.to_owned()))
-        .update_expression("SET encrypted_value = :v, binding = :b")
-        .condition_expression("attribute_exists(org_id)")
-        .expression_attribute_values(":v", source["encrypted_value"].clone())
-        .expression_attribute_values(":b", source["binding"].clone())
-        .send()
-        .await
-        .unwrap();
+    let recovery_partition = format!("\u{2}recovery:{org}");
+    copy_token(store, from, (&recovery_partition, sort_key)).await;
 }
 
 #[tokio::test]
