@@ -14,8 +14,8 @@ use crate::domain::SecretValue;
 
 mod binding;
 
+use binding::BindingKey;
 pub use binding::{BindingError, TokenBinding};
-use binding::{BindingKey, DigestKey};
 
 /// A stored Fernet token. Not secret by itself, but only useful with the key.
 #[derive(Clone, PartialEq, Eq)]
@@ -165,8 +165,6 @@ pub struct Cipher {
     key_count: usize,
     /// One per key, in the same order: the first binds, any verifies.
     binding_keys: Vec<BindingKey>,
-    /// One per key, in the same order, for the change ledger's value digests.
-    digest_keys: Vec<DigestKey>,
 }
 
 impl Cipher {
@@ -184,7 +182,6 @@ impl Cipher {
         }
         let count = entries.len();
         let mut binding_keys = Vec::with_capacity(count);
-        let mut digest_keys = Vec::with_capacity(count);
         let fernets = entries
             .iter()
             .enumerate()
@@ -199,7 +196,6 @@ impl Cipher {
                     .decode(canonical)
                     .map_err(|_| invalid(KeyProblem::WrongLength { bytes: 0 }))?;
                 binding_keys.push(BindingKey::derive(&key_bytes));
-                digest_keys.push(DigestKey::derive(&key_bytes));
                 secrecy::zeroize::Zeroize::zeroize(&mut key_bytes);
                 // Cannot fail for a canonical 32-byte key; kept as an error, not a panic.
                 Fernet::new(canonical).ok_or(invalid(KeyProblem::WrongLength { bytes: 0 }))
@@ -211,7 +207,6 @@ impl Cipher {
             primary,
             key_count: count,
             binding_keys,
-            digest_keys,
         })
     }
 
@@ -301,19 +296,29 @@ impl Cipher {
         }
     }
 
-    /// Keyed digests of `value` as the value of `org_id`/`secret_name`, one per key (the
-    /// first under the encrypting key): the change ledger records the first and compares
-    /// with any, so a retried update is recognised across a key rotation.
-    pub fn value_digests(
-        &self,
-        org_id: &str,
-        secret_name: &str,
-        value: &SecretValue,
-    ) -> Vec<String> {
-        self.digest_keys
-            .iter()
-            .map(|key| key.digest(org_id, secret_name, value.expose_bytes()))
-            .collect()
+    /// `facts` sealed under the encrypting key: a Fernet token, so nobody without a key can
+    /// read or forge them, and `rotate-keys` re-seals them like any token. For change
+    /// records (`storage::change`), which must say what a request did without holding a
+    /// readable digest of its value.
+    pub(crate) fn seal(&self, facts: &[u8]) -> String {
+        self.primary.encrypt(facts)
+    }
+
+    /// What [`Cipher::seal`] sealed, under any configured key; `None` when no key opens it
+    /// or it is stamped in the future (beyond the spec's clock skew). The bytes are wiped
+    /// when dropped.
+    pub(crate) fn open_seal(&self, seal: &str) -> Option<secrecy::zeroize::Zeroizing<Vec<u8>>> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let issued_at = token_timestamp(seal)?;
+        if issued_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
+            return None;
+        }
+        self.keys
+            .decrypt(seal)
+            .ok()
+            .map(secrecy::zeroize::Zeroizing::new)
     }
 
     /// True when a configured key opens the token (the plaintext is wiped at once).

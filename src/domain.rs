@@ -182,6 +182,44 @@ impl fmt::Display for Actor {
     }
 }
 
+/// The id of the request that makes a change: API Gateway's `requestContext.requestId`, a
+/// direct invocation's `requestContext.requestId`, else the Lambda request id. It names the
+/// request in its change record, so it is used byte for byte or refused, never trimmed or
+/// replaced: two ids that differ are two requests.
+///
+/// Sized for ids a workflow derives from its own: a Step Functions execution ARN (at most
+/// 256 characters) plus a separator and a state name (at most 80 characters) is 337 bytes in
+/// ASCII and at most 1,345 bytes in UTF-8; see `docs/api.md`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub const MAX_BYTES: usize = 2048;
+
+    /// The id exactly as received, or why it is unusable: empty, over [`Self::MAX_BYTES`],
+    /// surrounded by whitespace, or holding control, format or separator characters.
+    pub fn parse(raw: &str) -> Result<Self, IdentifierError> {
+        check_identifier(raw, Self::MAX_BYTES)?;
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestId({:?})", self.0)
+    }
+}
+
 /// A client's `Idempotency-Key` for create (like Secrets Manager's `ClientRequestToken`):
 /// 1-255 visible ASCII characters.
 #[derive(Clone, PartialEq, Eq)]
@@ -198,8 +236,9 @@ pub enum IdempotencyKeyError {
 impl IdempotencyKey {
     pub const MAX_CHARS: usize = 255;
 
+    /// The key exactly as received, or refused: never trimmed, so two keys that differ are
+    /// two requests.
     pub fn parse(raw: &str) -> Result<Self, IdempotencyKeyError> {
-        let raw = raw.trim();
         if raw.is_empty() || raw.len() > Self::MAX_CHARS {
             return Err(IdempotencyKeyError::Length {
                 max: Self::MAX_CHARS,
@@ -247,15 +286,6 @@ impl SecretValue {
             return Err(SecretValueError::TooLarge { max_bytes });
         }
         Ok(Self(value))
-    }
-
-    /// Constant-time comparison with another plaintext, for idempotent create.
-    #[cfg(any(feature = "lambda", test))]
-    pub(crate) fn same_as(&self, other: &SecretString) -> bool {
-        use subtle::ConstantTimeEq;
-        let ours = self.expose_bytes();
-        let theirs = other.expose_secret().as_bytes();
-        ours.len() == theirs.len() && bool::from(ours.ct_eq(theirs))
     }
 
     pub(crate) fn expose_bytes(&self) -> &[u8] {
@@ -352,14 +382,6 @@ mod tests {
             IdempotencyKey::parse("ключ").unwrap_err(),
             IdempotencyKeyError::Characters
         );
-    }
-
-    #[test]
-    fn secret_values_compare_by_content() {
-        let value = SecretValue::parse("abc".to_owned(), 10).unwrap();
-        assert!(value.same_as(&SecretString::from("abc")));
-        assert!(!value.same_as(&SecretString::from("abd")));
-        assert!(!value.same_as(&SecretString::from("abcd")));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use super::response::{ErrorBody, ErrorResponse};
 use crate::auth::{AuthError, Permission};
 use crate::crypto::DecryptError;
-use crate::domain::SecretName;
-use crate::storage::{RecoverySlot, RequestId, StoreError};
+use crate::domain::{IdentifierError, RequestId, SecretName};
+use crate::storage::{RecoverySlot, StoreError};
 
 /// Seconds a client should wait before retrying after a 503.
 pub(crate) const RETRY_AFTER_SECONDS: u32 = 1;
@@ -31,8 +31,13 @@ pub enum ApiError {
     Validation(Vec<ValidationIssue>),
     #[error("secret name already taken")]
     SecretNameTaken { name: SecretName },
-    #[error("idempotency key reused with a different value")]
-    IdempotencyKeyReused { name: SecretName },
+    /// The request's identity (its Idempotency-Key, else its request id) already named
+    /// another change (operation, secret or value) within the replay horizon.
+    #[error("request identity reused for another change (by key: {by_key})")]
+    RequestReused { name: SecretName, by_key: bool },
+    /// The event's request id is there but unusable: it is never trimmed or replaced.
+    #[error("unusable request id: it {0}")]
+    InvalidRequestId(IdentifierError),
     #[error("no such secret")]
     SecretNotFound { name: SecretName },
     #[error("nothing to restore ({})", slot.as_str())]
@@ -227,12 +232,26 @@ impl ApiError {
                 format!("A secret named '{name}' already exists in this organization; use the update endpoint to change it"),
                 secret_name(name),
             ),
-            ApiError::IdempotencyKeyReused { name } => (
+            ApiError::RequestReused { name, by_key: true } => (
                 StatusCode::CONFLICT,
                 "AlreadyExistsError",
                 "idempotency_key_reused",
-                format!("This Idempotency-Key already created '{name}' with a different value"),
+                format!("This Idempotency-Key was already used in the last 24 hours for another change (another operation, secret or value) than this one to '{name}'; nothing was written. Send a new key for a new change"),
                 secret_name(name),
+            ),
+            ApiError::RequestReused { name, by_key: false } => (
+                StatusCode::CONFLICT,
+                "AlreadyExistsError",
+                "request_id_reused",
+                format!("This request id was already used in the last 24 hours for another change (another operation, secret or value) than this one to '{name}'; nothing was written. Derive a new request id for a new change"),
+                secret_name(name),
+            ),
+            ApiError::InvalidRequestId(problem) => (
+                StatusCode::BAD_REQUEST,
+                "BadRequestError",
+                "invalid_request_id",
+                format!("The event's requestContext.requestId is unusable: it {problem} (1 to {} bytes, no surrounding whitespace, no control, format or separator characters)", RequestId::MAX_BYTES),
+                None,
             ),
             ApiError::SecretNotFound { name } => (
                 StatusCode::NOT_FOUND,

@@ -13,11 +13,11 @@ use serde_json::Value;
 
 use crate::auth::{self, Principal};
 use crate::config::Config;
-use crate::domain::{Actor, IdempotencyKey, SecretName};
+use crate::domain::{IdempotencyKey, RequestId, SecretName};
 use crate::event::{self, Caller, EventDefects};
 use crate::storage::{
-    BoundToken, Change, CreateOutcome, DeleteOutcome, NewSecret, RecoverySlot, RequestId,
-    RestoreOutcome, SecretStore, UpdateOutcome,
+    BoundToken, Change, CreateOutcome, DeleteOutcome, Identity, NewSecret, RecoverySlot,
+    RestoreOutcome, RestorePolicy, SecretStore, UpdateOutcome, ValueDigest,
 };
 use body::{
     parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
@@ -152,7 +152,7 @@ impl App {
                 }
             }
             Err(unusable) => {
-                let request_id = context.and_then(|ctx| RequestId::new(&ctx.request_id));
+                let request_id = context.and_then(|ctx| RequestId::parse(&ctx.request_id).ok());
                 let err = ApiError::MalformedEvent(unusable.malformed.reason);
                 let audit = Audit {
                     caller: Some(unusable.caller),
@@ -179,15 +179,19 @@ impl App {
         request: Request,
         caller: Caller,
     ) -> (Response<Body>, Option<InvocationError>) {
-        let request_id = request_id(&request);
         let mut audit = Audit {
             caller: Some(caller),
             ..Audit::default()
         };
+        // Used exactly as received or refused: it names the request in its change record.
+        let request_id = match request_id(&request) {
+            Ok(request_id) => request_id,
+            Err(err) => return self.answer(Err(err), &audit, None),
+        };
         let result = self
-            .dispatch(&request, caller, request_id.as_ref(), &mut audit)
+            .dispatch(&request, caller, &request_id, &mut audit)
             .await;
-        self.answer(result, &audit, request_id.as_ref())
+        self.answer(result, &audit, Some(&request_id))
     }
 
     /// An outcome as a response (and, for a failure, the invocation error a direct caller
@@ -230,7 +234,7 @@ impl App {
         &self,
         request: &Request,
         caller: Caller,
-        request_id: Option<&RequestId>,
+        request_id: &RequestId,
         audit: &mut Audit,
     ) -> Result<Handled, ApiError> {
         let path = resource_path(request);
@@ -282,43 +286,35 @@ impl App {
                 }
                 let input = parse_create_body(body, self.config.max_secret_value_bytes)?;
                 audit.secret_name = Some(input.name.clone());
-                let request_id =
-                    request_id.ok_or(ApiError::Internal(InternalError::NoRequestId))?;
-                self.create(&principal, input, idempotency_key, request_id)
-                    .await
+                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
+                self.create(&principal, input, &change).await
             }
             Operation::Update(segment) => {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
                 let value = parse_update_body(body, self.config.max_secret_value_bytes)?;
                 let idempotency_key = idempotency_key_of(request)?;
-                let change = change_by(&principal, request_id, idempotency_key.as_ref())?;
-                let token = self.config.cipher.encrypt(&value);
-                let binding =
-                    self.config
-                        .cipher
-                        .bind(principal.org_id.as_str(), name.as_str(), &token);
-                // The same request again only if it sends the same value: a keyed digest,
-                // never the value, goes into the change ledger.
-                let value_digests = self.config.cipher.value_digests(
-                    principal.org_id.as_str(),
-                    name.as_str(),
-                    &value,
-                );
+                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
+                let cipher = &self.config.cipher;
+                let token = cipher.encrypt(&value);
+                let binding = cipher.bind(principal.org_id.as_str(), name.as_str(), &token);
+                // The same request again only if it sends the same value: the value's
+                // digest, sealed, goes into the change record (never the value).
+                let digest = ValueDigest::of(&principal.org_id, &name, &value);
                 let outcome = self
                     .store
                     .update(
-                        &principal.org_id,
                         &name,
                         BoundToken { token, binding },
-                        change,
+                        &digest,
+                        &change,
                         self.config.recovery_window,
-                        &value_digests,
                     )
                     .await?;
                 let outcome = match outcome {
                     UpdateOutcome::Updated => Outcome::Updated,
                     UpdateOutcome::AlreadyUpdated => Outcome::UpdatedOnRetry,
+                    UpdateOutcome::RequestReused => return Err(reused(&change, name)),
                     UpdateOutcome::NotFound => return Err(ApiError::SecretNotFound { name }),
                 };
                 Ok((
@@ -330,19 +326,15 @@ impl App {
                 let name = parse_path_name(segment)?;
                 audit.secret_name = Some(name.clone());
                 let idempotency_key = idempotency_key_of(request)?;
-                let change = change_by(&principal, request_id, idempotency_key.as_ref())?;
+                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
                 let outcome = self
                     .store
-                    .delete(
-                        &principal.org_id,
-                        &name,
-                        change,
-                        self.config.recovery_window,
-                    )
+                    .delete(&name, &change, self.config.recovery_window)
                     .await?;
                 let outcome = match outcome {
                     DeleteOutcome::Deleted => Outcome::Deleted,
                     DeleteOutcome::AlreadyDeleted => Outcome::DeletedOnRetry,
+                    DeleteOutcome::RequestReused => return Err(reused(&change, name)),
                     DeleteOutcome::NotFound => return Err(ApiError::SecretNotFound { name }),
                 };
                 Ok((
@@ -355,7 +347,7 @@ impl App {
                 audit.secret_name = Some(name.clone());
                 let slot = parse_restore_version(request)?;
                 let idempotency_key = idempotency_key_of(request)?;
-                let change = change_by(&principal, request_id, idempotency_key.as_ref())?;
+                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
                 // Only a copy that opens under our keys and is bound to this secret comes
                 // back; anything else is a table someone tampered with, never restored.
                 let cipher = &self.config.cipher;
@@ -372,21 +364,16 @@ impl App {
                                 )
                                 .is_ok()
                     };
-                let outcome = self
-                    .store
-                    .restore(
-                        &principal.org_id,
-                        &name,
-                        slot,
-                        change,
-                        self.config.recovery_window,
-                        self.config.max_secrets_per_org,
-                        accept,
-                    )
-                    .await?;
+                let policy = RestorePolicy {
+                    window: self.config.recovery_window,
+                    max_secrets: self.config.max_secrets_per_org,
+                    accept,
+                };
+                let outcome = self.store.restore(&name, slot, &change, &policy).await?;
                 let outcome = match outcome {
                     RestoreOutcome::Restored => Outcome::Restored(slot),
                     RestoreOutcome::AlreadyRestored => Outcome::RestoredOnRetry,
+                    RestoreOutcome::RequestReused => return Err(reused(&change, name)),
                     RestoreOutcome::NameTaken => return Err(ApiError::RestoreBlocked { name }),
                     RestoreOutcome::NothingToRestore => {
                         return Err(ApiError::NothingToRestore { name, slot })
@@ -421,84 +408,44 @@ impl App {
         &self,
         principal: &Principal,
         input: body::CreateSecretRequest,
-        idempotency_key: Option<IdempotencyKey>,
-        request_id: &RequestId,
+        change: &Change<'_>,
     ) -> Result<Handled, ApiError> {
-        let encrypted_value = self.config.cipher.encrypt(&input.value);
-        let binding = self.config.cipher.bind(
+        let cipher = &self.config.cipher;
+        let encrypted_value = cipher.encrypt(&input.value);
+        let binding = cipher.bind(
             principal.org_id.as_str(),
             input.name.as_str(),
             &encrypted_value,
         );
+        let digest = ValueDigest::of(&principal.org_id, &input.name, &input.value);
         let outcome = self
             .store
-            .create(NewSecret {
-                org_id: &principal.org_id,
-                name: &input.name,
-                encrypted_value,
-                binding,
-                created_by: &principal.actor,
-                request_id,
-                // Only a named actor can replay a create (see below): without a subject the
-                // key could never be used, so it is not stored.
-                idempotency_key: idempotency_key
-                    .as_ref()
-                    .filter(|_| principal.actor.subject().is_some()),
-                max_secrets: self.config.max_secrets_per_org,
-            })
+            .create(
+                NewSecret {
+                    name: &input.name,
+                    encrypted_value,
+                    binding,
+                    value: &digest,
+                    max_secrets: self.config.max_secrets_per_org,
+                },
+                change,
+            )
             .await?;
         let outcome = match outcome {
             CreateOutcome::Created => Outcome::Created,
+            // This very request again (same identity, name and value), whatever happened to
+            // the secret since: its first answer. A client's retry is recognised by its
+            // Idempotency-Key; an SDK retry or a redelivered event by its request id.
+            CreateOutcome::AlreadyCreated => match change.identity() {
+                Identity::Key(_) => Outcome::IdempotentReplay,
+                Identity::Request(_) => Outcome::CreatedOnRetry,
+            },
+            CreateOutcome::RequestReused => return Err(reused(change, input.name)),
+            CreateOutcome::NameTaken => return Err(ApiError::SecretNameTaken { name: input.name }),
             CreateOutcome::LimitReached => {
                 return Err(ApiError::SecretLimitReached {
                     limit: self.config.max_secrets_per_org,
                 })
-            }
-            CreateOutcome::NameTaken(existing) => {
-                // The name is taken. It is this create's own earlier write only in two cases,
-                // both by the same actor and both with the same value:
-                // - the same request (an SDK retry whose first response was lost, or a
-                //   redelivered direct invocation): the same request id;
-                // - a client's retry: the same Idempotency-Key.
-                // A request id alone is not enough: workflows that build events from a
-                // template repeat it. Anyone else gets a plain conflict whatever value they
-                // send, so the answer says nothing about the stored value (no oracle).
-                // Items written before subjects were exact stored `unknown` for "no subject"
-                // together with the key: that is never an actor for a key.
-                let stored_actor = existing.created_by.as_deref();
-                let same_request = existing.request_id.as_deref() == Some(request_id.as_str())
-                    && stored_actor == Some(principal.actor.as_str());
-                let same_key = matches!(
-                    (&idempotency_key, &existing.idempotency_key),
-                    (Some(ours), Some(theirs)) if ours.as_str() == theirs
-                ) && matches!(
-                    (principal.actor.subject(), stored_actor),
-                    (Some(ours), Some(theirs)) if ours == theirs && theirs != Actor::UNKNOWN
-                );
-                if !(same_request || same_key) {
-                    return Err(ApiError::SecretNameTaken { name: input.name });
-                }
-                // Compare the plaintexts in constant time; neither is logged or returned.
-                let stored = existing
-                    .encrypted_value
-                    .ok_or(ApiError::Internal(InternalError::MissingToken))?;
-                let stored = self
-                    .config
-                    .cipher
-                    .decrypt(&stored)
-                    .map_err(|err| ApiError::Internal(err.into()))?;
-                if !input.value.same_as(&stored) {
-                    return Err(if same_key {
-                        ApiError::IdempotencyKeyReused { name: input.name }
-                    } else {
-                        ApiError::SecretNameTaken { name: input.name }
-                    });
-                }
-                if same_key {
-                    Outcome::IdempotentReplay
-                } else {
-                    Outcome::CreatedOnRetry
-                }
             }
         };
         Ok((
@@ -506,21 +453,33 @@ impl App {
             outcome,
         ))
     }
+
+    /// Who changes a secret in which request. As for every write, an `Idempotency-Key`
+    /// identifies the request only for an actor with a subject: without one, anyone could
+    /// replay it, and the request id does.
+    fn change_by<'a>(
+        &'a self,
+        principal: &'a Principal,
+        request_id: &'a RequestId,
+        idempotency_key: Option<&'a IdempotencyKey>,
+    ) -> Change<'a> {
+        Change {
+            org_id: &principal.org_id,
+            actor: &principal.actor,
+            request_id,
+            idempotency_key,
+            cipher: &self.config.cipher,
+        }
+    }
 }
 
-/// Who changes a secret in this request. Every write stores its request id (and its
-/// `Idempotency-Key`), so that the same request sent again is recognised. As for create,
-/// a key counts only for an actor with a subject: without one, anyone could replay it.
-fn change_by<'a>(
-    principal: &'a Principal,
-    request_id: Option<&'a RequestId>,
-    idempotency_key: Option<&'a IdempotencyKey>,
-) -> Result<Change<'a>, ApiError> {
-    Ok(Change {
-        actor: &principal.actor,
-        request_id: request_id.ok_or(ApiError::Internal(InternalError::NoRequestId))?,
-        idempotency_key: idempotency_key.filter(|_| principal.actor.subject().is_some()),
-    })
+/// A request whose identity (its Idempotency-Key, else its request id) already named
+/// another change within the replay horizon.
+fn reused(change: &Change<'_>, name: SecretName) -> ApiError {
+    ApiError::RequestReused {
+        name,
+        by_key: matches!(change.identity(), Identity::Key(_)),
+    }
 }
 
 /// The request's `Idempotency-Key` header, if any (422 when malformed).
@@ -574,18 +533,22 @@ fn log_audit(
     );
 }
 
-/// The API Gateway request id, else the Lambda request id.
-fn request_id(request: &Request) -> Option<RequestId> {
+/// The API Gateway request id (a direct invocation's `requestContext.requestId`) exactly as
+/// received, else the Lambda request id. An id that is there but unusable is refused, never
+/// trimmed or replaced: a redelivery must find the first delivery's change record.
+fn request_id(request: &Request) -> Result<RequestId, ApiError> {
     let gateway_id = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref(),
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
         _ => None,
     };
-    gateway_id.and_then(RequestId::new).or_else(|| {
-        request
-            .lambda_context_ref()
-            .and_then(|ctx| RequestId::new(&ctx.request_id))
-    })
+    if let Some(raw) = gateway_id {
+        return RequestId::parse(raw).map_err(ApiError::InvalidRequestId);
+    }
+    request
+        .lambda_context_ref()
+        .and_then(|ctx| RequestId::parse(&ctx.request_id).ok())
+        .ok_or(ApiError::Internal(InternalError::NoRequestId))
 }
 
 /// The path the route table sees. REST events carry the resource path without the stage.
@@ -719,7 +682,7 @@ mod tests {
             "rawPath": "/",
             "requestContext": { "http": { "method": "GET", "path": "/" } },
         }));
-        assert!(request_id(&bare).is_none());
+        assert!(request_id(&bare).is_err());
         let mut context = Context::default();
         context.request_id = "lambda-1".to_owned();
         let with_lambda = bare.with_lambda_context(context);

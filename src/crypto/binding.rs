@@ -27,7 +27,6 @@ use sha2::Sha256;
 use super::EncryptedValue;
 
 const BINDING_INFO: &[u8] = b"org-secrets/token-binding/v1";
-const DIGEST_INFO: &[u8] = b"org-secrets/value-digest/v1";
 const BINDING_PREFIX: &str = "v1:";
 
 type HmacSha256 = Hmac<Sha256>;
@@ -96,31 +95,6 @@ fn mac_of(key: &[u8; 32], org_id: &str, secret_name: &str, rest: &[u8]) -> HmacS
     }
     mac.update(rest);
     mac
-}
-
-/// The key that digests values for the change ledger (an update sent again is the same
-/// only with the same value), derived like the binding key for a purpose of its own. A
-/// digest is of one secret's value (organization and name go in), so equal values of two
-/// secrets do not show as equal digests. Wiped when dropped.
-pub(super) struct DigestKey([u8; 32]);
-
-impl DigestKey {
-    pub(super) fn derive(fernet_key: &[u8]) -> Self {
-        Self(derive(fernet_key, DIGEST_INFO))
-    }
-
-    pub(super) fn digest(&self, org_id: &str, secret_name: &str, value: &[u8]) -> String {
-        let tag = mac_of(&self.0, org_id, secret_name, value)
-            .finalize()
-            .into_bytes();
-        format!("{BINDING_PREFIX}{}", URL_SAFE.encode(tag))
-    }
-}
-
-impl Drop for DigestKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
 }
 
 /// The MAC key derived from one Fernet key. Wiped when dropped.
@@ -205,23 +179,6 @@ mod tests {
                 "{malformed}"
             );
         }
-    }
-
-    #[test]
-    fn value_digests_are_per_secret_and_per_purpose() {
-        let digest = DigestKey::derive(&[1; 32]);
-        let a = digest.digest("org", "name", b"value");
-        assert_eq!(a, digest.digest("org", "name", b"value"));
-        assert_ne!(a, digest.digest("org", "other", b"value"));
-        assert_ne!(a, digest.digest("org", "name", b"value2"));
-        assert_ne!(
-            a,
-            DigestKey::derive(&[2; 32]).digest("org", "name", b"value")
-        );
-        // Not the binding construction under another name: the derived keys differ.
-        let token = EncryptedValue::from_stored("value".to_owned());
-        let binding = key(1).bind("org", "name", &token);
-        assert_ne!(a, binding.as_str());
     }
 
     #[test]

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::ledger::Ledger;
 use super::{NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::Actor;
+use crate::domain::{Actor, OrgId, RequestId};
 
 const ATTR_ORG_ID: &str = "org_id";
 const ATTR_SECRET_NAME: &str = "secret_name";
@@ -26,9 +25,18 @@ const ATTR_RESTORED_AT: &str = "restored_at";
 const ATTR_RESTORED_BY: &str = "restored_by";
 const ATTR_REMOVED_AT: &str = "removed_at";
 const ATTR_REMOVED_BY: &str = "removed_by";
-/// The change ledger (see `ledger`): a list of maps whose fields `ledger` knows.
-const ATTR_CHANGES: &str = "changes";
+/// The change ledger of versions before change records: ignored, and dropped from an item
+/// on its next write.
+const ATTR_LEGACY_CHANGES: &str = "changes";
 const ATTR_EXPIRES_AT: &str = "expires_at";
+// A change record's attributes (module `change`); `request_id`, `idempotency_key` and
+// `expires_at` too.
+const ATTR_CHANGE_OP: &str = "change_op";
+const ATTR_CHANGED_SECRET: &str = "changed_secret";
+const ATTR_CHANGED_BY: &str = "changed_by";
+const ATTR_CHANGED_AT: &str = "changed_at";
+const ATTR_REPLAY_UNTIL: &str = "replay_until";
+const ATTR_SEAL: &str = "seal";
 
 /// Recovery copies live in a partition of their own per organization, so an
 /// organization's partition (what list and Python consumers query) holds exactly what it
@@ -59,7 +67,15 @@ pub(super) enum Attr {
     UpdatedBy,
     RestoredAt,
     RestoredBy,
-    Changes,
+    LegacyChanges,
+    RequestId,
+    ExpiresAt,
+    ChangeOp,
+    ChangedSecret,
+    ChangedBy,
+    ChangedAt,
+    ReplayUntil,
+    Seal,
 }
 
 impl Attr {
@@ -75,7 +91,15 @@ impl Attr {
             Attr::UpdatedBy => ATTR_UPDATED_BY,
             Attr::RestoredAt => ATTR_RESTORED_AT,
             Attr::RestoredBy => ATTR_RESTORED_BY,
-            Attr::Changes => ATTR_CHANGES,
+            Attr::LegacyChanges => ATTR_LEGACY_CHANGES,
+            Attr::RequestId => ATTR_REQUEST_ID,
+            Attr::ExpiresAt => ATTR_EXPIRES_AT,
+            Attr::ChangeOp => ATTR_CHANGE_OP,
+            Attr::ChangedSecret => ATTR_CHANGED_SECRET,
+            Attr::ChangedBy => ATTR_CHANGED_BY,
+            Attr::ChangedAt => ATTR_CHANGED_AT,
+            Attr::ReplayUntil => ATTR_REPLAY_UNTIL,
+            Attr::Seal => ATTR_SEAL,
         }
     }
 }
@@ -108,40 +132,42 @@ pub(super) fn secret_count(item: &RawItem) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// A new secret's item, complete: key, token, `created_*`, request id and, when given, the
-/// idempotency key.
+/// A new secret's item, complete: key, token, binding, `created_*` and request id.
 pub(super) struct NewItem<'a> {
+    pub(super) org_id: &'a OrgId,
     pub(super) secret: NewSecret<'a>,
+    pub(super) created_by: &'a Actor,
+    pub(super) request_id: &'a RequestId,
     pub(super) created_at: String,
 }
 
 impl From<NewItem<'_>> for RawItem {
     fn from(new: NewItem<'_>) -> Self {
-        let NewItem { secret, created_at } = new;
-        let mut item = key(secret.org_id.as_str(), secret.name.as_str());
-        item.insert(
-            ATTR_ENCRYPTED_VALUE.to_owned(),
-            AttributeValue::S(secret.encrypted_value.into_string()),
-        );
-        item.insert(ATTR_CREATED_AT.to_owned(), AttributeValue::S(created_at));
-        item.insert(
-            ATTR_CREATED_BY.to_owned(),
-            AttributeValue::S(secret.created_by.as_str().to_owned()),
-        );
-        item.insert(
-            ATTR_REQUEST_ID.to_owned(),
-            AttributeValue::S(secret.request_id.as_str().to_owned()),
-        );
-        item.insert(
-            ATTR_BINDING.to_owned(),
-            AttributeValue::S(secret.binding.into_string()),
-        );
-        if let Some(idempotency_key) = secret.idempotency_key {
-            item.insert(
-                ATTR_IDEMPOTENCY_KEY.to_owned(),
-                AttributeValue::S(idempotency_key.as_str().to_owned()),
-            );
-        }
+        let NewItem {
+            org_id,
+            secret,
+            created_by,
+            request_id,
+            created_at,
+        } = new;
+        let mut item = key(org_id.as_str(), secret.name.as_str());
+        let text = AttributeValue::S;
+        item.extend([
+            (
+                ATTR_ENCRYPTED_VALUE.to_owned(),
+                text(secret.encrypted_value.into_string()),
+            ),
+            (ATTR_CREATED_AT.to_owned(), text(created_at)),
+            (
+                ATTR_CREATED_BY.to_owned(),
+                text(created_by.as_str().to_owned()),
+            ),
+            (
+                ATTR_REQUEST_ID.to_owned(),
+                text(request_id.as_str().to_owned()),
+            ),
+            (ATTR_BINDING.to_owned(), text(secret.binding.into_string())),
+        ]);
         item
     }
 }
@@ -149,9 +175,6 @@ impl From<NewItem<'_>> for RawItem {
 impl From<&RawItem> for StoredSecret {
     fn from(item: &RawItem) -> Self {
         Self {
-            request_id: string_attr(item, ATTR_REQUEST_ID),
-            idempotency_key: string_attr(item, ATTR_IDEMPOTENCY_KEY),
-            created_by: string_attr(item, ATTR_CREATED_BY),
             encrypted_value: string_attr(item, ATTR_ENCRYPTED_VALUE)
                 .map(EncryptedValue::from_stored),
             binding: string_attr(item, ATTR_BINDING).map(TokenBinding::from_stored),
@@ -234,7 +257,7 @@ pub struct ItemKey(pub(super) RawItem);
 /// The two recovery copies a secret can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecoverySlot {
-    /// The value the last delete removed (or, with recovery off, a tombstone without it).
+    /// The value the last delete removed.
     Deleted,
     /// The value the last update (or restore of the previous value) replaced.
     Previous,
@@ -270,18 +293,12 @@ pub(super) struct Removal<'a> {
     pub(super) by: &'a Actor,
     /// Unix seconds, the TTL.
     pub(super) expires_at: i64,
-    /// `false`: a tombstone (recovery is off), which keeps who deleted and not the value.
-    pub(super) keep_value: bool,
-    /// The secret's change ledger, this change included.
-    pub(super) ledger: &'a Ledger,
 }
 
 /// Who restored a value.
 pub(super) struct Restoration<'a> {
     pub(super) at: &'a str,
     pub(super) by: &'a Actor,
-    /// The secret's change ledger, this restore included.
-    pub(super) ledger: &'a Ledger,
 }
 
 /// An item as read (a live secret or a recovery copy), for the lifecycle operations.
@@ -296,6 +313,9 @@ impl From<RawItem> for Snapshot {
 
 /// Attributes a recovery copy has and a live secret does not.
 const COPY_ONLY: [&str; 3] = [ATTR_REMOVED_AT, ATTR_REMOVED_BY, ATTR_EXPIRES_AT];
+/// Attributes of older versions that a write drops: a create's idempotency key (create's
+/// change record replaces it) and the change ledger (change records replace it).
+const DROPPED_ON_WRITE: [&str; 2] = [ATTR_IDEMPOTENCY_KEY, ATTR_LEGACY_CHANGES];
 
 impl Snapshot {
     pub(super) fn encrypted_value(&self) -> Option<&str> {
@@ -341,11 +361,6 @@ impl Snapshot {
         self.encrypted_value().is_some() && expires_at.is_some_and(|at| at > now_epoch)
     }
 
-    /// The item's change ledger, as stored.
-    pub(super) fn changes(&self) -> Option<&AttributeValue> {
-        self.0.get(ATTR_CHANGES)
-    }
-
     /// A previous value belongs to the live secret only if that secret is the same one
     /// (same create), not a new secret of the same name created after a delete.
     pub(super) fn same_secret_as(&self, other: &Snapshot) -> bool {
@@ -355,22 +370,19 @@ impl Snapshot {
     }
 
     /// This item as a recovery copy under `key`: everything it holds (value, binding,
-    /// history) and who removed it. A tombstone keeps no value, binding or history.
+    /// history) and who removed it, until when.
     pub(super) fn recovery_copy(&self, copy_key: RawItem, removal: &Removal<'_>) -> RawItem {
-        let mut item = if removal.keep_value {
-            let mut item = self.0.clone();
-            item.extend(copy_key);
-            item
-        } else {
-            copy_key
-        };
+        let mut item = self.0.clone();
+        for name in DROPPED_ON_WRITE {
+            item.remove(name);
+        }
+        item.extend(copy_key);
         for (name, value) in [
             (ATTR_REMOVED_AT, removal.at),
             (ATTR_REMOVED_BY, removal.by.as_str()),
         ] {
             item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
         }
-        item.insert(ATTR_CHANGES.to_owned(), removal.ledger.to_attribute());
         item.insert(
             ATTR_EXPIRES_AT.to_owned(),
             AttributeValue::N(removal.expires_at.to_string()),
@@ -383,7 +395,7 @@ impl Snapshot {
     /// changed since.
     pub(super) fn restored(&self, live_key: RawItem, restoration: &Restoration<'_>) -> RawItem {
         let mut item = self.0.clone();
-        for name in COPY_ONLY.iter().chain(&[ATTR_IDEMPOTENCY_KEY]) {
+        for name in COPY_ONLY.iter().chain(&DROPPED_ON_WRITE) {
             item.remove(*name);
         }
         item.extend(live_key);
@@ -393,7 +405,6 @@ impl Snapshot {
         ] {
             item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
         }
-        item.insert(ATTR_CHANGES.to_owned(), restoration.ledger.to_attribute());
         item
     }
 }

@@ -1,30 +1,28 @@
 //! Update, delete and restore: the writes that keep what they remove recoverable.
 //!
-//! Each reads the item first (consistently), then writes one transaction conditional on
-//! the item still being what it read: the live secret and its recovery copy change together
-//! or not at all. When the condition fails (another writer got there first), the operation
-//! reads again and decides again, a bounded number of times.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! Each reads the live item first (consistently; a restore also reads the copy it brings
+//! back), then writes one transaction: the change, conditional on the live item still being
+//! what it read, and the request's change record (module `change`). The live secret, its
+//! recovery copy and the record change together or not at all. When the live item changed
+//! between the read and the write, the operation reads again and decides again, a bounded
+//! number of times. An answer that writes nothing (not found, nothing to restore, a name in
+//! the way) is given only after the request's record says it is not a resend.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 
+use super::change::{Change, ChangeOp, ChangeRecord, ValueDigest};
+use super::item::Snapshot;
 use super::item::{key, recovery_key, Attr, RawItem, RecoverySlot, Removal, Restoration};
-use super::item::{Snapshot, COUNTER_SORT_KEY};
-use super::ledger::{Entry, Ledger, Op};
-use super::store::now_rfc3339;
-use super::{RequestId, SecretStore, StoreError};
+use super::store::{Committed, Now, Resend};
+use super::{SecretStore, StoreError};
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{Actor, IdempotencyKey, OrgId, SecretName};
+use crate::domain::{Actor, SecretName};
 
 /// How often an operation reads and tries again after another writer changed the item
 /// between its read and its write. Each attempt is itself retried on transaction conflicts.
 const CHANGE_ATTEMPTS: u32 = 4;
-/// With recovery off, a delete still leaves a tombstone (no value) for this long, so that a
-/// retried delete is recognised.
-const TOMBSTONE_SECS: i64 = 24 * 60 * 60;
 const SECS_PER_DAY: i64 = 24 * 60 * 60;
 
 /// How long a deleted or replaced value stays recoverable (`RECOVERY_WINDOW_DAYS`).
@@ -37,7 +35,7 @@ impl RecoveryWindow {
     pub const DEFAULT_DAYS: u32 = 7;
     pub const MAX_DAYS: u32 = 30;
 
-    /// `0` turns recovery off: deletes keep a tombstone only, updates keep nothing.
+    /// `0` turns recovery off: deletes and updates keep no value.
     pub fn days(days: u32) -> Self {
         Self {
             days: days.min(Self::MAX_DAYS),
@@ -53,11 +51,7 @@ impl RecoveryWindow {
     }
 
     fn expires_at(self, now: i64) -> i64 {
-        if self.keeps_values() {
-            now + i64::from(self.days) * SECS_PER_DAY
-        } else {
-            now + TOMBSTONE_SECS
-        }
+        now + i64::from(self.days) * SECS_PER_DAY
     }
 }
 
@@ -67,17 +61,6 @@ impl Default for RecoveryWindow {
     }
 }
 
-/// Who makes a change, and in which request: stored, so that the same request sent again
-/// (an SDK retry after a lost response, a redelivered event) is recognised.
-#[derive(Debug, Clone, Copy)]
-pub struct Change<'a> {
-    pub actor: &'a Actor,
-    pub request_id: &'a RequestId,
-    /// The request's `Idempotency-Key`, given only for an actor with a subject: a client's
-    /// retry through API Gateway has a new request id but the same key.
-    pub idempotency_key: Option<&'a IdempotencyKey>,
-}
-
 /// A value about to be written: its token and the token's binding to the secret.
 #[derive(Debug, Clone)]
 pub struct BoundToken {
@@ -85,27 +68,30 @@ pub struct BoundToken {
     pub binding: TokenBinding,
 }
 
+/// How an update, delete or restore ended. `AlreadyDone`: this very request was made
+/// before (a retry, a redelivery), and nothing was written now. `RequestReused`: the
+/// request's identity already named another change, and nothing was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateOutcome {
     Updated,
-    /// This request already set this value (the same request sent again): nothing written.
     AlreadyUpdated,
+    RequestReused,
     NotFound,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
     Deleted,
-    /// No live secret, and the last delete of the name was this request's.
     AlreadyDeleted,
+    RequestReused,
     NotFound,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestoreOutcome {
     Restored,
-    /// This request already restored it (the same request sent again): nothing written.
     AlreadyRestored,
+    RequestReused,
     /// A recoverable deleted value exists, but a live secret holds the name (restoring
     /// would overwrite it). The deleted value stays recoverable.
     NameTaken,
@@ -119,44 +105,24 @@ pub enum RestoreOutcome {
     Refused,
 }
 
-/// A secret's three items as read together.
-struct Found {
-    live: Option<Snapshot>,
-    deleted: Option<Snapshot>,
-    previous: Option<Snapshot>,
-}
-
-impl Found {
-    /// The secret's change ledger: the union of its items' ledgers.
-    fn ledger(&self, now: i64) -> Ledger {
-        let ledgers = [&self.live, &self.deleted, &self.previous]
-            .into_iter()
-            .flatten()
-            .filter_map(Snapshot::changes);
-        Ledger::merge(ledgers, now)
-    }
-}
-
-struct Now {
-    rfc3339: String,
-    epoch: i64,
-}
-
-impl Now {
-    fn get() -> Result<Self, StoreError> {
-        let epoch = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| StoreError::Other("clock before 1970".to_owned()))?
-            .as_secs();
-        Ok(Self {
-            rfc3339: now_rfc3339()?,
-            epoch: i64::try_from(epoch).unwrap_or(i64::MAX),
-        })
-    }
+/// What a restore needs besides the request: the window for the value it swaps out, the
+/// organization's limit for a value it brings back, and the check a copy must pass.
+pub struct RestorePolicy<A> {
+    pub window: RecoveryWindow,
+    pub max_secrets: u32,
+    /// Sees the copy's token and binding first: a copy it refuses (no key opens it, or it
+    /// is not bound to this secret) is never brought back.
+    pub accept: A,
 }
 
 fn gave_up() -> StoreError {
     StoreError::Unavailable("the item kept changing under concurrent writes".to_owned())
+}
+
+/// One attempt of a change: done (with the answer), or read and try again.
+enum Attempt<T> {
+    Done(T),
+    Again,
 }
 
 impl SecretStore {
@@ -184,86 +150,58 @@ impl SecretStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn delete_if(
+    /// A `Delete`, conditional when a condition is given (a copy that may not exist is
+    /// deleted unconditionally: deleting nothing is not an error).
+    fn delete_item(
         &self,
         item_key: RawItem,
-        condition: (String, RawItem),
+        condition: Option<(String, RawItem)>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let (expression, values) = condition;
-        let delete = Delete::builder()
+        let mut delete = Delete::builder()
             .table_name(self.table().as_str())
-            .set_key(Some(item_key))
-            .condition_expression(expression)
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .set_key(Some(item_key));
+        if let Some((expression, values)) = condition {
+            delete = delete
+                .condition_expression(expression)
+                .set_expression_attribute_values((!values.is_empty()).then_some(values));
+        }
+        let delete = delete
             .build()
             .map_err(|err| StoreError::Other(format!("delete: {err}")))?;
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// `ADD secret_count delta`: down only above zero (secrets from before the counter
-    /// were never counted), up only below the limit.
-    fn count(
-        &self,
-        org_id: &OrgId,
-        delta: i8,
-        max_secrets: u32,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(self.table().as_str())
-            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
-            .update_expression("ADD #count :delta")
-            .expression_attribute_names("#count", Attr::SecretCount.name())
-            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
-        let update = if delta < 0 {
-            update
-                .condition_expression("#count > :zero")
-                .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
-        } else {
-            update
-                .condition_expression("attribute_not_exists(#count) OR #count < :max")
-                .expression_attribute_values(":max", AttributeValue::N(max_secrets.to_string()))
-        };
-        let update = update
-            .build()
-            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Sets the live item's value to `value` if it is still `live`: with `stamp` (when and
-    /// who) and the secret's ledger, and without a create's idempotency key.
+    /// Sets the live item's value to `value` if it is still `live`, with `stamp` (when and
+    /// who), dropping what older versions stored for retries (a create's idempotency key,
+    /// the change ledger).
     fn set_value(
         &self,
-        org_id: &OrgId,
-        name: &SecretName,
+        item_key: RawItem,
         live: &Snapshot,
         value: (&str, &str),
         stamp: [(Attr, &str); 2],
-        ledger: &Ledger,
     ) -> Result<TransactWriteItem, StoreError> {
         let (condition, mut values) = live.unchanged_condition();
         let (token, binding) = value;
-        let mut sets: Vec<(Attr, AttributeValue)> = vec![
-            (Attr::EncryptedValue, AttributeValue::S(token.to_owned())),
-            (Attr::Binding, AttributeValue::S(binding.to_owned())),
-            (Attr::Changes, ledger.to_attribute()),
-        ];
-        sets.extend(
-            stamp
-                .into_iter()
-                .map(|(attr, text)| (attr, AttributeValue::S(text.to_owned()))),
-        );
+        let mut sets: Vec<(Attr, &str)> =
+            vec![(Attr::EncryptedValue, token), (Attr::Binding, binding)];
+        sets.extend(stamp);
         let mut update = Update::builder()
             .table_name(self.table().as_str())
-            .set_key(Some(key(org_id.as_str(), name.as_str())))
-            .expression_attribute_names("#idem", Attr::IdempotencyKey.name());
+            .set_key(Some(item_key))
+            .expression_attribute_names("#idem", Attr::IdempotencyKey.name())
+            .expression_attribute_names("#ledger", Attr::LegacyChanges.name());
         let mut assignments = Vec::new();
         for (index, (attr, value)) in sets.into_iter().enumerate() {
             assignments.push(format!("#set{index} = :set{index}"));
             update = update.expression_attribute_names(format!("#set{index}"), attr.name());
-            values.insert(format!(":set{index}"), value);
+            values.insert(format!(":set{index}"), AttributeValue::S(value.to_owned()));
         }
         let update = update
-            .update_expression(format!("SET {} REMOVE #idem", assignments.join(", ")))
+            .update_expression(format!(
+                "SET {} REMOVE #idem, #ledger",
+                assignments.join(", ")
+            ))
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
             .build()
@@ -271,152 +209,150 @@ impl SecretStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The live secret and its two recovery copies, read at once (consistently).
-    async fn read_secret(&self, org_id: &OrgId, name: &SecretName) -> Result<Found, StoreError> {
-        let (org, name) = (org_id.as_str(), name.as_str());
-        let (live, deleted, previous) = tokio::try_join!(
-            self.read(key(org, name)),
-            self.read(recovery_key(org, RecoverySlot::Deleted, name)),
-            self.read(recovery_key(org, RecoverySlot::Previous, name)),
-        )?;
-        Ok(Found {
-            live,
-            deleted,
-            previous,
+    /// The answer when a change would write nothing: a resend of this request gets its
+    /// first answer (`done`), a reused identity `reused`, anything else `otherwise`.
+    async fn unless_resent<T>(
+        &self,
+        record: &ChangeRecord,
+        change: &Change<'_>,
+        now: &Now,
+        answers: [T; 3],
+    ) -> Result<T, StoreError> {
+        let [done, reused, otherwise] = answers;
+        Ok(match self.resend_of(record, change, now.epoch).await? {
+            Some(Resend::Same) => done,
+            Some(Resend::Reused) => reused,
+            None => otherwise,
         })
     }
 
     /// Replaces the value of an existing secret; `created_*` stay, and the value it
-    /// replaces is kept as the previous value for the recovery window.
+    /// replaces is kept as the previous value for the recovery window (with recovery off,
+    /// an older previous value is removed instead).
     ///
-    /// `value_digests` are [`crate::crypto::Cipher::value_digests`] of the new value (the
-    /// first is recorded): the same request sent again is recognised by its request id (or
-    /// key), actor **and** value, so a workflow that repeats request ids never gets a 200
-    /// for a value it did not store. It is recognised through the secret's change ledger,
-    /// wherever its value went since, so a redelivery never overwrites a newer value.
+    /// `value` is the digest of the new value, sealed into the change record: the same
+    /// request sent again is the same only with the same value, so a workflow that repeats
+    /// request ids never gets a 200 for a value it did not store.
     pub async fn update(
         &self,
-        org_id: &OrgId,
         name: &SecretName,
         new: BoundToken,
-        change: Change<'_>,
+        value: &ValueDigest,
+        change: &Change<'_>,
         window: RecoveryWindow,
-        value_digests: &[String],
     ) -> Result<UpdateOutcome, StoreError> {
+        let now = Now::get()?;
+        let record = ChangeRecord::new(
+            change,
+            ChangeOp::Update,
+            name,
+            Some(value),
+            (&now.rfc3339, now.epoch),
+        );
+        let org = change.org_id.as_str();
+        let live_key = || key(org, name.as_str());
+        let copy_key = || recovery_key(org, RecoverySlot::Previous, name.as_str());
         for _ in 0..CHANGE_ATTEMPTS {
-            let found = self.read_secret(org_id, name).await?;
-            let now = Now::get()?;
-            let ledger = found.ledger(now.epoch);
-            let same_value = |digest: &str| value_digests.iter().any(|ours| ours == digest);
-            if ledger.find(Op::Update, &change, same_value).is_some() {
-                return Ok(UpdateOutcome::AlreadyUpdated);
-            }
-            let Some(live) = &found.live else {
-                return Ok(UpdateOutcome::NotFound);
+            let Some(live) = self.read(live_key()).await? else {
+                let answers = [
+                    UpdateOutcome::AlreadyUpdated,
+                    UpdateOutcome::RequestReused,
+                    UpdateOutcome::NotFound,
+                ];
+                return self.unless_resent(&record, change, &now, answers).await;
             };
-            let entry = Entry::new(
-                Op::Update,
-                &change,
-                now.epoch,
-                value_digests.first().map(String::as_str),
-            );
-            let ledger = ledger.with(entry);
-            let mut items = vec![self.set_value(
-                org_id,
-                name,
-                live,
+            let set = self.set_value(
+                live_key(),
+                &live,
                 (new.token.as_str(), new.binding.as_str()),
                 [
                     (Attr::UpdatedAt, &now.rfc3339),
                     (Attr::UpdatedBy, change.actor.as_str()),
                 ],
-                &ledger,
-            )?];
-            let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
-            if window.keeps_values() {
-                let removal = removal(&now, change.actor, window, &ledger);
-                items.push(self.put(
-                    live.recovery_copy(copy_key(), &removal),
-                    Some(still_as_read(found.previous.as_ref())),
-                )?);
-            } else if let Some(previous) = &found.previous {
-                // Recovery is off now: an older previous value must not stand in for the
-                // value this update replaces.
-                items.push(self.delete_if(copy_key(), previous.unchanged_condition())?);
-            }
-            match self.transact(items).await? {
-                None => return Ok(UpdateOutcome::Updated),
-                // Changed since we read it: read again.
-                Some(cancelled)
-                    if cancelled.condition_failed(0) || cancelled.condition_failed(1) =>
-                {
-                    continue
-                }
-                Some(cancelled) => return Err(cancelled.into_error()),
+            )?;
+            let keep = if window.keeps_values() {
+                let removal = removal(&now, change.actor, window);
+                // The copy follows the live item: every writer of it first changes the live
+                // item, which the condition above guards.
+                self.put(live.recovery_copy(copy_key(), &removal), None)?
+            } else {
+                // Recovery is off: an older previous value must not stay behind.
+                self.delete_item(copy_key(), None)?
+            };
+            match self
+                .commit(vec![set, keep], &record, change, now.epoch)
+                .await?
+            {
+                Committed::Yes => return Ok(UpdateOutcome::Updated),
+                Committed::Resend(Resend::Same) => return Ok(UpdateOutcome::AlreadyUpdated),
+                Committed::Resend(Resend::Reused) => return Ok(UpdateOutcome::RequestReused),
+                Committed::ItemsChanged(cancelled) if cancelled.condition_failed(0) => continue,
+                Committed::ItemsChanged(cancelled) => return Err(cancelled.into_error()),
             }
         }
         Err(gave_up())
     }
 
-    /// Deletes the secret, keeps its value recoverable for the window (or, with recovery
-    /// off, a tombstone) and counts it off the organization's counter: one transaction.
+    /// Deletes the secret, keeps its value recoverable for the window, and counts it off
+    /// the organization's counter: one transaction. With recovery off, nothing of the
+    /// secret's values stays: its previous copy and any older deleted copy go too.
     ///
-    /// The same delete sent again is recognised through the secret's change ledger and
-    /// writes nothing, even if the name holds a new secret by then. The counter never goes
-    /// below zero: a secret written before the counter existed was never counted, and when
-    /// the counter is missing or zero it is deleted without it.
+    /// The counter never goes below zero: a secret written before the counter existed was
+    /// never counted, and when the counter is missing or zero it is deleted without it.
     pub async fn delete(
         &self,
-        org_id: &OrgId,
         name: &SecretName,
-        change: Change<'_>,
+        change: &Change<'_>,
         window: RecoveryWindow,
     ) -> Result<DeleteOutcome, StoreError> {
-        let live_key = || key(org_id.as_str(), name.as_str());
-        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
+        let now = Now::get()?;
+        let record = ChangeRecord::new(
+            change,
+            ChangeOp::Delete,
+            name,
+            None,
+            (&now.rfc3339, now.epoch),
+        );
+        let org = change.org_id.as_str();
+        let live_key = || key(org, name.as_str());
+        let copy_key = |slot| recovery_key(org, slot, name.as_str());
+        let mut counted = true;
         for _ in 0..CHANGE_ATTEMPTS {
-            let found = self.read_secret(org_id, name).await?;
-            let now = Now::get()?;
-            let ledger = found.ledger(now.epoch);
-            if ledger.find(Op::Delete, &change, |_| true).is_some() {
-                return Ok(DeleteOutcome::AlreadyDeleted);
-            }
-            let Some(live) = &found.live else {
-                return Ok(DeleteOutcome::NotFound);
+            let Some(live) = self.read(live_key()).await? else {
+                let answers = [
+                    DeleteOutcome::AlreadyDeleted,
+                    DeleteOutcome::RequestReused,
+                    DeleteOutcome::NotFound,
+                ];
+                return self.unless_resent(&record, change, &now, answers).await;
             };
-            let ledger = ledger.with(Entry::new(Op::Delete, &change, now.epoch, None));
-            let removal = removal(&now, change.actor, window, &ledger);
-            let delete_live = self.delete_if(live_key(), live.unchanged_condition())?;
-            // Overwrites an older deleted copy (still the one read): the most recent delete
-            // is the one kept.
-            let keep = self.put(
-                live.recovery_copy(copy_key(), &removal),
-                Some(still_as_read(found.deleted.as_ref())),
-            )?;
-            let items = vec![
-                delete_live.clone(),
-                keep.clone(),
-                self.count(org_id, -1, 0)?,
-            ];
-            let cancelled = match self.transact(items).await? {
-                None => return Ok(DeleteOutcome::Deleted),
-                Some(cancelled) => cancelled,
-            };
-            if cancelled.condition_failed(0) || cancelled.condition_failed(1) {
-                continue;
-            }
-            if !cancelled.condition_failed(2) {
-                return Err(cancelled.into_error());
-            }
-            // The counter is missing or zero: the secret was never counted.
-            match self.transact(vec![delete_live, keep]).await? {
-                None => return Ok(DeleteOutcome::Deleted),
-                Some(cancelled)
-                    if cancelled.condition_failed(0) || cancelled.condition_failed(1) =>
-                {
-                    continue
+            let mut items = vec![self.delete_item(live_key(), Some(live.unchanged_condition()))?];
+            if window.keeps_values() {
+                // Replaces an older deleted copy: the most recent delete is the one kept.
+                let removal = removal(&now, change.actor, window);
+                let copy = live.recovery_copy(copy_key(RecoverySlot::Deleted), &removal);
+                items.push(self.put(copy, None)?);
+            } else {
+                for slot in [RecoverySlot::Deleted, RecoverySlot::Previous] {
+                    items.push(self.delete_item(copy_key(slot), None)?);
                 }
-                Some(cancelled) => return Err(cancelled.into_error()),
+            }
+            let counter_index = items.len();
+            if counted {
+                items.push(self.count(change.org_id, -1, 0)?);
+            }
+            match self.commit(items, &record, change, now.epoch).await? {
+                Committed::Yes => return Ok(DeleteOutcome::Deleted),
+                Committed::Resend(Resend::Same) => return Ok(DeleteOutcome::AlreadyDeleted),
+                Committed::Resend(Resend::Reused) => return Ok(DeleteOutcome::RequestReused),
+                Committed::ItemsChanged(cancelled) if cancelled.condition_failed(0) => continue,
+                // The counter is missing or zero: the secret was never counted.
+                Committed::ItemsChanged(cancelled)
+                    if counted && cancelled.condition_failed(counter_index) =>
+                {
+                    counted = false;
+                }
+                Committed::ItemsChanged(cancelled) => return Err(cancelled.into_error()),
             }
         }
         Err(gave_up())
@@ -426,181 +362,180 @@ impl SecretStore {
     /// (counted against `max_secrets`), or the live secret's previous value in place of
     /// its current one (which becomes the previous value in turn, so a restore can be
     /// undone the same way).
-    ///
-    /// `accept` sees the copy's token and binding first: a copy it refuses (no key opens
-    /// it, or it is not bound to this secret) is never brought back. The same restore sent
-    /// again is recognised through the secret's change ledger and writes nothing.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn restore(
+    pub async fn restore<A>(
         &self,
-        org_id: &OrgId,
         name: &SecretName,
         slot: RecoverySlot,
-        change: Change<'_>,
-        window: RecoveryWindow,
-        max_secrets: u32,
-        accept: impl Fn(&EncryptedValue, Option<&TokenBinding>) -> bool,
-    ) -> Result<RestoreOutcome, StoreError> {
+        change: &Change<'_>,
+        policy: &RestorePolicy<A>,
+    ) -> Result<RestoreOutcome, StoreError>
+    where
+        A: Fn(&EncryptedValue, Option<&TokenBinding>) -> bool,
+    {
+        let now = Now::get()?;
         let op = match slot {
-            RecoverySlot::Deleted => Op::RestoreDeleted,
-            RecoverySlot::Previous => Op::RestorePrevious,
+            RecoverySlot::Deleted => ChangeOp::RestoreDeleted,
+            RecoverySlot::Previous => ChangeOp::RestorePrevious,
+        };
+        let record = ChangeRecord::new(change, op, name, None, (&now.rfc3339, now.epoch));
+        let restore = Restore {
+            name,
+            change,
+            record: &record,
+            now: &now,
         };
         for _ in 0..CHANGE_ATTEMPTS {
-            let found = self.read_secret(org_id, name).await?;
-            let now = Now::get()?;
-            let ledger = found.ledger(now.epoch);
-            if ledger.find(op, &change, |_| true).is_some() {
-                return Ok(RestoreOutcome::AlreadyRestored);
-            }
-            let ledger = ledger.with(Entry::new(op, &change, now.epoch, None));
-            // The copy's token and binding, if `accept` takes them.
-            let accepted = |copy: &Snapshot| -> Option<(String, String)> {
-                let token = copy.encrypted_value()?;
-                let binding = copy.binding()?;
-                accept(
-                    &EncryptedValue::from_stored(token.to_owned()),
-                    Some(&TokenBinding::from_stored(binding.to_owned())),
-                )
-                .then(|| (token.to_owned(), binding.to_owned()))
-            };
             let attempt = match slot {
-                RecoverySlot::Deleted => {
-                    let Some(copy) = found
-                        .deleted
-                        .as_ref()
-                        .filter(|c| c.is_recoverable(now.epoch))
-                    else {
-                        return Ok(RestoreOutcome::NothingToRestore);
-                    };
-                    if accepted(copy).is_none() {
-                        return Ok(RestoreOutcome::Refused);
-                    }
-                    if found.live.is_some() {
-                        return Ok(RestoreOutcome::NameTaken);
-                    }
-                    let restoration = Restoration {
-                        at: &now.rfc3339,
-                        by: change.actor,
-                        ledger: &ledger,
-                    };
-                    self.bring_back(org_id, name, copy, &restoration, max_secrets)
-                        .await?
-                }
-                RecoverySlot::Previous => {
-                    let Some(live) = &found.live else {
-                        return Ok(RestoreOutcome::NothingToRestore);
-                    };
-                    let previous = found
-                        .previous
-                        .as_ref()
-                        .filter(|copy| copy.is_recoverable(now.epoch) && copy.same_secret_as(live));
-                    let Some(previous) = previous else {
-                        return Ok(RestoreOutcome::NothingToRestore);
-                    };
-                    let Some(value) = accepted(previous) else {
-                        return Ok(RestoreOutcome::Refused);
-                    };
-                    let swap = Swap {
-                        live,
-                        previous,
-                        value: (&value.0, &value.1),
-                        now: &now,
-                        by: change.actor,
-                        window,
-                        ledger: &ledger,
-                    };
-                    self.swap_back(org_id, name, swap).await?
+                RecoverySlot::Deleted => self.bring_back(&restore, policy).await?,
+                RecoverySlot::Previous => self.swap_back(&restore, policy).await?,
+            };
+            let outcome = match attempt {
+                Attempt::Done(outcome) => outcome,
+                Attempt::Again => continue,
+            };
+            return match outcome {
+                RestoreOutcome::Restored
+                | RestoreOutcome::AlreadyRestored
+                | RestoreOutcome::RequestReused => Ok(outcome),
+                refusal => {
+                    let answers = [
+                        RestoreOutcome::AlreadyRestored,
+                        RestoreOutcome::RequestReused,
+                        refusal,
+                    ];
+                    self.unless_resent(&record, change, &now, answers).await
                 }
             };
-            if let Some(outcome) = attempt {
-                return Ok(outcome);
-            }
         }
         Err(gave_up())
     }
 
-    /// The deleted copy as the live secret again. `None`: something changed between the
-    /// read and the write (a create took the name, or the copy changed); read again.
-    async fn bring_back(
+    /// The deleted copy as the live secret again, if it is recoverable and accepted and no
+    /// live secret holds the name.
+    async fn bring_back<A>(
         &self,
-        org_id: &OrgId,
-        name: &SecretName,
-        copy: &Snapshot,
-        restoration: &Restoration<'_>,
-        max_secrets: u32,
-    ) -> Result<Option<RestoreOutcome>, StoreError> {
-        let live_key = key(org_id.as_str(), name.as_str());
-        let copy_key = recovery_key(org_id.as_str(), RecoverySlot::Deleted, name.as_str());
-        let put_live = self.put(
-            copy.restored(live_key, restoration),
-            Some(still_as_read(None)),
-        )?;
+        restore: &Restore<'_>,
+        policy: &RestorePolicy<A>,
+    ) -> Result<Attempt<RestoreOutcome>, StoreError>
+    where
+        A: Fn(&EncryptedValue, Option<&TokenBinding>) -> bool,
+    {
+        let Restore {
+            name,
+            change,
+            record,
+            now,
+        } = *restore;
+        let org = change.org_id.as_str();
+        let live_key = key(org, name.as_str());
+        let copy_key = recovery_key(org, RecoverySlot::Deleted, name.as_str());
+        let (live, copy) =
+            tokio::try_join!(self.read(live_key.clone()), self.read(copy_key.clone()))?;
+        let Some(copy) = copy.filter(|copy| copy.is_recoverable(now.epoch)) else {
+            return Ok(Attempt::Done(RestoreOutcome::NothingToRestore));
+        };
+        if accepted(&copy, &policy.accept).is_none() {
+            return Ok(Attempt::Done(RestoreOutcome::Refused));
+        }
+        if live.is_some() {
+            return Ok(Attempt::Done(RestoreOutcome::NameTaken));
+        }
+        let restoration = Restoration {
+            at: &now.rfc3339,
+            by: change.actor,
+        };
         let items = vec![
-            put_live,
-            self.delete_if(copy_key, copy.unchanged_condition())?,
-            self.count(org_id, 1, max_secrets)?,
+            self.put(
+                copy.restored(live_key, &restoration),
+                Some(absent_condition()),
+            )?,
+            self.delete_item(copy_key, Some(copy.unchanged_condition()))?,
+            self.count(change.org_id, 1, policy.max_secrets)?,
         ];
-        Ok(match self.transact(items).await? {
-            None => Some(RestoreOutcome::Restored),
-            Some(cancelled) if cancelled.condition_failed(0) || cancelled.condition_failed(1) => {
-                None
+        Ok(match self.commit(items, record, change, now.epoch).await? {
+            Committed::Yes => Attempt::Done(RestoreOutcome::Restored),
+            Committed::Resend(Resend::Same) => Attempt::Done(RestoreOutcome::AlreadyRestored),
+            Committed::Resend(Resend::Reused) => Attempt::Done(RestoreOutcome::RequestReused),
+            Committed::ItemsChanged(c) if c.condition_failed(0) || c.condition_failed(1) => {
+                Attempt::Again
             }
-            Some(cancelled) if cancelled.condition_failed(2) => Some(RestoreOutcome::LimitReached),
-            Some(cancelled) => return Err(cancelled.into_error()),
+            Committed::ItemsChanged(c) if c.condition_failed(2) => {
+                Attempt::Done(RestoreOutcome::LimitReached)
+            }
+            Committed::ItemsChanged(c) => return Err(c.into_error()),
         })
     }
 
     /// The previous value in place of the live one, which becomes the previous value in
-    /// turn (or, with recovery now off, is not kept). `None`: something changed; read again.
-    async fn swap_back(
+    /// turn (or, with recovery now off, is not kept).
+    async fn swap_back<A>(
         &self,
-        org_id: &OrgId,
-        name: &SecretName,
-        swap: Swap<'_>,
-    ) -> Result<Option<RestoreOutcome>, StoreError> {
-        let Swap {
-            live,
-            previous,
-            value,
-            now,
-            by,
-            window,
-            ledger,
-        } = swap;
-        let copy_key = || recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
-        let swap_in = self.set_value(
-            org_id,
+        restore: &Restore<'_>,
+        policy: &RestorePolicy<A>,
+    ) -> Result<Attempt<RestoreOutcome>, StoreError>
+    where
+        A: Fn(&EncryptedValue, Option<&TokenBinding>) -> bool,
+    {
+        let Restore {
             name,
-            live,
-            value,
+            change,
+            record,
+            now,
+        } = *restore;
+        let org = change.org_id.as_str();
+        let live_key = || key(org, name.as_str());
+        let copy_key = || recovery_key(org, RecoverySlot::Previous, name.as_str());
+        let (live, previous) = tokio::try_join!(self.read(live_key()), self.read(copy_key()))?;
+        let Some(live) = live else {
+            return Ok(Attempt::Done(RestoreOutcome::NothingToRestore));
+        };
+        // A previous value applies only to the secret it was replaced in.
+        let previous =
+            previous.filter(|copy| copy.is_recoverable(now.epoch) && copy.same_secret_as(&live));
+        let Some(previous) = previous else {
+            return Ok(Attempt::Done(RestoreOutcome::NothingToRestore));
+        };
+        let Some((token, binding)) = accepted(&previous, &policy.accept) else {
+            return Ok(Attempt::Done(RestoreOutcome::Refused));
+        };
+        let swap_in = self.set_value(
+            live_key(),
+            &live,
+            (&token, &binding),
             [
                 (Attr::RestoredAt, &now.rfc3339),
-                (Attr::RestoredBy, by.as_str()),
+                (Attr::RestoredBy, change.actor.as_str()),
             ],
-            ledger,
         )?;
-        let swap_out = if window.keeps_values() {
-            let removal = removal(now, by, window, ledger);
+        let swap_out = if policy.window.keeps_values() {
+            let removal = removal(now, change.actor, policy.window);
             self.put(
                 live.recovery_copy(copy_key(), &removal),
                 Some(previous.unchanged_condition()),
             )?
         } else {
-            self.delete_if(copy_key(), previous.unchanged_condition())?
+            self.delete_item(copy_key(), Some(previous.unchanged_condition()))?
         };
-        Ok(match self.transact(vec![swap_in, swap_out]).await? {
-            None => Some(RestoreOutcome::Restored),
-            Some(cancelled) if cancelled.condition_failed(0) || cancelled.condition_failed(1) => {
-                None
-            }
-            Some(cancelled) => return Err(cancelled.into_error()),
-        })
+        Ok(
+            match self
+                .commit(vec![swap_in, swap_out], record, change, now.epoch)
+                .await?
+            {
+                Committed::Yes => Attempt::Done(RestoreOutcome::Restored),
+                Committed::Resend(Resend::Same) => Attempt::Done(RestoreOutcome::AlreadyRestored),
+                Committed::Resend(Resend::Reused) => Attempt::Done(RestoreOutcome::RequestReused),
+                Committed::ItemsChanged(c) if c.condition_failed(0) || c.condition_failed(1) => {
+                    Attempt::Again
+                }
+                Committed::ItemsChanged(c) => return Err(c.into_error()),
+            },
+        )
     }
 
     /// A recovery copy as stored (for the reader's and operators' checks and for tests).
     pub async fn recovery_copy(
         &self,
-        org_id: &OrgId,
+        org_id: &crate::domain::OrgId,
         name: &SecretName,
         slot: RecoverySlot,
     ) -> Result<Option<RawItem>, StoreError> {
@@ -609,43 +544,43 @@ impl SecretStore {
     }
 }
 
-fn removal<'a>(
+/// One restore request, as its attempts share it.
+#[derive(Clone, Copy)]
+struct Restore<'a> {
+    name: &'a SecretName,
+    change: &'a Change<'a>,
+    record: &'a ChangeRecord,
     now: &'a Now,
-    by: &'a Actor,
-    window: RecoveryWindow,
-    ledger: &'a Ledger,
-) -> Removal<'a> {
+}
+
+/// The copy's token and binding, if `accept` takes them.
+fn accepted(
+    copy: &Snapshot,
+    accept: impl Fn(&EncryptedValue, Option<&TokenBinding>) -> bool,
+) -> Option<(String, String)> {
+    let token = copy.encrypted_value()?;
+    let binding = copy.binding()?;
+    accept(
+        &EncryptedValue::from_stored(token.to_owned()),
+        Some(&TokenBinding::from_stored(binding.to_owned())),
+    )
+    .then(|| (token.to_owned(), binding.to_owned()))
+}
+
+fn removal<'a>(now: &'a Now, by: &'a Actor, window: RecoveryWindow) -> Removal<'a> {
     Removal {
         at: &now.rfc3339,
         by,
         expires_at: window.expires_at(now.epoch),
-        keep_value: window.keeps_values(),
-        ledger,
     }
 }
 
-/// The condition that a copy about to be overwritten is still the one read (or, if none
-/// was read, that there still is none), so that a write never rests on a stale read.
-fn still_as_read(read: Option<&Snapshot>) -> (String, RawItem) {
-    match read {
-        Some(copy) => copy.unchanged_condition(),
-        None => (
-            format!("attribute_not_exists({})", Attr::OrgId.name()),
-            RawItem::new(),
-        ),
-    }
-}
-
-/// What a restore of the previous value swaps, and with what.
-struct Swap<'a> {
-    live: &'a Snapshot,
-    previous: &'a Snapshot,
-    /// The previous copy's token and binding, as `accept` checked them.
-    value: (&'a str, &'a str),
-    now: &'a Now,
-    by: &'a Actor,
-    window: RecoveryWindow,
-    ledger: &'a Ledger,
+/// The condition that there is no item at the key written.
+fn absent_condition() -> (String, RawItem) {
+    (
+        format!("attribute_not_exists({})", Attr::OrgId.name()),
+        RawItem::new(),
+    )
 }
 
 #[cfg(test)]
@@ -653,14 +588,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn windows_expire_at_their_end_and_zero_keeps_a_day_long_tombstone() {
+    fn windows_expire_at_their_end_and_zero_keeps_nothing() {
         let now = 1_000_000;
         assert_eq!(RecoveryWindow::default().as_days(), 7);
         assert_eq!(RecoveryWindow::days(7).expires_at(now), now + 7 * 86_400);
         assert_eq!(RecoveryWindow::days(30).expires_at(now), now + 30 * 86_400);
         assert_eq!(RecoveryWindow::days(31).as_days(), 30);
-        let off = RecoveryWindow::days(0);
-        assert!(!off.keeps_values());
-        assert_eq!(off.expires_at(now), now + 86_400);
+        assert!(!RecoveryWindow::days(0).keeps_values());
+        assert!(RecoveryWindow::days(1).keeps_values());
     }
 }

@@ -35,20 +35,19 @@
 //! DynamoDB client's configuration) and `error` ([`StoreError`]).
 
 mod admin;
+mod change;
 mod client;
 mod error;
 mod item;
-mod ledger;
 mod lifecycle;
 mod store;
 
 pub use admin::{create_table_if_missing, ScanCursor, ScanPage, StoredToken};
+pub use change::{Change, ChangeOp, Identity, ValueDigest, REPLAY_HORIZON_SECS};
 pub use client::StoreSettings;
 pub use error::StoreError;
 pub use item::{ItemKey, ItemPlace, RecoverySlot, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE};
 pub use lifecycle::{
-    BoundToken, Change, DeleteOutcome, RecoveryWindow, RestoreOutcome, UpdateOutcome,
+    BoundToken, DeleteOutcome, RecoveryWindow, RestoreOutcome, RestorePolicy, UpdateOutcome,
 };
-pub use store::{
-    CreateOutcome, Found, NewSecret, RequestId, SecretStore, StoredSecret, WARM_UP_TIMEOUT,
-};
+pub use store::{CreateOutcome, Found, NewSecret, SecretStore, StoredSecret, WARM_UP_TIMEOUT};

@@ -1,7 +1,6 @@
 //! The store the function and the reader use: create, update, delete, list and get a
 //! secret, count an organization's secrets, and warm the connection up at init.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
@@ -16,13 +15,14 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use super::change::{Change, ChangeOp, ChangeRecord, ValueDigest, Verdict};
 use super::client::dynamodb_client;
 use super::error::classify;
 use super::item::{self, key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
 use super::{StoreError, StoreSettings};
 use crate::config::TableName;
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{Actor, IdempotencyKey, OrgId, SecretName};
+use crate::domain::{OrgId, SecretName};
 
 /// The smallest sort key a secret can have: names start at U+0020 or above.
 #[cfg(feature = "lambda")]
@@ -46,64 +46,58 @@ const WARM_UP_KEY: &str = "\u{1}org-secrets-warm-up";
 /// connections and never answers must not hold init for the 5 s a request may take.
 pub const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The id of the request that performs a write. Stored on the item so that an SDK retry of
-/// our own successful first attempt is recognised as ours.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(String);
-
-impl RequestId {
-    pub fn new(raw: &str) -> Option<Self> {
-        let raw = raw.trim();
-        (!raw.is_empty() && raw.len() <= 256 && !raw.chars().any(char::is_control))
-            .then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 pub struct NewSecret<'a> {
-    pub org_id: &'a OrgId,
     pub name: &'a SecretName,
     pub encrypted_value: EncryptedValue,
     /// [`crate::crypto::Cipher::bind`] of the token to the organization and name.
     pub binding: TokenBinding,
-    pub created_by: &'a Actor,
-    pub request_id: &'a RequestId,
-    pub idempotency_key: Option<&'a IdempotencyKey>,
+    /// The digest of the value, sealed into the change record.
+    pub value: &'a ValueDigest,
     /// The organization's limit (`MAX_SECRETS_PER_ORG`).
     pub max_secrets: u32,
 }
 
-/// A stored secret as [`SecretStore::get`] reads it, and what a taken name already holds
-/// (so the caller can tell a client's retry, same actor, same `Idempotency-Key`, same
-/// value, from a conflict). The value stays encrypted here. Each field is `None` when the
-/// item lacks that attribute.
+/// A stored secret as [`SecretStore::get`] reads it. The value stays encrypted here. Each
+/// field is `None` when the item lacks that attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSecret {
-    pub request_id: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub created_by: Option<String>,
     pub encrypted_value: Option<EncryptedValue>,
     pub binding: Option<TokenBinding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateOutcome {
     Created,
-    /// The name is taken: by someone else, or by an earlier attempt of this very create
-    /// (the caller tells which from what the item holds).
-    NameTaken(StoredSecret),
+    /// This very request was made before (a retry, a redelivery): nothing was written.
+    AlreadyCreated,
+    /// The name is taken by a secret this request did not create.
+    NameTaken,
     /// The organization already holds `max_secrets` secrets; nothing was written.
     LimitReached,
+    /// This request's identity already named another change: nothing was written.
+    RequestReused,
 }
+
+/// What a request's change record says when it is found before or instead of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Resend {
+    /// This very request was done: answer as the first time, write nothing.
+    Same,
+    /// The identity named another change: refuse, write nothing.
+    Reused,
+}
+
+/// How a write with its change record ended.
+pub(super) enum Committed {
+    Yes,
+    Resend(Resend),
+    /// A condition on one of the change's own items failed (not the record's).
+    ItemsChanged(Cancelled),
+}
+
+/// How many times a write tries again when its record's slot held an expired record, or
+/// one that vanished between the failed write and the read.
+const RECORD_ATTEMPTS: u32 = 3;
 
 /// Whether a conditional write found the item as it expected (operator tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,10 +106,33 @@ pub enum Found {
     No,
 }
 
-pub(super) fn now_rfc3339() -> Result<String, StoreError> {
-    DateTime::from(SystemTime::now())
-        .fmt(DateTimeFormat::DateTime)
-        .map_err(|err| StoreError::Other(format!("timestamp: {err}")))
+/// The time of a write, as stored (RFC 3339) and as compared (Unix seconds).
+pub(super) struct Now {
+    pub(super) rfc3339: String,
+    pub(super) epoch: i64,
+}
+
+impl Now {
+    pub(super) fn get() -> Result<Self, StoreError> {
+        let now = SystemTime::now();
+        let epoch = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|_| StoreError::Other("clock before 1970".to_owned()))?
+            .as_secs();
+        Ok(Self {
+            rfc3339: DateTime::from(now)
+                .fmt(DateTimeFormat::DateTime)
+                .map_err(|err| StoreError::Other(format!("timestamp: {err}")))?,
+            epoch: i64::try_from(epoch).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+/// The record in a request's slot was not written by the function for this request (its
+/// seal does not open, or names another request): the table was written outside the
+/// function. Nothing is written over it; `secrets-admin verify` names it.
+fn forged_record() -> StoreError {
+    StoreError::Other("the change record in this request's slot does not verify".to_owned())
 }
 
 #[derive(Debug, Clone)]
@@ -155,61 +172,179 @@ impl SecretStore {
     }
 
     /// Writes the secret unless the name is taken in this organization (conditional put)
-    /// or the organization is at its limit, in one transaction with the counter item.
-    pub async fn create(&self, secret: NewSecret<'_>) -> Result<CreateOutcome, StoreError> {
-        let created_at = now_rfc3339()?;
-        let org_id = secret.org_id;
-        let name = secret.name;
+    /// or the organization is at its limit, in one transaction with the counter item and
+    /// the request's change record.
+    pub async fn create(
+        &self,
+        secret: NewSecret<'_>,
+        change: &Change<'_>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let now = Now::get()?;
+        let org_id = change.org_id;
+        let record = ChangeRecord::new(
+            change,
+            ChangeOp::Create,
+            secret.name,
+            Some(secret.value),
+            (&now.rfc3339, now.epoch),
+        );
         let max_secrets = secret.max_secrets;
-        let item = RawItem::from(NewItem { secret, created_at });
+        let item = RawItem::from(NewItem {
+            org_id,
+            secret,
+            created_by: change.actor,
+            request_id: change.request_id,
+            created_at: now.rfc3339.clone(),
+        });
         // The whole item first: no later call on the builder can drop an attribute.
         let put = Put::builder()
             .set_item(Some(item))
             .table_name(self.table.as_str())
             .condition_expression("attribute_not_exists(org_id)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|err| StoreError::Other(format!("put: {err}")))?;
-        let count_up = Update::builder()
-            .table_name(self.table.as_str())
-            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
-            .update_expression("ADD #count :one")
-            .condition_expression("attribute_not_exists(#count) OR #count < :max")
-            .expression_attribute_names("#count", Attr::SecretCount.name())
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .expression_attribute_values(":max", AttributeValue::N(max_secrets.to_string()))
-            .build()
-            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
         let items = vec![
             TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(count_up).build(),
+            self.count(org_id, 1, max_secrets)?,
         ];
-        let Some(cancelled) = self.transact(items).await? else {
-            return Ok(CreateOutcome::Created);
+        let cancelled = match self.commit(items, &record, change, now.epoch).await? {
+            Committed::Yes => return Ok(CreateOutcome::Created),
+            Committed::Resend(Resend::Same) => return Ok(CreateOutcome::AlreadyCreated),
+            Committed::Resend(Resend::Reused) => return Ok(CreateOutcome::RequestReused),
+            Committed::ItemsChanged(cancelled) => cancelled,
         };
-        // The name first: a replay of an existing secret is answered as such even when the
-        // organization is full.
-        if cancelled.condition_failed(0) {
-            // Older DynamoDB Local releases return no item with the reason; a consistent
-            // read gives the same answer.
-            let old = match cancelled.0.first().and_then(|r| r.item.as_ref()) {
-                Some(item) if !item.is_empty() => Some(StoredSecret::from(item)),
-                _ => self.get(org_id, name).await?,
+        // The name first: a taken name is the answer even when the organization is full.
+        let refusal = if cancelled.condition_failed(0) {
+            CreateOutcome::NameTaken
+        } else if cancelled.condition_failed(1) {
+            CreateOutcome::LimitReached
+        } else {
+            return Err(cancelled.into_error());
+        };
+        // DynamoDB need not report the record's condition when another one failed too.
+        Ok(match self.resend_of(&record, change, now.epoch).await? {
+            Some(Resend::Same) => CreateOutcome::AlreadyCreated,
+            Some(Resend::Reused) => CreateOutcome::RequestReused,
+            None => refusal,
+        })
+    }
+
+    /// Runs `items` and the put of `record` as one transaction. The record's put is
+    /// conditional on its slot being free (no record, or one past the replay horizon); when
+    /// that condition fails, the record found decides: this request was done already, or
+    /// its identity named another one. A record whose seal does not verify is an error:
+    /// nothing is written over it.
+    pub(super) async fn commit(
+        &self,
+        items: Vec<TransactWriteItem>,
+        record: &ChangeRecord,
+        change: &Change<'_>,
+        now_epoch: i64,
+    ) -> Result<Committed, StoreError> {
+        let mut expired_seal: Option<String> = None;
+        for _ in 0..RECORD_ATTEMPTS {
+            let mut all = items.clone();
+            all.push(self.put_record(record, expired_seal.take(), now_epoch)?);
+            let record_index = all.len() - 1;
+            let cancelled = match self.transact(all).await? {
+                None => return Ok(Committed::Yes),
+                Some(cancelled) if cancelled.condition_failed(record_index) => cancelled,
+                Some(cancelled) => return Ok(Committed::ItemsChanged(cancelled)),
             };
-            // `None`: deleted between our write and our read, still a conflict for this
-            // attempt.
-            return Ok(CreateOutcome::NameTaken(old.unwrap_or(StoredSecret {
-                request_id: None,
-                idempotency_key: None,
-                created_by: None,
-                encrypted_value: None,
-                binding: None,
-            })));
+            let stored = match cancelled.item(record_index) {
+                Some(stored) => Some(stored.clone()),
+                // Older DynamoDB Local releases return no item with the reason.
+                None => self.read_item(record.key()).await?,
+            };
+            // Gone since (TTL): try again.
+            let Some(stored) = stored else { continue };
+            match record.judge(&stored, change.cipher, now_epoch) {
+                Verdict::SameRequest => return Ok(Committed::Resend(Resend::Same)),
+                Verdict::OtherRequest => return Ok(Committed::Resend(Resend::Reused)),
+                Verdict::Expired(seal) => expired_seal = Some(seal),
+                Verdict::Forged => return Err(forged_record()),
+            }
         }
-        if cancelled.condition_failed(1) {
-            return Ok(CreateOutcome::LimitReached);
+        Err(StoreError::Unavailable(
+            "the change record's slot kept changing".to_owned(),
+        ))
+    }
+
+    /// Whether this request was made before, for an answer that writes nothing (not found,
+    /// name taken, nothing to restore...): a resend gets its first answer instead.
+    pub(super) async fn resend_of(
+        &self,
+        record: &ChangeRecord,
+        change: &Change<'_>,
+        now_epoch: i64,
+    ) -> Result<Option<Resend>, StoreError> {
+        let Some(stored) = self.read_item(record.key()).await? else {
+            return Ok(None);
+        };
+        match record.judge(&stored, change.cipher, now_epoch) {
+            Verdict::SameRequest => Ok(Some(Resend::Same)),
+            Verdict::OtherRequest => Ok(Some(Resend::Reused)),
+            Verdict::Expired(_) => Ok(None),
+            Verdict::Forged => Err(forged_record()),
         }
-        Err(cancelled.into_error())
+    }
+
+    /// The put of a change record: into a free slot, or over exactly the expired record
+    /// whose seal is given. On a failed condition DynamoDB returns the record in the slot.
+    fn put_record(
+        &self,
+        record: &ChangeRecord,
+        over_expired: Option<String>,
+        now_epoch: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table.as_str())
+            .set_item(Some(record.item().clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let put = match over_expired {
+            Some(seal) => put
+                .condition_expression("#seal = :seal")
+                .expression_attribute_names("#seal", Attr::Seal.name())
+                .expression_attribute_values(":seal", AttributeValue::S(seal)),
+            None => put
+                .condition_expression("attribute_not_exists(#org) OR #until < :now")
+                .expression_attribute_names("#org", Attr::OrgId.name())
+                .expression_attribute_names("#until", Attr::ReplayUntil.name())
+                .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string())),
+        };
+        let put = put
+            .build()
+            .map_err(|err| StoreError::Other(format!("record: {err}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// `ADD secret_count delta`: down only above zero (secrets from before the counter
+    /// were never counted), up only below the limit.
+    pub(super) fn count(
+        &self,
+        org_id: &OrgId,
+        delta: i8,
+        max_secrets: u32,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(self.table.as_str())
+            .set_key(Some(key(org_id.as_str(), COUNTER_SORT_KEY)))
+            .update_expression("ADD #count :delta")
+            .expression_attribute_names("#count", Attr::SecretCount.name())
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        let update = if delta < 0 {
+            update
+                .condition_expression("#count > :zero")
+                .expression_attribute_values(":zero", AttributeValue::N("0".to_owned()))
+        } else {
+            update
+                .condition_expression("attribute_not_exists(#count) OR #count < :max")
+                .expression_attribute_values(":max", AttributeValue::N(max_secrets.to_string()))
+        };
+        let update = update
+            .build()
+            .map_err(|err| StoreError::Other(format!("counter: {err}")))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Runs a write transaction. `Ok(None)`: committed. `Ok(Some(cancelled))`: cancelled by a
@@ -376,6 +511,14 @@ pub(super) struct Cancelled(Vec<CancellationReason>);
 impl Cancelled {
     fn has(&self, code: &str) -> bool {
         self.0.iter().any(|reason| reason.code() == Some(code))
+    }
+
+    /// The item DynamoDB returned with the reason for item `index` (`ALL_OLD`), if any.
+    fn item(&self, index: usize) -> Option<&RawItem> {
+        self.0
+            .get(index)
+            .and_then(|reason| reason.item.as_ref())
+            .filter(|item| !item.is_empty())
     }
 
     /// Whether the condition on item `index` is what failed.

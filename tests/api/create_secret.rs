@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use org_secrets::crypto::{Cipher, EncryptedValue};
-use org_secrets::storage::RequestId;
+use org_secrets::domain::RequestId;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -507,33 +507,46 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     let again = app.call(&event).await;
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(again.json["created"], true);
-    // The store reports it as such.
+    // The store recognises it by the request's change record, and writes nothing.
     let store = app.store();
     let cipher = &app.config().cipher;
     let org = org_secrets::domain::OrgId::parse("org_acme").unwrap();
     let name = org_secrets::domain::SecretName::parse("retried").unwrap();
     let actor = org_secrets::domain::Actor::unknown();
     let request_id =
-        RequestId::new(event["requestContext"]["requestId"].as_str().unwrap()).unwrap();
-    let value = org_secrets::domain::SecretValue::parse("value".to_owned(), 100).unwrap();
-    let outcome = store
-        .create(org_secrets::storage::NewSecret {
-            org_id: &org,
-            name: &name,
-            encrypted_value: cipher.encrypt(&value),
-            binding: org_secrets::crypto::TokenBinding::from_stored("v1:unused".to_owned()),
-            created_by: &actor,
-            request_id: &request_id,
-            idempotency_key: None,
-            max_secrets: 1_000,
-        })
-        .await
-        .unwrap();
-    // The store reports the name taken by this request; the API decides it is ours.
-    let org_secrets::storage::CreateOutcome::NameTaken(existing) = outcome else {
-        panic!("expected NameTaken, got {outcome:?}");
+        RequestId::parse(event["requestContext"]["requestId"].as_str().unwrap()).unwrap();
+    let change = org_secrets::storage::Change {
+        org_id: &org,
+        actor: &actor,
+        request_id: &request_id,
+        idempotency_key: None,
+        cipher,
     };
-    assert_eq!(existing.request_id.as_deref(), Some(request_id.as_str()));
+    let create = |value: &str| {
+        let value = org_secrets::domain::SecretValue::parse(value.to_owned(), 100).unwrap();
+        let digest = org_secrets::storage::ValueDigest::of(&org, &name, &value);
+        (cipher.encrypt(&value), digest)
+    };
+    for (value, expected) in [
+        ("value", org_secrets::storage::CreateOutcome::AlreadyCreated),
+        ("other", org_secrets::storage::CreateOutcome::RequestReused),
+    ] {
+        let (token, digest) = create(value);
+        let outcome = store
+            .create(
+                org_secrets::storage::NewSecret {
+                    name: &name,
+                    encrypted_value: token,
+                    binding: org_secrets::crypto::TokenBinding::from_stored("v1:unused".to_owned()),
+                    value: &digest,
+                    max_secrets: 1_000,
+                },
+                &change,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, expected, "{value}");
+    }
     // A different request for the same name is a conflict.
     assert_eq!(
         app.create("org_acme", "ADMIN", &create_body("retried", "value"))

@@ -56,6 +56,11 @@ fn one_of_each_error() -> Vec<ApiError> {
             name: SecretName::parse("n").unwrap(),
         },
         ApiError::SecretLimitReached { limit: 1_000 },
+        ApiError::RequestReused {
+            name: SecretName::parse("n").unwrap(),
+            by_key: false,
+        },
+        ApiError::InvalidRequestId(org_secrets::domain::IdentifierError::TooLong { max: 2048 }),
         ApiError::NothingToRestore {
             name: SecretName::parse("n").unwrap(),
             slot: org_secrets::storage::RecoverySlot::Previous,
@@ -76,7 +81,8 @@ fn one_of_each_error() -> Vec<ApiError> {
             | ApiError::UnsupportedMediaType
             | ApiError::Validation(_)
             | ApiError::SecretNameTaken { .. }
-            | ApiError::IdempotencyKeyReused { .. }
+            | ApiError::RequestReused { .. }
+            | ApiError::InvalidRequestId(_)
             | ApiError::SecretNotFound { .. }
             | ApiError::SecretLimitReached { .. }
             | ApiError::NothingToRestore { .. }

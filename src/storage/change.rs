@@ -1,0 +1,592 @@
+//! Change records: how the same write request sent again is recognised, and what it changed.
+//!
+//! Every write request (create, update, delete, restore of a deleted or a previous value)
+//! puts one **change record** in the same `TransactWriteItems` as the change, on the
+//! condition that no live record of the same request exists. The record is keyed by the
+//! request's identity: its organization, its actor, and its `Idempotency-Key` (for an actor
+//! with a subject) or else its request id. So a resend finds its record whatever happened to
+//! the secret since, and is answered as the first time without writing; the same identity
+//! used for another operation, name or value is refused; and nothing is ever written twice.
+//!
+//! A record says which secret changed, how, by whom, in which request and when, in plain
+//! attributes (an organization's change history and change events read those), and holds
+//! the same facts, plus a SHA-256 of a create's or update's value, **sealed**: a Fernet token
+//! under `ENCRYPTION_KEY` ([`Cipher::seal`]). Only the seal decides a resend, so a record
+//! forged or copied by someone who can write the table but holds no key is never taken for
+//! a request's own, a value's digest is readable by nobody without a key, and `rotate-keys`
+//! re-seals records like any token, so a retry is recognised across a key rotation.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::item::{key, Attr, RawItem};
+use crate::crypto::Cipher;
+use crate::domain::{Actor, IdempotencyKey, OrgId, RequestId, SecretName, SecretValue};
+
+/// How long a request is recognised when sent again: 24 hours, like AWS Powertools'
+/// idempotency default and Stripe's keys. After that its identity may name a new request.
+pub const REPLAY_HORIZON_SECS: i64 = 24 * 60 * 60;
+/// A seal dated further ahead than this is not ours (the Fernet spec's clock skew).
+const MAX_CLOCK_SKEW_SECS: i64 = 60;
+/// Change records live in a partition of their own per organization: no organization id
+/// holds a control character, so no organization's partition can be this one.
+pub(super) const CHANGE_PARTITION_PREFIX: &str = "\u{3}changes:";
+/// The sort key of a record: this, then the identity's SHA-256 (URL-safe base64).
+const RECORD_SORT_PREFIX: &str = "request:";
+/// The sealed facts start with this, so a seal is never mistaken for another token.
+const SEAL_MAGIC: &[u8] = b"org-secrets/change-record/v1";
+
+/// The write a request makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOp {
+    Create,
+    Update,
+    Delete,
+    RestoreDeleted,
+    RestorePrevious,
+}
+
+impl ChangeOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeOp::Create => "create",
+            ChangeOp::Update => "update",
+            ChangeOp::Delete => "delete",
+            ChangeOp::RestoreDeleted => "restore_deleted",
+            ChangeOp::RestorePrevious => "restore_previous",
+        }
+    }
+}
+
+/// Who makes a change, in which request, and the keys that seal its record.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub org_id: &'a OrgId,
+    pub actor: &'a Actor,
+    pub request_id: &'a RequestId,
+    /// The request's `Idempotency-Key`. It identifies the request only for an actor with a
+    /// subject (without one, anyone could replay it); otherwise the request id does.
+    pub idempotency_key: Option<&'a IdempotencyKey>,
+    pub cipher: &'a Cipher,
+}
+
+/// What identifies a request in its change record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity<'a> {
+    /// The `Idempotency-Key` of an actor with a subject.
+    Key(&'a str),
+    /// The request id.
+    Request(&'a str),
+}
+
+impl<'a> Change<'a> {
+    pub fn identity(&self) -> Identity<'a> {
+        match self.idempotency_key {
+            Some(key) if self.actor.subject().is_some() => Identity::Key(key.as_str()),
+            _ => Identity::Request(self.request_id.as_str()),
+        }
+    }
+}
+
+impl Identity<'_> {
+    fn kind(self) -> &'static str {
+        match self {
+            Identity::Key(_) => "key",
+            Identity::Request(_) => "request",
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            Identity::Key(value) | Identity::Request(value) => value,
+        }
+    }
+}
+
+/// SHA-256 of a value as one secret's value (organization and name go in, length-prefixed).
+/// It only ever travels sealed ([`Cipher::seal`]): never stored or logged readable.
+#[derive(Clone)]
+pub struct ValueDigest([u8; 32]);
+
+impl ValueDigest {
+    pub fn of(org_id: &OrgId, name: &SecretName, value: &SecretValue) -> Self {
+        let mut hasher = Sha256::new();
+        for part in [org_id.as_str(), name.as_str()] {
+            hasher.update(length_prefix(part.len()));
+            hasher.update(part.as_bytes());
+        }
+        hasher.update(value.expose_bytes());
+        Self(hasher.finalize().into())
+    }
+}
+
+impl std::fmt::Debug for ValueDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueDigest(..)")
+    }
+}
+
+fn length_prefix(len: usize) -> [u8; 4] {
+    // Everything sealed is far below 4 GiB; saturate rather than wrap anyway.
+    u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()
+}
+
+/// What a stored record says about the request at hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// This very request (same operation, name and value): it was done.
+    SameRequest,
+    /// Another request with the same identity: another operation, name or value.
+    OtherRequest,
+    /// A record older than the replay horizon: the identity is free again. Holds the seal,
+    /// so that only this very record is replaced.
+    Expired(String),
+    /// Not a record this function wrote for this identity (no key opens its seal, or the
+    /// seal names another request): the table was written outside the function.
+    Forged,
+}
+
+/// The facts a record seals.
+#[derive(PartialEq, Eq)]
+struct Facts {
+    org_id: String,
+    identity_kind: String,
+    identity: String,
+    actor: String,
+    op: String,
+    secret_name: String,
+    at: i64,
+    /// Empty for delete and restore.
+    value_digest: Vec<u8>,
+}
+
+impl Facts {
+    fn encode(&self) -> Vec<u8> {
+        let at = self.at.to_string();
+        let fields: [&[u8]; 8] = [
+            self.org_id.as_bytes(),
+            self.identity_kind.as_bytes(),
+            self.identity.as_bytes(),
+            self.actor.as_bytes(),
+            self.op.as_bytes(),
+            self.secret_name.as_bytes(),
+            at.as_bytes(),
+            &self.value_digest,
+        ];
+        let mut out = SEAL_MAGIC.to_vec();
+        for field in fields {
+            out.extend_from_slice(&length_prefix(field.len()));
+            out.extend_from_slice(field);
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut rest = bytes.strip_prefix(SEAL_MAGIC)?;
+        let mut next = || -> Option<Vec<u8>> {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+            if tail.len() < len {
+                return None;
+            }
+            let (field, tail) = tail.split_at(len);
+            rest = tail;
+            Some(field.to_vec())
+        };
+        let text = |bytes: Vec<u8>| String::from_utf8(bytes).ok();
+        let facts = Self {
+            org_id: text(next()?)?,
+            identity_kind: text(next()?)?,
+            identity: text(next()?)?,
+            actor: text(next()?)?,
+            op: text(next()?)?,
+            secret_name: text(next()?)?,
+            at: text(next()?)?.parse().ok()?,
+            value_digest: next()?,
+        };
+        rest.is_empty().then_some(facts)
+    }
+
+    /// The same request: same identity, operation, secret and value.
+    fn same_request_as(&self, other: &Facts) -> bool {
+        self.same_identity_as(other)
+            && self.op == other.op
+            && self.secret_name == other.secret_name
+            && bool::from(self.value_digest.ct_eq(&other.value_digest))
+    }
+
+    fn same_identity_as(&self, other: &Facts) -> bool {
+        self.org_id == other.org_id
+            && self.identity_kind == other.identity_kind
+            && self.identity == other.identity
+            && self.actor == other.actor
+    }
+}
+
+/// The change record of one request, ready to be written with its change.
+pub(super) struct ChangeRecord {
+    item: RawItem,
+    facts: Facts,
+}
+
+impl ChangeRecord {
+    /// The record of `change` doing `op` to `name` at `now` (`rfc3339` and Unix seconds),
+    /// with the digest of the value it writes (create and update).
+    pub(super) fn new(
+        change: &Change<'_>,
+        op: ChangeOp,
+        name: &SecretName,
+        value: Option<&ValueDigest>,
+        now: (&str, i64),
+    ) -> Self {
+        let (rfc3339, epoch) = now;
+        let identity = change.identity();
+        let facts = Facts {
+            org_id: change.org_id.as_str().to_owned(),
+            identity_kind: identity.kind().to_owned(),
+            identity: identity.value().to_owned(),
+            actor: change.actor.as_str().to_owned(),
+            op: op.as_str().to_owned(),
+            secret_name: name.as_str().to_owned(),
+            at: epoch,
+            value_digest: value.map(|digest| digest.0.to_vec()).unwrap_or_default(),
+        };
+        let seal = change.cipher.seal(&facts.encode());
+        let text = |value: &str| AttributeValue::S(value.to_owned());
+        let number = |value: i64| AttributeValue::N(value.to_string());
+        let mut item = record_key(change);
+        let replay_until = epoch + REPLAY_HORIZON_SECS;
+        item.extend([
+            (Attr::ChangeOp.name().to_owned(), text(op.as_str())),
+            (Attr::ChangedSecret.name().to_owned(), text(name.as_str())),
+            (
+                Attr::ChangedBy.name().to_owned(),
+                text(change.actor.as_str()),
+            ),
+            (Attr::ChangedAt.name().to_owned(), text(rfc3339)),
+            (
+                Attr::RequestId.name().to_owned(),
+                text(change.request_id.as_str()),
+            ),
+            (Attr::ReplayUntil.name().to_owned(), number(replay_until)),
+            (Attr::ExpiresAt.name().to_owned(), number(replay_until)),
+            (Attr::Seal.name().to_owned(), text(&seal)),
+        ]);
+        if let Identity::Key(idempotency_key) = identity {
+            item.insert(
+                Attr::IdempotencyKey.name().to_owned(),
+                text(idempotency_key),
+            );
+        }
+        Self { item, facts }
+    }
+
+    pub(super) fn item(&self) -> &RawItem {
+        &self.item
+    }
+
+    pub(super) fn key(&self) -> RawItem {
+        [Attr::OrgId, Attr::SecretName]
+            .into_iter()
+            .filter_map(|attr| {
+                let name = attr.name();
+                self.item.get(name).map(|v| (name.to_owned(), v.clone()))
+            })
+            .collect()
+    }
+
+    /// The record stored at this request's key, judged by its seal alone (its plain
+    /// attributes are for reading, and anyone who can write the table can change them).
+    pub(super) fn judge(&self, stored: &RawItem, cipher: &Cipher, now_epoch: i64) -> Verdict {
+        let Some(seal) = stored.get(Attr::Seal.name()).and_then(|v| v.as_s().ok()) else {
+            return Verdict::Forged;
+        };
+        let Some(facts) = cipher
+            .open_seal(seal)
+            .and_then(|plain| Facts::decode(&plain))
+        else {
+            return Verdict::Forged;
+        };
+        if !facts.same_identity_as(&self.facts) || facts.at > now_epoch + MAX_CLOCK_SKEW_SECS {
+            return Verdict::Forged;
+        }
+        if facts.at + REPLAY_HORIZON_SECS <= now_epoch {
+            return Verdict::Expired(seal.clone());
+        }
+        if facts.same_request_as(&self.facts) {
+            Verdict::SameRequest
+        } else {
+            Verdict::OtherRequest
+        }
+    }
+}
+
+/// The key of the record of `change`'s request.
+fn record_key(change: &Change<'_>) -> RawItem {
+    let identity = change.identity();
+    let mut hasher = Sha256::new();
+    for part in [change.actor.as_str(), identity.kind(), identity.value()] {
+        hasher.update(length_prefix(part.len()));
+        hasher.update(part.as_bytes());
+    }
+    let digest = URL_SAFE_NO_PAD.encode(hasher.finalize());
+    key(
+        &format!("{CHANGE_PARTITION_PREFIX}{}", change.org_id.as_str()),
+        &format!("{RECORD_SORT_PREFIX}{digest}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher(key_byte: u8) -> Cipher {
+        let key = URL_SAFE_NO_PAD.encode([key_byte; 32]);
+        Cipher::from_key_list(&format!("{key}=")).expect("key")
+    }
+
+    struct Request {
+        org: OrgId,
+        actor: Actor,
+        request_id: RequestId,
+        key: Option<IdempotencyKey>,
+    }
+
+    impl Request {
+        fn new(actor: &str, request_id: &str, key: Option<&str>) -> Self {
+            Self {
+                org: OrgId::parse("org_a").unwrap(),
+                actor: Actor::parse(actor).unwrap(),
+                request_id: RequestId::parse(request_id).unwrap(),
+                key: key.map(|k| IdempotencyKey::parse(k).unwrap()),
+            }
+        }
+
+        fn change<'a>(&'a self, cipher: &'a Cipher) -> Change<'a> {
+            Change {
+                org_id: &self.org,
+                actor: &self.actor,
+                request_id: &self.request_id,
+                idempotency_key: self.key.as_ref(),
+                cipher,
+            }
+        }
+    }
+
+    fn digest(value: &str) -> ValueDigest {
+        ValueDigest::of(
+            &OrgId::parse("org_a").unwrap(),
+            &SecretName::parse("n").unwrap(),
+            &SecretValue::parse(value.to_owned(), 64).unwrap(),
+        )
+    }
+
+    fn record(
+        request: &Request,
+        cipher: &Cipher,
+        op: ChangeOp,
+        name: &str,
+        value: Option<&str>,
+        at: i64,
+    ) -> ChangeRecord {
+        let digest = value.map(digest);
+        ChangeRecord::new(
+            &request.change(cipher),
+            op,
+            &SecretName::parse(name).unwrap(),
+            digest.as_ref(),
+            ("2026-12-03T00:00:00Z", at),
+        )
+    }
+
+    #[test]
+    fn a_record_recognises_its_own_request_and_refuses_every_other_use_of_its_identity() {
+        let now = 1_796_000_000;
+        let keys = cipher(1);
+        let first = Request::new("alice", "r1", None);
+        let stored = record(&first, &keys, ChangeOp::Update, "n", Some("v1"), now);
+        let cases = [
+            (
+                "the same update",
+                ChangeOp::Update,
+                "n",
+                Some("v1"),
+                now + 5,
+                Verdict::SameRequest,
+            ),
+            (
+                "another value",
+                ChangeOp::Update,
+                "n",
+                Some("v2"),
+                now + 5,
+                Verdict::OtherRequest,
+            ),
+            (
+                "another name",
+                ChangeOp::Update,
+                "m",
+                Some("v1"),
+                now + 5,
+                Verdict::OtherRequest,
+            ),
+            (
+                "another operation",
+                ChangeOp::Delete,
+                "n",
+                None,
+                now + 5,
+                Verdict::OtherRequest,
+            ),
+            (
+                "just inside the horizon",
+                ChangeOp::Update,
+                "n",
+                Some("v1"),
+                now + 86_399,
+                Verdict::SameRequest,
+            ),
+        ];
+        for (case, op, name, value, at, expected) in cases {
+            let ours = record(&first, &keys, op, name, value, at);
+            assert_eq!(ours.judge(stored.item(), &keys, at), expected, "{case}");
+        }
+        let later = record(
+            &first,
+            &keys,
+            ChangeOp::Update,
+            "n",
+            Some("v1"),
+            now + 86_400,
+        );
+        assert!(matches!(
+            later.judge(stored.item(), &keys, now + 86_400),
+            Verdict::Expired(_)
+        ));
+    }
+
+    #[test]
+    fn records_are_keyed_by_organization_actor_and_key_else_request_id() {
+        let keys = cipher(1);
+        let key_of = |actor: &str, request_id: &str, key: Option<&str>| {
+            let request = Request::new(actor, request_id, key);
+            record(&request, &keys, ChangeOp::Delete, "n", None, 1).key()
+        };
+        assert_eq!(key_of("alice", "r1", None), key_of("alice", "r1", None));
+        assert_ne!(key_of("alice", "r1", None), key_of("bob", "r1", None));
+        assert_ne!(key_of("alice", "r1", None), key_of("alice", "r2", None));
+        // A key names the request for an actor with a subject, whatever its request id.
+        assert_eq!(
+            key_of("alice", "r1", Some("k")),
+            key_of("alice", "r2", Some("k"))
+        );
+        assert_ne!(
+            key_of("alice", "r1", Some("k")),
+            key_of("alice", "r1", None)
+        );
+        // A key and a request id with the same text are different identities.
+        assert_ne!(key_of("alice", "r1", Some("x")), key_of("alice", "x", None));
+    }
+
+    #[test]
+    fn forged_copied_tampered_and_future_records_are_never_taken_for_a_request() {
+        let now = 1_796_000_000;
+        let keys = cipher(1);
+        let alice = Request::new("alice", "r1", None);
+        let ours = record(&alice, &keys, ChangeOp::Delete, "n", None, now);
+        let with_seal = |seal: AttributeValue| {
+            let mut item = ours.item().clone();
+            item.insert(Attr::Seal.name().to_owned(), seal);
+            item
+        };
+        let sealed_by = |request: &Request, cipher: &Cipher, at: i64| {
+            record(request, cipher, ChangeOp::Delete, "n", None, at).item()[Attr::Seal.name()]
+                .clone()
+        };
+        let bob = Request::new("bob", "r1", None);
+        let mut no_seal = ours.item().clone();
+        no_seal.remove(Attr::Seal.name());
+        let cases = [
+            ("no seal", no_seal),
+            (
+                "a seal of no key of ours",
+                with_seal(sealed_by(&alice, &cipher(2), now)),
+            ),
+            (
+                "another request's seal",
+                with_seal(sealed_by(&bob, &keys, now)),
+            ),
+            (
+                "a seal dated tomorrow",
+                with_seal(sealed_by(&alice, &keys, now + 86_400)),
+            ),
+            ("not a string", with_seal(AttributeValue::N("1".to_owned()))),
+            (
+                "not a token",
+                with_seal(AttributeValue::S("gAAAA".to_owned())),
+            ),
+        ];
+        for (case, stored) in cases {
+            assert_eq!(ours.judge(&stored, &keys, now), Verdict::Forged, "{case}");
+        }
+        // Plain attributes say nothing: the seal decides.
+        let mut relabelled = ours.item().clone();
+        relabelled.insert(
+            Attr::ChangeOp.name().to_owned(),
+            AttributeValue::S("update".to_owned()),
+        );
+        assert_eq!(ours.judge(&relabelled, &keys, now), Verdict::SameRequest);
+    }
+
+    #[test]
+    fn a_seal_opens_under_any_configured_key_so_rotation_keeps_retries_recognised() {
+        let now = 1_796_000_000;
+        let old = cipher(1);
+        let request = Request::new("alice", "r1", None);
+        let stored = record(&request, &old, ChangeOp::Update, "n", Some("v"), now);
+        let old_key = URL_SAFE_NO_PAD.encode([1u8; 32]);
+        let new_key = URL_SAFE_NO_PAD.encode([2u8; 32]);
+        let rotating = Cipher::from_key_list(&format!("{new_key}=,{old_key}=")).unwrap();
+        let retry = record(
+            &request,
+            &rotating,
+            ChangeOp::Update,
+            "n",
+            Some("v"),
+            now + 60,
+        );
+        assert_eq!(
+            retry.judge(stored.item(), &rotating, now + 60),
+            Verdict::SameRequest
+        );
+    }
+
+    #[test]
+    fn sealed_facts_round_trip_and_refuse_trailing_or_short_input() {
+        let facts = Facts {
+            org_id: "o".to_owned(),
+            identity_kind: "request".to_owned(),
+            identity: "r".to_owned(),
+            actor: "a".to_owned(),
+            op: "update".to_owned(),
+            secret_name: "n".to_owned(),
+            at: 42,
+            value_digest: vec![7; 32],
+        };
+        let bytes = facts.encode();
+        assert!(Facts::decode(&bytes) == Some(facts));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Facts::decode(&longer).is_none());
+        assert!(Facts::decode(&bytes[..bytes.len() - 1]).is_none());
+        assert!(Facts::decode(b"other").is_none());
+    }
+
+    #[test]
+    fn value_digests_never_debug_print() {
+        assert_eq!(format!("{:?}", digest("canary")), "ValueDigest(..)");
+    }
+}
