@@ -89,6 +89,19 @@ impl<'a> Change<'a> {
             _ => Identity::Request(self.request_id.as_str()),
         }
     }
+
+    /// Where this request's change record is kept: (`org_id`, `secret_name`), for
+    /// operators and tests.
+    pub fn record_key(&self) -> (String, String) {
+        let item = record_key(self);
+        let text = |attr: Attr| {
+            item.get(attr.name())
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        (text(Attr::OrgId), text(Attr::SecretName))
+    }
 }
 
 impl Identity<'_> {

@@ -512,7 +512,8 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     let cipher = &app.config().cipher;
     let org = org_secrets::domain::OrgId::parse("org_acme").unwrap();
     let name = org_secrets::domain::SecretName::parse("retried").unwrap();
-    let actor = org_secrets::domain::Actor::unknown();
+    // The JWT sample event's subject.
+    let actor = org_secrets::domain::Actor::parse("alice@acme.example").unwrap();
     let request_id =
         RequestId::parse(event["requestContext"]["requestId"].as_str().unwrap()).unwrap();
     let change = org_secrets::storage::Change {

@@ -597,18 +597,19 @@ async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller
     // (event, direct, the second create's error code). A direct create must carry an
     // Idempotency-Key, so there the two events share the key too: that is
     // idempotency_key_reused, for the others the request id alone: secret_name_taken.
+    // The request id (or key) already names the first create: its own code (issue 19).
     let callers = [
-        ("http-api-jwt-admin-create.json", false, "secret_name_taken"),
+        ("http-api-jwt-admin-create.json", false, "request_id_reused"),
         (
             "http-api-lambda-authorizer-create.json",
             false,
-            "secret_name_taken",
+            "request_id_reused",
         ),
-        ("rest-cognito-create.json", false, "secret_name_taken"),
+        ("rest-cognito-create.json", false, "request_id_reused"),
         (
             "rest-lambda-authorizer-create.json",
             false,
-            "secret_name_taken",
+            "request_id_reused",
         ),
         ("provisioning-create.json", true, "idempotency_key_reused"),
     ];
@@ -1053,6 +1054,7 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
     direct_restore["rawPath"] = json!("/v1/organizations/secrets/never/restore");
     direct_restore["requestContext"]["http"]["path"] =
         json!("/v1/organizations/secrets/never/restore");
+    direct_restore["requestContext"]["requestId"] = json!("onboarding-event-1:restore");
     let error = lambda.invoke_direct(&direct_restore).unwrap_err();
     assert_eq!(error["errorType"], "nothing_to_restore", "{error}");
 }

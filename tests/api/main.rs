@@ -8,6 +8,7 @@ mod support;
 mod adversarial;
 mod binding;
 mod build_settings;
+mod change_records;
 mod create_secret;
 mod deploy;
 mod events;
