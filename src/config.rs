@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::crypto::{Cipher, KeyListError};
-use crate::storage::RecoveryWindow;
+use crate::domain::RecoveryWindow;
 
 pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const SECRETS_TABLE_NAME: &str = "SECRETS_TABLE_NAME";

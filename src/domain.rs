@@ -303,6 +303,43 @@ impl fmt::Debug for SecretValue {
     }
 }
 
+/// How long a deleted or replaced value stays recoverable (`RECOVERY_WINDOW_DAYS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryWindow {
+    days: u32,
+}
+
+impl RecoveryWindow {
+    pub const DEFAULT_DAYS: u32 = 7;
+    pub const MAX_DAYS: u32 = 30;
+
+    /// `0` turns recovery off: deletes and updates keep no value.
+    pub fn days(days: u32) -> Self {
+        Self {
+            days: days.min(Self::MAX_DAYS),
+        }
+    }
+
+    pub fn as_days(self) -> u32 {
+        self.days
+    }
+
+    pub(crate) fn keeps_values(self) -> bool {
+        self.days > 0
+    }
+
+    /// Unix seconds: the end of the window for a value removed at `now`.
+    pub(crate) fn expires_at(self, now: i64) -> i64 {
+        now + i64::from(self.days) * 24 * 60 * 60
+    }
+}
+
+impl Default for RecoveryWindow {
+    fn default() -> Self {
+        Self::days(Self::DEFAULT_DAYS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +397,17 @@ mod tests {
             SecretValue::parse("äöü".to_owned(), 5).unwrap_err(),
             SecretValueError::TooLarge { max_bytes: 5 }
         );
+    }
+
+    #[test]
+    fn windows_expire_at_their_end_and_zero_keeps_nothing() {
+        let now = 1_000_000;
+        assert_eq!(RecoveryWindow::default().as_days(), 7);
+        assert_eq!(RecoveryWindow::days(7).expires_at(now), now + 7 * 86_400);
+        assert_eq!(RecoveryWindow::days(30).expires_at(now), now + 30 * 86_400);
+        assert_eq!(RecoveryWindow::days(31).as_days(), 30);
+        assert!(!RecoveryWindow::days(0).keeps_values());
+        assert!(RecoveryWindow::days(1).keeps_values());
     }
 
     #[test]

@@ -18,48 +18,11 @@ use super::item::{key, recovery_key, Attr, RawItem, RecoverySlot, Removal, Resto
 use super::store::{Committed, Now, Resend};
 use super::{SecretStore, StoreError};
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{Actor, SecretName};
+use crate::domain::{Actor, RecoveryWindow, SecretName};
 
 /// How often an operation reads and tries again after another writer changed the item
 /// between its read and its write. Each attempt is itself retried on transaction conflicts.
 const CHANGE_ATTEMPTS: u32 = 4;
-const SECS_PER_DAY: i64 = 24 * 60 * 60;
-
-/// How long a deleted or replaced value stays recoverable (`RECOVERY_WINDOW_DAYS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecoveryWindow {
-    days: u32,
-}
-
-impl RecoveryWindow {
-    pub const DEFAULT_DAYS: u32 = 7;
-    pub const MAX_DAYS: u32 = 30;
-
-    /// `0` turns recovery off: deletes and updates keep no value.
-    pub fn days(days: u32) -> Self {
-        Self {
-            days: days.min(Self::MAX_DAYS),
-        }
-    }
-
-    pub fn as_days(self) -> u32 {
-        self.days
-    }
-
-    fn keeps_values(self) -> bool {
-        self.days > 0
-    }
-
-    fn expires_at(self, now: i64) -> i64 {
-        now + i64::from(self.days) * SECS_PER_DAY
-    }
-}
-
-impl Default for RecoveryWindow {
-    fn default() -> Self {
-        Self::days(Self::DEFAULT_DAYS)
-    }
-}
 
 /// A value about to be written: its token and the token's binding to the secret.
 #[derive(Debug, Clone)]
@@ -581,20 +544,4 @@ fn absent_condition() -> (String, RawItem) {
         format!("attribute_not_exists({})", Attr::OrgId.name()),
         RawItem::new(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_expire_at_their_end_and_zero_keeps_nothing() {
-        let now = 1_000_000;
-        assert_eq!(RecoveryWindow::default().as_days(), 7);
-        assert_eq!(RecoveryWindow::days(7).expires_at(now), now + 7 * 86_400);
-        assert_eq!(RecoveryWindow::days(30).expires_at(now), now + 30 * 86_400);
-        assert_eq!(RecoveryWindow::days(31).as_days(), 30);
-        assert!(!RecoveryWindow::days(0).keeps_values());
-        assert!(RecoveryWindow::days(1).keeps_values());
-    }
 }

@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use crate::support::*;
 
 const ORG: &str = "org_acme";
-const SUBJECT: &str = "provisioning:org-onboarding";
 
 /// One delivery of `event`, with a Lambda request id of its own, as Lambda gives every
 /// invocation (and every retry or redelivery) a new one.

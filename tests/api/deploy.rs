@@ -127,7 +127,8 @@ fn template_routes_every_operation() {
 /// the window the stack configures, within the code's bounds.
 #[test]
 fn recovery_copies_expire_through_ttl_after_the_configured_window() {
-    use org_secrets::storage::{RecoveryWindow, EXPIRY_ATTRIBUTE};
+    use org_secrets::domain::RecoveryWindow;
+    use org_secrets::storage::EXPIRY_ATTRIBUTE;
     let template = template();
     let table = &resource(&template, "SecretsTable")["Properties"];
     assert_eq!(
