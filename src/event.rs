@@ -16,16 +16,20 @@
 //!    conversion would panic on ([`sanitize`]), checks the URI it will build, and converts.
 //!
 //! What cannot be made usable is a [`MalformedEvent`], which the API answers with 400
-//! `malformed_event`. Nothing in this module quotes the input in an error.
+//! `malformed_event` (a direct invocation's, and a payload that is not an object, end in an
+//! invocation error instead). Nothing in this module quotes the input in an error.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
 use lambda_http::aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::header::SET_COOKIE;
 use lambda_http::request::{LambdaRequest, RequestOrigin};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Stands in for a body that claimed to be base64 and was not, and for a header value that
@@ -116,7 +120,7 @@ pub fn parse_event(raw: &str) -> Result<ParsedEvent, UnusableEvent> {
     let mut value: Value = serde_json::from_str(raw).map_err(|_| UnusableEvent {
         malformed: MalformedEvent::new("the event is not JSON this function can read"),
         origin: RequestOrigin::ApiGatewayV2,
-        caller: Caller::Gateway,
+        caller: caller_of_unreadable(raw),
     })?;
     let origin = origin_hint(&value);
     let caller = take_caller(&mut value);
@@ -126,6 +130,12 @@ pub fn parse_event(raw: &str) -> Result<ParsedEvent, UnusableEvent> {
         caller: caller.unwrap_or(Caller::Direct),
     };
     let caller = caller.map_err(unusable)?;
+    // API Gateway's REST events say "1.0" or nothing; a direct event must say what it is.
+    if caller == Caller::Direct && value.get("version").and_then(Value::as_str) != Some("2.0") {
+        return Err(unusable(MalformedEvent::new(
+            "a direct invocation must have version 2.0 (an HTTP API payload 2.0 event)",
+        )));
+    }
     let parsed = parse_value(&mut value, caller).map_err(unusable)?;
     if caller == Caller::Direct && !matches!(parsed.origin, RequestOrigin::ApiGatewayV2) {
         return Err(unusable(MalformedEvent::new(
@@ -136,17 +146,34 @@ pub fn parse_event(raw: &str) -> Result<ParsedEvent, UnusableEvent> {
 }
 
 /// Reads and removes the direct-invocation marker: absent is API Gateway, `true` is direct,
-/// anything else is a direct caller's mistake (only a direct caller can add the field).
+/// anything else is a direct caller's mistake (only a direct caller can add the field). A
+/// payload that is not an object is a direct caller's mistake too: API Gateway and ALB
+/// always send an object.
 fn take_caller(value: &mut Value) -> Result<Caller, MalformedEvent> {
-    let marker = value
-        .as_object_mut()
-        .and_then(|event| event.remove(DIRECT_INVOCATION_FIELD));
-    match marker {
+    let Some(event) = value.as_object_mut() else {
+        return Err(MalformedEvent::new("the event is not a JSON object"));
+    };
+    match event.remove(DIRECT_INVOCATION_FIELD) {
         None => Ok(Caller::Gateway),
         Some(Value::Bool(true)) => Ok(Caller::Direct),
         Some(_) => Err(MalformedEvent::new(
             "directInvocation must be true when present",
         )),
+    }
+}
+
+/// Who sent a payload that is JSON (the runtime hands over nothing else) but not one
+/// `serde_json::Value` can hold: nested deeper than 128 levels, or with a lone surrogate
+/// escape. Its top level is read without descending into it: not an object, or an object
+/// with the marker, is direct (as in [`take_caller`]); an object without it, or whose top
+/// level cannot be read either, is taken for API Gateway's.
+fn caller_of_unreadable(raw: &str) -> Caller {
+    if !raw.trim_start().starts_with('{') {
+        return Caller::Direct;
+    }
+    match serde_json::from_str::<HashMap<String, &RawValue>>(raw) {
+        Ok(fields) if fields.contains_key(DIRECT_INVOCATION_FIELD) => Caller::Direct,
+        _ => Caller::Gateway,
     }
 }
 
@@ -156,16 +183,64 @@ fn parse_value(value: &mut Value, caller: Caller) -> Result<ParsedEvent, Malform
         .map_err(|_| MalformedEvent::new("the event is not an API Gateway or ALB request"))?;
     sanitize(&mut event)?;
     let origin = event.request_origin();
+    // lambda_http takes the query from `rawQueryString` when there is one and drops
+    // `queryStringParameters`; keep them for [`query_values`].
+    let set_aside = match &event {
+        LambdaRequest::ApiGatewayV2(ag) if ag.raw_query_string.is_some() => {
+            Some(SetAsideQueryParameters(ag.query_string_parameters.clone()))
+        }
+        _ => None,
+    };
     // Every input that could make the conversion panic is handled above; this is the last
     // line of defence, so a new one in a future lambda_http answers 400 rather than 502.
     let mut request = catch_unwind(AssertUnwindSafe(|| Request::from(event)))
         .map_err(|_| MalformedEvent::new("the request could not be converted"))?;
     request.extensions_mut().insert(defects);
+    if let Some(set_aside) = set_aside {
+        request.extensions_mut().insert(set_aside);
+    }
     Ok(ParsedEvent {
         request,
         origin,
         caller,
     })
+}
+
+/// An HTTP API event's `queryStringParameters` when it also has a `rawQueryString` (from
+/// which lambda_http builds the request's query), in the request's extensions.
+#[derive(Debug, Clone)]
+struct SetAsideQueryParameters(QueryMap);
+
+/// The event's `rawQueryString` and `queryStringParameters` give a query parameter
+/// different values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryConflict;
+
+/// Every value of the query parameter `name`, decoded (empty when absent).
+///
+/// An HTTP API event can carry its query twice: API Gateway fills `rawQueryString` and
+/// `queryStringParameters` (decoded, a repeated parameter's values joined by commas) from
+/// one URL, so the two always agree; a direct caller may fill either or both. One that does
+/// not name the parameter says nothing about it. When both name it, they must agree,
+/// compared as API Gateway joins them, else it is a [`QueryConflict`]; the values are those
+/// of `rawQueryString` (so `a=x&a=y` is two values, `a=x,y` one).
+pub fn query_values<'r>(request: &'r Request, name: &str) -> Result<Vec<&'r str>, QueryConflict> {
+    // lambda_http's: from `rawQueryString` when present, else `queryStringParameters`.
+    let used = request
+        .query_string_parameters_ref()
+        .and_then(|query| query.all(name))
+        .unwrap_or_default();
+    let set_aside = request
+        .extensions()
+        .get::<SetAsideQueryParameters>()
+        .and_then(|SetAsideQueryParameters(query)| query.all(name))
+        .unwrap_or_default();
+    match (used.is_empty(), set_aside.is_empty()) {
+        (_, true) => Ok(used),
+        (true, false) => Ok(set_aside),
+        (false, false) if used.join(",") == set_aside.join(",") => Ok(used),
+        (false, false) => Err(QueryConflict),
+    }
 }
 
 /// The response shape for an event that could not be parsed, from its most telling fields.
@@ -668,6 +743,148 @@ mod tests {
         let parsed = parse_event(&event.to_string()).unwrap();
         assert_eq!(parsed.request.uri().path(), "/x");
         assert!(parsed.request.headers().get("host").is_none());
+    }
+
+    fn direct_event(version: Option<Value>) -> Value {
+        let mut event: Value = serde_json::from_str(&http_api_event("/x", "")).unwrap();
+        event[DIRECT_INVOCATION_FIELD] = Value::Bool(true);
+        match version {
+            Some(version) => event["version"] = version,
+            None => {
+                event.as_object_mut().unwrap().remove("version");
+            }
+        }
+        event
+    }
+
+    #[test]
+    fn a_direct_event_must_say_version_2_0() {
+        use serde_json::json;
+        assert!(parse_event(&direct_event(Some(json!("2.0"))).to_string()).is_ok());
+        for version in [
+            None,
+            Some(json!("1.0")),
+            Some(json!(2)),
+            Some(json!(2.0)),
+            Some(json!("2.0 ")),
+            Some(json!("2")),
+            Some(Value::Null),
+        ] {
+            let event = direct_event(version.clone());
+            let err = parse_event(&event.to_string()).unwrap_err();
+            assert_eq!(err.caller, Caller::Direct, "{version:?}");
+            // Without the marker the field is not checked (REST events say "1.0" or
+            // nothing): the rest of the event decides its shape, and a version that is
+            // not a string is unreadable like any mistyped field, answered as a response.
+            let mut gateway = event;
+            gateway
+                .as_object_mut()
+                .unwrap()
+                .remove(DIRECT_INVOCATION_FIELD);
+            let caller = match parse_event(&gateway.to_string()) {
+                Ok(parsed) => parsed.caller,
+                Err(unusable) => {
+                    assert!(version.as_ref().is_some_and(Value::is_number));
+                    unusable.caller
+                }
+            };
+            assert_eq!(caller, Caller::Gateway, "{version:?}");
+        }
+    }
+
+    #[test]
+    fn a_payload_that_is_not_an_object_is_direct() {
+        let deep_array = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep = |marker: &str| {
+            format!(
+                r#"{{{marker}"version": "2.0", "x": {}1{}}}"#,
+                "[".repeat(10_000),
+                "]".repeat(10_000)
+            )
+        };
+        let cases = [
+            ("[]", Caller::Direct),
+            ("[1, 2]", Caller::Direct),
+            ("null", Caller::Direct),
+            (" 7", Caller::Direct),
+            ("-1", Caller::Direct),
+            (r#""text""#, Caller::Direct),
+            ("true", Caller::Direct),
+            ("false", Caller::Direct),
+            (&deep_array, Caller::Direct),
+            // Objects: the marker decides, readable or not.
+            ("{}", Caller::Gateway),
+            (&deep(""), Caller::Gateway),
+            (&deep(r#""directInvocation": true, "#), Caller::Direct),
+            (&deep(r#""directInvocation": "yes", "#), Caller::Direct),
+            (
+                r#"{"directInvocation": true, "body": "\ud800"}"#,
+                Caller::Direct,
+            ),
+            (r#"{"body": "\ud800"}"#, Caller::Gateway),
+        ];
+        for (raw, caller) in cases {
+            let label = &raw[..raw.len().min(40)];
+            let readable = serde_json::from_str::<Value>(raw).is_ok();
+            assert_eq!(
+                readable,
+                raw.len() < 100 && !raw.contains("ud800"),
+                "{label}"
+            );
+            let err = parse_event(raw).unwrap_err();
+            assert_eq!(err.caller, caller, "{label}");
+        }
+    }
+
+    #[test]
+    fn query_values_come_from_either_field_and_must_agree() {
+        use serde_json::json;
+        let event = |raw: Option<&str>, params: Value| {
+            let mut event: Value = serde_json::from_str(&http_api_event("/x", "")).unwrap();
+            match raw {
+                Some(raw) => event["rawQueryString"] = json!(raw),
+                None => {
+                    event.as_object_mut().unwrap().remove("rawQueryString");
+                }
+            }
+            event["queryStringParameters"] = params;
+            parse_event(&event.to_string()).unwrap().request
+        };
+        let values = |raw, params| {
+            query_values(&event(raw, params), "v")
+                .map(|values| values.into_iter().map(str::to_owned).collect::<Vec<_>>())
+        };
+        let ok =
+            |values: &[&str]| -> Values { Ok(values.iter().map(|v| (*v).to_owned()).collect()) };
+        type Values = Result<Vec<String>, QueryConflict>;
+        let cases: [(Option<&str>, Value, Values); 19] = [
+            (None, Value::Null, ok(&[])),
+            (Some(""), Value::Null, ok(&[])),
+            (Some("v=a"), Value::Null, ok(&["a"])),
+            (None, json!({ "v": "a" }), ok(&["a"])),
+            (Some(""), json!({ "v": "a" }), ok(&["a"])),
+            (Some("w=1"), json!({ "v": "a" }), ok(&["a"])),
+            (Some("v=a"), json!({ "w": "1" }), ok(&["a"])),
+            (Some("v=a"), json!({ "v": "a" }), ok(&["a"])),
+            (Some("v=a"), json!({ "v": ["a"] }), ok(&["a"])),
+            (Some("v=a"), json!({ "v": "b" }), Err(QueryConflict)),
+            (Some("v=a&v=b"), json!({ "v": "a,b" }), ok(&["a", "b"])),
+            (Some("v=a&v=b"), json!({ "v": "b,a" }), Err(QueryConflict)),
+            (Some("v=a,b"), json!({ "v": "a,b" }), ok(&["a,b"])),
+            (None, json!({ "v": "a,b" }), ok(&["a", "b"])),
+            (Some("v=%61"), json!({ "v": "a" }), ok(&["a"])),
+            (Some("v=a"), json!({ "v": "%61" }), Err(QueryConflict)),
+            (Some("v="), json!({ "v": "" }), ok(&[""])),
+            (Some("v="), json!({ "v": "a" }), Err(QueryConflict)),
+            (
+                Some("w=1&v=a&x=2"),
+                json!({ "w": "9", "v": "a" }),
+                ok(&["a"]),
+            ),
+        ];
+        for (raw, params, expected) in cases {
+            assert_eq!(values(raw, params.clone()), expected, "{raw:?} {params}");
+        }
     }
 
     fn rest_event(query: Value) -> String {

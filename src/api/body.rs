@@ -1,9 +1,12 @@
 //! Request bodies and path names parsed into domain types, with FastAPI-style 422 issues.
 
+use lambda_http::Request;
 use serde_json::Value;
 
 use super::error::{ApiError, LocPart, ValidationIssue};
 use crate::domain::{IdempotencyKey, SecretName, SecretNameError, SecretValue, SecretValueError};
+use crate::event::{self, QueryConflict};
+use crate::storage::RecoverySlot;
 
 /// A create request that passed validation.
 #[derive(Debug)]
@@ -93,6 +96,26 @@ pub fn parse_idempotency_key(raw: Option<&[u8]>) -> Result<Option<IdempotencyKey
             "value_error",
         )])
     })
+}
+
+/// A restore's `?version=deleted` (the default) or `?version=previous`, from the event's
+/// `rawQueryString` or `queryStringParameters` (see [`event::query_values`]); anything else,
+/// the parameter twice, or the two fields giving it different values, is 422. The value is
+/// never echoed.
+pub fn parse_restore_version(request: &Request) -> Result<RecoverySlot, ApiError> {
+    restore_version(event::query_values(request, "version"))
+}
+
+fn restore_version(versions: Result<Vec<&str>, QueryConflict>) -> Result<RecoverySlot, ApiError> {
+    let issue = |msg| ApiError::Validation(vec![ValidationIssue::query("version", msg, "enum")]);
+    match versions.as_deref() {
+        Ok([] | ["deleted"]) => Ok(RecoverySlot::Deleted),
+        Ok(["previous"]) => Ok(RecoverySlot::Previous),
+        Ok(_) => Err(issue("Input should be 'deleted' or 'previous', given once")),
+        Err(QueryConflict) => Err(issue(
+            "rawQueryString and queryStringParameters should give the same value",
+        )),
+    }
 }
 
 /// RFC 3986 percent-decoding with the `percent-encoding` crate. That decoder passes a
@@ -206,6 +229,29 @@ fn value_error_type(err: SecretValueError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_versions_are_known_given_once_and_agreed() {
+        let slot = |versions| restore_version(versions).map_err(|err| err.to_string());
+        assert_eq!(slot(Ok(vec![])), Ok(RecoverySlot::Deleted));
+        assert_eq!(slot(Ok(vec!["deleted"])), Ok(RecoverySlot::Deleted));
+        assert_eq!(slot(Ok(vec!["previous"])), Ok(RecoverySlot::Previous));
+        for refused in [
+            Ok(vec!["previous", "previous"]),
+            Ok(vec!["deleted", "previous"]),
+            Ok(vec![""]),
+            Ok(vec!["Previous"]),
+            Ok(vec!["previous,deleted"]),
+            Err(QueryConflict),
+        ] {
+            let err = restore_version(refused.clone()).unwrap_err();
+            let ApiError::Validation(issues) = &err else {
+                panic!("{refused:?}: {err:?}")
+            };
+            assert_eq!(issues.len(), 1, "{refused:?}");
+            assert_eq!(issues[0].location(), "query.version", "{refused:?}");
+        }
+    }
 
     /// What the hand-written decoder this replaced returned for each input (checked side by
     /// side before it was removed). One deliberate difference: `%+1` was read as byte 0x01

@@ -20,7 +20,8 @@ use crate::storage::{
     RestoreOutcome, RestorePolicy, SecretStore, UpdateOutcome, ValueDigest,
 };
 use body::{
-    parse_create_body, parse_idempotency_key, parse_path_name, parse_update_body, require_json,
+    parse_create_body, parse_idempotency_key, parse_path_name, parse_restore_version,
+    parse_update_body, require_json,
 };
 use error::{json_response, ApiError, InternalError, ValidationIssue};
 pub(crate) use operation::Operation;
@@ -490,24 +491,6 @@ fn idempotency_key_of(request: &Request) -> Result<Option<IdempotencyKey>, ApiEr
             .get("idempotency-key")
             .map(|v| v.as_bytes()),
     )
-}
-
-/// `?version=deleted` (the default) or `?version=previous`; anything else, or the
-/// parameter twice, is 422. The value is never echoed.
-fn parse_restore_version(request: &Request) -> Result<RecoverySlot, ApiError> {
-    let query = request.query_string_parameters_ref();
-    let versions: Vec<&str> = query
-        .and_then(|query| query.all("version"))
-        .unwrap_or_default();
-    match versions.as_slice() {
-        [] | ["deleted"] => Ok(RecoverySlot::Deleted),
-        ["previous"] => Ok(RecoverySlot::Previous),
-        _ => Err(ApiError::Validation(vec![ValidationIssue::query(
-            "version",
-            "Input should be 'deleted' or 'previous', given once",
-            "enum",
-        )])),
-    }
 }
 
 fn log_audit(

@@ -936,3 +936,230 @@ async fn a_transaction_cancelled_for_no_busy_reason_is_a_500() {
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert!(answer.headers.get("retry-after").is_none());
 }
+
+/// A restore's `version` from an HTTP API event's `rawQueryString` or its
+/// `queryStringParameters`, one row per class of input, each sent as a direct invocation and
+/// through API Gateway. A direct caller may fill either field (the provisioning events carry
+/// `"rawQueryString": ""`); when both name `version` they must agree (compared as API
+/// Gateway fills them: decoded, repeated values joined by commas), else 422
+/// `validation_error`. No answer quotes the value.
+#[tokio::test]
+async fn a_restore_version_comes_from_either_query_field_and_both_must_agree() {
+    const CANARY: &str = "CANARY-version-5e1f";
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Expect {
+        Previous,
+        Deleted,
+        Refused,
+    }
+    use Expect::*;
+    let absent = Value::Null;
+    let rows: [(&str, Option<&str>, Value, Expect); 26] = [
+        ("neither", Some(""), absent.clone(), Deleted),
+        (
+            "explicit deleted",
+            Some("version=deleted"),
+            absent.clone(),
+            Deleted,
+        ),
+        (
+            "only raw",
+            Some("version=previous"),
+            absent.clone(),
+            Previous,
+        ),
+        (
+            "only raw, params empty",
+            Some("version=previous"),
+            json!({}),
+            Previous,
+        ),
+        (
+            "only params, no raw",
+            None,
+            json!({"version": "previous"}),
+            Previous,
+        ),
+        (
+            "only params, raw empty",
+            Some(""),
+            json!({"version": "previous"}),
+            Previous,
+        ),
+        (
+            "only params, raw has others",
+            Some("a=1"),
+            json!({"version": "previous"}),
+            Previous,
+        ),
+        (
+            "both equal",
+            Some("version=previous"),
+            json!({"version": "previous"}),
+            Previous,
+        ),
+        (
+            "both equal, deleted",
+            Some("version=deleted"),
+            json!({"version": "deleted"}),
+            Deleted,
+        ),
+        (
+            "both differ",
+            Some("version=deleted"),
+            json!({"version": "previous"}),
+            Refused,
+        ),
+        (
+            "both differ, reversed",
+            Some("version=previous"),
+            json!({"version": "deleted"}),
+            Refused,
+        ),
+        (
+            "repeated in raw",
+            Some("version=previous&version=previous"),
+            absent.clone(),
+            Refused,
+        ),
+        (
+            "repeated, as API Gateway fills both",
+            Some("version=previous&version=deleted"),
+            json!({"version": "previous,deleted"}),
+            Refused,
+        ),
+        (
+            "empty value in raw",
+            Some("version="),
+            absent.clone(),
+            Refused,
+        ),
+        (
+            "empty value in params",
+            None,
+            json!({"version": ""}),
+            Refused,
+        ),
+        (
+            "unknown value in both",
+            Some(&format!("version={CANARY}")),
+            json!({"version": CANARY}),
+            Refused,
+        ),
+        (
+            "unknown value in params",
+            Some(""),
+            json!({"version": CANARY}),
+            Refused,
+        ),
+        (
+            "wrong case",
+            Some("version=Previous"),
+            absent.clone(),
+            Refused,
+        ),
+        (
+            "percent-encoded in raw",
+            Some("version=%70revious"),
+            absent.clone(),
+            Previous,
+        ),
+        (
+            "percent-encoded in raw, decoded in params (API Gateway)",
+            Some("version=%70revious"),
+            json!({"version": "previous"}),
+            Previous,
+        ),
+        (
+            "percent-encoded in params",
+            None,
+            json!({"version": "%70revious"}),
+            Refused,
+        ),
+        (
+            "comma-joined in params",
+            None,
+            json!({"version": "previous,deleted"}),
+            Refused,
+        ),
+        (
+            "a comma in raw",
+            Some("version=previous,deleted"),
+            absent.clone(),
+            Refused,
+        ),
+        (
+            "params as a list",
+            None,
+            json!({"version": ["previous"]}),
+            Previous,
+        ),
+        (
+            "other parameters, all agreeing",
+            Some("a=1&version=previous&b=2"),
+            json!({"a": "1", "version": "previous", "b": "2"}),
+            Previous,
+        ),
+        (
+            "other parameters differing, version agreeing",
+            Some("a=1&version=previous"),
+            json!({"a": "2", "version": "previous"}),
+            Previous,
+        ),
+    ];
+    let app = fresh_app().await;
+    for (row, (label, raw, params, expect)) in rows.iter().enumerate() {
+        for direct in [true, false] {
+            // A live value v2 whose previous value v1 is kept; nothing was ever deleted.
+            let name = format!("r{row}_{direct}");
+            app.seed("org_a", &name, "v1").await;
+            let updated = app
+                .update("org_a", "ADMIN", &name, &update_body("v2"))
+                .await;
+            assert_eq!(updated.status, 200, "{label}");
+            let mut event = restore_event("org_a", "ADMIN", &name, None);
+            event["requestContext"]["requestId"] = json!(unique_request_id());
+            match raw {
+                Some(raw) => event["rawQueryString"] = json!(raw),
+                None => {
+                    event.as_object_mut().unwrap().remove("rawQueryString");
+                }
+            }
+            if !params.is_null() {
+                event["queryStringParameters"] = params.clone();
+            }
+            let outcome = if direct {
+                event["directInvocation"] = json!(true);
+                match app.handle_event(&event.to_string(), None).await {
+                    Ok(response) => (response["statusCode"].as_u64(), String::new()),
+                    Err(err) => {
+                        assert!(!err.message.contains(CANARY), "{label}: {}", err.message);
+                        (None, err.error_type.to_owned())
+                    }
+                }
+            } else {
+                let answer = app.call(&event).await;
+                assert!(!answer.text.contains(CANARY), "{label}: {}", answer.text);
+                let code = match answer.status {
+                    422 => "validation_error".to_owned(),
+                    _ => error_code(&answer),
+                };
+                (Some(u64::from(answer.status)), code)
+            };
+            let expected = match (expect, direct) {
+                (Previous, _) => (Some(200), String::new()),
+                (Deleted, true) => (None, "nothing_to_restore".to_owned()),
+                (Deleted, false) => (Some(404), "nothing_to_restore".to_owned()),
+                (Refused, true) => (None, "validation_error".to_owned()),
+                (Refused, false) => (Some(422), "validation_error".to_owned()),
+            };
+            assert_eq!(outcome, expected, "{label} (direct: {direct})");
+            let live = if *expect == Previous { "v1" } else { "v2" };
+            assert_eq!(
+                app.stored_value("org_a", &name).await,
+                live,
+                "{label} (direct: {direct})"
+            );
+        }
+    }
+}

@@ -67,9 +67,14 @@ impl LambdaProcess {
     /// A direct invocation's outcome: the response, or the invocation error's payload
     /// (`errorType`, `errorMessage`).
     fn invoke_direct(&self, event: &Value) -> Result<HttpResponse, Value> {
+        self.invoke_raw(&event.to_string())
+    }
+
+    /// As [`LambdaProcess::invoke_direct`], from raw payload text.
+    fn invoke_raw(&self, payload: &str) -> Result<HttpResponse, Value> {
         match self
             .runtime
-            .invoke(event.to_string().as_bytes(), Duration::from_secs(20))
+            .invoke(payload.as_bytes(), Duration::from_secs(20))
         {
             Ok(Invocation::Response(payload)) => Ok(http_response_from_lambda(&payload)),
             Ok(Invocation::Error(payload)) => {
@@ -902,6 +907,169 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
             "{log}"
         );
     }
+}
+
+/// A payload that is not a JSON object cannot come from API Gateway or an ALB, which always
+/// send one, so whoever sent it invoked the function directly: an invocation error
+/// `malformed_event` (it used to be a 400 response, which Lambda counts as a success),
+/// marker or not. An object is API Gateway's unless it has the marker, even when it is too
+/// deep to read. A direct event must say `"version": "2.0"` (it used to be served whatever
+/// it said). Nothing is written, no answer or log line quotes the payload, and the process
+/// serves the next event.
+#[tokio::test]
+async fn payloads_that_are_not_objects_and_direct_events_not_2_0_are_invocation_errors() {
+    const CANARY: &str = "CANARY-payload-3c2b";
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let lambda = local_lambda("not-objects", store.table().as_str(), &endpoint, &[]);
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let deep_object = |marker: &str| {
+        format!(
+            r#"{{{marker}"version": "2.0", "note": "{CANARY}", "x": {}}}"#,
+            nested(100_000)
+        )
+    };
+    // (label, payload, Err(errorType) or Ok(status))
+    let mut cases: Vec<(&str, String, Result<u16, &str>)> = vec![
+        ("an empty list", "[]".to_owned(), Err("malformed_event")),
+        ("a list", "[1, 2]".to_owned(), Err("malformed_event")),
+        (
+            "a list holding an event",
+            json!([sample_event("provisioning-create.json")]).to_string(),
+            Err("malformed_event"),
+        ),
+        ("null", "null".to_owned(), Err("malformed_event")),
+        ("a number", "7".to_owned(), Err("malformed_event")),
+        (
+            "a negative number",
+            "-1.5".to_owned(),
+            Err("malformed_event"),
+        ),
+        (
+            "a string",
+            json!(CANARY).to_string(),
+            Err("malformed_event"),
+        ),
+        ("true", "true".to_owned(), Err("malformed_event")),
+        ("false", "false".to_owned(), Err("malformed_event")),
+        (
+            "a list nested 100,000 deep",
+            nested(100_000),
+            Err("malformed_event"),
+        ),
+        (
+            "a marked object nested 100,000 deep",
+            deep_object(r#""directInvocation": true, "#),
+            Err("malformed_event"),
+        ),
+        (
+            "a marked object with a lone surrogate",
+            format!(r#"{{"directInvocation": true, "version": "2.0", "body": "\ud800{CANARY}"}}"#),
+            Err("malformed_event"),
+        ),
+        // Objects without the marker are answered as API Gateway's, as before.
+        ("an empty object", "{}".to_owned(), Ok(400)),
+        (
+            "an unmarked object nested 100,000 deep",
+            deep_object(""),
+            Ok(400),
+        ),
+    ];
+    // A direct event must say version "2.0"; without the marker the field is not checked.
+    let direct = |version: Option<Value>| {
+        let mut event = sample_event("provisioning-create.json");
+        event["headers"]["idempotency-key"] = json!(unique_request_id());
+        event["body"] = json!(create_body("versioned", CANARY));
+        match version {
+            Some(version) => event["version"] = version,
+            None => {
+                event.as_object_mut().unwrap().remove("version");
+            }
+        }
+        event.to_string()
+    };
+    for (label, version) in [
+        ("version missing", None),
+        ("version 1.0", Some(json!("1.0"))),
+        ("version 2 (a number)", Some(json!(2))),
+        ("version \"2.0 \"", Some(json!("2.0 "))),
+        ("version null", Some(Value::Null)),
+    ] {
+        cases.push((label, direct(version), Err("malformed_event")));
+    }
+    for (label, payload, expected) in cases {
+        let outcome = lambda.invoke_raw(&payload);
+        match (&outcome, expected) {
+            (Err(error), Err(code)) => {
+                assert_eq!(error["errorType"], code, "{label}: {error}");
+                assert!(!error.to_string().contains(CANARY), "{label}: {error}");
+            }
+            (Ok(response), Ok(status)) => {
+                assert_eq!(response.status, status, "{label}");
+                assert_eq!(body_json(response)["error"]["code"], "malformed_event");
+                assert!(!String::from_utf8_lossy(&response.body).contains(CANARY));
+            }
+            _ => panic!("{label}: {expected:?} expected, got {outcome:?}"),
+        }
+    }
+    assert_eq!(item_count(&store).await, 0);
+    // The same event saying "2.0" is served; the process survived every payload above.
+    let served = lambda
+        .invoke_raw(&direct(Some(json!("2.0"))))
+        .expect("a 2.0 direct event");
+    assert_eq!(served.status, 201);
+    let log = lambda.log();
+    assert!(
+        !log.contains(CANARY),
+        "a log line quoted the payload:\n{log}"
+    );
+    let malformed_direct = log
+        .lines()
+        .filter(|line| line.contains("org_secrets::audit") && line.contains("not a usable"))
+        .filter(|line| line.contains("caller=\"direct\""))
+        .count();
+    assert_eq!(malformed_direct, 17, "{log}");
+}
+
+/// A direct restore built from the provisioning template (`"rawQueryString": ""`) with the
+/// version in `queryStringParameters` restores that version (it used to restore the deleted
+/// one, ignoring the field); two fields that disagree are `validation_error`.
+#[tokio::test]
+async fn a_direct_restore_takes_its_version_from_either_query_field() {
+    let store = fresh_store().await;
+    let endpoint = dynamodb_endpoint();
+    let lambda = local_lambda("restore-version", store.table().as_str(), &endpoint, &[]);
+    let org = "org_acme";
+    let create = create_event(org, "ADMIN", &create_body("rotated", "v1"));
+    assert_eq!(lambda.invoke(&create).status, 201);
+    let update = op_event("PUT", "/rotated", org, "ADMIN", Some(&update_body("v2")));
+    assert_eq!(lambda.invoke(&update).status, 200);
+    let restore = |raw: &str, params: Value| {
+        let mut event = sample_event("provisioning-update.json");
+        event["requestContext"]["http"]["method"] = json!("POST");
+        let path = "/v1/organizations/secrets/rotated/restore";
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["requestId"] = json!(unique_request_id());
+        event.as_object_mut().unwrap().remove("body");
+        event["rawQueryString"] = json!(raw);
+        event["queryStringParameters"] = params;
+        event
+    };
+    let conflicting = restore("version=deleted", json!({ "version": "previous" }));
+    let error = lambda.invoke_direct(&conflicting).expect_err("conflict");
+    assert_eq!(error["errorType"], "validation_error", "{error}");
+    let answer = lambda
+        .invoke_direct(&restore("", json!({ "version": "previous" })))
+        .expect("restore the previous value");
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let item = stored_item(&store, org, "rotated").await.expect("live");
+    assert_eq!(decrypted(&item), "v1");
 }
 
 /// `sam local invoke` without `--env-vars` passes every variable the template declares, so
