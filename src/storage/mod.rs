@@ -42,10 +42,16 @@ mod ledger;
 mod lifecycle;
 mod store;
 
-pub use admin::{create_table_if_missing, ScanCursor, ScanPage, StoredToken};
+pub use admin::{
+    create_table_if_missing, AttributeDefect, BindingsMarker, Malformation, MalformedItem,
+    ScanCursor, ScanPage, ScannedItem, StoredToken,
+};
 pub use client::StoreSettings;
 pub use error::StoreError;
-pub use item::{ItemKey, ItemPlace, RecoverySlot, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE};
+pub use item::{
+    ItemKey, ItemPlace, RecoverySlot, BINDINGS_MARKER_PARTITION, BINDINGS_MARKER_SORT_KEY,
+    COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE,
+};
 pub use lifecycle::{
     BoundToken, Change, DeleteOutcome, RecoveryWindow, RestoreOutcome, UpdateOutcome,
 };
