@@ -84,10 +84,9 @@ done
 
 # The helper: reads the manifest, writes each event's plan, checks answers, counts items.
 cat >"$WORK/helper.py" <<'PY'
-import json, os, sys
+import json, os, sys, unicodedata
 
 COUNTER_SORT_KEY = "\u0001org-secrets-count"  # src/storage/item.rs: the per-organization counter
-RECOVERY_PREFIX = "\u0002recovery:"  # src/storage/item.rs: the partition of recovery copies
 
 
 def prepare(events_dir, work, only):
@@ -202,13 +201,14 @@ def count(table):
     client = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
     n = 0
     for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        # Live secrets only: not the counter item, not the recovery copies of deleted and
-        # replaced values (docs/storage-contract.md).
+        # Live secrets only: not the counter item, nor anything in a partition that starts
+        # with a control character, which is never an organization's (the recovery copies,
+        # the bindings marker; docs/storage-contract.md).
         n += sum(
             1
             for item in page["Items"]
             if item.get("secret_name", {}).get("S") != COUNTER_SORT_KEY
-            and not item.get("org_id", {}).get("S", "").startswith(RECOVERY_PREFIX)
+            and unicodedata.category(item.get("org_id", {}).get("S", "\0")[:1] or "\0") != "Cc"
         )
     print(n)
 

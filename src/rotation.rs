@@ -4,12 +4,15 @@
 //! skips what is already rotated.
 //!
 //! The new token is bound to its secret under the first key, but only when the old binding
-//! verifies: rotation never vouches for an item it cannot. An unbound item is re-encrypted
-//! and stays unbound (`secrets-admin bind` is for those); an item whose binding does not
-//! verify is left alone and reported.
+//! verifies: rotation never vouches for an item it cannot. An item whose binding does not
+//! verify is left alone and reported, and so is an unbound item in a table marked bound
+//! ([`crate::integrity`]: its binding was stripped). In a table not yet marked, an unbound
+//! item is re-encrypted and stays unbound (`secrets-admin bind` is for those). A malformed
+//! item is reported; tombstones and the items that are not secrets are passed over.
 
 use crate::crypto::{BindingError, Cipher};
-use crate::storage::{Found, ItemPlace, SecretStore, StoreError};
+use crate::integrity::ItemProblem;
+use crate::storage::{Found, ItemPlace, ScannedItem, SecretStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationOptions {
@@ -33,6 +36,7 @@ impl Default for RotationOptions {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RotationSummary {
+    /// Live secrets and recovery copies holding a token, and malformed ones.
     pub scanned: u64,
     /// Re-encrypted under the first key (or, in a dry run, would be).
     pub rotated: u64,
@@ -41,7 +45,8 @@ pub struct RotationSummary {
     /// the token they read into a recovery copy, which this scan may already have passed.
     /// So a run with skips is followed by another, until it rotates nothing.
     pub skipped: u64,
-    /// No configured key opens the token, or the write failed; a rerun retries.
+    /// No configured key opens the token, its binding does not verify (or is missing in a
+    /// table marked bound), the item is malformed, or the write failed; a rerun retries.
     pub failed: u64,
     /// True when `limit` stopped the run before the scan finished.
     pub stopped_early: bool,
@@ -70,17 +75,37 @@ pub async fn rotate_keys(
     options: RotationOptions,
     mut on_event: impl FnMut(ItemEvent<'_>),
 ) -> Result<RotationSummary, StoreError> {
+    let marked = store.bindings_marker().await?.is_some();
     let mut summary = RotationSummary::default();
     let mut start = None;
     loop {
-        let page = store.scan_tokens(start.take(), options.page_size).await?;
-        for stored in &page.tokens {
+        let page = store.scan_items(start.take(), options.page_size).await?;
+        for item in &page.items {
+            let stored = match item {
+                ScannedItem::Token(stored) => Ok(stored),
+                ScannedItem::Malformed(malformed) => Err(malformed),
+                ScannedItem::Tombstone(_)
+                | ScannedItem::Counter
+                | ScannedItem::Marker
+                | ScannedItem::Other => continue,
+            };
             if options.limit.is_some_and(|limit| summary.rotated >= limit) {
                 summary.stopped_early = true;
                 on_event(ItemEvent::PageDone(&summary));
                 return Ok(summary);
             }
             summary.scanned += 1;
+            let stored = match stored {
+                Ok(stored) => stored,
+                Err(malformed) => {
+                    summary.failed += 1;
+                    on_event(ItemEvent::Failed {
+                        item: &malformed.place,
+                        reason: ItemProblem::Malformed(malformed.defects).to_string(),
+                    });
+                    continue;
+                }
+            };
             if cipher.is_current(&stored.encrypted_value) {
                 summary.skipped += 1;
                 continue;
@@ -94,6 +119,7 @@ pub async fn rotate_keys(
             );
             let outcome = match (bound, cipher.reencrypt(&stored.encrypted_value)) {
                 (Err(BindingError::Mismatch), _) => Err(BindingError::Mismatch.to_string()),
+                (Err(BindingError::Missing), _) if marked => Err(ItemProblem::Stripped.to_string()),
                 (_, Err(err)) => Err(err.to_string()),
                 (_, Ok(_)) if options.dry_run => Ok(Found::Yes),
                 (bound, Ok(replacement)) => {

@@ -16,8 +16,10 @@ import hmac as constant_time
 import os
 import struct
 import sys
+from decimal import Decimal
 
 import boto3
+from boto3.dynamodb.types import Binary
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -27,6 +29,37 @@ BINDING_INFO = b"org-secrets/token-binding/v1"
 
 class Refused(Exception):
     """The item exists but is not this secret's: copied, tampered with, or unbound."""
+
+
+class Malformed(Refused):
+    """The item's encrypted_value or binding is not a string (or the token is missing): not
+    something the function writes, so refused like any other tampering."""
+
+
+def string_attribute(item: dict, name: str, where: str) -> str:
+    """item[name] if it is a string; Malformed names its type (never its contents) if not."""
+    if name not in item:
+        raise Malformed(f"{where}: {name} is missing")
+    value = item[name]
+    if not isinstance(value, str):
+        raise Malformed(f"{where}: {name} is {dynamodb_type(value)}, not a string")
+    return value
+
+
+def dynamodb_type(value) -> str:
+    """The DynamoDB type boto3's resource API turned into this Python value."""
+    for python_type, dynamodb in (
+        (bool, "a boolean (BOOL)"),  # before numbers: bool is an int
+        (Decimal, "a number (N)"),
+        ((Binary, bytes, bytearray), "a binary (B)"),
+        (list, "a list (L)"),
+        (dict, "a map (M)"),
+        (set, "a set (SS, NS or BS)"),
+        (type(None), "null (NULL)"),
+    ):
+        if isinstance(value, python_type):
+            return dynamodb
+    return type(value).__name__
 
 
 def binding_for(key: str, org_id: str, secret_name: str, token: str) -> str:
@@ -46,10 +79,12 @@ def read_secret(table, key_list: str, org_id: str, secret_name: str) -> str:
     item = table.get_item(
         Key={"org_id": org_id, "secret_name": secret_name}, ConsistentRead=True
     ).get("Item")
+    where = f"{org_id}/{secret_name}"
     if item is None:
-        raise KeyError(f"{org_id}/{secret_name}: no such secret")
-    token = item.get("encrypted_value", "")
-    stored = item.get("binding", "").encode("utf-8")
+        raise KeyError(f"{where}: no such secret")
+    token = string_attribute(item, "encrypted_value", where)
+    # No binding at all is the ordinary refusal below; a binding of another type is malformed.
+    stored = string_attribute(item, "binding", where).encode("utf-8") if "binding" in item else b""
     try:
         bound = any(
             constant_time.compare_digest(
@@ -60,11 +95,11 @@ def read_secret(table, key_list: str, org_id: str, secret_name: str) -> str:
     except UnicodeEncodeError:  # a token that is not ASCII is not a Fernet token
         bound = False
     if not bound:
-        raise Refused(f"{org_id}/{secret_name}: the binding is missing or does not match")
+        raise Refused(f"{where}: the binding is missing or does not match")
     try:
         return MultiFernet([Fernet(k) for k in keys]).decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError):
-        raise Refused(f"{org_id}/{secret_name}: no configured key opens the token") from None
+        raise Refused(f"{where}: no configured key opens the token") from None
 
 
 if __name__ == "__main__":

@@ -3,26 +3,28 @@
 //!   secrets-admin generate-key
 //!       print a new Fernet key (for ENCRYPTION_KEY)
 //!   secrets-admin create-table
-//!       create SECRETS_TABLE_NAME if missing (local development)
+//!       create SECRETS_TABLE_NAME if missing (local development), marked bound
 //!   secrets-admin rotate-keys [--dry-run] [--limit N]
 //!       re-encrypt every item whose token does not open under the first key of
 //!       ENCRYPTION_KEY (recovery copies included), re-binding it; safe to interrupt
 //!       and rerun
 //!   secrets-admin verify
-//!       report every item whose token no key opens or whose binding to its
-//!       organization and name is missing or does not verify; exit status 1 if any
+//!       report every item whose token no key opens, whose binding to its organization
+//!       and name is missing or does not verify, or whose token or binding is not a
+//!       string, and a table not marked bound; exit status 1 if any
 //!   secrets-admin bind [--dry-run]
-//!       once, after upgrading: bind the items written before bindings existed;
-//!       resumable, and never replaces a binding
+//!       once per table (after upgrading, or after the first deploy): bind the items
+//!       written before bindings existed and mark the table bound; resumable, never
+//!       replaces a binding, and refuses to run on a table marked bound
 //!
-//! AWS access comes from the standard configuration chain; verify needs dynamodb:Scan,
-//! rotate-keys and bind also dynamodb:UpdateItem on the table.
+//! AWS access comes from the standard configuration chain; verify needs dynamodb:Scan and
+//! GetItem, rotate-keys also UpdateItem, bind also UpdateItem and PutItem on the table.
 
 use std::process::ExitCode;
 
 use org_secrets::config::{Config, TableName, SECRETS_TABLE_NAME};
 use org_secrets::crypto::Cipher;
-use org_secrets::integrity::{bind_table, verify_table, BindOptions};
+use org_secrets::integrity::{bind_table, verify_table, BindOptions, BindOutcome};
 use org_secrets::rotation::{rotate_keys, ItemEvent, RotationOptions};
 use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
@@ -91,7 +93,7 @@ async fn create_table() -> ExitCode {
     let store = SecretStore::connect(table.clone()).await;
     match store.create_table_if_missing().await {
         Ok(true) => {
-            println!("created table {table}");
+            println!("created table {table}, marked bound (every item it will hold is bound)");
             ExitCode::SUCCESS
         }
         Ok(false) => {
@@ -137,13 +139,17 @@ async fn verify() -> ExitCode {
     })
     .await;
     match result {
-        Ok(summary) if summary.problems() == 0 => {
-            println!("verify: ok: {summary}");
-            ExitCode::SUCCESS
-        }
         Ok(summary) => {
-            println!("verify: PROBLEMS: {summary}");
-            ExitCode::FAILURE
+            if let Some(finding) = summary.unmarked_finding() {
+                println!("verify: table {}: {finding}", config.table_name);
+            }
+            if summary.problems() == 0 {
+                println!("verify: ok: {summary}");
+                ExitCode::SUCCESS
+            } else {
+                println!("verify: PROBLEMS: {summary}");
+                ExitCode::FAILURE
+            }
         }
         Err(err) => {
             eprintln!("verify: scan failed: {err}");
@@ -158,11 +164,42 @@ async fn bind(options: BindOptions) -> ExitCode {
         Err(code) => return code,
     };
     let mode = dry_run_note(options.dry_run);
-    let store = SecretStore::connect(config.table_name.clone()).await;
-    match bind_table(&store, &config.cipher, options).await {
-        Ok(summary) => {
-            println!("bind: done{mode}: {summary}");
+    let table = &config.table_name;
+    let store = SecretStore::connect(table.clone()).await;
+    let result = bind_table(&store, &config.cipher, options, |item, problem| {
+        println!("bind: left unbound {item}: {problem}");
+    })
+    .await;
+    match result {
+        Ok(BindOutcome::Refused(marker)) => {
+            println!(
+                "bind: refused: table {table} is {marker}, so nothing was bound: \
+                 every item had a binding then, and an item without one now had it stripped or \
+                 was written around the function; `secrets-admin verify` names each"
+            );
+            ExitCode::FAILURE
+        }
+        Ok(BindOutcome::Done(summary)) if options.dry_run => {
+            let then = if summary.complete() {
+                "a run would mark the table bound"
+            } else {
+                "a run would leave the table unmarked (see above)"
+            };
+            println!("bind: done{mode}: {summary}; {then}");
             ExitCode::SUCCESS
+        }
+        Ok(BindOutcome::Done(summary)) if summary.marked => {
+            println!("bind: done: {summary}; table {table} marked bound");
+            ExitCode::SUCCESS
+        }
+        Ok(BindOutcome::Done(summary)) => {
+            let todo = if summary.failed > 0 {
+                "deal with each item left unbound above, then rerun"
+            } else {
+                "items changed while it ran: rerun"
+            };
+            println!("bind: done: {summary}; table {table} NOT marked bound: {todo}");
+            ExitCode::FAILURE
         }
         Err(err) => {
             eprintln!("bind: scan failed: {err}; rerun to resume (bound items are skipped)");

@@ -1,6 +1,6 @@
 //! Operator-only calls, never made by the function (its role is not granted them): table
-//! setup for local runs and tests, and the key-rotation scan and swap (`secrets-admin`,
-//! [`crate::rotation`]).
+//! setup for local runs and tests, the table scan behind key rotation, `verify` and `bind`
+//! (`secrets-admin`, [`crate::rotation`], [`crate::integrity`]), and the bindings marker.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -9,7 +9,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::error::{classify, found_unless_condition_failed};
-use super::item::{Attr, RawItem};
+use super::item::{bindings_marker_key, Attr, RawItem};
+use super::store::Now;
 use super::{Found, ItemKey, ItemPlace, SecretStore, StoreError, EXPIRY_ATTRIBUTE};
 use crate::config::TableName;
 use crate::crypto::{EncryptedValue, TokenBinding};
@@ -20,10 +21,130 @@ use crate::crypto::{EncryptedValue, TokenBinding};
 pub struct StoredToken {
     pub place: ItemPlace,
     pub encrypted_value: EncryptedValue,
-    /// `None` for items written before bindings (`secrets-admin bind` adds it).
+    /// `None` for items written before bindings (`secrets-admin bind` adds it), or whose
+    /// binding was stripped.
     pub binding: Option<TokenBinding>,
     /// Where to write back to.
     pub key: ItemKey,
+}
+
+/// What one item of a table scan is (the conversion from an item is in `item.rs`). A new
+/// kind of item in the table gets its variant here.
+#[derive(Debug, Clone)]
+pub enum ScannedItem {
+    /// A live secret or a recovery copy whose `encrypted_value` is a string, and whose
+    /// `binding` is one or absent: what `verify`, `bind` and `rotate-keys` work on.
+    Token(StoredToken),
+    /// A live secret or a recovery copy whose `encrypted_value` or `binding` is missing or
+    /// not a string (other than a tombstone): always a problem.
+    Malformed(MalformedItem),
+    /// A tombstone (a delete with recovery off): a deleted copy without a value (see `item.rs`).
+    Tombstone(ItemPlace),
+    /// An organization's counter item.
+    Counter,
+    /// The table's bindings marker ([`BindingsMarker`]).
+    Marker,
+    /// Not an organization's item: a partition starting with a control character other than
+    /// the recovery prefix (another engineer's change records, say), or a key no secret or
+    /// recovery copy has.
+    Other,
+}
+
+/// A secret's item whose token attributes are not what the contract says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedItem {
+    pub place: ItemPlace,
+    pub defects: Malformation,
+}
+
+/// What is wrong with a malformed item's `encrypted_value` and `binding` (`None`: that one is
+/// a string). Names types, never contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformation {
+    pub encrypted_value: Option<AttributeDefect>,
+    pub binding: Option<AttributeDefect>,
+}
+
+impl std::fmt::Display for Malformation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let defects = [
+            (Attr::EncryptedValue, self.encrypted_value),
+            (Attr::Binding, self.binding),
+        ];
+        let mut first = true;
+        for (attr, defect) in defects {
+            if let Some(defect) = defect {
+                let separator = if first { "" } else { ", " };
+                write!(f, "{separator}{} {defect}", attr.name())?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why an attribute that must be a string is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeDefect {
+    Missing,
+    /// Another DynamoDB type: how to say it, and its type tag.
+    NotAString {
+        kind: &'static str,
+        tag: &'static str,
+    },
+}
+
+impl AttributeDefect {
+    /// `None` for a string.
+    pub(super) fn of(value: Option<&AttributeValue>) -> Option<Self> {
+        let (kind, tag) = match value {
+            None => return Some(AttributeDefect::Missing),
+            Some(AttributeValue::S(_)) => return None,
+            Some(AttributeValue::N(_)) => ("a number", "N"),
+            Some(AttributeValue::B(_)) => ("a binary", "B"),
+            Some(AttributeValue::L(_)) => ("a list", "L"),
+            Some(AttributeValue::M(_)) => ("a map", "M"),
+            Some(AttributeValue::Bool(_)) => ("a boolean", "BOOL"),
+            Some(AttributeValue::Null(_)) => ("null", "NULL"),
+            Some(AttributeValue::Ss(_)) => ("a string set", "SS"),
+            Some(AttributeValue::Ns(_)) => ("a number set", "NS"),
+            Some(AttributeValue::Bs(_)) => ("a binary set", "BS"),
+            Some(_) => ("of a type this version does not know", "?"),
+        };
+        Some(AttributeDefect::NotAString { kind, tag })
+    }
+}
+
+impl std::fmt::Display for AttributeDefect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttributeDefect::Missing => f.write_str("is missing"),
+            AttributeDefect::NotAString { kind, tag } => {
+                write!(f, "is {kind} ({tag}), not a string")
+            }
+        }
+    }
+}
+
+/// The table's **bindings marker**: written once every item of the table had a binding (by
+/// `bind` at the end of a complete pass, or by `create-table` for a new table). From then on
+/// `bind` binds nothing, and an unbound item is a finding. Its key is in `item.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingsMarker {
+    /// RFC 3339 UTC (`?` when someone wrote the marker without it).
+    pub marked_at: String,
+    /// What wrote it: `bind` or `create-table`.
+    pub marked_by: String,
+}
+
+impl std::fmt::Display for BindingsMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "marked bound at {} by {}",
+            self.marked_at, self.marked_by
+        )
+    }
 }
 
 /// Where a table scan goes on: the last key of the page before (opaque).
@@ -33,14 +154,24 @@ pub struct ScanCursor(RawItem);
 /// One page of a table scan and where the next one starts (`None`: the scan is complete).
 #[derive(Debug, Clone)]
 pub struct ScanPage {
-    pub tokens: Vec<StoredToken>,
+    pub items: Vec<ScannedItem>,
     pub next: Option<ScanCursor>,
+}
+
+impl ScanPage {
+    /// The page's token holders.
+    pub fn tokens(&self) -> impl Iterator<Item = &StoredToken> {
+        self.items.iter().filter_map(|item| match item {
+            ScannedItem::Token(stored) => Some(stored),
+            _ => None,
+        })
+    }
 }
 
 impl SecretStore {
     /// One page of a full-table scan (consistent), for key rotation, binding and
-    /// verification: every item that holds a token (live secrets and recovery copies).
-    pub async fn scan_tokens(
+    /// verification: every item, whole, classified ([`ScannedItem`]).
+    pub async fn scan_items(
         &self,
         start: Option<ScanCursor>,
         page_size: i32,
@@ -49,29 +180,40 @@ impl SecretStore {
             .client()
             .scan()
             .table_name(self.table().as_str())
-            .projection_expression("#org, #name, #value, #binding")
-            .expression_attribute_names("#org", Attr::OrgId.name())
-            .expression_attribute_names("#name", Attr::SecretName.name())
-            .expression_attribute_names("#value", Attr::EncryptedValue.name())
-            .expression_attribute_names("#binding", Attr::Binding.name())
             .consistent_read(true)
             .limit(page_size)
             .set_exclusive_start_key(start.map(|cursor| cursor.0))
             .send()
             .await
             .map_err(|err| classify(&err))?;
-        let tokens = page
-            .items()
-            .iter()
-            .filter_map(|item| StoredToken::try_from(item).ok())
-            .collect();
         Ok(ScanPage {
-            tokens,
+            items: page.items().iter().map(ScannedItem::from).collect(),
             next: page
                 .last_evaluated_key
                 .filter(|k| !k.is_empty())
                 .map(ScanCursor),
         })
+    }
+
+    /// The table's bindings marker, if it has one (a consistent read).
+    pub async fn bindings_marker(&self) -> Result<Option<BindingsMarker>, StoreError> {
+        let item = self
+            .client()
+            .get_item()
+            .table_name(self.table().as_str())
+            .set_key(Some(bindings_marker_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| classify(&err))?
+            .item;
+        Ok(item.as_ref().map(BindingsMarker::from))
+    }
+
+    /// Marks the table bound, now, by `marked_by`, unless it is already marked (then
+    /// `Found::No`, and the marker already there stays as it is).
+    pub async fn mark_bindings_complete(&self, marked_by: &str) -> Result<Found, StoreError> {
+        put_bindings_marker(self.client(), self.table(), marked_by).await
     }
 
     /// Swaps a token (and, given one, its binding) for its re-encryption only if the token is still
@@ -145,8 +287,29 @@ impl SecretStore {
     }
 }
 
+async fn put_bindings_marker(
+    client: &Client,
+    table: &TableName,
+    marked_by: &str,
+) -> Result<Found, StoreError> {
+    let marker = BindingsMarker {
+        marked_at: Now::get()?.rfc3339,
+        marked_by: marked_by.to_owned(),
+    };
+    let result = client
+        .put_item()
+        .table_name(table.as_str())
+        .set_item(Some(RawItem::from(&marker)))
+        .condition_expression("attribute_not_exists(#org)")
+        .expression_attribute_names("#org", Attr::OrgId.name())
+        .send()
+        .await;
+    found_unless_condition_failed(result)
+}
+
 /// Creates the table with the contract's key schema if it does not exist (local development
-/// and tests; in AWS the SAM template owns the table). `Ok(true)`: created now.
+/// and tests; in AWS the SAM template owns the table), and marks it bound at birth: it holds
+/// nothing, so nothing in it lacks a binding. `Ok(true)`: created now.
 pub async fn create_table_if_missing(
     client: &Client,
     table: &TableName,
@@ -208,6 +371,13 @@ pub async fn create_table_if_missing(
                 .send()
                 .await
                 .map_err(|err| classify(&err))?;
+            put_bindings_marker(client, table, "create-table")
+                .await
+                .map_err(|err| {
+                    StoreError::Other(format!(
+                        "table created, but not marked bound: {err}; `secrets-admin bind` marks it"
+                    ))
+                })?;
             Ok(true)
         }
         // Someone else created it between our describe and create: fine.
@@ -219,5 +389,161 @@ pub async fn create_table_if_missing(
             Ok(false)
         }
         Err(err) => Err(classify(&err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::primitives::Blob;
+
+    use super::*;
+    use crate::storage::RecoverySlot;
+
+    fn item(partition: &str, sort: &str, attributes: &[(&str, AttributeValue)]) -> RawItem {
+        let mut item = HashMap::from([
+            ("org_id".to_owned(), AttributeValue::S(partition.to_owned())),
+            ("secret_name".to_owned(), AttributeValue::S(sort.to_owned())),
+        ]);
+        for (name, value) in attributes {
+            item.insert((*name).to_owned(), value.clone());
+        }
+        item
+    }
+
+    fn s(text: &str) -> AttributeValue {
+        AttributeValue::S(text.to_owned())
+    }
+
+    fn kind(scanned: &ScannedItem) -> String {
+        match scanned {
+            ScannedItem::Token(token) => format!(
+                "token {} {}",
+                token.place,
+                if token.binding.is_some() {
+                    "bound"
+                } else {
+                    "unbound"
+                }
+            ),
+            ScannedItem::Malformed(item) => format!("malformed {}: {}", item.place, item.defects),
+            ScannedItem::Tombstone(place) => format!("tombstone {place}"),
+            ScannedItem::Counter => "counter".to_owned(),
+            ScannedItem::Marker => "marker".to_owned(),
+            ScannedItem::Other => "other".to_owned(),
+        }
+    }
+
+    /// Every kind of item a scan meets, and what it makes of it.
+    #[test]
+    fn a_scan_classifies_every_kind_of_item() {
+        let token = [("encrypted_value", s("gAAAA")), ("binding", s("v1:x"))];
+        let tombstone = [
+            ("removed_at", s("2025-01-01T00:00:00Z")),
+            ("removed_by", s("user")),
+            ("expires_at", AttributeValue::N("1".to_owned())),
+            ("changes", AttributeValue::L(vec![])),
+        ];
+        let with = |extra: (&'static str, AttributeValue)| {
+            let mut attributes = tombstone.to_vec();
+            attributes.push(extra);
+            attributes
+        };
+        let cases: Vec<(RawItem, &str)> = vec![
+            (item("org_a", "x", &token), "token org_a/x bound"),
+            (item("org_a", "x", &token[..1]), "token org_a/x unbound"),
+            (
+                item("\u{2}recovery:org_a", "previous:x", &token),
+                "token org_a/x (previous copy) bound",
+            ),
+            (
+                item("org_a", "x", &[("binding", s("v1:x"))]),
+                "malformed org_a/x: encrypted_value is missing",
+            ),
+            (
+                item(
+                    "org_a",
+                    "x",
+                    &[
+                        (
+                            "encrypted_value",
+                            AttributeValue::B(Blob::new(b"x".to_vec())),
+                        ),
+                        ("binding", AttributeValue::Bool(true)),
+                    ],
+                ),
+                "malformed org_a/x: encrypted_value is a binary (B), not a string, \
+                 binding is a boolean (BOOL), not a string",
+            ),
+            (
+                item("org_a", "x", &[]),
+                "malformed org_a/x: encrypted_value is missing, binding is missing",
+            ),
+            (
+                item("\u{2}recovery:org_a", "deleted:x", &tombstone),
+                "tombstone org_a/x (deleted copy)",
+            ),
+            (
+                item("\u{2}recovery:org_a", "deleted:x", &[]),
+                "tombstone org_a/x (deleted copy)",
+            ),
+            (
+                item("\u{2}recovery:org_a", "previous:x", &tombstone),
+                "malformed org_a/x (previous copy): encrypted_value is missing, binding is missing",
+            ),
+            (
+                item(
+                    "\u{2}recovery:org_a",
+                    "deleted:x",
+                    &with(("created_at", s("2025-01-01T00:00:00Z"))),
+                ),
+                "malformed org_a/x (deleted copy): encrypted_value is missing, binding is missing",
+            ),
+            (
+                item(
+                    "\u{2}recovery:org_a",
+                    "deleted:x",
+                    &with(("binding", AttributeValue::Null(true))),
+                ),
+                "malformed org_a/x (deleted copy): encrypted_value is missing, \
+                 binding is null (NULL), not a string",
+            ),
+            (
+                item(
+                    "org_a",
+                    crate::storage::COUNTER_SORT_KEY,
+                    &[("secret_count", AttributeValue::N("1".to_owned()))],
+                ),
+                "counter",
+            ),
+            (
+                item(
+                    crate::storage::BINDINGS_MARKER_PARTITION,
+                    crate::storage::BINDINGS_MARKER_SORT_KEY,
+                    &[("marked_at", s("t")), ("marked_by", s("bind"))],
+                ),
+                "marker",
+            ),
+            // Change records (another kind of item, in partitions of their own), or anything
+            // else in a partition starting with a control character: not a secret.
+            (item("\u{3}changes:org_a", "x", &token), "other"),
+            (item("\u{1}org-secrets", "x", &token), "other"),
+            (item("\u{2}recovery:org_a", "other:x", &token), "other"),
+            (item("org_a", "\u{1}other", &token), "other"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(kind(&ScannedItem::from(&raw)), expected, "{raw:?}");
+        }
+        // The place a token is written back to is its own key.
+        let scanned = ScannedItem::from(&item("\u{2}recovery:org_a", "deleted:x", &token));
+        let ScannedItem::Token(stored) = scanned else {
+            panic!("a token");
+        };
+        assert_eq!(stored.place.copy, Some(RecoverySlot::Deleted));
+        assert_eq!(
+            stored.key.0["org_id"],
+            AttributeValue::S("\u{2}recovery:org_a".to_owned())
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::admin::{AttributeDefect, BindingsMarker, Malformation, MalformedItem, ScannedItem};
 use super::{NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
 use crate::domain::{Actor, OrgId, RequestId};
@@ -50,6 +51,42 @@ pub const EXPIRY_ATTRIBUTE: &str = ATTR_EXPIRES_AT;
 /// The sort key of an organization's counter item. Valid secret names never contain control
 /// characters, so this can never be a secret, and it sorts before every name.
 pub const COUNTER_SORT_KEY: &str = "\u{1}org-secrets-count";
+
+/// The key of the table's **bindings marker** (`secrets-admin bind` and `create-table` write
+/// it; docs/storage-contract.md): a partition of its own, whose control character keeps it
+/// out of every organization, so no list or reader ever sees it.
+pub const BINDINGS_MARKER_PARTITION: &str = "\u{1}org-secrets";
+pub const BINDINGS_MARKER_SORT_KEY: &str = "\u{1}bindings-complete";
+const ATTR_MARKED_AT: &str = "marked_at";
+const ATTR_MARKED_BY: &str = "marked_by";
+
+pub(super) fn bindings_marker_key() -> RawItem {
+    key(BINDINGS_MARKER_PARTITION, BINDINGS_MARKER_SORT_KEY)
+}
+
+impl From<&BindingsMarker> for RawItem {
+    fn from(marker: &BindingsMarker) -> Self {
+        let mut item = bindings_marker_key();
+        for (name, value) in [
+            (ATTR_MARKED_AT, &marker.marked_at),
+            (ATTR_MARKED_BY, &marker.marked_by),
+        ] {
+            item.insert(name.to_owned(), AttributeValue::S(value.clone()));
+        }
+        item
+    }
+}
+
+impl From<&RawItem> for BindingsMarker {
+    /// Its presence is what counts; attributes someone else wrote read as `?`.
+    fn from(item: &RawItem) -> Self {
+        let text = |name| string_attr(item, name).unwrap_or_else(|| "?".to_owned());
+        Self {
+            marked_at: text(ATTR_MARKED_AT),
+            marked_by: text(ATTR_MARKED_BY),
+        }
+    }
+}
 
 /// A raw DynamoDB item (or key).
 pub(super) type RawItem = HashMap<String, AttributeValue>;
@@ -182,28 +219,69 @@ impl From<&RawItem> for StoredSecret {
     }
 }
 
-/// An item of a table scan that is not a token holder (the counter item, a tombstone, or
-/// an item lacking its key or token); the scan skips it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotAToken;
-
-impl TryFrom<&RawItem> for StoredToken {
-    type Error = NotAToken;
-
-    fn try_from(item: &RawItem) -> Result<Self, Self::Error> {
-        let partition = string_attr(item, ATTR_ORG_ID).ok_or(NotAToken)?;
-        let sort = string_attr(item, ATTR_SECRET_NAME).ok_or(NotAToken)?;
-        let place = ItemPlace::of(&partition, &sort).ok_or(NotAToken)?;
-        Ok(Self {
-            place,
-            encrypted_value: EncryptedValue::from_stored(
-                string_attr(item, ATTR_ENCRYPTED_VALUE).ok_or(NotAToken)?,
-            ),
-            binding: string_attr(item, ATTR_BINDING).map(TokenBinding::from_stored),
-            key: ItemKey(key(&partition, &sort)),
-        })
+/// What a table scan found: a token holder (a live secret or a recovery copy) as it stands,
+/// whatever its attributes hold, or one of the items that hold no token. The one place that
+/// decides what is a secret: a partition starting with a control character is never an
+/// organization, so only the recovery partitions there hold secrets' items.
+impl From<&RawItem> for ScannedItem {
+    fn from(item: &RawItem) -> Self {
+        let (Some(partition), Some(sort)) = (
+            string_attr(item, ATTR_ORG_ID),
+            string_attr(item, ATTR_SECRET_NAME),
+        ) else {
+            return ScannedItem::Other;
+        };
+        if partition == BINDINGS_MARKER_PARTITION && sort == BINDINGS_MARKER_SORT_KEY {
+            return ScannedItem::Marker;
+        }
+        if sort == COUNTER_SORT_KEY && !partition.starts_with(char::is_control) {
+            return ScannedItem::Counter;
+        }
+        let Some(place) = ItemPlace::of(&partition, &sort) else {
+            return ScannedItem::Other;
+        };
+        let value = item.get(ATTR_ENCRYPTED_VALUE);
+        let binding = item.get(ATTR_BINDING);
+        match (value, binding) {
+            (Some(AttributeValue::S(token)), None | Some(AttributeValue::S(_))) => {
+                ScannedItem::Token(StoredToken {
+                    encrypted_value: EncryptedValue::from_stored(token.clone()),
+                    binding: string_attr(item, ATTR_BINDING).map(TokenBinding::from_stored),
+                    key: ItemKey(key(&partition, &sort)),
+                    place,
+                })
+            }
+            (None, None)
+                if place.copy == Some(RecoverySlot::Deleted)
+                    && item
+                        .keys()
+                        .all(|name| TOMBSTONE_ATTRIBUTES.contains(&name.as_str())) =>
+            {
+                ScannedItem::Tombstone(place)
+            }
+            _ => ScannedItem::Malformed(MalformedItem {
+                place,
+                defects: Malformation {
+                    encrypted_value: AttributeDefect::of(value),
+                    binding: AttributeDefect::of(binding),
+                },
+            }),
+        }
     }
 }
+
+/// Every attribute of a tombstone, as a delete with `RECOVERY_WINDOW_DAYS=0` has written it
+/// (the key, who removed the value, its expiry and the change ledger; no value, no binding).
+/// Spelled out as a record of what was written, so a later change of the layout does not
+/// turn the tombstones already in tables into problems.
+const TOMBSTONE_ATTRIBUTES: [&str; 6] = [
+    "org_id",
+    "secret_name",
+    "removed_at",
+    "removed_by",
+    "expires_at",
+    "changes",
+];
 
 /// Which of a secret's items a scanned item is.
 #[derive(Debug, Clone, PartialEq, Eq)]

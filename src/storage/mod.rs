@@ -18,10 +18,16 @@ mod item;
 mod lifecycle;
 mod store;
 
-pub use admin::{create_table_if_missing, ScanCursor, ScanPage, StoredToken};
+pub use admin::{
+    create_table_if_missing, AttributeDefect, BindingsMarker, Malformation, MalformedItem,
+    ScanCursor, ScanPage, ScannedItem, StoredToken,
+};
 pub use change::{Change, ChangeOp, Identity, ValueDigest, REPLAY_HORIZON_SECS};
 pub use client::StoreSettings;
 pub use error::StoreError;
-pub use item::{ItemKey, ItemPlace, RecoverySlot, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE};
+pub use item::{
+    ItemKey, ItemPlace, RecoverySlot, BINDINGS_MARKER_PARTITION, BINDINGS_MARKER_SORT_KEY,
+    COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE,
+};
 pub use lifecycle::{BoundToken, DeleteOutcome, RestoreOutcome, RestorePolicy, UpdateOutcome};
 pub use store::{CreateOutcome, Found, NewSecret, SecretStore, StoredSecret, WARM_UP_TIMEOUT};

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use org_secrets::crypto::{BindingError, Cipher};
 use org_secrets::domain::{OrgId, SecretName};
 use org_secrets::reader::{ReadError, SecretReader};
-use org_secrets::storage::SecretStore;
+use org_secrets::storage::{SecretStore, BINDINGS_MARKER_PARTITION, BINDINGS_MARKER_SORT_KEY};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
@@ -255,10 +255,36 @@ async fn copy_token_to_copy(store: &SecretStore, from: (&str, &str), org: &str, 
     copy_token(store, from, (&recovery_partition, sort_key)).await;
 }
 
+/// Deletes the table's bindings marker: the table is then as one written before bindings
+/// (and before the marker) was, or as someone with write access can make it.
+async fn unmark(store: &SecretStore) {
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table().as_str())
+        .key(
+            "org_id",
+            AttributeValue::S(BINDINGS_MARKER_PARTITION.to_owned()),
+        )
+        .key(
+            "secret_name",
+            AttributeValue::S(BINDINGS_MARKER_SORT_KEY.to_owned()),
+        )
+        .condition_expression("attribute_exists(org_id)")
+        .send()
+        .await
+        .expect("the table was marked bound");
+}
+
+/// The one-time upgrade of a table written before bindings: here a legacy table, so the
+/// marker `create-table` wrote is removed first (issue 19 changed this test: on a marked
+/// table `bind` now refuses, see the next test). `bind` binds the item without a binding,
+/// never replaces a wrong one, and marks the table; a second run refuses.
 #[tokio::test]
 async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
     let app = seeded().await;
     let store = app.store();
+    unmark(store).await;
     // org_a/x as written before bindings existed; org_a/y holds a copied token.
     strip_binding(store, "org_a", "x").await;
     copy_token(store, ("org_b", "x"), ("org_a", "y")).await;
@@ -275,35 +301,57 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
     let (code, report) = admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
-        report.contains("verify: org_a/x: the item has no binding"),
+        report.contains(
+            "verify: org_a/x: the item has no binding (written before bindings existed: run `secrets-admin bind`)"
+        ),
         "{report}"
     );
-    assert!(report.contains("unbound 1, binding mismatch 1"), "{report}");
+    assert!(
+        report.contains("is not marked bound: if its unbound items were written before bindings"),
+        "{report}"
+    );
+    assert!(
+        report
+            .contains("unbound 1, binding mismatch 1, malformed 0, tombstones 0; NOT marked bound"),
+        "{report}"
+    );
 
     let (code, dry) = admin(store, KEY_A, &["bind", "--dry-run"]);
     assert_eq!(code, Some(0), "{dry}");
     assert!(
         dry.contains(
-            "bind: done (dry run: nothing is written): scanned 3, bound 1, already bound 2"
+            "bind: done (dry run: nothing is written): scanned 3, bound 1, already bound 2, \
+             skipped 0, failed 0; a run would mark the table bound"
         ),
         "{dry}"
     );
     assert!(read(store, KEY_A, "org_a", "x").await.is_err());
+    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        report.contains("NOT marked bound"),
+        "a dry run marked it: {report}"
+    );
 
     let (code, bound) = admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(0), "{bound}");
     assert!(
-        bound.contains("bind: done: scanned 3, bound 1, already bound 2, skipped 0"),
+        bound.contains(
+            "bind: done: scanned 3, bound 1, already bound 2, skipped 0, failed 0; table"
+        ),
         "{bound}"
     );
+    assert!(bound.contains("marked bound"), "{bound}");
     assert_eq!(
         read(store, KEY_A, "org_a", "x").await.unwrap(),
         format!("{CANARY}-org_a-x")
     );
     assert!(python_recipe(store, KEY_A, "org_a", "x").is_ok());
-    // Resumable and idempotent: nothing left to bind.
-    let (_, rerun) = admin(store, KEY_A, &["bind"]);
-    assert!(rerun.contains("bound 0, already bound 3"), "{rerun}");
+    // Once is all: the table is marked now, so a rerun binds nothing.
+    let (code, rerun) = admin(store, KEY_A, &["bind"]);
+    assert_eq!(code, Some(1), "{rerun}");
+    assert!(rerun.contains("bind: refused:"), "{rerun}");
+    assert!(rerun.contains("by bind, so nothing was bound"), "{rerun}");
     // The copied token keeps its (wrong) binding and is still reported.
     let (code, report) = admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
@@ -311,10 +359,137 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         report.contains("verify: org_a/y: the binding does not match"),
         "{report}"
     );
-    assert!(report.contains("unbound 0, binding mismatch 1"), "{report}");
+    assert!(
+        report
+            .contains("unbound 0, binding mismatch 1, malformed 0, tombstones 0; marked bound at"),
+        "{report}"
+    );
+    assert!(!report.contains("not marked bound"), "{report}");
     let (code, usage) = admin(store, KEY_A, &["bind", "--everything"]);
     assert_eq!(code, Some(2));
     assert!(usage.contains("usage:"));
+}
+
+/// `bind` marks a table only after a pass that left nothing unbound and nothing failed; and
+/// `verify` reports a table without the marker, naming what it may mean.
+#[tokio::test]
+async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_missing_marker() {
+    let app = seeded().await;
+    let store = app.store();
+    // Marked at birth by create-table (the library call behind `secrets-admin create-table`).
+    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(
+        report.contains(
+            "verify: ok: scanned 3, verified 3, undecryptable 0, unbound 0, binding mismatch 0, \
+             malformed 0, tombstones 0; marked bound at "
+        ),
+        "{report}"
+    );
+    assert!(report.contains(" by create-table"), "{report}");
+
+    // Every item bound but no marker: a table bind never completed on, or a deleted marker.
+    unmark(store).await;
+    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains(
+            "is not marked bound, though every item has a binding: either `secrets-admin bind` \
+             has never completed on it, or someone deleted the marker"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("verify: PROBLEMS: scanned 3, verified 3"),
+        "{report}"
+    );
+
+    // A legacy item no configured key opens stays unbound, and the table unmarked.
+    strip_binding(store, "org_a", "y").await;
+    let (code, failed) = admin(store, KEY_B, &["bind"]);
+    assert_eq!(code, Some(1), "{failed}");
+    assert!(
+        failed.contains("bind: left unbound org_a/y: no configured key opens its token"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("bound 0, already bound 2, skipped 0, failed 1; table"),
+        "{failed}"
+    );
+    assert!(failed.contains("NOT marked bound"), "{failed}");
+    // So does a malformed item, whatever the key.
+    set_attribute(
+        store,
+        "org_b",
+        "x",
+        "binding",
+        Some(AttributeValue::N("1".to_owned())),
+    )
+    .await;
+    let (code, failed) = admin(store, KEY_A, &["bind"]);
+    assert_eq!(code, Some(1), "{failed}");
+    assert!(
+        failed.contains(
+            "bind: left unbound org_b/x: malformed: binding is a number (N), not a string"
+        ),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("bound 1, already bound 1, skipped 0, failed 1; table"),
+        "{failed}"
+    );
+    assert!(failed.contains("NOT marked bound"), "{failed}");
+    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("; NOT marked bound"), "{report}");
+    // Once that is dealt with (here: the item deleted), bind marks the table.
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table().as_str())
+        .key("org_id", AttributeValue::S("org_b".to_owned()))
+        .key("secret_name", AttributeValue::S("x".to_owned()))
+        .send()
+        .await
+        .unwrap();
+    let (code, done) = admin(store, KEY_A, &["bind"]);
+    assert_eq!(code, Some(0), "{done}");
+    assert!(
+        done.contains("bind: done: scanned 2, bound 0, already bound 2, skipped 0, failed 0"),
+        "{done}"
+    );
+    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(
+        report.contains("verify: ok: scanned 2, verified 2"),
+        "{report}"
+    );
+    assert!(report.contains(" by bind"), "{report}");
+}
+
+/// `secrets-admin create-table` marks the table it creates, and only that one.
+#[tokio::test]
+async fn create_table_marks_a_new_table_bound_and_leaves_an_existing_one_alone() {
+    let store = store_at(&dynamodb_endpoint()).await;
+    let (code, created) = admin(&store, KEY_A, &["create-table"]);
+    assert_eq!(code, Some(0), "{created}");
+    assert!(created.contains("created table"), "{created}");
+    assert!(created.contains("marked bound"), "{created}");
+    let marker = store
+        .bindings_marker()
+        .await
+        .unwrap()
+        .expect("marked at birth");
+    assert_eq!(marker.marked_by, "create-table");
+    assert!(marker.marked_at.ends_with('Z'), "{}", marker.marked_at);
+    // The marker is no organization's item: it is not listed, and not counted.
+    assert_eq!(item_count(&store).await, 0);
+    // An existing table, here one unmarked since, is left as it is.
+    unmark(&store).await;
+    let (code, exists) = admin(&store, KEY_A, &["create-table"]);
+    assert_eq!(code, Some(0), "{exists}");
+    assert!(exists.contains("exists"), "{exists}");
+    assert_eq!(store.bindings_marker().await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -345,4 +520,352 @@ async fn rotation_rebinds_what_it_reencrypts_and_leaves_a_copied_token_alone() {
         report.contains("scanned 3, verified 2, undecryptable 1, unbound 0, binding mismatch 0"),
         "{report}"
     );
+}
+
+// Issue 19: `bind` never launders once a table is bound, and `verify` checks every item.
+
+/// Sets (or, with `None`, removes) one attribute of the existing item `partition`/`sort`,
+/// as someone with write access to the table could.
+async fn set_attribute(
+    store: &SecretStore,
+    partition: &str,
+    sort: &str,
+    attribute: &str,
+    value: Option<AttributeValue>,
+) {
+    let request = store
+        .client()
+        .update_item()
+        .table_name(store.table().as_str())
+        .key("org_id", AttributeValue::S(partition.to_owned()))
+        .key("secret_name", AttributeValue::S(sort.to_owned()))
+        .condition_expression("attribute_exists(org_id)")
+        .expression_attribute_names("#attribute", attribute);
+    let request = match value {
+        Some(value) => request
+            .update_expression("SET #attribute = :value")
+            .expression_attribute_values(":value", value),
+        None => request.update_expression("REMOVE #attribute"),
+    };
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{partition:?}/{sort:?}: {e}"));
+}
+
+/// The shapes a token's attributes must never take, by name: absent, and each DynamoDB type
+/// that is not a string.
+fn wrong_shapes() -> Vec<(&'static str, Option<AttributeValue>)> {
+    use aws_sdk_dynamodb::primitives::Blob;
+    vec![
+        ("missing", None),
+        ("number", Some(AttributeValue::N("42".to_owned()))),
+        (
+            "binary",
+            Some(AttributeValue::B(Blob::new(b"gAAAAA".to_vec()))),
+        ),
+        (
+            "list",
+            Some(AttributeValue::L(vec![AttributeValue::S(
+                "v1:x".to_owned(),
+            )])),
+        ),
+        (
+            "map",
+            Some(AttributeValue::M(std::collections::HashMap::from([(
+                "S".to_owned(),
+                AttributeValue::S("v1:x".to_owned()),
+            )]))),
+        ),
+    ]
+}
+
+/// A tombstone as a delete with `RECOVERY_WINDOW_DAYS=0` has written it (written directly
+/// here, so the test does not depend on what deletes write now): its key in org_c's recovery
+/// partition, who removed the value, when it expires and the change ledger; no value, no
+/// binding.
+fn tombstone(sort_key: &str) -> std::collections::HashMap<String, AttributeValue> {
+    let text = |value: &str| AttributeValue::S(value.to_owned());
+    let entry = std::collections::HashMap::from([
+        ("op".to_owned(), text("delete")),
+        ("by".to_owned(), text("user-1")),
+        ("request_id".to_owned(), text("req-1")),
+        ("at".to_owned(), AttributeValue::N("1760000000".to_owned())),
+    ]);
+    std::collections::HashMap::from([
+        ("org_id".to_owned(), text("\u{2}recovery:org_c")),
+        ("secret_name".to_owned(), text(sort_key)),
+        ("removed_at".to_owned(), text("2025-10-09T08:53:20Z")),
+        ("removed_by".to_owned(), text("user-1")),
+        (
+            "expires_at".to_owned(),
+            AttributeValue::N("4102444800".to_owned()),
+        ),
+        (
+            "changes".to_owned(),
+            AttributeValue::L(vec![AttributeValue::M(entry)]),
+        ),
+    ])
+}
+
+/// What `verify` says about an attribute of a shape from [`wrong_shapes`].
+fn defect(attribute: &str, shape: &str) -> String {
+    match shape {
+        "missing" => format!("{attribute} is missing"),
+        "number" => format!("{attribute} is a number (N), not a string"),
+        "binary" => format!("{attribute} is a binary (B), not a string"),
+        "list" => format!("{attribute} is a list (L), not a string"),
+        "map" => format!("{attribute} is a map (M), not a string"),
+        other => panic!("no such shape {other}"),
+    }
+}
+
+/// The acceptance test of issue 19, item 4: org_a/x's token and binding copied onto org_b/x,
+/// then the binding stripped, on a table that `create-table` marked bound at birth. `bind`
+/// refuses (exit 1, nothing written), every reader keeps refusing the item, and `verify`
+/// names it as stripped, never as something to bind.
+#[tokio::test]
+async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_stripped() {
+    let app = seeded().await;
+    let store = app.store();
+    copy_token(store, ("org_a", "x"), ("org_b", "x")).await;
+    strip_binding(store, "org_b", "x").await;
+
+    for args in [&["bind"][..], &["bind", "--dry-run"]] {
+        let (code, refused) = admin(store, KEY_A, args);
+        assert_eq!(code, Some(1), "{args:?}: {refused}");
+        assert!(refused.contains("bind: refused:"), "{refused}");
+        assert!(refused.contains("is marked bound"), "{refused}");
+        assert!(refused.contains("nothing was bound"), "{refused}");
+    }
+    // Nothing was written: org_b/x still has no binding, and every reader refuses it.
+    let item = stored_item(store, "org_b", "x").await.unwrap();
+    assert!(!item.contains_key("binding"), "bind wrote a binding");
+    assert_eq!(
+        read(store, KEY_A, "org_b", "x").await.unwrap_err(),
+        ReadError::NotBound {
+            org_id: "org_b".to_owned(),
+            secret_name: "x".to_owned(),
+            reason: BindingError::Missing,
+        }
+    );
+    let refusal = python_recipe(store, KEY_A, "org_b", "x").unwrap_err();
+    assert!(refusal.contains("binding is missing"), "{refusal}");
+    // verify: exit 1, the item named as stripped, and no advice to bind it.
+    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains("verify: org_b/x: the item has no binding, in a table marked bound"),
+        "{report}"
+    );
+    assert!(!report.contains("run `secrets-admin bind`"), "{report}");
+    assert!(
+        report.contains("scanned 3, verified 2, undecryptable 0, unbound 1, binding mismatch 0"),
+        "{report}"
+    );
+    // The original is untouched.
+    assert_eq!(
+        read(store, KEY_A, "org_a", "x").await.unwrap(),
+        format!("{CANARY}-org_a-x")
+    );
+}
+
+/// Issue 19, item 5: every live item and recovery copy whose `encrypted_value` or `binding`
+/// is missing or not a string is reported by name (exit 1); only a tombstone (a
+/// deleted copy with nothing but its key, `removed_*`, `expires_at` and `changes`) is
+/// skipped, and counted.
+#[tokio::test]
+async fn verify_reports_every_item_whose_token_or_binding_is_missing_or_not_a_string() {
+    let app = seeded().await;
+    let store = app.store();
+    // One secret per case, each with a previous copy (org_a, after an update) and a deleted
+    // copy (org_b, after a delete): the case's defect goes onto all three items.
+    let mut cases = Vec::new();
+    for attribute in ["encrypted_value", "binding"] {
+        for (shape, value) in wrong_shapes() {
+            cases.push((attribute, shape, value, format!("{attribute}_{shape}")));
+        }
+    }
+    for (_, _, _, name) in &cases {
+        app.seed("org_a", name, &format!("{CANARY}-{name}")).await;
+        let updated = app.update("org_a", "ADMIN", name, &update_body("v2")).await;
+        assert_eq!(updated.status, 200, "{}", updated.text);
+        app.seed("org_b", name, &format!("{CANARY}-{name}")).await;
+        assert_eq!(app.delete("org_b", "ADMIN", name).await.status, 200);
+    }
+    for (attribute, _, value, name) in &cases {
+        let places = [
+            ("org_a".to_owned(), name.clone()),
+            ("\u{2}recovery:org_a".to_owned(), format!("previous:{name}")),
+            ("\u{2}recovery:org_b".to_owned(), format!("deleted:{name}")),
+        ];
+        for (partition, sort) in places {
+            set_attribute(store, &partition, &sort, attribute, value.clone()).await;
+        }
+    }
+    // A tombstone (a delete with recovery off), and three items that only look like one:
+    // with a binding, with another attribute of a secret, and in the previous slot, where
+    // tombstones never were.
+    let bound = stored_item(store, "org_a", "y").await.unwrap();
+    let mut with_binding = tombstone("deleted:half");
+    with_binding.insert("binding".to_owned(), bound["binding"].clone());
+    let mut with_created_at = tombstone("deleted:extra");
+    with_created_at.insert("created_at".to_owned(), bound["created_at"].clone());
+    for item in [
+        tombstone("deleted:gone"),
+        with_binding,
+        with_created_at,
+        tombstone("previous:ghost"),
+    ] {
+        store
+            .client()
+            .put_item()
+            .table_name(store.table().as_str())
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(code, Some(1), "{report}");
+    for (attribute, shape, _, name) in &cases {
+        let expected = if *attribute == "binding" && *shape == "missing" {
+            "the item has no binding, in a table marked bound".to_owned()
+        } else {
+            format!("malformed: {}", defect(attribute, shape))
+        };
+        for place in [
+            format!("org_a/{name}"),
+            format!("org_a/{name} (previous copy)"),
+            format!("org_b/{name} (deleted copy)"),
+        ] {
+            let line = format!("verify: {place}: {expected}");
+            assert!(report.contains(&line), "no {line:?} in:\n{report}");
+        }
+    }
+    for (place, expected) in [
+        (
+            "org_c/half (deleted copy)",
+            "malformed: encrypted_value is missing",
+        ),
+        (
+            "org_c/extra (deleted copy)",
+            "malformed: encrypted_value is missing",
+        ),
+        (
+            "org_c/ghost (previous copy)",
+            "malformed: encrypted_value is missing, binding is missing",
+        ),
+    ] {
+        let line = format!("verify: {place}: {expected}");
+        assert!(report.contains(&line), "no {line:?} in:\n{report}");
+    }
+    assert!(!report.contains("org_c/gone"), "{report}");
+    // 3 seeded and 10 live cases, 10 previous and 10 deleted copies, and the 4 in org_c;
+    // verified: org_a/x, org_a/y and org_b/x.
+    assert!(
+        report.contains(
+            "scanned 37, verified 3, undecryptable 0, unbound 3, binding mismatch 0, malformed 30, tombstones 1"
+        ),
+        "{report}"
+    );
+}
+
+/// The Python recipe meets attributes of the wrong type with its own refusal (`Malformed`,
+/// a `Refused`), never an AttributeError or TypeError.
+#[tokio::test]
+async fn the_python_recipe_refuses_attributes_of_the_wrong_type_with_its_own_exception() {
+    let app = seeded().await;
+    let store = app.store();
+    let mut expected = Vec::new();
+    for attribute in ["encrypted_value", "binding"] {
+        for (shape, value) in wrong_shapes() {
+            let name = format!("{attribute}_{shape}");
+            app.seed("org_a", &name, &format!("{CANARY}-{name}")).await;
+            set_attribute(store, "org_a", &name, attribute, value).await;
+            // A missing binding is the ordinary refusal; everything else is malformed.
+            let refusal = if attribute == "binding" && shape == "missing" {
+                "Refused"
+            } else {
+                "Malformed"
+            };
+            expected.push(format!("{name} {refusal} refused"));
+        }
+    }
+    let names: Vec<String> = expected
+        .iter()
+        .map(|line| line.split(' ').next().unwrap_or_default().to_owned())
+        .collect();
+    let script = "import json, os, sys\n\
+        sys.path.insert(0, sys.argv[1])\n\
+        import boto3, read_secret\n\
+        table = boto3.resource('dynamodb').Table(os.environ['SECRETS_TABLE_NAME'])\n\
+        for name in json.loads(sys.argv[2]):\n\
+        \x20   try:\n\
+        \x20       read_secret.read_secret(table, os.environ['ENCRYPTION_KEY'], 'org_a', name)\n\
+        \x20       print(name, 'read')\n\
+        \x20   except Exception as err:\n\
+        \x20       kind = 'refused' if isinstance(err, read_secret.Refused) else 'crashed'\n\
+        \x20       print(name, type(err).__name__, kind)\n";
+    let output = Command::new(python())
+        .args(["-c", script])
+        .arg(project_path("examples/python"))
+        .arg(serde_json::to_string(&names).unwrap())
+        .env("ENCRYPTION_KEY", KEY_A)
+        .env("SECRETS_TABLE_NAME", store.table().as_str())
+        .envs(local_aws_env())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stdout.contains(CANARY));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{stderr}");
+    // The command line says so too, without a traceback.
+    let refusal = python_recipe(store, KEY_A, "org_a", "encrypted_value_number").unwrap_err();
+    assert!(
+        refusal.starts_with("refused: org_a/encrypted_value_number: encrypted_value is a number"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("Traceback"), "{refusal}");
+}
+
+/// Issue 19, item 4: on a table marked bound, `rotate-keys` never re-encrypts an unbound
+/// item (re-encrypting would keep a stripped copy readable under the new key alone): it is
+/// reported failed and left as it is.
+#[tokio::test]
+async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
+    let app = seeded().await;
+    let store = app.store();
+    strip_binding(store, "org_a", "y").await;
+    let before = stored_item(store, "org_a", "y").await.unwrap();
+    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    assert_eq!(code, Some(1), "{rotated}");
+    assert!(
+        rotated.contains(
+            "rotate-keys: failed org_a/y: the item has no binding, in a table marked bound"
+        ),
+        "{rotated}"
+    );
+    assert!(
+        rotated.contains("rotated 2, skipped 0, failed 1"),
+        "{rotated}"
+    );
+    let after = stored_item(store, "org_a", "y").await.unwrap();
+    assert_eq!(after.get("encrypted_value"), before.get("encrypted_value"));
+    assert!(!after.contains_key("binding"));
+    // In a table not marked bound (written before bindings) it is re-encrypted, as before
+    // issue 19, and stays unbound for `bind`.
+    unmark(store).await;
+    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    assert_eq!(code, Some(0), "{rotated}");
+    assert!(
+        rotated.contains("rotated 1, skipped 2, failed 0"),
+        "{rotated}"
+    );
+    let after = stored_item(store, "org_a", "y").await.unwrap();
+    assert_ne!(after.get("encrypted_value"), before.get("encrypted_value"));
+    assert!(!after.contains_key("binding"));
 }

@@ -32,11 +32,13 @@ async fn seed_under_key_a(store: &SecretStore) -> HashMap<(String, String), Stri
 }
 
 async fn all_tokens(store: &SecretStore) -> Vec<(String, String, EncryptedValue)> {
-    let page = store.scan_tokens(None, 1000).await.unwrap();
+    let page = store.scan_items(None, 1000).await.unwrap();
     assert!(page.next.is_none());
-    page.tokens
-        .into_iter()
-        .map(|t| (t.place.org_id, t.place.secret_name, t.encrypted_value))
+    page.tokens()
+        .map(|t| {
+            let place = t.place.clone();
+            (place.org_id, place.secret_name, t.encrypted_value.clone())
+        })
         .collect()
 }
 
@@ -135,7 +137,8 @@ async fn rotation_never_overwrites_a_concurrent_update() {
             .status,
         201
     );
-    let stale = store.scan_tokens(None, 10).await.unwrap().tokens.remove(0);
+    let page = store.scan_items(None, 10).await.unwrap();
+    let stale = page.tokens().next().expect("the secret's token").clone();
     let update = update_body("after");
     assert_eq!(app.update("org_a", "ADMIN", "k", &update).await.status, 200);
 
