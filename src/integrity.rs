@@ -11,8 +11,8 @@
 
 use crate::crypto::{BindingError, Cipher};
 use crate::storage::{
-    BindingsMarker, Found, ItemPlace, Malformation, ScannedItem, SecretStore, StoreError,
-    StoredToken,
+    BindingsMarker, Found, ItemPlace, Malformation, RecordProblem, ScannedItem, SecretStore,
+    StoreError, StoredToken,
 };
 
 /// What `bind` records as the marker's `marked_by`.
@@ -35,6 +35,9 @@ pub enum ItemProblem {
     Stripped,
     #[error("malformed: {0}")]
     Malformed(Malformation),
+    /// A change record the function did not write as it stands.
+    #[error(transparent)]
+    Record(#[from] RecordProblem),
 }
 
 /// The problem with one scanned token, if any; `marked`: the table is marked bound.
@@ -67,6 +70,9 @@ pub struct VerifySummary {
     pub malformed: u64,
     /// Tombstones: no token to check, and not a problem.
     pub tombstones: u64,
+    /// Change records, and how many of them do not verify ([`RecordProblem`]).
+    pub change_records: u64,
+    pub bad_change_records: u64,
     /// The table's bindings marker; its absence is a problem of its own.
     pub marker: Option<BindingsMarker>,
 }
@@ -77,6 +83,7 @@ impl VerifySummary {
             + self.unbound
             + self.mismatched
             + self.malformed
+            + self.bad_change_records
             + u64::from(self.marker.is_none())
     }
 
@@ -111,12 +118,17 @@ impl std::fmt::Display for VerifySummary {
             self.unbound,
             self.mismatched,
             self.malformed,
-            self.tombstones
+            self.tombstones,
         )?;
         match &self.marker {
             Some(marker) => write!(f, "{marker}"),
             None => f.write_str("NOT marked bound"),
-        }
+        }?;
+        write!(
+            f,
+            "; change records {} ({} not verifying)",
+            self.change_records, self.bad_change_records
+        )
     }
 }
 
@@ -147,6 +159,14 @@ pub async fn verify_table(
                     summary.tombstones += 1;
                     continue;
                 }
+                ScannedItem::ChangeRecord(record) => {
+                    summary.change_records += 1;
+                    if let Err(problem) = record.check(cipher) {
+                        summary.bad_change_records += 1;
+                        on_problem(&record.place, problem.into());
+                    }
+                    continue;
+                }
                 ScannedItem::Counter | ScannedItem::Marker | ScannedItem::Other => continue,
             };
             summary.scanned += 1;
@@ -160,6 +180,7 @@ pub async fn verify_table(
                         }
                         ItemProblem::Binding(BindingError::Mismatch) => summary.mismatched += 1,
                         ItemProblem::Malformed(_) => summary.malformed += 1,
+                        ItemProblem::Record(_) => summary.bad_change_records += 1,
                     }
                     on_problem(place, problem);
                 }
@@ -260,7 +281,9 @@ pub async fn bind_table(
                     on_failure(&item.place, ItemProblem::Malformed(item.defects));
                     continue;
                 }
+                // Change records hold no token to bind.
                 ScannedItem::Tombstone(_)
+                | ScannedItem::ChangeRecord(_)
                 | ScannedItem::Counter
                 | ScannedItem::Marker
                 | ScannedItem::Other => continue,

@@ -1,6 +1,6 @@
 //! Key rotation: re-encrypt every item whose token does not open under the first key of
-//! `ENCRYPTION_KEY` (live secrets and their recovery copies), one conditional write per
-//! item so a concurrent update is never overwritten. Idempotent, hence resumable: a rerun
+//! `ENCRYPTION_KEY` (live secrets, their recovery copies, and the seals of change records),
+//! one conditional write per item so a concurrent update is never overwritten. Idempotent, hence resumable: a rerun
 //! skips what is already rotated.
 //!
 //! The new token is bound to its secret under the first key, but only when the old binding
@@ -12,7 +12,10 @@
 
 use crate::crypto::{BindingError, Cipher};
 use crate::integrity::ItemProblem;
-use crate::storage::{Found, ItemPlace, ScannedItem, SecretStore, StoreError};
+use crate::storage::{
+    Found, ItemPlace, RecordProblem, ScannedItem, SecretStore, StoreError, StoredRecord,
+    StoredToken,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationOptions {
@@ -47,7 +50,12 @@ pub struct RotationSummary {
     pub skipped: u64,
     /// No configured key opens the token, its binding does not verify (or is missing in a
     /// table marked bound), the item is malformed, or the write failed; a rerun retries.
+    /// Change records that do not verify count here too.
     pub failed: u64,
+    /// Change records re-sealed under the first key (or, in a dry run, would be), so a
+    /// retry of their request is still recognised once the old key is gone. Counted apart
+    /// from the tokens above.
+    pub resealed: u64,
     /// True when `limit` stopped the run before the scan finished.
     pub stopped_early: bool,
 }
@@ -56,8 +64,8 @@ impl std::fmt::Display for RotationSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "scanned {}, rotated {}, skipped {}, failed {}",
-            self.scanned, self.rotated, self.skipped, self.failed
+            "scanned {}, rotated {}, skipped {}, failed {}, change records resealed {}",
+            self.scanned, self.rotated, self.skipped, self.failed, self.resealed
         )
     }
 }
@@ -81,9 +89,10 @@ pub async fn rotate_keys(
     loop {
         let page = store.scan_items(start.take(), options.page_size).await?;
         for item in &page.items {
-            let stored = match item {
-                ScannedItem::Token(stored) => Ok(stored),
-                ScannedItem::Malformed(malformed) => Err(malformed),
+            let place = match item {
+                ScannedItem::Token(stored) => &stored.place,
+                ScannedItem::Malformed(malformed) => &malformed.place,
+                ScannedItem::ChangeRecord(record) => &record.place,
                 ScannedItem::Tombstone(_)
                 | ScannedItem::Counter
                 | ScannedItem::Marker
@@ -94,51 +103,30 @@ pub async fn rotate_keys(
                 on_event(ItemEvent::PageDone(&summary));
                 return Ok(summary);
             }
-            summary.scanned += 1;
-            let stored = match stored {
-                Ok(stored) => stored,
-                Err(malformed) => {
-                    summary.failed += 1;
-                    on_event(ItemEvent::Failed {
-                        item: &malformed.place,
-                        reason: ItemProblem::Malformed(malformed.defects).to_string(),
-                    });
-                    continue;
-                }
-            };
-            if cipher.is_current(&stored.encrypted_value) {
-                summary.skipped += 1;
-                continue;
+            let is_record = matches!(item, ScannedItem::ChangeRecord(_));
+            if !is_record {
+                summary.scanned += 1;
             }
-            let place = &stored.place;
-            let bound = cipher.verify_binding(
-                &place.org_id,
-                &place.secret_name,
-                &stored.encrypted_value,
-                stored.binding.as_ref(),
-            );
-            let outcome = match (bound, cipher.reencrypt(&stored.encrypted_value)) {
-                (Err(BindingError::Mismatch), _) => Err(BindingError::Mismatch.to_string()),
-                (Err(BindingError::Missing), _) if marked => Err(ItemProblem::Stripped.to_string()),
-                (_, Err(err)) => Err(err.to_string()),
-                (_, Ok(_)) if options.dry_run => Ok(Found::Yes),
-                (bound, Ok(replacement)) => {
-                    let binding = bound
-                        .is_ok()
-                        .then(|| cipher.bind(&place.org_id, &place.secret_name, &replacement));
-                    store
-                        .replace_token(stored, replacement, binding)
-                        .await
-                        .map_err(|err| err.to_string())
+            let outcome = match item {
+                ScannedItem::Token(stored) => {
+                    rotate_token(store, cipher, stored, marked, options).await
                 }
+                ScannedItem::ChangeRecord(record) => reseal(store, cipher, record, options).await,
+                ScannedItem::Malformed(malformed) => {
+                    Err(ItemProblem::Malformed(malformed.defects).to_string())
+                }
+                _ => continue,
             };
             match outcome {
-                Ok(Found::Yes) => summary.rotated += 1,
-                Ok(Found::No) => summary.skipped += 1,
+                Ok(Some(Found::Yes)) if is_record => summary.resealed += 1,
+                // A record that changed or expired meanwhile needs nothing more.
+                Ok(_) if is_record => {}
+                Ok(Some(Found::Yes)) => summary.rotated += 1,
+                Ok(Some(Found::No)) | Ok(None) => summary.skipped += 1,
                 Err(reason) => {
                     summary.failed += 1;
                     on_event(ItemEvent::Failed {
-                        item: &stored.place,
+                        item: place,
                         reason,
                     });
                 }
@@ -150,4 +138,70 @@ pub async fn rotate_keys(
             None => return Ok(summary),
         }
     }
+}
+
+/// One live secret or recovery copy: `Ok(None)` when its token is already under the first
+/// key, else whether it was re-encrypted (`Found::No`: it changed meanwhile) or why not.
+async fn rotate_token(
+    store: &SecretStore,
+    cipher: &Cipher,
+    stored: &StoredToken,
+    marked: bool,
+    options: RotationOptions,
+) -> Result<Option<Found>, String> {
+    if cipher.is_current(&stored.encrypted_value) {
+        return Ok(None);
+    }
+    let place = &stored.place;
+    let bound = cipher.verify_binding(
+        &place.org_id,
+        &place.secret_name,
+        &stored.encrypted_value,
+        stored.binding.as_ref(),
+    );
+    match (bound, cipher.reencrypt(&stored.encrypted_value)) {
+        (Err(BindingError::Mismatch), _) => Err(BindingError::Mismatch.to_string()),
+        (Err(BindingError::Missing), _) if marked => Err(ItemProblem::Stripped.to_string()),
+        (_, Err(err)) => Err(err.to_string()),
+        (_, Ok(_)) if options.dry_run => Ok(Some(Found::Yes)),
+        (bound, Ok(replacement)) => {
+            let binding = bound
+                .is_ok()
+                .then(|| cipher.bind(&place.org_id, &place.secret_name, &replacement));
+            store
+                .replace_token(stored, replacement, binding)
+                .await
+                .map(Some)
+                .map_err(|err| err.to_string())
+        }
+    }
+}
+
+/// One change record: its seal re-sealed under the first key, so a retry of its request is
+/// still recognised after the old key is removed. A record that does not verify is left as
+/// it is and reported, as rotation never vouches for what it cannot check.
+async fn reseal(
+    store: &SecretStore,
+    cipher: &Cipher,
+    record: &StoredRecord,
+    options: RotationOptions,
+) -> Result<Option<Found>, String> {
+    let Some(seal) = &record.seal else {
+        return Err(RecordProblem::NoSeal.to_string());
+    };
+    if cipher.is_current(seal) {
+        return Ok(None);
+    }
+    record
+        .check(cipher)
+        .map_err(|problem| problem.to_string())?;
+    let replacement = cipher.reencrypt(seal).map_err(|err| err.to_string())?;
+    if options.dry_run {
+        return Ok(Some(Found::Yes));
+    }
+    store
+        .replace_seal(record, seal, replacement)
+        .await
+        .map(Some)
+        .map_err(|err| err.to_string())
 }

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use super::change::{check_record, RecordProblem};
 use super::error::{classify, found_unless_condition_failed};
 use super::item::{bindings_marker_key, Attr, RawItem};
 use super::store::Now;
@@ -44,10 +45,31 @@ pub enum ScannedItem {
     Counter,
     /// The table's bindings marker ([`BindingsMarker`]).
     Marker,
+    /// A change record (`change.rs`): re-sealed by `rotate-keys`, checked by `verify`.
+    ChangeRecord(StoredRecord),
     /// Not an organization's item: a partition starting with a control character other than
     /// the recovery prefix (another engineer's change records, say), or a key no secret or
     /// recovery copy has.
     Other,
+}
+
+/// A change record as a table scan sees it.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// The organization and secret its plain attributes name, and its sort key.
+    pub place: ItemPlace,
+    /// Its seal, if that is a string: a Fernet token, re-sealed like any token.
+    pub seal: Option<EncryptedValue>,
+    pub(super) item: RawItem,
+    pub key: ItemKey,
+}
+
+impl StoredRecord {
+    /// Whether the record is one the function wrote for the request its key names, saying
+    /// what its plain attributes say.
+    pub fn check(&self, cipher: &crate::crypto::Cipher) -> Result<(), RecordProblem> {
+        check_record(&self.item, cipher)
+    }
 }
 
 /// A secret's item whose token attributes are not what the contract says.
@@ -255,6 +277,29 @@ impl SecretStore {
         found_unless_condition_failed(result)
     }
 
+    /// Swaps a change record's seal for its re-encryption under the first key, only if the
+    /// seal is still the one read. `Found::No`: it changed (or the record expired) meanwhile.
+    pub async fn replace_seal(
+        &self,
+        record: &StoredRecord,
+        seal: &EncryptedValue,
+        replacement: EncryptedValue,
+    ) -> Result<Found, StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table().as_str())
+            .set_key(Some(record.key.0.clone()))
+            .update_expression("SET #seal = :new")
+            .condition_expression("#seal = :old")
+            .expression_attribute_names("#seal", Attr::Seal.name())
+            .expression_attribute_values(":new", AttributeValue::S(replacement.into_string()))
+            .expression_attribute_values(":old", AttributeValue::S(seal.as_str().to_owned()))
+            .send()
+            .await;
+        found_unless_condition_failed(result)
+    }
+
     /// Adds a binding to an item that has none, only if it still has none and its token is
     /// still the one we read (`secrets-admin bind`). `Found::No`: it changed meanwhile.
     pub async fn add_binding(
@@ -429,6 +474,7 @@ mod tests {
             ),
             ScannedItem::Malformed(item) => format!("malformed {}: {}", item.place, item.defects),
             ScannedItem::Tombstone(place) => format!("tombstone {place}"),
+            ScannedItem::ChangeRecord(record) => format!("change record {}", record.place),
             ScannedItem::Counter => "counter".to_owned(),
             ScannedItem::Marker => "marker".to_owned(),
             ScannedItem::Other => "other".to_owned(),
@@ -527,7 +573,18 @@ mod tests {
             ),
             // Change records (another kind of item, in partitions of their own), or anything
             // else in a partition starting with a control character: not a secret.
-            (item("\u{3}changes:org_a", "x", &token), "other"),
+            (
+                item(
+                    "\u{3}changes:org_a",
+                    "request:x",
+                    &[("changed_secret", s("n"))],
+                ),
+                "change record org_a/n (change record request:x)",
+            ),
+            (
+                item("\u{3}changes:org_a", "request:y", &[]),
+                "change record org_a/? (change record request:y)",
+            ),
             (item("\u{1}org-secrets", "x", &token), "other"),
             (item("\u{2}recovery:org_a", "other:x", &token), "other"),
             (item("org_a", "\u{1}other", &token), "other"),

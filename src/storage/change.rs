@@ -340,15 +340,107 @@ impl ChangeRecord {
 /// The key of the record of `change`'s request.
 fn record_key(change: &Change<'_>) -> RawItem {
     let identity = change.identity();
+    key_of(
+        change.org_id.as_str(),
+        change.actor.as_str(),
+        identity.kind(),
+        identity.value(),
+    )
+}
+
+/// The key of the record of the request `identity` (of `kind`) by `actor` in `org_id`.
+fn key_of(org_id: &str, actor: &str, kind: &str, identity: &str) -> RawItem {
     let mut hasher = Sha256::new();
-    for part in [change.actor.as_str(), identity.kind(), identity.value()] {
+    for part in [actor, kind, identity] {
         hasher.update(length_prefix(part.len()));
         hasher.update(part.as_bytes());
     }
     let digest = URL_SAFE_NO_PAD.encode(hasher.finalize());
     key(
-        &format!("{CHANGE_PARTITION_PREFIX}{}", change.org_id.as_str()),
+        &format!("{CHANGE_PARTITION_PREFIX}{org_id}"),
         &format!("{RECORD_SORT_PREFIX}{digest}"),
+    )
+}
+
+/// What is wrong with a stored change record (`secrets-admin verify`, `rotate-keys`).
+/// Names the problem, never a value or a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecordProblem {
+    #[error("change record: its seal is missing or not a string")]
+    NoSeal,
+    #[error("change record: no configured key opens its seal")]
+    Undecryptable,
+    #[error(
+        "change record: its seal names another request than its key (copied from another \
+         record's slot, or not written by the function)"
+    )]
+    Misplaced,
+    #[error(
+        "change record: its plain attributes say another change than its seal (edited outside \
+         the function)"
+    )]
+    Relabelled,
+}
+
+/// The record's seal as stored, if it is a string.
+pub(super) fn stored_seal(item: &RawItem) -> Option<&str> {
+    item.get(Attr::Seal.name())
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// Checks a stored record: its seal opens under a configured key, names the request its key
+/// is derived from, and says what its plain attributes say.
+pub(super) fn check_record(item: &RawItem, cipher: &Cipher) -> Result<(), RecordProblem> {
+    let seal = stored_seal(item).ok_or(RecordProblem::NoSeal)?;
+    let plain = cipher.open_seal(seal).ok_or(RecordProblem::Undecryptable)?;
+    let facts = Facts::decode(&plain).ok_or(RecordProblem::Misplaced)?;
+    let own_key = key_of(
+        &facts.org_id,
+        &facts.actor,
+        &facts.identity_kind,
+        &facts.identity,
+    );
+    let text = |attr: Attr| item.get(attr.name()).and_then(|v| v.as_s().ok());
+    if [Attr::OrgId, Attr::SecretName]
+        .into_iter()
+        .any(|attr| text(attr) != own_key.get(attr.name()).and_then(|v| v.as_s().ok()))
+    {
+        return Err(RecordProblem::Misplaced);
+    }
+    let identity_attr = match facts.identity_kind.as_str() {
+        "key" => Attr::IdempotencyKey,
+        _ => Attr::RequestId,
+    };
+    let plain_attributes = [
+        (Attr::ChangeOp, facts.op.as_str()),
+        (Attr::ChangedSecret, facts.secret_name.as_str()),
+        (Attr::ChangedBy, facts.actor.as_str()),
+        (identity_attr, facts.identity.as_str()),
+    ];
+    if plain_attributes
+        .iter()
+        .any(|(attr, sealed)| text(*attr).map(String::as_str) != Some(*sealed))
+    {
+        return Err(RecordProblem::Relabelled);
+    }
+    Ok(())
+}
+
+/// The organization and secret a record's plain attributes name, for reports (`?` for
+/// what is missing).
+pub(super) fn record_subject(item: &RawItem) -> (String, String) {
+    let text = |attr: Attr| item.get(attr.name()).and_then(|v| v.as_s().ok()).cloned();
+    let org = text(Attr::OrgId)
+        .and_then(|partition| {
+            partition
+                .strip_prefix(CHANGE_PARTITION_PREFIX)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    (
+        org,
+        text(Attr::ChangedSecret).unwrap_or_else(|| "?".to_owned()),
     )
 }
 
@@ -596,6 +688,90 @@ mod tests {
         assert!(Facts::decode(&longer).is_none());
         assert!(Facts::decode(&bytes[..bytes.len() - 1]).is_none());
         assert!(Facts::decode(b"other").is_none());
+    }
+
+    #[test]
+    fn stored_records_are_checked_by_their_seal_key_and_plain_attributes() {
+        let keys = cipher(1);
+        let request = Request::new("alice", "r1", Some("k1"));
+        let record = record(
+            &request,
+            &keys,
+            ChangeOp::Update,
+            "n",
+            Some("v"),
+            1_796_000_000,
+        );
+        assert_eq!(check_record(record.item(), &keys), Ok(()));
+        let other = record_of_bob(&keys);
+        let edit = |attr: Attr, value: AttributeValue| {
+            let mut item = record.item().clone();
+            item.insert(attr.name().to_owned(), value);
+            item
+        };
+        let text = |value: &str| AttributeValue::S(value.to_owned());
+        let mut no_seal = record.item().clone();
+        no_seal.remove(Attr::Seal.name());
+        let cases = [
+            ("no seal", no_seal, RecordProblem::NoSeal),
+            (
+                "a numeric seal",
+                edit(Attr::Seal, AttributeValue::N("1".to_owned())),
+                RecordProblem::NoSeal,
+            ),
+            (
+                "another key's seal",
+                edit(Attr::Seal, other_seal(&cipher(2))),
+                RecordProblem::Undecryptable,
+            ),
+            (
+                "another request's seal",
+                edit(Attr::Seal, other.item()[Attr::Seal.name()].clone()),
+                RecordProblem::Misplaced,
+            ),
+            (
+                "relabelled secret",
+                edit(Attr::ChangedSecret, text("m")),
+                RecordProblem::Relabelled,
+            ),
+            (
+                "relabelled operation",
+                edit(Attr::ChangeOp, text("delete")),
+                RecordProblem::Relabelled,
+            ),
+            (
+                "relabelled actor",
+                edit(Attr::ChangedBy, text("bob")),
+                RecordProblem::Relabelled,
+            ),
+            (
+                "relabelled key",
+                edit(Attr::IdempotencyKey, text("k2")),
+                RecordProblem::Relabelled,
+            ),
+        ];
+        for (case, item, expected) in cases {
+            assert_eq!(check_record(&item, &keys), Err(expected), "{case}");
+        }
+    }
+
+    fn record_of_bob(keys: &Cipher) -> ChangeRecord {
+        let bob = Request::new("bob", "r1", Some("k1"));
+        record(&bob, keys, ChangeOp::Update, "n", Some("v"), 1_796_000_000)
+    }
+
+    fn other_seal(keys: &Cipher) -> AttributeValue {
+        let alice = Request::new("alice", "r1", Some("k1"));
+        record(
+            &alice,
+            keys,
+            ChangeOp::Update,
+            "n",
+            Some("v"),
+            1_796_000_000,
+        )
+        .item()[Attr::Seal.name()]
+        .clone()
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::admin::{AttributeDefect, BindingsMarker, Malformation, MalformedItem, ScannedItem};
+use super::admin::{
+    AttributeDefect, BindingsMarker, Malformation, MalformedItem, ScannedItem, StoredRecord,
+};
+use super::change::{record_subject, stored_seal, CHANGE_PARTITION_PREFIX};
 use super::{NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
 use crate::domain::{Actor, OrgId, RequestId};
@@ -237,6 +240,20 @@ impl From<&RawItem> for ScannedItem {
         if sort == COUNTER_SORT_KEY && !partition.starts_with(char::is_control) {
             return ScannedItem::Counter;
         }
+        if partition.starts_with(CHANGE_PARTITION_PREFIX) {
+            let (org_id, secret_name) = record_subject(item);
+            return ScannedItem::ChangeRecord(StoredRecord {
+                place: ItemPlace {
+                    org_id,
+                    secret_name,
+                    copy: None,
+                    change_record: Some(sort.clone()),
+                },
+                seal: stored_seal(item).map(|seal| EncryptedValue::from_stored(seal.to_owned())),
+                item: item.clone(),
+                key: ItemKey(key(&partition, &sort)),
+            });
+        }
         let Some(place) = ItemPlace::of(&partition, &sort) else {
             return ScannedItem::Other;
         };
@@ -291,6 +308,8 @@ pub struct ItemPlace {
     pub secret_name: String,
     /// `None` for the live secret.
     pub copy: Option<RecoverySlot>,
+    /// For a change record (of a change to this secret): its sort key, to find it by.
+    pub change_record: Option<String>,
 }
 
 impl ItemPlace {
@@ -304,6 +323,7 @@ impl ItemPlace {
                 org_id: org_id.to_owned(),
                 secret_name: secret_name.to_owned(),
                 copy: Some(copy),
+                change_record: None,
             });
         }
         // Valid names never start with a control character; the counter's key does.
@@ -314,6 +334,7 @@ impl ItemPlace {
             org_id: partition.to_owned(),
             secret_name: sort.to_owned(),
             copy: None,
+            change_record: None,
         })
     }
 }
@@ -321,9 +342,10 @@ impl ItemPlace {
 impl std::fmt::Display for ItemPlace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.org_id, self.secret_name)?;
-        match self.copy {
-            None => Ok(()),
-            Some(slot) => write!(f, " ({} copy)", slot.as_str()),
+        match (self.copy, &self.change_record) {
+            (_, Some(sort_key)) => write!(f, " (change record {sort_key})"),
+            (Some(slot), None) => write!(f, " ({} copy)", slot.as_str()),
+            (None, None) => Ok(()),
         }
     }
 }

@@ -20,9 +20,9 @@ mod store;
 
 pub use admin::{
     create_table_if_missing, AttributeDefect, BindingsMarker, Malformation, MalformedItem,
-    ScanCursor, ScanPage, ScannedItem, StoredToken,
+    ScanCursor, ScanPage, ScannedItem, StoredRecord, StoredToken,
 };
-pub use change::{Change, ChangeOp, Identity, ValueDigest, REPLAY_HORIZON_SECS};
+pub use change::{Change, ChangeOp, Identity, RecordProblem, ValueDigest, REPLAY_HORIZON_SECS};
 pub use client::StoreSettings;
 pub use error::StoreError;
 pub use item::{

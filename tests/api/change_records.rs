@@ -448,6 +448,24 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     assert_eq!(answer.status, 409, "{}", answer.text);
     assert_eq!(answer.json["error"]["code"], "request_id_reused");
     assert_eq!(app.stored_value(ORG, "relabelled").await, "v");
+
+    // `secrets-admin verify` names each record that does not verify, and only those.
+    let mut named = Vec::new();
+    let summary =
+        org_secrets::integrity::verify_table(&store, &app.config().cipher, 7, |place, problem| {
+            named.push(format!("{place}: {problem}"));
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.bad_change_records, 5, "{summary}: {named:#?}");
+    assert_eq!(named.len(), 5, "{named:#?}");
+    assert!(
+        named
+            .iter()
+            .all(|line| line.contains("(change record request:")),
+        "{named:#?}"
+    );
+    assert!(summary.change_records > 5, "{summary}");
 }
 
 /// Issue 19, "What to build" 1: the same identity used for another operation, secret or
