@@ -5,9 +5,11 @@
 #   - sam validate --lint (the SAM transform itself);
 #   - cfn-lint on the CloudFormation the SAM transform makes of it (scripts/sam-transform.py):
 #     some errors exist only there, such as a dependency cycle through a role SAM generates;
-#   - checkov, which fails on any failed check that the template does not skip. A skip is
-#     `Metadata: {checkov: {skip: [{id: CKV_..., comment: why}]}}` on the resource, and this
-#     script refuses a skip without a reason.
+#   - checkov, before and after the transform (the resources SAM generates, such as the
+#     function's invoke permissions and the API stage, exist only after it); it fails on any
+#     failed check that the template does not skip. A skip is
+#     `Metadata: {checkov: {skip: [{id: CKV_..., comment: why}]}}` on the resource (the
+#     transform keeps it), and this script refuses a skip without a reason.
 # Offline: checkov runs with --skip-download and SAM with telemetry off.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,11 +32,13 @@ for template in "${templates[@]}"; do
   "$BIN/cfn-lint" "$template"
   # A region is needed for the transform (no AWS call is made).
   "$BIN/sam" validate --lint --template "$template" --region us-east-1
+  "$BIN/checkov" --file "$template" --framework cloudformation --quiet --compact --skip-download
   transformed="$(mktemp --suffix=.json)"
   "$BIN/python" scripts/sam-transform.py "$template" "$transformed"
-  "$BIN/cfn-lint" "$transformed" || { rm -f "$transformed"; echo "lint-templates: $template, after the SAM transform (above)" >&2; exit 1; }
+  { "$BIN/cfn-lint" "$transformed" &&
+    "$BIN/checkov" --file "$transformed" --framework cloudformation --quiet --compact --skip-download; } ||
+    { rm -f "$transformed"; echo "lint-templates: $template, after the SAM transform (above)" >&2; exit 1; }
   rm -f "$transformed"
-  "$BIN/checkov" --file "$template" --framework cloudformation --quiet --compact --skip-download
 done
 
 # Every checkov skip carries its reason.
@@ -55,4 +59,4 @@ for path in sys.argv[1:]:
 if bad:
     sys.exit("\n".join(bad))
 PY
-echo "lint-templates: ${#templates[@]} template(s) passed cfn-lint (before and after the SAM transform), sam validate --lint and checkov"
+echo "lint-templates: ${#templates[@]} template(s) passed cfn-lint and checkov (before and after the SAM transform) and sam validate --lint"

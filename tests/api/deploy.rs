@@ -204,6 +204,241 @@ fn sub_text(value: &Value) -> &str {
         .unwrap_or_else(|| panic!("expected a !Sub string, got {value}"))
 }
 
+// ---------------------------------------------------------------------------------------
+// What CloudFormation makes of the template for given parameter values: enough of its
+// intrinsic functions (Ref, Sub, Select, Split, Join, If, GetAtt as a placeholder) and of
+// its condition functions to evaluate names, ARNs, and which resources a stack creates.
+
+/// The test stacks' account and region, and another account.
+const ACCOUNT: &str = "111122223333";
+const OTHER_ACCOUNT: &str = "444455556666";
+const REGION: &str = "eu-west-1";
+const STACK_UUID: &str = "51af3dc0-da77-11e4-872e-1234567db123";
+/// CloudFormation's longest stack name (128 characters).
+const LONGEST_STACK_NAME: &str = "org-secrets-with-a-stack-name-as-long-as-cloudformation-allows-which-is-one-hundred-and-twenty-eight-characters-0123456789abcdef";
+
+struct Deployment<'t> {
+    template: &'t Value,
+    values: BTreeMap<String, String>,
+}
+
+impl<'t> Deployment<'t> {
+    /// A stack named `stack_name` with the parameters' defaults, except `overrides`.
+    fn new(template: &'t Value, stack_name: &str, overrides: &[(&str, &str)]) -> Self {
+        let mut values = BTreeMap::new();
+        for (name, parameter) in template["Parameters"].as_object().expect("Parameters") {
+            if !parameter["Default"].is_null() {
+                values.insert(name.clone(), scalar_text(&parameter["Default"]));
+            }
+        }
+        let stack_id =
+            format!("arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack_name}/{STACK_UUID}");
+        for (name, value) in [
+            ("AWS::AccountId", ACCOUNT),
+            ("AWS::Partition", "aws"),
+            ("AWS::Region", REGION),
+            ("AWS::URLSuffix", "amazonaws.com"),
+            ("AWS::StackName", stack_name),
+            ("AWS::StackId", &stack_id),
+        ]
+        .into_iter()
+        .chain(overrides.iter().copied())
+        {
+            values.insert(name.to_owned(), value.to_owned());
+        }
+        Self { template, values }
+    }
+
+    fn text(&self, expression: &Value) -> String {
+        match self.eval(expression) {
+            Value::Array(_) | Value::Object(_) | Value::Null => {
+                panic!("{expression} is not a string")
+            }
+            value => scalar_text(&value),
+        }
+    }
+
+    fn eval(&self, expression: &Value) -> Value {
+        if let Value::Array(items) = expression {
+            return Value::Array(items.iter().map(|item| self.eval(item)).collect());
+        }
+        let Some((function, argument)) = intrinsic(expression) else {
+            return expression.clone();
+        };
+        match function {
+            "Ref" => self.reference(argument.as_str().expect("Ref name")),
+            "Fn::GetAtt" => Value::String(format!(
+                "{{{}.{}}}",
+                scalar_text(&argument[0]),
+                scalar_text(&argument[1])
+            )),
+            "Fn::Sub" => Value::String(self.substitute(argument)),
+            "Fn::Join" => {
+                let separator = argument[0].as_str().expect("Join separator");
+                let items = self.eval(&argument[1]);
+                let items: Vec<String> = items
+                    .as_array()
+                    .expect("Join list")
+                    .iter()
+                    .map(scalar_text)
+                    .collect();
+                Value::String(items.join(separator))
+            }
+            "Fn::Split" => {
+                let separator = argument[0].as_str().expect("Split separator");
+                let text = self.text(&argument[1]);
+                Value::Array(text.split(separator).map(Value::from).collect())
+            }
+            "Fn::Select" => {
+                let index: usize = scalar_text(&argument[0]).parse().expect("Select index");
+                let list = self.eval(&argument[1]);
+                list.get(index)
+                    .unwrap_or_else(|| panic!("Select {index} out of range in {list}"))
+                    .clone()
+            }
+            "Fn::If" => {
+                let name = argument[0].as_str().expect("If condition");
+                self.eval(&argument[if self.condition(name) { 1 } else { 2 }])
+            }
+            other => panic!("the test does not evaluate {other}"),
+        }
+    }
+
+    fn reference(&self, name: &str) -> Value {
+        if name == "AWS::NoValue" {
+            return Value::Null;
+        }
+        if let Some(value) = self.values.get(name) {
+            return Value::String(value.clone());
+        }
+        assert!(
+            self.template["Resources"][name].is_object(),
+            "Ref to an unknown name {name}"
+        );
+        Value::String(format!("{{{name}}}"))
+    }
+
+    /// `!Sub text` or `!Sub [text, {variables}]`.
+    fn substitute(&self, argument: &Value) -> String {
+        let (text, variables) = match argument {
+            Value::String(text) => (text.as_str(), &Value::Null),
+            Value::Array(pair) => (pair[0].as_str().expect("Sub text"), &pair[1]),
+            other => panic!("Sub of {other}"),
+        };
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after.find('}').expect("Sub: closing brace");
+            let name = &after[..end];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str(&format!("${{{literal}}}"));
+            } else if !variables[name].is_null() {
+                out.push_str(&self.text(&variables[name]));
+            } else if let Some((resource, attribute)) = name.split_once('.') {
+                out.push_str(&format!("{{{resource}.{attribute}}}"));
+            } else {
+                out.push_str(&scalar_text(&self.reference(name)));
+            }
+            rest = &after[end + 1..];
+        }
+        out + rest
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let condition = &self.template["Conditions"][name];
+        assert!(!condition.is_null(), "no condition {name}");
+        self.holds(condition)
+    }
+
+    fn holds(&self, expression: &Value) -> bool {
+        let (function, argument) =
+            intrinsic(expression).unwrap_or_else(|| panic!("not a condition: {expression}"));
+        let each = || argument.as_array().expect("condition list").iter();
+        match function {
+            "Fn::Equals" => self.text(&argument[0]) == self.text(&argument[1]),
+            "Fn::Not" => !self.holds(&argument[0]),
+            "Fn::And" => each().all(|item| self.holds(item)),
+            "Fn::Or" => each().any(|item| self.holds(item)),
+            // `!Condition X` (support::yaml_file's long form) or `{"Condition": "X"}`.
+            "Fn::Condition" | "Condition" => self.condition(argument.as_str().expect("name")),
+            other => panic!("not a condition function: {other}"),
+        }
+    }
+
+    /// Whether the stack has this resource (its Condition holds); an absent one it has not.
+    fn creates(&self, logical_id: &str) -> bool {
+        let resource = &self.template["Resources"][logical_id];
+        resource.is_object()
+            && resource["Condition"]
+                .as_str()
+                .is_none_or(|condition| self.condition(condition))
+    }
+}
+
+/// `{"Ref": ...}`, `{"Fn::...": ...}` or `{"Condition": ...}`, as (function, argument).
+fn intrinsic(value: &Value) -> Option<(&str, &Value)> {
+    let object = value.as_object().filter(|object| object.len() == 1)?;
+    let (key, argument) = object.iter().next()?;
+    (key == "Ref" || key == "Condition" || key.starts_with("Fn::"))
+        .then_some((key.as_str(), argument))
+}
+
+/// The function's ARN in a deployment (its FunctionName evaluated).
+fn function_arn(deployment: &Deployment) -> String {
+    let properties = &resource(deployment.template, "SecretsFunction")["Properties"];
+    let name = deployment.text(&properties["FunctionName"]);
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+}
+
+/// Every `!Sub` in `value`.
+fn subs<'v>(value: &'v Value, found: &mut Vec<&'v Value>) {
+    match value {
+        Value::Object(object) if object.len() == 1 && object.contains_key("Fn::Sub") => {
+            found.push(value);
+        }
+        Value::Object(object) => object.values().for_each(|item| subs(item, found)),
+        Value::Array(items) => items.iter().for_each(|item| subs(item, found)),
+        _ => {}
+    }
+}
+
+/// The template as CloudFormation receives it: after the SAM transform, by
+/// scripts/sam-transform.py as `make lint` runs it.
+fn transformed_template() -> Value {
+    let output = std::env::temp_dir().join(format!(
+        "org-secrets-deploy-test-{}-{}.json",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos())
+    ));
+    let run = Command::new(python())
+        .arg(project_path("scripts/sam-transform.py"))
+        .arg(project_path("template.yaml"))
+        .arg(&output)
+        .output()
+        .expect("run scripts/sam-transform.py");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&output).expect("the transformed template");
+    let _ = std::fs::remove_file(&output);
+    serde_json::from_str(&text).expect("the transformed template is JSON")
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        Value::Bool(flag) => flag.to_string(),
+        other => panic!("not a scalar: {other}"),
+    }
+}
+
 /// A string or a list of strings, as IAM writes Action and the like.
 fn strings(value: &Value) -> Vec<&str> {
     match value {
@@ -323,10 +558,8 @@ fn the_function_environment_is_encrypted_with_the_stack_key() {
 fn only_the_function_role_may_decrypt_outside_a_service() {
     let template = template();
     let role_arn = get_att("SecretsFunctionRole", "Arn");
-    let function_name =
-        sub_text(&resource(&template, "SecretsFunction")["Properties"]["FunctionName"]).to_owned();
-    let environment_context =
-        format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}");
+    let deployment = Deployment::new(&template, "org-secrets", &[]);
+    let environment_context = function_arn(&deployment);
 
     let mut role_decrypts = 0;
     let mut services = BTreeSet::new();
@@ -381,7 +614,7 @@ fn only_the_function_role_may_decrypt_outside_a_service() {
                 "{sid} must be the function's role"
             );
             assert_eq!(
-                sub_text(&condition["kms:EncryptionContext:aws:lambda:FunctionArn"]),
+                deployment.text(&condition["kms:EncryptionContext:aws:lambda:FunctionArn"]),
                 environment_context,
                 "{sid} must be limited to the function's own environment"
             );
@@ -426,11 +659,129 @@ fn only_the_function_role_may_decrypt_outside_a_service() {
         let condition = &statement["Condition"]["StringEquals"];
         let environment = &condition["kms:EncryptionContext:aws:lambda:FunctionArn"];
         assert!(
-            (!environment.is_null() && sub_text(environment) == environment_context)
+            (!environment.is_null() && deployment.text(environment) == environment_context)
                 || via_service(statement).as_deref() == Some("sqs"),
             "{statement}"
         );
     }
+}
+
+/// CloudFormation allows stack names of 128 characters and Lambda function names of 64, so
+/// the function's name cannot be the stack's plus a suffix. For any stack name it fits, and
+/// every ARN of a function the template writes (its environment's encryption context, in
+/// the key policy and in the role's policy) is this function's.
+#[test]
+fn the_function_name_fits_for_any_stack_name_and_every_reference_names_it() {
+    let template = template();
+    assert_eq!(LONGEST_STACK_NAME.len(), 128);
+    let mut written = Vec::new();
+    subs(&template["Resources"], &mut written);
+    for stack_name in ["org-secrets", LONGEST_STACK_NAME] {
+        let deployment = Deployment::new(&template, stack_name, &[]);
+        let arn = function_arn(&deployment);
+        let name = arn.rsplit(':').next().unwrap_or_default();
+        assert!(
+            (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "stack {stack_name}: the function name {name:?} has {} characters",
+            name.len()
+        );
+        let function_arns: Vec<String> = written
+            .iter()
+            .map(|sub| deployment.text(sub))
+            .filter(|text| text.contains(":function:"))
+            .collect();
+        assert_eq!(
+            function_arns,
+            [arn.clone(), arn.clone()],
+            "stack {stack_name}: the key policy's and the role policy's environment context"
+        );
+        // The other names built from the stack's name stay within their limits.
+        for (id, group) in resources_of_type(&template, "AWS::Logs::LogGroup") {
+            let group_name = deployment.text(&group["Properties"]["LogGroupName"]);
+            assert!(group_name.len() <= 512, "{id}: {group_name}");
+        }
+        for (id, alias) in resources_of_type(&template, "AWS::KMS::Alias") {
+            let alias_name = deployment.text(&alias["Properties"]["AliasName"]);
+            assert!(alias_name.len() <= 256, "{id}: {alias_name}");
+        }
+    }
+}
+
+/// The function's role writes to the function's own log group and nowhere else: it has no
+/// AWSLambdaBasicExecutionRole (which SAM attaches to a role it generates: log groups and
+/// streams anywhere), and every logs: action in what CloudFormation deploys is on that
+/// group's ARN.
+#[test]
+fn the_function_may_write_only_its_own_log_group() {
+    let deployed = transformed_template();
+    let resources = deployed["Resources"].as_object().expect("Resources");
+    let function = &resources["SecretsFunction"]["Properties"];
+    assert_eq!(
+        function["LoggingConfig"]["LogGroup"],
+        json!({ "Ref": "SecretsFunctionLogGroup" })
+    );
+    assert_eq!(function["Role"], get_att("SecretsFunctionRole", "Arn"));
+    let role = &resources["SecretsFunctionRole"];
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    assert!(
+        role["Properties"]["ManagedPolicyArns"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "the function's role has managed policies: {role}"
+    );
+    assert!(
+        role["Properties"]["Policies"].is_null(),
+        "its permissions are all in SecretsFunctionPolicy: {role}"
+    );
+    assert!(!deployed.to_string().contains("AWSLambdaBasicExecutionRole"));
+
+    let mut log_statements = 0;
+    for (id, resource) in resources {
+        let documents: Vec<&Value> = match resource["Type"].as_str() {
+            Some("AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy") => {
+                vec![&resource["Properties"]["PolicyDocument"]]
+            }
+            Some("AWS::IAM::Role") => resource["Properties"]["Policies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|policy| &policy["PolicyDocument"])
+                .collect(),
+            _ => continue,
+        };
+        let statements = documents
+            .into_iter()
+            .flat_map(|document| document["Statement"].as_array().into_iter().flatten());
+        for statement in statements {
+            let actions = strings(&statement["Action"]);
+            if !actions.iter().any(|action| {
+                action_matches(action, "logs:PutLogEvents")
+                    || action.to_ascii_lowercase().starts_with("logs:")
+            }) {
+                continue;
+            }
+            assert_eq!(
+                actions,
+                ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "{id}: {statement}"
+            );
+            assert_eq!(
+                statement["Resource"],
+                get_att("SecretsFunctionLogGroup", "Arn"),
+                "{id}: {statement}"
+            );
+            assert_eq!(
+                resource["Properties"]["Roles"],
+                json!([{ "Ref": "SecretsFunctionRole" }]),
+                "{id}"
+            );
+            log_statements += 1;
+        }
+    }
+    assert_eq!(log_statements, 1);
 }
 
 #[test]
@@ -487,21 +838,13 @@ fn the_table_log_groups_and_queue_are_encrypted_with_the_stack_key() {
     ));
 }
 
-/// The access log format with the claim parameters at their defaults, as JSON.
-fn access_log_fields(template: &Value) -> BTreeMap<String, String> {
-    let settings = &resource(template, "SecretsApi")["Properties"]["AccessLogSettings"];
+const CLAIM_PARAMETERS: [&str; 3] = ["OrgIdClaim", "PermissionsClaim", "SubjectClaim"];
+
+/// The access log format of a deployment, as JSON.
+fn access_log_fields(deployment: &Deployment) -> BTreeMap<String, String> {
+    let settings = &resource(deployment.template, "SecretsApi")["Properties"]["AccessLogSettings"];
     assert!(refers_to(&settings["DestinationArn"], "ApiAccessLogGroup"));
-    let mut format = sub_text(&settings["Format"]).to_owned();
-    for parameter in ["SubjectClaim", "OrgIdClaim"] {
-        let default = template["Parameters"][parameter]["Default"]
-            .as_str()
-            .expect("claim default");
-        format = format.replace(&format!("${{{parameter}}}"), default);
-    }
-    assert!(
-        !format.contains("${"),
-        "unresolved !Sub variable in {format}"
-    );
+    let format = deployment.text(&settings["Format"]);
     serde_json::from_str(&format)
         .unwrap_or_else(|e| panic!("access log format is not JSON ({e}): {format}"))
 }
@@ -509,7 +852,7 @@ fn access_log_fields(template: &Value) -> BTreeMap<String, String> {
 #[test]
 fn the_access_log_records_who_what_and_how_fast_but_no_body_or_token() {
     let template = template();
-    let fields = access_log_fields(&template);
+    let fields = access_log_fields(&Deployment::new(&template, "org-secrets", &[]));
     for (field, variable) in [
         ("requestId", "$context.requestId"),
         ("routeKey", "$context.routeKey"),
@@ -517,8 +860,7 @@ fn the_access_log_records_who_what_and_how_fast_but_no_body_or_token() {
         ("integrationLatency", "$context.integrationLatency"),
         ("responseLatency", "$context.responseLatency"),
         ("sourceIp", "$context.identity.sourceIp"),
-        ("subject", "$context.authorizer.claims.sub"),
-        ("org", "$context.authorizer.claims.org_id"),
+        ("authorizerError", "$context.authorizer.error"),
     ] {
         assert_eq!(
             fields.get(field).map(String::as_str),
@@ -538,13 +880,81 @@ fn the_access_log_records_who_what_and_how_fast_but_no_body_or_token() {
         ] {
             assert!(!lower.contains(forbidden), "{field} logs {variable}");
         }
-        if variable.starts_with("$context.authorizer.claims.") {
+        // The audit line has the organization and the actor under the same request id.
+        assert!(
+            !variable.starts_with("$context.authorizer.claims."),
+            "{field} logs a claim"
+        );
+    }
+}
+
+/// Claim names are JWT claim names: Cognito's `custom:org_id` and `cognito:groups`, or a
+/// namespaced URI. Each claim parameter admits them and refuses what could break a JSON
+/// document or a variable, and the access log stays valid for every admitted value because
+/// it names no claim (API Gateway refuses `$context.authorizer.claims.custom:org_id`).
+#[test]
+fn claim_parameters_admit_cognito_and_uri_claim_names_and_the_access_log_stays_valid() {
+    let template = template();
+    let example = yaml_file(&project_path("examples/provisioning/template.yaml"));
+    let admitted = [
+        "org_id",
+        "custom:org_id",
+        "cognito:groups",
+        "https://example.com/org",
+        "https://example.com/claims#org",
+        "sub",
+        "permissions",
+        "email",
+    ];
+    let too_long = "a".repeat(129);
+    let refused = [
+        "",
+        "org id",
+        " org_id",
+        "org\"id",
+        "org\\id",
+        "org,id",
+        "org}id",
+        "${OrgIdClaim}",
+        "$context.requestId",
+        too_long.as_str(),
+    ];
+    for parameter in CLAIM_PARAMETERS {
+        let pattern = template["Parameters"][parameter]["AllowedPattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{parameter} has no AllowedPattern"));
+        assert_eq!(
+            allowed_pattern_matches(pattern, &admitted),
+            vec![true; admitted.len()],
+            "{parameter}: {admitted:?}"
+        );
+        assert_eq!(
+            allowed_pattern_matches(pattern, &refused),
+            vec![false; refused.len()],
+            "{parameter}: {refused:?}"
+        );
+        assert_eq!(
+            example["Parameters"][parameter]["AllowedPattern"], pattern,
+            "the provisioning example takes the main stack's {parameter}"
+        );
+    }
+    let mut formats = BTreeSet::new();
+    for claim in admitted {
+        let overrides = CLAIM_PARAMETERS.map(|parameter| (parameter, claim));
+        let fields = access_log_fields(&Deployment::new(&template, "org-secrets", &overrides));
+        for (field, variable) in &fields {
             assert!(
-                ["subject", "org"].contains(&field.as_str()),
-                "{field} logs a claim"
+                !variable.contains("$context.authorizer.claims."),
+                "{claim}: {field} logs a claim: {variable}"
             );
         }
+        formats.insert(fields);
     }
+    assert_eq!(
+        formats.len(),
+        1,
+        "the access log format depends on no claim parameter"
+    );
 }
 
 #[test]
@@ -631,22 +1041,6 @@ fn async_failures_are_retried_a_bounded_number_of_times_then_kept_encrypted() {
     assert_eq!(config["DependsOn"], "SecretsFunctionPolicy");
 }
 
-/// Evaluates `!Equals [!Select [2, !Split [":", !Join ["", [!Ref P, ":::"]]]], service]`.
-fn arn_service_condition(template: &Value, condition: &str, arn: &str) -> bool {
-    let equals = &template["Conditions"][condition]["Fn::Equals"];
-    let select = &equals[0]["Fn::Select"];
-    assert_eq!(select[0], 2, "{condition}");
-    let split = &select[1]["Fn::Split"];
-    assert_eq!(split[0], ":", "{condition}");
-    assert_eq!(
-        split[1],
-        json!({ "Fn::Join": ["", [{ "Ref": "ProvisioningPrincipalArn" }, ":::"]] }),
-        "{condition}"
-    );
-    let service = equals[1].as_str().expect("service name");
-    format!("{arn}:::").split(':').nth(2) == Some(service)
-}
-
 fn allowed_pattern_matches(pattern: &str, candidates: &[&str]) -> Vec<bool> {
     let script = "import json, re, sys\n\
                   print(json.dumps([re.fullmatch(sys.argv[1], c) is not None for c in sys.argv[2:]]))";
@@ -692,21 +1086,15 @@ fn only_api_gateway_and_the_provisioning_principal_may_invoke_the_function() {
         );
     }
     let role = permissions["ProvisioningRoleInvokePermission"];
-    assert_eq!(role["Condition"], "ProvisioningPrincipalIsRole");
     assert_eq!(
         role["Properties"]["Principal"],
         json!({ "Ref": "ProvisioningPrincipalArn" })
     );
     let rule = permissions["ProvisioningRuleInvokePermission"];
-    assert_eq!(rule["Condition"], "ProvisioningPrincipalIsEventBridgeRule");
     assert_eq!(rule["Properties"]["Principal"], "events.amazonaws.com");
     assert_eq!(
         rule["Properties"]["SourceArn"],
         json!({ "Ref": "ProvisioningPrincipalArn" })
-    );
-    assert_eq!(
-        rule["Properties"]["SourceAccount"],
-        json!({ "Ref": "AWS::AccountId" })
     );
 
     // Which permission a value creates (if any), and which values the parameter admits.
@@ -717,13 +1105,21 @@ fn only_api_gateway_and_the_provisioning_principal_may_invoke_the_function() {
         (rule_arn, false, true),
         ("", false, false),
     ] {
+        let deployment = Deployment::new(
+            &template,
+            "org-secrets",
+            &[
+                ("ProvisioningPrincipalArn", arn),
+                ("ProvisioningPrincipalAccountId", "123456789012"),
+            ],
+        );
         assert_eq!(
-            arn_service_condition(&template, "ProvisioningPrincipalIsRole", arn),
+            deployment.creates("ProvisioningRoleInvokePermission"),
             is_role,
             "{arn:?}"
         );
         assert_eq!(
-            arn_service_condition(&template, "ProvisioningPrincipalIsEventBridgeRule", arn),
+            deployment.creates("ProvisioningRuleInvokePermission"),
             is_rule,
             "{arn:?}"
         );
@@ -753,6 +1149,98 @@ fn only_api_gateway_and_the_provisioning_principal_may_invoke_the_function() {
         .map(|(candidate, _)| *candidate)
         .collect();
     assert_eq!(admitted, [role_arn, rule_arn, ""]);
+}
+
+/// The provisioning principal acts for every organization, so it must be in this account
+/// unless ProvisioningPrincipalAccountId names the account it is in. A principal elsewhere
+/// gets no permission, and the stack gets a wait condition that nothing signals, so the
+/// deploy fails and rolls back.
+#[test]
+fn the_provisioning_principal_must_be_in_this_account_unless_another_is_named() {
+    let template = template();
+    let role_here = format!("arn:aws:iam::{ACCOUNT}:role/org-onboarding");
+    let rule_here = format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/org-created");
+    let role_there = format!("arn:aws:iam::{OTHER_ACCOUNT}:role/org-onboarding");
+    let rule_there = format!("arn:aws:events:{REGION}:{OTHER_ACCOUNT}:rule/org-created");
+    const ROLE: &str = "ProvisioningRoleInvokePermission";
+    const RULE: &str = "ProvisioningRuleInvokePermission";
+    const REFUSED: &str = "ProvisioningPrincipalAccountNotAllowed";
+    // (ProvisioningPrincipalArn, ProvisioningPrincipalAccountId) -> what the stack has.
+    let cases: [(&str, &str, &[&str]); 10] = [
+        ("", "", &[]),
+        ("", OTHER_ACCOUNT, &[]),
+        (&role_here, "", &[ROLE]),
+        (&rule_here, "", &[RULE]),
+        (&role_here, ACCOUNT, &[ROLE]),
+        (&role_there, "", &[REFUSED]),
+        (&rule_there, "", &[REFUSED]),
+        (&role_there, OTHER_ACCOUNT, &[ROLE]),
+        (&rule_there, OTHER_ACCOUNT, &[RULE]),
+        (&role_here, OTHER_ACCOUNT, &[REFUSED]),
+    ];
+    for (arn, account, expected) in cases {
+        let deployment = Deployment::new(
+            &template,
+            "org-secrets",
+            &[
+                ("ProvisioningPrincipalArn", arn),
+                ("ProvisioningPrincipalAccountId", account),
+            ],
+        );
+        let created: Vec<&str> = [ROLE, RULE, REFUSED]
+            .into_iter()
+            .filter(|id| deployment.creates(id))
+            .collect();
+        assert_eq!(created, expected, "{arn:?} with account {account:?}");
+        let the_account = arn.split(':').nth(4).unwrap_or_default();
+        if deployment.creates(ROLE) {
+            let properties = &resource(&template, ROLE)["Properties"];
+            assert_eq!(deployment.text(&properties["Principal"]), arn);
+        }
+        if deployment.creates(RULE) {
+            let properties = &resource(&template, RULE)["Properties"];
+            assert_eq!(
+                deployment.text(&properties["Principal"]),
+                "events.amazonaws.com"
+            );
+            assert_eq!(deployment.text(&properties["SourceArn"]), arn);
+            assert_eq!(deployment.text(&properties["SourceAccount"]), the_account);
+        }
+    }
+
+    // The refusal: with a creation policy a wait condition takes no properties; nothing in
+    // the stack can signal this one (nothing refers to it), so it fails after a second.
+    let refused = resource(&template, REFUSED);
+    assert_eq!(refused["Type"], "AWS::CloudFormation::WaitCondition");
+    assert!(refused["Properties"].is_null(), "{refused}");
+    assert_eq!(refused["CreationPolicy"]["ResourceSignal"]["Count"], 1);
+    assert_eq!(
+        refused["CreationPolicy"]["ResourceSignal"]["Timeout"],
+        "PT1S"
+    );
+    assert_eq!(read("template.yaml").matches(REFUSED).count(), 1);
+
+    let pattern = template["Parameters"]["ProvisioningPrincipalAccountId"]["AllowedPattern"]
+        .as_str()
+        .expect("ProvisioningPrincipalAccountId's AllowedPattern");
+    assert_eq!(
+        template["Parameters"]["ProvisioningPrincipalAccountId"]["Default"],
+        ""
+    );
+    assert_eq!(
+        allowed_pattern_matches(
+            pattern,
+            &[
+                "",
+                OTHER_ACCOUNT,
+                "*",
+                "12345678901",
+                "1234567890123",
+                &role_there
+            ]
+        ),
+        [true, true, false, false, false, false]
+    );
 }
 
 #[test]
