@@ -294,6 +294,9 @@ async fn put(store: &SecretStore, item: HashMap<String, AttributeValue>) {
         .expect("put");
 }
 
+/// A forged record for the slot (`org_id`, `secret_name`) given.
+type Forgery<'a> = Box<dyn Fn(&(String, String)) -> HashMap<String, AttributeValue> + 'a>;
+
 /// Issue 19, "Why" 3: a ledger entry or change record forged by someone who can write the
 /// table but holds no key never makes a request count as done: a forged ledger entry is
 /// ignored, and a forged, copied or relabelled record is refused (nothing written over it,
@@ -341,10 +344,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
         let key = record_key_of(&app, other["requestContext"]["requestId"].as_str().unwrap());
         get(&store, &key).await.expect("the other delete's record")
     };
-    let forgeries: [(
-        &str,
-        Box<dyn Fn(&(String, String)) -> HashMap<String, AttributeValue>>,
-    ); 4] = [
+    let forgeries: [(&str, Forgery<'_>); 4] = [
         (
             "plain attributes, no seal, dated far ahead",
             Box::new(|key| {
