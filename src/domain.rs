@@ -189,7 +189,7 @@ impl fmt::Display for Actor {
 ///
 /// Sized for ids a workflow derives from its own: a Step Functions execution ARN (at most
 /// 256 characters) plus a separator and a state name (at most 80 characters) is 337 bytes in
-/// ASCII and at most 1,345 bytes in UTF-8; see `docs/api.md`.
+/// ASCII and under 1,345 bytes in UTF-8; see `docs/api.md`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RequestId(String);
 

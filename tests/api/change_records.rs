@@ -315,7 +315,11 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     let entry = |at: i64| {
         AttributeValue::M(HashMap::from([
             ("op".to_owned(), AttributeValue::S("delete".to_owned())),
-            ("by".to_owned(), AttributeValue::S("unknown".to_owned())),
+            // The JWT sample event's subject: the actor of the delete.
+            (
+                "by".to_owned(),
+                AttributeValue::S("alice@acme.example".to_owned()),
+            ),
             (
                 "request_id".to_owned(),
                 AttributeValue::S(request_id.to_owned()),
