@@ -221,14 +221,7 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
         forged.insert(attribute.to_owned(), original[attribute].clone());
     }
     previous_key(&mut forged);
-    store
-        .client()
-        .put_item()
-        .table_name(store.table().as_str())
-        .set_item(Some(forged))
-        .send()
-        .await
-        .unwrap();
+    put_raw_item(store, forged).await;
     let (code, report) = admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
@@ -717,14 +710,7 @@ async fn verify_reports_every_item_whose_token_or_binding_is_missing_or_not_a_st
         with_created_at,
         tombstone("previous:ghost"),
     ] {
-        store
-            .client()
-            .put_item()
-            .table_name(store.table().as_str())
-            .set_item(Some(item))
-            .send()
-            .await
-            .unwrap();
+        put_raw_item(store, item).await;
     }
 
     let (code, report) = admin(store, KEY_A, &["verify"]);

@@ -191,16 +191,8 @@ async fn direct_request_ids_are_used_exactly_or_refused() {
 
 /// How many change records the table holds.
 async fn change_records(store: &SecretStore) -> usize {
-    store
-        .client()
-        .scan()
-        .table_name(store.table().as_str())
-        .consistent_read(true)
-        .send()
+    all_items(store)
         .await
-        .expect("scan")
-        .items
-        .unwrap_or_default()
         .iter()
         .filter(|item| attr(item, "org_id").starts_with("\u{3}changes:"))
         .count()
@@ -283,17 +275,6 @@ async fn get(
     stored_item(store, &key.0, &key.1).await
 }
 
-async fn put(store: &SecretStore, item: HashMap<String, AttributeValue>) {
-    store
-        .client()
-        .put_item()
-        .table_name(store.table().as_str())
-        .set_item(Some(item))
-        .send()
-        .await
-        .expect("put");
-}
-
 /// A forged record for the slot (`org_id`, `secret_name`) given.
 type Forgery<'a> = Box<dyn Fn(&(String, String)) -> HashMap<String, AttributeValue> + 'a>;
 
@@ -332,7 +313,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
         "changes".to_owned(),
         AttributeValue::L(vec![entry(1_800_000_000), entry(4_900_000_000)]),
     );
-    put(&store, item).await;
+    put_raw_item(&store, item).await;
     let answer = app.call(&delete).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert!(
@@ -416,7 +397,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
             delete["requestContext"]["requestId"].as_str().unwrap(),
         );
         let forged = forge(&key);
-        put(&store, forged.clone()).await;
+        put_raw_item(&store, forged.clone()).await;
         let answer = app.call(&delete).await;
         assert_eq!(answer.status, 500, "{case}: {}", answer.text);
         assert_eq!(app.stored_value(ORG, "target").await, "sk_target", "{case}");
@@ -445,7 +426,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
         "changed_secret".to_owned(),
         AttributeValue::S("relabelled".to_owned()),
     );
-    put(&store, record).await;
+    put_raw_item(&store, record).await;
     let mut reused = op_event("DELETE", "/relabelled", ORG, "ADMIN", None);
     reused["requestContext"]["requestId"] = first["requestContext"]["requestId"].clone();
     let answer = app.call(&reused).await;
@@ -574,7 +555,7 @@ async fn legacy_ledger_and_key_attributes_are_ignored_and_dropped_on_the_next_wr
         "idempotency_key".to_owned(),
         AttributeValue::S("k".to_owned()),
     );
-    put(&store, item).await;
+    put_raw_item(&store, item).await;
     assert_eq!(
         app.update(ORG, "ADMIN", "old", &update_body("v2"))
             .await

@@ -244,16 +244,7 @@ async fn a_previous_value_belongs_to_its_secret_not_to_a_new_one_of_the_same_nam
 /// Every value any item of the table holds (live secrets and recovery copies): what an
 /// operator who turned recovery off must be able to trust is gone.
 async fn every_value_in_the_table(store: &SecretStore) -> Vec<String> {
-    let items = store
-        .client()
-        .scan()
-        .table_name(store.table().as_str())
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("scan")
-        .items
-        .unwrap_or_default();
+    let items = all_items(store).await;
     items
         .iter()
         .filter(|item| item.contains_key("encrypted_value"))

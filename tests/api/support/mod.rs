@@ -223,9 +223,8 @@ pub async fn stored_item(
         .item
 }
 
-/// How many live secrets the table holds (every organization's; the per-organization
-/// counter items and the recovery copies, in partitions of their own, are not counted).
-pub async fn item_count(store: &SecretStore) -> usize {
+/// Every item of the table, whole (one consistent scan: the tests' tables are small).
+pub async fn all_items(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
     store
         .client()
         .scan()
@@ -236,6 +235,26 @@ pub async fn item_count(store: &SecretStore) -> usize {
         .expect("scan")
         .items
         .unwrap_or_default()
+}
+
+/// Writes `item` as it is, around the function: what a writer with table access can do.
+pub async fn put_raw_item(store: &SecretStore, item: HashMap<String, AttributeValue>) {
+    store
+        .client()
+        .put_item()
+        .table_name(store.table().as_str())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put_item");
+}
+
+/// How many live secrets the table holds (every organization's; the per-organization
+/// counter items and the recovery copies, change records and the bindings marker, in
+/// partitions of their own, are not counted).
+pub async fn item_count(store: &SecretStore) -> usize {
+    all_items(store)
+        .await
         .iter()
         .filter(|item| {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
