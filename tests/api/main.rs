@@ -20,4 +20,5 @@ mod openapi;
 mod provisioning_example;
 mod python_interop;
 mod recovery;
+mod review_change_records;
 mod rotation;

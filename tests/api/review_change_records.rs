@@ -1,0 +1,992 @@
+//! Outside review of issue 19's change records: each test states what the documentation
+//! promises and checks it against the handler on DynamoDB Local. A test that fails is a
+//! finding (see the review report); the others record what held.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::lambda_runtime::Context;
+use org_secrets::api::{App, InvocationError};
+use org_secrets::crypto::{Cipher, EncryptedValue};
+use org_secrets::domain::{Actor, IdempotencyKey, OrgId, RequestId, SecretName};
+use org_secrets::storage::{Change, RecoverySlot, SecretStore, StoreSettings};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const ORG: &str = "org_acme";
+const PROVISIONING: &str = "provisioning:org-onboarding";
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// One delivery of `event` with a Lambda request id of its own.
+async fn deliver(app: &App, event: &Value) -> Result<Answer, InvocationError> {
+    let mut context = Context::default();
+    context.request_id = unique_request_id();
+    app.handle_event(&event.to_string(), Some(context))
+        .await
+        .map(|response| lambda_answer(&response))
+}
+
+/// A direct invocation of `method` on `suffix`, carrying `request_id` as its
+/// `requestContext.requestId` (the provisioning principal, subject `provisioning:...`).
+fn direct(method: &str, suffix: &str, body: Option<&str>, request_id: &str) -> Value {
+    let mut event = sample_event("provisioning-update.json");
+    let path = format!("/v1/organizations/secrets{suffix}");
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["requestContext"]["requestId"] = json!(request_id);
+    event["routeKey"] = json!(format!("{method} {path}"));
+    match body {
+        Some(body) => event["body"] = json!(body),
+        None => {
+            event.as_object_mut().unwrap().remove("body");
+        }
+    }
+    event
+}
+
+/// The facts a change record seals, encoded as `storage-contract.md` describes them.
+#[allow(clippy::too_many_arguments)]
+fn sealed_facts(
+    org: &str,
+    kind: &str,
+    identity: &str,
+    actor: &str,
+    op: &str,
+    name: &str,
+    at: i64,
+    digest: &[u8],
+) -> Vec<u8> {
+    let at = at.to_string();
+    let mut out = b"org-secrets/change-record/v1".to_vec();
+    for field in [
+        org.as_bytes(),
+        kind.as_bytes(),
+        identity.as_bytes(),
+        actor.as_bytes(),
+        op.as_bytes(),
+        name.as_bytes(),
+        at.as_bytes(),
+        digest,
+    ] {
+        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        out.extend_from_slice(field);
+    }
+    out
+}
+
+/// Where the record of a request by `actor` (None: no subject) identified by `request_id`
+/// (or by `key`, for an actor with a subject) is kept.
+fn slot_of(
+    app: &App,
+    org: &str,
+    actor: Option<&str>,
+    request_id: &str,
+    key: Option<&str>,
+) -> (String, String) {
+    let org = OrgId::parse(org).unwrap();
+    let actor = actor.map_or_else(Actor::unknown, |a| Actor::parse(a).unwrap());
+    let request_id = RequestId::parse(request_id).unwrap();
+    let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
+    Change {
+        org_id: &org,
+        actor: &actor,
+        request_id: &request_id,
+        idempotency_key: key.as_ref(),
+        cipher: &app.config().cipher,
+    }
+    .record_key()
+}
+
+async fn put_item(store: &SecretStore, item: HashMap<String, AttributeValue>) {
+    store
+        .client()
+        .put_item()
+        .table_name(store.table().as_str())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put");
+}
+
+async fn scan(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .scan()
+            .table_name(store.table().as_str())
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("scan");
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(next) if !next.is_empty() => start = Some(next),
+            _ => return items,
+        }
+    }
+}
+
+fn decrypt(cipher: &Cipher, item: &HashMap<String, AttributeValue>) -> String {
+    cipher
+        .decrypt(&EncryptedValue::from_stored(
+            attr(item, "encrypted_value").to_owned(),
+        ))
+        .expect("decrypts")
+        .expose_secret()
+        .to_owned()
+}
+
+async fn copy_value(app: &TestApp, org: &str, name: &str, slot: RecoverySlot) -> Option<String> {
+    app.store()
+        .recovery_copy(
+            &OrgId::parse(org).unwrap(),
+            &SecretName::parse(name).unwrap(),
+            slot,
+        )
+        .await
+        .unwrap()
+        .map(|item| decrypt(&app.config().cipher, &item))
+}
+
+async fn count(app: &TestApp, org: &str) -> u64 {
+    app.store()
+        .secret_count(&OrgId::parse(org).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn live_names(app: &TestApp, org: &str) -> Vec<String> {
+    let listed = app.list(org, "ADMIN").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    serde_json::from_value(listed.json["secrets"].clone()).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Finding: a secret value's token is a valid seal.
+// ---------------------------------------------------------------------------------------
+
+/// SECURITY.md: "A writer without the key ... cannot forge a change record: a record whose
+/// seal does not open, or names another request ... never makes a request count as done".
+/// But a seal is a Fernet token under the very key that encrypts secret values, of bytes
+/// that need only start with `org-secrets/change-record/v1`, and an ADMIN chooses the bytes
+/// of a value. So an ADMIN of any organization (here `org_evil`) who can also write the
+/// table (no key needed) stores the facts of someone else's future request as a secret
+/// value, and copies the resulting `encrypted_value` into that request's record slot: the
+/// victim's delete (a provisioning workflow's, whose request id is derived from its upstream
+/// event) is answered 200 "deleted" and the credential stays live.
+#[tokio::test]
+async fn a_secret_values_token_is_never_taken_for_a_change_records_seal() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    app.seed(ORG, "leaked_credential", "sk_live_leaked").await;
+    let victim_id = "evb-7c1a8f5e:delete:leaked_credential";
+
+    // The attacker's own organization: a value that is exactly the facts of the victim's
+    // delete (delete records seal no digest, so the bytes are all known).
+    let facts = sealed_facts(
+        ORG,
+        "request",
+        victim_id,
+        PROVISIONING,
+        "delete",
+        "leaked_credential",
+        now(),
+        b"",
+    );
+    let value = String::from_utf8(facts).expect("short fields: UTF-8");
+    let planted = app
+        .create("org_evil", "ADMIN", &create_body("carrier", &value))
+        .await;
+    assert_eq!(planted.status, 201, "{}", planted.text);
+
+    // Table write access only: copy that token into the victim's slot.
+    let token = attr(
+        &app.stored_item("org_evil", "carrier").await.unwrap(),
+        "encrypted_value",
+    )
+    .to_owned();
+    let (partition, sort) = slot_of(&app, ORG, Some(PROVISIONING), victim_id, None);
+    put_item(
+        &store,
+        HashMap::from([
+            ("org_id".to_owned(), AttributeValue::S(partition)),
+            ("secret_name".to_owned(), AttributeValue::S(sort)),
+            ("seal".to_owned(), AttributeValue::S(token)),
+            (
+                "replay_until".to_owned(),
+                AttributeValue::N((now() + 86_400).to_string()),
+            ),
+        ]),
+    )
+    .await;
+
+    let delete = direct("DELETE", "/leaked_credential", None, victim_id);
+    let answer = deliver(&app, &delete).await;
+    let still_live = app.stored_item(ORG, "leaked_credential").await.is_some();
+    match answer {
+        Ok(answer) => panic!(
+            "a value token was taken for a seal: the delete was answered {} ({}) and the \
+             credential is {}",
+            answer.status,
+            answer.text,
+            if still_live { "still live" } else { "gone" }
+        ),
+        Err(error) => assert_eq!(error.error_type, "internal_error", "{error:?}"),
+    }
+    assert!(still_live);
+}
+
+// ---------------------------------------------------------------------------------------
+// Concurrent duplicate deliveries: exactly one effect.
+// ---------------------------------------------------------------------------------------
+
+const AT_ONCE: usize = 12;
+
+async fn all_at_once(app: &Arc<TestApp>, event: &Value) -> Vec<Answer> {
+    let handles: Vec<_> = (0..AT_ONCE)
+        .map(|_| {
+            let app = Arc::clone(app);
+            let event = event.clone();
+            tokio::spawn(async move { app.call(&event).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for handle in handles {
+        answers.push(handle.await.unwrap());
+    }
+    answers
+}
+
+fn statuses(answers: &[Answer]) -> Vec<u16> {
+    answers.iter().map(|a| a.status).collect()
+}
+
+/// api.md "At least once is safe": the same request delivered at once from separate
+/// instances has one effect, and every delivery succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succeeds() {
+    let app = Arc::new(fresh_app().await);
+    let keyed = |event: Value, key: &str| with_header(event, "idempotency-key", key);
+
+    // create
+    let create = keyed(
+        create_event(ORG, "ADMIN", &create_body("c", "v1")),
+        "k-create",
+    );
+    let answers = all_at_once(&app, &create).await;
+    assert!(
+        answers.iter().all(|a| a.status == 201),
+        "create: {:?} {:?}",
+        statuses(&answers),
+        answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+    );
+    assert_eq!(count(&app, ORG).await, 1);
+
+    // update (request id identity: the same gateway event delivered again)
+    let update = op_event("PUT", "/c", ORG, "ADMIN", Some(&update_body("v2")));
+    let answers = all_at_once(&app, &update).await;
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "update: {:?}",
+        statuses(&answers)
+    );
+    assert_eq!(app.stored_value(ORG, "c").await, "v2");
+    assert_eq!(
+        copy_value(&app, ORG, "c", RecoverySlot::Previous)
+            .await
+            .as_deref(),
+        Some("v1"),
+        "one update: the previous value is the one before it"
+    );
+
+    // restore previous: swapped exactly once
+    let swap = restore_event(ORG, "ADMIN", "c", Some("previous"));
+    let answers = all_at_once(&app, &swap).await;
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "restore previous: {:?}",
+        statuses(&answers)
+    );
+    assert_eq!(app.stored_value(ORG, "c").await, "v1");
+    assert_eq!(
+        copy_value(&app, ORG, "c", RecoverySlot::Previous)
+            .await
+            .as_deref(),
+        Some("v2")
+    );
+
+    // delete
+    let delete = keyed(op_event("DELETE", "/c", ORG, "ADMIN", None), "k-delete");
+    let answers = all_at_once(&app, &delete).await;
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "delete: {:?}",
+        statuses(&answers)
+    );
+    assert_eq!(count(&app, ORG).await, 0);
+    assert_eq!(
+        copy_value(&app, ORG, "c", RecoverySlot::Deleted)
+            .await
+            .as_deref(),
+        Some("v1")
+    );
+
+    // restore deleted
+    let restore = restore_event(ORG, "ADMIN", "c", None);
+    let answers = all_at_once(&app, &restore).await;
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "restore deleted: {:?}",
+        statuses(&answers)
+    );
+    assert_eq!(count(&app, ORG).await, 1);
+    assert_eq!(app.stored_value(ORG, "c").await, "v1");
+    assert_eq!(live_names(&app, ORG).await, ["c"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Request ids: exactly as received, or refused.
+// ---------------------------------------------------------------------------------------
+
+/// api.md: `requestContext.requestId` "is used exactly as sent ... Anything else is refused
+/// with invalid_request_id and nothing is written: never trimmed, never replaced". A
+/// workflow whose template yields `null` (a JSONPath that matched nothing) has its id
+/// replaced by the Lambda request id, which changes on every Step Functions retry: the
+/// redelivered delete then deletes the secret created again since.
+#[tokio::test]
+async fn a_null_request_id_is_refused_not_replaced() {
+    let app = fresh_app().await;
+    app.seed(ORG, "n", "first life").await;
+    let mut delete = direct("DELETE", "/n", None, "x");
+    delete["requestContext"]["requestId"] = Value::Null;
+    let first = deliver(&app, &delete).await;
+    let Err(error) = first else {
+        app.seed(ORG, "n", "second life").await;
+        let again = deliver(&app, &delete).await;
+        let survived = app.stored_item(ORG, "n").await.is_some();
+        panic!(
+            "a null request id was replaced by the Lambda request id: the first delivery \
+             deleted the secret; the redelivery answered {:?} and {}",
+            again.as_ref().map(|a| a.status),
+            if survived {
+                "left the new secret"
+            } else {
+                "deleted the secret created since"
+            }
+        );
+    };
+    assert_eq!(error.error_type, "invalid_request_id");
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity: actors.
+// ---------------------------------------------------------------------------------------
+
+/// `domain.rs` makes a subject claim `"unknown"` and a caller without a subject two actors
+/// (`Actor::parse("unknown") != Actor::unknown()`), and api.md identifies a request by "its
+/// actor (subject claim)". The change record keys and seals `Actor::as_str()`, which is
+/// `"unknown"` for both: a request of one is taken for a resend of the other's, and the
+/// second caller's delete is answered 200 while the secret stays live.
+#[tokio::test]
+async fn a_delete_by_a_caller_without_a_subject_is_not_taken_for_one_by_unknown() {
+    let app = fresh_app().await;
+    app.seed(ORG, "shared", "first").await;
+    let id = "wf-1:delete:shared";
+    let mut named = direct("DELETE", "/shared", None, id);
+    named["requestContext"]["authorizer"]["lambda"]["sub"] = json!("unknown");
+    assert_eq!(deliver(&app, &named).await.unwrap().status, 200);
+    app.seed(ORG, "shared", "second").await;
+    let mut anonymous = direct("DELETE", "/shared", None, id);
+    anonymous["requestContext"]["authorizer"]["lambda"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sub");
+    let answer = deliver(&app, &anonymous).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        app.stored_item(ORG, "shared").await.is_none(),
+        "another actor's delete was answered 200 as a resend and deleted nothing"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Operators: a forged record is named by `secrets-admin verify`.
+// ---------------------------------------------------------------------------------------
+
+/// `store.rs` (`forged_record`): "the table was written outside the function. Nothing is
+/// written over it; `secrets-admin verify` names it." SECURITY.md: such a record blocks its
+/// request "until it expires or an operator removes it". verify scans only items with an
+/// `encrypted_value`, so it never sees a record: the operator has no way to find it.
+#[tokio::test]
+async fn secrets_admin_verify_names_a_forged_change_record() {
+    let app = fresh_app().await;
+    app.seed(ORG, "blocked", "v").await;
+    let id = "wf-2:delete:blocked";
+    let (partition, sort) = slot_of(&app, ORG, Some(PROVISIONING), id, None);
+    put_item(
+        app.store(),
+        HashMap::from([
+            ("org_id".to_owned(), AttributeValue::S(partition)),
+            ("secret_name".to_owned(), AttributeValue::S(sort)),
+            (
+                "seal".to_owned(),
+                AttributeValue::S("gAAAAAforged".to_owned()),
+            ),
+            (
+                "replay_until".to_owned(),
+                AttributeValue::N("4900000000".to_owned()),
+            ),
+        ]),
+    )
+    .await;
+    let Err(error) = deliver(&app, &direct("DELETE", "/blocked", None, id)).await else {
+        panic!("a forged record is refused");
+    };
+    assert_eq!(error.error_type, "internal_error");
+    let (code, output) = secrets_admin(app.store(), KEY_A, &["verify"], &[]);
+    assert_eq!(
+        code,
+        Some(1),
+        "verify reported no problem although a request is blocked by a forged record:\n{output}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tampered live items: an error, not "busy, retry".
+// ---------------------------------------------------------------------------------------
+
+/// A live item whose `encrypted_value` is not a string (written outside the function)
+/// makes update and delete fail their "unchanged" condition on every attempt, and the
+/// answer is 503 `storage_unavailable` ("DynamoDB throttled, busy or unreachable", retry
+/// with backoff): every workflow retries a request that can never succeed, each retry
+/// costing four cancelled transactions. It is a 500 (`internal_error`, "an operator must
+/// look"), like a forged record or a refused copy.
+#[tokio::test]
+async fn a_live_item_with_a_value_of_the_wrong_type_is_an_error_not_a_busy_table() {
+    let app = fresh_app().await;
+    app.seed(ORG, "odd", "v").await;
+    let mut item = app.stored_item(ORG, "odd").await.unwrap();
+    item.insert(
+        "encrypted_value".to_owned(),
+        AttributeValue::N("1".to_owned()),
+    );
+    put_item(app.store(), item).await;
+    let mut retryable = Vec::new();
+    for event in [
+        op_event("PUT", "/odd", ORG, "ADMIN", Some(&update_body("v2"))),
+        op_event("DELETE", "/odd", ORG, "ADMIN", None),
+        restore_event(ORG, "ADMIN", "odd", Some("previous")),
+    ] {
+        let answer = app.call(&event).await;
+        if answer.status == 503 {
+            retryable.push(format!(
+                "{}: {}",
+                event["routeKey"], answer.json["error"]["code"]
+            ));
+        }
+    }
+    assert!(
+        retryable.is_empty(),
+        "a permanent fault answered as retryable: {retryable:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Recovery off: nothing of the value stays.
+// ---------------------------------------------------------------------------------------
+
+fn value_digest(org: &str, name: &str, value: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [org, name] {
+        hasher.update((part.len() as u32).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher.update(value.as_bytes());
+    hasher.finalize().into()
+}
+
+/// SECURITY.md: "a delete with the window at 0 leaves no value of that secret in the
+/// table"; storage-contract.md: "so no value of the secret is left in the table". The
+/// create's and the update's change records stay (24 hours, then until TTL gets to them),
+/// each sealing SHA-256(org, name, value): whoever holds the key (every reader service)
+/// confirms a guess of a deleted low-entropy value (a PIN, a short password) offline.
+#[tokio::test]
+async fn with_recovery_off_a_delete_leaves_no_digest_of_the_secrets_values() {
+    let store = fresh_store().await;
+    let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
+    app.seed(ORG, "pin", "4711").await;
+    assert_eq!(
+        app.update(ORG, "ADMIN", "pin", &update_body("0815"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.delete(ORG, "ADMIN", "pin").await.status, 200);
+    let fernet = fernet::Fernet::new(KEY_A).unwrap();
+    let mut found = Vec::new();
+    for item in scan(&store).await {
+        let Some(seal) = item.get("seal").and_then(|v| v.as_s().ok()) else {
+            continue;
+        };
+        let plain = fernet.decrypt(seal).expect("a seal opens under the key");
+        for value in ["4711", "0815"] {
+            let digest = value_digest(ORG, "pin", value);
+            if plain.windows(32).any(|w| w == digest) {
+                found.push(format!(
+                    "{} record holds the digest of {value}",
+                    attr(&item, "change_op")
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "after the delete: {found:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// TransactionInProgressException: retry later, not "an operator must look".
+// ---------------------------------------------------------------------------------------
+
+/// DynamoDB answers `TransactionInProgressException` when a retried `TransactWriteItems`
+/// (the SDK retries with the same ClientRequestToken after an attempt timeout) meets the
+/// first attempt still running; AWS's guidance is to retry. The SDK does not retry it and
+/// `classify` makes it a 500 `internal_error`, which the provisioning contract says not to
+/// retry: a create whose transaction then failed (or never ran) is dropped.
+#[tokio::test]
+async fn a_transaction_in_progress_is_answered_503_retry() {
+    let table = fresh_store().await.table().clone();
+    // The SDK's default timeouts: an attempt timing out on a loaded machine would be a 503
+    // for the wrong reason.
+    let proxy = FaultProxy::start(|_| Fault::Error("TransactionInProgressException"));
+    let sdk = local_sdk_config(&proxy.endpoint).await;
+    let store = SecretStore::from_sdk_config(&sdk, table, &StoreSettings::default());
+    let app = app_on(store, &[]);
+    let answer = app
+        .create(ORG, "ADMIN", &create_body("in_progress", "v"))
+        .await;
+    assert_eq!(answer.status, 503, "{}", answer.text);
+    let mut event = sample_event("provisioning-create.json");
+    event["body"] = json!(create_body("in_progress", "v"));
+    let error = match deliver(&app, &event).await {
+        Ok(answer) => panic!("created? {}", answer.text),
+        Err(error) => error,
+    };
+    assert_eq!(error.error_type, "storage_unavailable", "{error:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// What held.
+// ---------------------------------------------------------------------------------------
+
+/// Every item of the table, sorted by key: a resend must leave this exactly as it was.
+async fn snapshot(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = scan(store).await;
+    items.sort_by_key(|item| {
+        (
+            attr(item, "org_id").to_owned(),
+            attr(item, "secret_name").to_owned(),
+        )
+    });
+    items
+}
+
+/// Resends in every order: a random walk of writes on one name (create, update, delete,
+/// both restores, by two actors, keyed and not, with recovery on and off alternately);
+/// after every step, every earlier write that succeeded is sent again through both
+/// configurations. Each resend gets its first status and changes no item at all, and the
+/// counter always equals the live secrets.
+#[tokio::test]
+async fn every_done_write_resent_after_any_interleaving_writes_nothing() {
+    for seed in [1u64, 7, 42, 1_234] {
+        let store = fresh_store().await;
+        let on = app_on(store.clone(), &[]);
+        let off = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
+        let mut state = seed;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let mut done: Vec<(Value, u16, String)> = Vec::new();
+        for step in 0..14 {
+            let value = format!("v{seed}-{step}");
+            let mut event = match next(5) {
+                0 => create_event(ORG, "ADMIN", &create_body("a", &value)),
+                1 => op_event("PUT", "/a", ORG, "ADMIN", Some(&update_body(&value))),
+                2 => op_event("DELETE", "/a", ORG, "ADMIN", None),
+                3 => restore_event(ORG, "ADMIN", "a", None),
+                _ => restore_event(ORG, "ADMIN", "a", Some("previous")),
+            };
+            if next(2) == 0 {
+                event = with_header(event, "idempotency-key", &format!("k-{seed}-{step}"));
+            }
+            if next(2) == 0 {
+                event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("bob");
+            }
+            let app = if next(2) == 0 { &on } else { &off };
+            let first = app.call(&event).await;
+            assert!(
+                [200, 201, 404, 409].contains(&first.status),
+                "seed {seed} step {step}: {}",
+                first.text
+            );
+            let label = format!("seed {seed} step {step} {}", event["routeKey"]);
+            if first.status < 300 {
+                done.push((event, first.status, label));
+            }
+            for (event, status, label) in &done {
+                for app in [&on, &off] {
+                    let before = snapshot(&store).await;
+                    let again = app.call(event).await;
+                    assert_eq!(again.status, *status, "{label}: {}", again.text);
+                    assert!(
+                        snapshot(&store).await == before,
+                        "{label}: the resend wrote"
+                    );
+                }
+            }
+            assert_eq!(
+                count(&on, ORG).await as usize,
+                live_names(&on, ORG).await.len(),
+                "seed {seed} step {step}"
+            );
+        }
+    }
+}
+
+/// A resend of a create when the organization is now full (name taken or not) is 201, and
+/// a restore's resend at the limit is 200; neither writes.
+#[tokio::test]
+async fn resends_at_the_limit_get_their_first_answer() {
+    let store = fresh_store().await;
+    let app = app_on(store.clone(), &[("MAX_SECRETS_PER_ORG", "1")]);
+    let create = with_header(
+        create_event(ORG, "ADMIN", &create_body("a", "va")),
+        "idempotency-key",
+        "k-a",
+    );
+    assert_eq!(app.call(&create).await.status, 201);
+    // Full, and the name taken by this very create.
+    assert_eq!(app.call(&create).await.status, 201);
+    assert_eq!(app.delete(ORG, "ADMIN", "a").await.status, 200);
+    app.seed(ORG, "b", "vb").await;
+    // Full, the name free.
+    let before = snapshot(&store).await;
+    let again = app.call(&create).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert!(snapshot(&store).await == before);
+    let direct_create = {
+        let mut event = sample_event("provisioning-create.json");
+        event["body"] = json!(create_body("c", "vc"));
+        event
+    };
+    // A direct create refused at the limit is an error, and writes nothing.
+    let Err(error) = deliver(&app, &direct_create).await else {
+        panic!("created over the limit");
+    };
+    assert_eq!(error.error_type, "secret_limit_reached");
+
+    // A restore, then its resend when the name was deleted again and the org is full.
+    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
+    let restore = restore_event(ORG, "ADMIN", "b", None);
+    assert_eq!(app.call(&restore).await.status, 200);
+    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
+    app.seed(ORG, "c", "vc").await;
+    let before = snapshot(&store).await;
+    let again = app.call(&restore).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert!(snapshot(&store).await == before);
+    // A new restore is refused at the limit, the copy stays.
+    let refused = app.restore(ORG, "ADMIN", "b", None).await;
+    assert_eq!(refused.json["error"]["code"], "secret_limit_reached");
+    assert_eq!(count(&app, ORG).await, 1);
+}
+
+/// Request ids: used byte for byte (ids that differ only in Unicode normalization are two
+/// requests), 2,048 bytes of 4-byte characters accepted and 2,049 bytes refused, in the REST
+/// shape too; a key and a request id with the same text, the same key in two organizations
+/// or by two actors are different requests.
+#[tokio::test]
+async fn request_ids_and_keys_are_exact_identities() {
+    let app = fresh_app().await;
+    // NFC and NFD of the same text.
+    let nfc = "wf:caf\u{e9}";
+    let nfd = "wf:cafe\u{301}";
+    app.seed(ORG, "n1", "v").await;
+    app.seed(ORG, "n2", "v").await;
+    let first = deliver(&app, &direct("DELETE", "/n1", None, nfc))
+        .await
+        .unwrap();
+    assert_eq!(first.status, 200);
+    let other = deliver(&app, &direct("DELETE", "/n2", None, nfd))
+        .await
+        .unwrap();
+    assert_eq!(other.status, 200, "another request, not a reused id");
+    assert!(app.stored_item(ORG, "n2").await.is_none());
+
+    // 512 four-byte characters, and one byte more.
+    let longest = "𝔖".repeat(512);
+    assert_eq!(longest.len(), RequestId::MAX_BYTES);
+    app.seed(ORG, "long", "v").await;
+    let delete = direct("DELETE", "/long", None, &longest);
+    assert_eq!(deliver(&app, &delete).await.unwrap().status, 200);
+    app.seed(ORG, "long", "v2").await;
+    assert_eq!(deliver(&app, &delete).await.unwrap().status, 200);
+    assert!(app.stored_item(ORG, "long").await.is_some(), "a resend");
+    let too_long = format!("{longest}x");
+    let Err(error) = deliver(&app, &direct("DELETE", "/long", None, &too_long)).await else {
+        panic!("2,049 bytes accepted");
+    };
+    assert_eq!(error.error_type, "invalid_request_id");
+
+    // The REST shape.
+    let mut rest = sample_event("rest-lambda-authorizer-create.json");
+    rest["body"] = json!(create_body("rest", "v"));
+    rest["requestContext"]["requestId"] = json!("x".repeat(2_049));
+    let answer = app.call(&rest).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json["error"]["code"], "invalid_request_id");
+    rest["requestContext"]["requestId"] = json!("x".repeat(2_048));
+    assert_eq!(app.call(&rest).await.status, 201);
+    assert_eq!(app.call(&rest).await.status, 201, "the same request again");
+
+    // A key and a request id with the same text; one key in two orgs; two actors.
+    let keyed = |org: &str, sub: &str, body: &str| {
+        let mut event = with_header(create_event(org, "ADMIN", body), "idempotency-key", "same");
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
+        event
+    };
+    assert_eq!(
+        app.call(&keyed(ORG, "alice", &create_body("k1", "v")))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        app.call(&keyed("org_b", "alice", &create_body("k2", "v")))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        app.call(&keyed(ORG, "bob", &create_body("k3", "v")))
+            .await
+            .status,
+        201
+    );
+    let mut by_id = create_event(ORG, "ADMIN", &create_body("k4", "v"));
+    by_id["requestContext"]["requestId"] = json!("same");
+    by_id["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("alice");
+    assert_eq!(app.call(&by_id).await.status, 201);
+}
+
+/// Records tampered with in the table: another organization's genuine record copied into
+/// this request's slot is refused (500, nothing written); an expired genuine record whose
+/// plain `replay_until` was moved ahead does not keep the slot; a record dated within the
+/// clock skew is this request's; one dated beyond it is refused; a genuine record whose
+/// attributes have the wrong types is still judged by its seal.
+#[tokio::test]
+async fn tampered_records_are_judged_by_their_seal() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    let fernet = fernet::Fernet::new(KEY_A).unwrap();
+    let plant = |id: &str, seal: String, until: AttributeValue| {
+        let (partition, sort) = slot_of(&app, ORG, Some(PROVISIONING), id, None);
+        HashMap::from([
+            ("org_id".to_owned(), AttributeValue::S(partition)),
+            ("secret_name".to_owned(), AttributeValue::S(sort)),
+            ("seal".to_owned(), AttributeValue::S(seal)),
+            ("replay_until".to_owned(), until),
+        ])
+    };
+    let far = AttributeValue::N("4900000000".to_owned());
+    let seal_for = |org: &str, id: &str, at: i64| {
+        fernet.encrypt(&sealed_facts(
+            org,
+            "request",
+            id,
+            PROVISIONING,
+            "delete",
+            "t",
+            at,
+            b"",
+        ))
+    };
+
+    // Another organization's record of the same actor and id.
+    app.seed(ORG, "t", "v").await;
+    put_item(
+        &store,
+        plant("copied", seal_for("org_b", "copied", now()), far.clone()),
+    )
+    .await;
+    let Err(error) = deliver(&app, &direct("DELETE", "/t", None, "copied")).await else {
+        panic!("another org's record accepted");
+    };
+    assert_eq!(error.error_type, "internal_error");
+    assert!(app.stored_item(ORG, "t").await.is_some());
+
+    // Expired by its seal, kept by its plain attribute: the slot is free.
+    put_item(
+        &store,
+        plant(
+            "expired",
+            seal_for(ORG, "expired", now() - 86_401),
+            far.clone(),
+        ),
+    )
+    .await;
+    let answer = deliver(&app, &direct("DELETE", "/t", None, "expired"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(
+        app.stored_item(ORG, "t").await.is_none(),
+        "deleted for real"
+    );
+
+    // Dated 50 s ahead (clock skew): this request's own; 120 s ahead: refused.
+    app.seed(ORG, "t", "v").await;
+    put_item(
+        &store,
+        plant("skewed", seal_for(ORG, "skewed", now() + 50), far.clone()),
+    )
+    .await;
+    assert_eq!(
+        deliver(&app, &direct("DELETE", "/t", None, "skewed"))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert!(
+        app.stored_item(ORG, "t").await.is_some(),
+        "taken for a resend"
+    );
+    put_item(
+        &store,
+        plant("ahead", seal_for(ORG, "ahead", now() + 120), far.clone()),
+    )
+    .await;
+    assert!(deliver(&app, &direct("DELETE", "/t", None, "ahead"))
+        .await
+        .is_err());
+    assert!(app.stored_item(ORG, "t").await.is_some());
+
+    // replay_until of the wrong type: the seal decides (a resend).
+    put_item(
+        &store,
+        plant(
+            "typed",
+            seal_for(ORG, "typed", now()),
+            AttributeValue::S("x".to_owned()),
+        ),
+    )
+    .await;
+    assert_eq!(
+        deliver(&app, &direct("DELETE", "/t", None, "typed"))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert!(
+        app.stored_item(ORG, "t").await.is_some(),
+        "taken for a resend"
+    );
+}
+
+/// Many different writes and duplicates on a few names at once: every answer is a
+/// documented one and the counter equals the live secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writes_and_duplicates_keep_the_counter_exact() {
+    let app = Arc::new(fresh_app().await);
+    for name in ["r0", "r1", "r2"] {
+        app.seed(ORG, name, "v0").await;
+    }
+    let mut events = Vec::new();
+    for (index, name) in ["r0", "r1", "r2"].iter().enumerate() {
+        let create = with_header(
+            create_event(ORG, "ADMIN", &create_body(name, "vc")),
+            "idempotency-key",
+            &format!("kc{index}"),
+        );
+        let delete = op_event("DELETE", &format!("/{name}"), ORG, "ADMIN", None);
+        let update = op_event(
+            "PUT",
+            &format!("/{name}"),
+            ORG,
+            "ADMIN",
+            Some(&update_body("vu")),
+        );
+        let restore = restore_event(ORG, "ADMIN", name, None);
+        let swap = restore_event(ORG, "ADMIN", name, Some("previous"));
+        for event in [create, delete, update, restore, swap] {
+            events.push(event.clone());
+            events.push(event);
+        }
+    }
+    let handles: Vec<_> = events
+        .into_iter()
+        .map(|event| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { (app.call(&event).await, event["routeKey"].clone()) })
+        })
+        .collect();
+    for handle in handles {
+        let (answer, route) = handle.await.unwrap();
+        assert!(
+            [200, 201, 404, 409, 503].contains(&answer.status),
+            "{route}: {}",
+            answer.text
+        );
+    }
+    assert_eq!(
+        count(&app, ORG).await as usize,
+        live_names(&app, ORG).await.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Documentation: what a refusal costs.
+// ---------------------------------------------------------------------------------------
+
+/// storage-contract.md, "What each operation costs": "an answer that writes nothing (404,
+/// 409, 400) | + 1 (the record) | 0" write units. A create answered 409
+/// `secret_name_taken` (or 400 `secret_limit_reached`) first sends its whole
+/// `TransactWriteItems` (secret, counter, record), which DynamoDB cancels and still charges
+/// (6 WCU for small items, as the same page says of resends), then reads the record: two
+/// calls, not one read.
+#[tokio::test]
+async fn a_create_refused_as_taken_costs_one_read_and_no_write() {
+    let table = fresh_store().await.table().clone();
+    let proxy = FaultProxy::start(|_| Fault::Pass);
+    let sdk = local_sdk_config(&proxy.endpoint).await;
+    let store = SecretStore::from_sdk_config(&sdk, table, &StoreSettings::default());
+    let app = app_on(store, &[]);
+    app.seed(ORG, "taken", "v").await;
+    let before = proxy.request_count();
+    let answer = app.create(ORG, "ADMIN", &create_body("taken", "w")).await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(
+        proxy.request_count() - before,
+        1,
+        "DynamoDB calls for a 409 create: the documented one read, and a cancelled \
+         (charged) TransactWriteItems before it"
+    );
+}
