@@ -14,7 +14,7 @@ use crate::domain::SecretValue;
 
 mod binding;
 
-use binding::BindingKey;
+use binding::{seal_key, BindingKey};
 pub use binding::{BindingError, TokenBinding};
 
 /// A stored Fernet token. Not secret by itself, but only useful with the key.
@@ -165,6 +165,10 @@ pub struct Cipher {
     key_count: usize,
     /// One per key, in the same order: the first binds, any verifies.
     binding_keys: Vec<BindingKey>,
+    /// Derived per key, in the same order, for change records' seals: the first seals, any
+    /// opens (see [`Cipher::seal`]).
+    seal_keys: MultiFernet,
+    seal_primary: Fernet,
 }
 
 impl Cipher {
@@ -182,6 +186,7 @@ impl Cipher {
         }
         let count = entries.len();
         let mut binding_keys = Vec::with_capacity(count);
+        let mut seal_fernets = Vec::with_capacity(count);
         let fernets = entries
             .iter()
             .enumerate()
@@ -196,17 +201,25 @@ impl Cipher {
                     .decode(canonical)
                     .map_err(|_| invalid(KeyProblem::WrongLength { bytes: 0 }))?;
                 binding_keys.push(BindingKey::derive(&key_bytes));
+                // A derived 32-byte key in the standard encoding is always a valid one.
+                seal_fernets.push(
+                    Fernet::new(&seal_key(&key_bytes))
+                        .ok_or(invalid(KeyProblem::WrongLength { bytes: 0 }))?,
+                );
                 secrecy::zeroize::Zeroize::zeroize(&mut key_bytes);
                 // Cannot fail for a canonical 32-byte key; kept as an error, not a panic.
                 Fernet::new(canonical).ok_or(invalid(KeyProblem::WrongLength { bytes: 0 }))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let primary = fernets[0].clone();
+        let seal_primary = seal_fernets[0].clone();
         Ok(Self {
             keys: MultiFernet::new(fernets),
             primary,
             key_count: count,
             binding_keys,
+            seal_keys: MultiFernet::new(seal_fernets),
+            seal_primary,
         })
     }
 
@@ -296,12 +309,31 @@ impl Cipher {
         }
     }
 
-    /// `facts` sealed under the encrypting key: a Fernet token, so nobody without a key can
-    /// read or forge them, and `rotate-keys` re-seals them like any token. For change
-    /// records (`storage::change`), which must say what a request did without holding a
-    /// readable digest of its value.
+    /// `facts` sealed: a Fernet token under a key HKDF-derived from the encrypting key for
+    /// this purpose alone (`info = "org-secrets/change-record-seal/v1"`), so nobody without
+    /// a key can read or forge them, not even with tokens of values they chose, and
+    /// `rotate-keys` re-seals them ([`Cipher::reseal`]). For change records
+    /// (`storage::change`), which must say what a request did without holding a readable
+    /// digest of its value.
     pub(crate) fn seal(&self, facts: &[u8]) -> String {
-        self.primary.encrypt(facts)
+        self.seal_primary.encrypt(facts)
+    }
+
+    /// True when the seal opens under the first key's seal key alone.
+    pub fn seal_is_current(&self, seal: &EncryptedValue) -> bool {
+        self.seal_primary.decrypt(seal.as_str()).is_ok()
+    }
+
+    /// The same sealed facts under the first key's seal key: for key rotation.
+    pub fn reseal(&self, seal: &EncryptedValue) -> Result<EncryptedValue, DecryptError> {
+        use secrecy::zeroize::Zeroize;
+        let mut facts = self
+            .seal_keys
+            .decrypt(seal.as_str())
+            .map_err(|_| DecryptError::NoKeyOpensToken)?;
+        let fresh = self.seal_primary.encrypt(&facts);
+        facts.zeroize();
+        Ok(EncryptedValue(fresh))
     }
 
     /// What [`Cipher::seal`] sealed, under any configured key; `None` when no key opens it
@@ -315,7 +347,7 @@ impl Cipher {
         if issued_at > now.saturating_add(MAX_CLOCK_SKEW_SECS) {
             return None;
         }
-        self.keys
+        self.seal_keys
             .decrypt(seal)
             .ok()
             .map(secrecy::zeroize::Zeroizing::new)

@@ -33,6 +33,9 @@ pub enum IdentifierError {
     SurroundingWhitespace,
     #[error("contains control or format characters")]
     InvisibleCharacter,
+    /// Present in the event, but `null` or another JSON type (request ids only).
+    #[error("is not a string")]
+    NotAString,
 }
 
 /// The rule for identifiers taken from claims: used byte for byte, so refused when they

@@ -68,6 +68,9 @@ pub struct EventDefects {
     /// The authorizer data had a shape no authorizer produces (a JWT claim that is not a
     /// string, claims that are not an object): no claim of this event is trusted (401).
     pub malformed_claims: bool,
+    /// `requestContext.requestId` was there but not a string (`null` included): the request
+    /// id is refused (`invalid_request_id`), never replaced by the Lambda request id.
+    pub request_id_not_a_string: bool,
 }
 
 /// The top-level event field that marks a direct invocation (`lambda:InvokeFunction` by a
@@ -275,6 +278,13 @@ pub fn sanitize_value(value: &mut Value) -> Result<EventDefects, MalformedEvent>
         return Err(MalformedEvent::new("rawQueryString is not a string"));
     }
     if let Some(Value::Object(context)) = event.get_mut("requestContext") {
+        if context
+            .get("requestId")
+            .is_some_and(|id| !matches!(id, Value::String(_)))
+        {
+            context.remove("requestId");
+            defects.request_id_not_a_string = true;
+        }
         if let Some(Value::Object(authorizer)) = context.get_mut("authorizer") {
             if let Some(jwt) = authorizer.get_mut("jwt") {
                 defects.malformed_claims |= sanitize_jwt(jwt);

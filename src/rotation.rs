@@ -189,13 +189,13 @@ async fn reseal(
     let Some(seal) = &record.seal else {
         return Err(RecordProblem::NoSeal.to_string());
     };
-    if cipher.is_current(seal) {
+    if cipher.seal_is_current(seal) {
         return Ok(None);
     }
     record
         .check(cipher)
         .map_err(|problem| problem.to_string())?;
-    let replacement = cipher.reencrypt(seal).map_err(|err| err.to_string())?;
+    let replacement = cipher.reseal(seal).map_err(|err| err.to_string())?;
     if options.dry_run {
         return Ok(Some(Found::Yes));
     }

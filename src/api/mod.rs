@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::auth::{self, Principal};
 use crate::config::Config;
-use crate::domain::{IdempotencyKey, RequestId, SecretName};
+use crate::domain::{IdempotencyKey, IdentifierError, RequestId, SecretName};
 use crate::event::{self, Caller, EventDefects};
 use crate::storage::{
     BoundToken, Change, CreateOutcome, DeleteOutcome, Identity, NewSecret, RecoverySlot,
@@ -520,6 +520,10 @@ fn log_audit(
 /// received, else the Lambda request id. An id that is there but unusable is refused, never
 /// trimmed or replaced: a redelivery must find the first delivery's change record.
 fn request_id(request: &Request) -> Result<RequestId, ApiError> {
+    let defects = request.extensions().get::<EventDefects>();
+    if defects.is_some_and(|defects| defects.request_id_not_a_string) {
+        return Err(ApiError::InvalidRequestId(IdentifierError::NotAString));
+    }
     let gateway_id = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref(),
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),

@@ -27,6 +27,7 @@ use sha2::Sha256;
 use super::EncryptedValue;
 
 const BINDING_INFO: &[u8] = b"org-secrets/token-binding/v1";
+const SEAL_INFO: &[u8] = b"org-secrets/change-record-seal/v1";
 const BINDING_PREFIX: &str = "v1:";
 
 type HmacSha256 = Hmac<Sha256>;
@@ -78,6 +79,16 @@ fn derive(fernet_key: &[u8], info: &[u8]) -> [u8; 32] {
         unreachable!("HKDF output of 32 bytes is always valid");
     }
     out
+}
+
+/// The Fernet key (standard encoding) that seals change records, derived from one Fernet
+/// key for that purpose alone: a token under the value key, whose plaintext an ADMIN
+/// chooses, can never pass for a seal. Wiped when dropped.
+pub(super) fn seal_key(fernet_key: &[u8]) -> secrecy::zeroize::Zeroizing<String> {
+    let mut derived = derive(fernet_key, SEAL_INFO);
+    let encoded = secrecy::zeroize::Zeroizing::new(URL_SAFE.encode(derived));
+    derived.zeroize();
+    encoded
 }
 
 /// HMAC-SHA256 under `key` of u32be(len(org)) || org || u32be(len(name)) || name || rest.

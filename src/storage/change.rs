@@ -261,7 +261,7 @@ impl ChangeRecord {
             org_id: change.org_id.as_str().to_owned(),
             identity_kind: identity.kind().to_owned(),
             identity: identity.value().to_owned(),
-            actor: change.actor.as_str().to_owned(),
+            actor: actor_identity(change.actor),
             op: op.as_str().to_owned(),
             secret_name: name.as_str().to_owned(),
             at: epoch,
@@ -342,10 +342,24 @@ fn record_key(change: &Change<'_>) -> RawItem {
     let identity = change.identity();
     key_of(
         change.org_id.as_str(),
-        change.actor.as_str(),
+        &actor_identity(change.actor),
         identity.kind(),
         identity.value(),
     )
+}
+
+/// The actor as a record names it: its subject, or no subject, never to be confused (a
+/// subject may be the text `unknown`, which is how a caller without one is shown).
+fn actor_identity(actor: &Actor) -> String {
+    match actor.subject() {
+        Some(subject) => format!("subject:{subject}"),
+        None => "no-subject".to_owned(),
+    }
+}
+
+/// How [`actor_identity`] is shown (`changed_by`, as `created_by` shows an actor).
+fn shown_actor(identity: &str) -> &str {
+    identity.strip_prefix("subject:").unwrap_or(Actor::UNKNOWN)
 }
 
 /// The key of the record of the request `identity` (of `kind`) by `actor` in `org_id`.
@@ -415,7 +429,7 @@ pub(super) fn check_record(item: &RawItem, cipher: &Cipher) -> Result<(), Record
     let plain_attributes = [
         (Attr::ChangeOp, facts.op.as_str()),
         (Attr::ChangedSecret, facts.secret_name.as_str()),
-        (Attr::ChangedBy, facts.actor.as_str()),
+        (Attr::ChangedBy, shown_actor(&facts.actor)),
         (identity_attr, facts.identity.as_str()),
     ];
     if plain_attributes
@@ -675,7 +689,7 @@ mod tests {
             org_id: "o".to_owned(),
             identity_kind: "request".to_owned(),
             identity: "r".to_owned(),
-            actor: "a".to_owned(),
+            actor: "subject:a".to_owned(),
             op: "update".to_owned(),
             secret_name: "n".to_owned(),
             at: 42,

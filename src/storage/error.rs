@@ -24,13 +24,16 @@ impl StoreError {
     }
 }
 
-const RETRYABLE_CODES: [&str; 6] = [
+const RETRYABLE_CODES: [&str; 7] = [
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
     "InternalServerError",
     "ServiceUnavailable",
     "LimitExceededException",
+    // An SDK retry of a transaction (same client request token) met its first attempt
+    // still running: AWS's guidance is to retry.
+    "TransactionInProgressException",
 ];
 
 pub(super) fn classify<E, R>(err: &SdkError<E, R>) -> StoreError

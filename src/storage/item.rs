@@ -434,15 +434,14 @@ impl Snapshot {
     }
 
     /// The condition that the item is still the one read: its token is unchanged (every
-    /// change of value writes a new token, whose IV is random).
+    /// change of value writes a new token, whose IV is random). Compared as stored, whatever
+    /// its type, so an item written around the function with a token that is not a string
+    /// can still be updated or deleted instead of looking changed forever.
     pub(super) fn unchanged_condition(&self) -> (String, RawItem) {
-        match self.encrypted_value() {
+        match self.0.get(ATTR_ENCRYPTED_VALUE) {
             Some(token) => (
                 format!("{ATTR_ENCRYPTED_VALUE} = :read_value"),
-                HashMap::from([(
-                    ":read_value".to_owned(),
-                    AttributeValue::S(token.to_owned()),
-                )]),
+                HashMap::from([(":read_value".to_owned(), token.clone())]),
             ),
             None => (
                 format!("attribute_exists({ATTR_ORG_ID}) AND attribute_not_exists({ATTR_ENCRYPTED_VALUE})"),
