@@ -6,7 +6,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::response::{ErrorBody, ErrorResponse};
+use super::response::{json_response, ErrorBody, ErrorResponse};
 use crate::auth::{AuthError, Permission};
 use crate::crypto::DecryptError;
 use crate::domain::{IdentifierError, RequestId, SecretName};
@@ -372,21 +372,6 @@ impl ApiError {
         }
         response
     }
-}
-
-/// Every response of this service goes through here: JSON, never cached.
-pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
-    // Serializing these types cannot fail (string keys, no non-finite floats).
-    let text = serde_json::to_string(body).unwrap_or_default();
-    let mut response = Response::new(Body::Text(text));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 #[cfg(test)]

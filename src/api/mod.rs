@@ -1,31 +1,28 @@
-//! The HTTP API: routing, the five secret operations, and one audit line per request.
+//! The HTTP API's entry: a Lambda event in, a response (or a direct caller's invocation
+//! error) out, and one audit line per request. Each operation is a module of [`routes`],
+//! reached through [`Operation`] with a [`context::RequestContext`] built once.
 
 pub mod body;
+pub(crate) mod context;
 pub mod error;
 pub mod operation;
 pub mod response;
+mod routes;
 
 use lambda_http::http::StatusCode;
 use lambda_http::lambda_runtime::{Context, Diagnostic};
-use lambda_http::request::RequestContext;
+use lambda_http::request::RequestContext as GatewayContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
-use crate::auth::{self, Principal};
+use crate::auth::Principal;
 use crate::config::Config;
-use crate::domain::{IdempotencyKey, IdentifierError, RequestId, SecretName};
+use crate::domain::{IdentifierError, RequestId, SecretName};
 use crate::event::{self, Caller, EventDefects};
-use crate::storage::{
-    BoundToken, Change, CreateOutcome, DeleteOutcome, Identity, NewSecret, RecoverySlot,
-    RestoreOutcome, RestorePolicy, SecretStore, UpdateOutcome, ValueDigest,
-};
-use body::{
-    parse_create_body, parse_idempotency_key, parse_path_name, parse_restore_version,
-    parse_update_body, require_json,
-};
-use error::{json_response, ApiError, InternalError, ValidationIssue};
+use crate::storage::{RecoverySlot, SecretStore};
+use context::RequestContext;
+use error::{ApiError, InternalError};
 pub(crate) use operation::Operation;
-use response::{SecretListResponse, SecretResponse};
 
 /// Shared state, built once at init and handed to every invocation.
 #[derive(Debug)]
@@ -78,7 +75,7 @@ impl Outcome {
 /// What the audit line says about one request. Filled in as the request is understood;
 /// it has no field that could hold a secret value.
 #[derive(Debug, Default)]
-struct Audit {
+pub(crate) struct Audit {
     caller: Option<Caller>,
     operation: Option<&'static str>,
     principal: Option<Principal>,
@@ -114,7 +111,7 @@ impl From<InvocationError> for Diagnostic {
 }
 
 /// A successful operation's response and its audit outcome.
-type Handled = (Response<Body>, Outcome);
+pub(crate) type Handled = (Response<Body>, Outcome);
 
 impl App {
     pub fn new(config: Config, store: SecretStore) -> Self {
@@ -231,6 +228,7 @@ impl App {
         (response, failure)
     }
 
+    /// Routes the request, authorizes it, and hands it to its operation's module.
     async fn dispatch(
         &self,
         request: &Request,
@@ -243,254 +241,16 @@ impl App {
         tracing::trace!(method = %request.method(), path, "routing request");
         let operation = Operation::from_request(path, request.method())?;
         audit.operation = Some(operation.name());
-
-        let defects = request
-            .extensions()
-            .get::<EventDefects>()
-            .copied()
-            .unwrap_or_default();
-        if defects.malformed_claims {
-            return Err(ApiError::Unauthenticated(auth::AuthError::MalformedClaims));
-        }
-        let principal = auth::authenticate(request.request_context_ref(), &self.config.claim_names)
-            .map_err(ApiError::Unauthenticated)?;
-        audit.principal = Some(principal.clone());
-        let needed = operation.required_permission();
-        if !principal.has(needed) {
-            return Err(ApiError::Forbidden { needed });
-        }
-
-        let body = request.body().as_ref();
-        if operation.takes_json_body() {
-            require_json(request.headers().get("content-type").map(|v| v.as_bytes()))?;
-        }
+        let ctx =
+            RequestContext::authorize(self, request, caller, request_id, (&operation, audit))?;
         match operation {
-            Operation::List => self.list(&principal).await,
-            Operation::Create => {
-                let idempotency_key = idempotency_key_of(request)?;
-                if caller == Caller::Direct {
-                    // At least once is safe only if a redelivery can be recognised: by its
-                    // Idempotency-Key, which is stored only with a subject.
-                    if principal.actor.subject().is_none() {
-                        return Err(ApiError::Unauthenticated(
-                            auth::AuthError::NoSubjectForDirectCreate,
-                        ));
-                    }
-                    if idempotency_key.is_none() {
-                        return Err(ApiError::Validation(vec![ValidationIssue::header(
-                            "idempotency-key",
-                            "Field required: a direct invocation's create must carry one, \
-                             derived from the upstream event",
-                            "missing",
-                        )]));
-                    }
-                }
-                let input = parse_create_body(body, self.config.max_secret_value_bytes)?;
-                audit.secret_name = Some(input.name.clone());
-                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
-                self.create(&principal, input, &change).await
-            }
-            Operation::Update(segment) => {
-                let name = parse_path_name(segment)?;
-                audit.secret_name = Some(name.clone());
-                let value = parse_update_body(body, self.config.max_secret_value_bytes)?;
-                let idempotency_key = idempotency_key_of(request)?;
-                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
-                let cipher = &self.config.cipher;
-                let token = cipher.encrypt(&value);
-                let binding = cipher.bind(principal.org_id.as_str(), name.as_str(), &token);
-                // The same request again only if it sends the same value: the value's
-                // digest, sealed, goes into the change record (never the value).
-                let digest = ValueDigest::of(&principal.org_id, &name, &value);
-                let outcome = self
-                    .store
-                    .update(
-                        &name,
-                        BoundToken { token, binding },
-                        &digest,
-                        &change,
-                        self.config.recovery_window,
-                    )
-                    .await?;
-                let outcome = match outcome {
-                    UpdateOutcome::Updated => Outcome::Updated,
-                    UpdateOutcome::AlreadyUpdated => Outcome::UpdatedOnRetry,
-                    UpdateOutcome::RequestReused => return Err(reused(&change, name)),
-                    UpdateOutcome::NotFound => return Err(ApiError::SecretNotFound { name }),
-                };
-                Ok((
-                    json_response(StatusCode::OK, &SecretResponse::updated(&name)),
-                    outcome,
-                ))
-            }
-            Operation::Delete(segment) => {
-                let name = parse_path_name(segment)?;
-                audit.secret_name = Some(name.clone());
-                let idempotency_key = idempotency_key_of(request)?;
-                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
-                let outcome = self
-                    .store
-                    .delete(&name, &change, self.config.recovery_window)
-                    .await?;
-                let outcome = match outcome {
-                    DeleteOutcome::Deleted => Outcome::Deleted,
-                    DeleteOutcome::AlreadyDeleted => Outcome::DeletedOnRetry,
-                    DeleteOutcome::RequestReused => return Err(reused(&change, name)),
-                    DeleteOutcome::NotFound => return Err(ApiError::SecretNotFound { name }),
-                };
-                Ok((
-                    json_response(StatusCode::OK, &SecretResponse::deleted(&name)),
-                    outcome,
-                ))
-            }
-            Operation::Restore(segment) => {
-                let name = parse_path_name(segment)?;
-                audit.secret_name = Some(name.clone());
-                let slot = parse_restore_version(request)?;
-                let idempotency_key = idempotency_key_of(request)?;
-                let change = self.change_by(&principal, request_id, idempotency_key.as_ref());
-                // Only a copy that opens under our keys and is bound to this secret comes
-                // back; anything else is a table someone tampered with, never restored.
-                let cipher = &self.config.cipher;
-                let accept =
-                    |token: &crate::crypto::EncryptedValue,
-                     binding: Option<&crate::crypto::TokenBinding>| {
-                        cipher.opens(token)
-                            && cipher
-                                .verify_binding(
-                                    principal.org_id.as_str(),
-                                    name.as_str(),
-                                    token,
-                                    binding,
-                                )
-                                .is_ok()
-                    };
-                let policy = RestorePolicy {
-                    window: self.config.recovery_window,
-                    max_secrets: self.config.max_secrets_per_org,
-                    accept,
-                };
-                let outcome = self.store.restore(&name, slot, &change, &policy).await?;
-                let outcome = match outcome {
-                    RestoreOutcome::Restored => Outcome::Restored(slot),
-                    RestoreOutcome::AlreadyRestored => Outcome::RestoredOnRetry,
-                    RestoreOutcome::RequestReused => return Err(reused(&change, name)),
-                    RestoreOutcome::NameTaken => return Err(ApiError::RestoreBlocked { name }),
-                    RestoreOutcome::NothingToRestore => {
-                        return Err(ApiError::NothingToRestore { name, slot })
-                    }
-                    RestoreOutcome::Refused => {
-                        return Err(ApiError::Internal(InternalError::RecoveryCopyRefused(slot)))
-                    }
-                    RestoreOutcome::LimitReached => {
-                        return Err(ApiError::SecretLimitReached {
-                            limit: self.config.max_secrets_per_org,
-                        })
-                    }
-                };
-                Ok((
-                    json_response(StatusCode::OK, &SecretResponse::restored(&name)),
-                    outcome,
-                ))
-            }
+            Operation::List => routes::list::handle(&ctx).await,
+            Operation::Create => routes::create::handle(&ctx, audit).await,
+            Operation::Update(segment) => routes::update::handle(&ctx, segment, audit).await,
+            Operation::Delete(segment) => routes::delete::handle(&ctx, segment, audit).await,
+            Operation::Restore(segment) => routes::restore::handle(&ctx, segment, audit).await,
         }
     }
-
-    async fn list(&self, principal: &Principal) -> Result<Handled, ApiError> {
-        let names = self.store.list_names(&principal.org_id).await?;
-        let body = SecretListResponse {
-            count: names.len(),
-            secrets: &names,
-        };
-        Ok((json_response(StatusCode::OK, &body), Outcome::Listed))
-    }
-
-    async fn create(
-        &self,
-        principal: &Principal,
-        input: body::CreateSecretRequest,
-        change: &Change<'_>,
-    ) -> Result<Handled, ApiError> {
-        let cipher = &self.config.cipher;
-        let encrypted_value = cipher.encrypt(&input.value);
-        let binding = cipher.bind(
-            principal.org_id.as_str(),
-            input.name.as_str(),
-            &encrypted_value,
-        );
-        let digest = ValueDigest::of(&principal.org_id, &input.name, &input.value);
-        let outcome = self
-            .store
-            .create(
-                NewSecret {
-                    name: &input.name,
-                    encrypted_value,
-                    binding,
-                    value: &digest,
-                    max_secrets: self.config.max_secrets_per_org,
-                },
-                change,
-            )
-            .await?;
-        let outcome = match outcome {
-            CreateOutcome::Created => Outcome::Created,
-            // This very request again (same identity, name and value), whatever happened to
-            // the secret since: its first answer. A client's retry is recognised by its
-            // Idempotency-Key; an SDK retry or a redelivered event by its request id.
-            CreateOutcome::AlreadyCreated => match change.identity() {
-                Identity::Key(_) => Outcome::IdempotentReplay,
-                Identity::Request(_) => Outcome::CreatedOnRetry,
-            },
-            CreateOutcome::RequestReused => return Err(reused(change, input.name)),
-            CreateOutcome::NameTaken => return Err(ApiError::SecretNameTaken { name: input.name }),
-            CreateOutcome::LimitReached => {
-                return Err(ApiError::SecretLimitReached {
-                    limit: self.config.max_secrets_per_org,
-                })
-            }
-        };
-        Ok((
-            json_response(StatusCode::CREATED, &SecretResponse::created(&input.name)),
-            outcome,
-        ))
-    }
-
-    /// Who changes a secret in which request. As for every write, an `Idempotency-Key`
-    /// identifies the request only for an actor with a subject: without one, anyone could
-    /// replay it, and the request id does.
-    fn change_by<'a>(
-        &'a self,
-        principal: &'a Principal,
-        request_id: &'a RequestId,
-        idempotency_key: Option<&'a IdempotencyKey>,
-    ) -> Change<'a> {
-        Change {
-            org_id: &principal.org_id,
-            actor: &principal.actor,
-            request_id,
-            idempotency_key,
-            cipher: &self.config.cipher,
-        }
-    }
-}
-
-/// A request whose identity (its Idempotency-Key, else its request id) already named
-/// another change within the replay horizon.
-fn reused(change: &Change<'_>, name: SecretName) -> ApiError {
-    ApiError::RequestReused {
-        name,
-        by_key: matches!(change.identity(), Identity::Key(_)),
-    }
-}
-
-/// The request's `Idempotency-Key` header, if any (422 when malformed).
-fn idempotency_key_of(request: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
-    parse_idempotency_key(
-        request
-            .headers()
-            .get("idempotency-key")
-            .map(|v| v.as_bytes()),
-    )
 }
 
 fn log_audit(
@@ -525,8 +285,8 @@ fn request_id(request: &Request) -> Result<RequestId, ApiError> {
         return Err(ApiError::InvalidRequestId(IdentifierError::NotAString));
     }
     let gateway_id = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref(),
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
+        Some(GatewayContext::ApiGatewayV1(ctx)) => ctx.request_id.as_deref(),
+        Some(GatewayContext::ApiGatewayV2(ctx)) => ctx.request_id.as_deref(),
         _ => None,
     };
     if let Some(raw) = gateway_id {
@@ -549,7 +309,7 @@ fn resource_path(request: &Request) -> &str {
         raw
     };
     let stage = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
+        Some(GatewayContext::ApiGatewayV2(ctx)) => ctx.stage.as_deref(),
         _ => None,
     };
     match stage {
@@ -678,6 +438,7 @@ mod tests {
 
     #[test]
     fn secret_responses_flag_what_happened() {
+        use response::{json_response, SecretListResponse, SecretResponse};
         let name = SecretName::parse("n").unwrap();
         let cases = [
             (

@@ -3,6 +3,8 @@
 //! OpenAPI test. Fields are declared in alphabetical order, the order the bodies have
 //! always been serialized in.
 
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -86,4 +88,19 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(rename = "type")]
     pub error_type: &'static str,
+}
+
+/// Every response of this service goes through here: JSON, never cached.
+pub(crate) fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    // Serializing these types cannot fail (string keys, no non-finite floats).
+    let text = serde_json::to_string(body).unwrap_or_default();
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
