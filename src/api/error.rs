@@ -171,147 +171,136 @@ pub struct Described {
 }
 
 impl ApiError {
-    /// Per variant: status, type, code, message and details.
+    /// Per variant: status, type, code, message and details, each decided below in one
+    /// table of its own.
     pub fn describe(&self, request_id: Option<&RequestId>) -> Described {
-        let request_id_details =
-            || Some(json!({ "request_id": request_id.map(RequestId::as_str) }));
-        let secret_name = |name: &SecretName| Some(json!({ "secret_name": name.as_str() }));
-        let (status, error_type, code, message, details) = match self {
-            ApiError::Unauthenticated(_) => (
-                StatusCode::UNAUTHORIZED,
-                "AuthenticationError",
-                "not_authenticated",
-                "Authentication required".to_owned(),
-                None,
-            ),
-            ApiError::Forbidden { needed } => (
-                StatusCode::FORBIDDEN,
+        let (status, error_type, code) = self.kind();
+        Described {
+            status,
+            error_type,
+            code,
+            message: self.caller_message(),
+            details: self.details(request_id),
+        }
+    }
+
+    /// Status, the envelope's `error.type` and `error.code`.
+    fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            ApiError::Unauthenticated(_) => {
+                (S::UNAUTHORIZED, "AuthenticationError", "not_authenticated")
+            }
+            ApiError::Forbidden { .. } => (
+                S::FORBIDDEN,
                 "UnauthorizedError",
                 "insufficient_permissions",
-                "Insufficient permissions".to_owned(),
-                Some(json!({ "required_permission": needed.as_str() })),
             ),
-            ApiError::RouteNotFound => (
-                StatusCode::NOT_FOUND,
-                "NotFoundError",
-                "route_not_found",
-                "Not found".to_owned(),
-                None,
-            ),
-            ApiError::MethodNotAllowed { allow } => (
-                StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RouteNotFound => (S::NOT_FOUND, "NotFoundError", "route_not_found"),
+            ApiError::MethodNotAllowed { .. } => (
+                S::METHOD_NOT_ALLOWED,
                 "MethodNotAllowedError",
                 "method_not_allowed",
-                "Method not allowed".to_owned(),
-                Some(json!({ "allow": allow })),
             ),
             ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                S::UNSUPPORTED_MEDIA_TYPE,
                 "UnsupportedMediaTypeError",
                 "unsupported_media_type",
-                "The request body must be JSON (Content-Type: application/json)".to_owned(),
-                None,
             ),
+            ApiError::Validation(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "ValidationError",
+                "validation_error",
+            ),
+            ApiError::SecretNameTaken { .. } | ApiError::RestoreBlocked { .. } => {
+                (S::CONFLICT, "AlreadyExistsError", "secret_name_taken")
+            }
+            ApiError::RequestReused { by_key: true, .. } => {
+                (S::CONFLICT, "AlreadyExistsError", "idempotency_key_reused")
+            }
+            ApiError::RequestReused { by_key: false, .. } => {
+                (S::CONFLICT, "AlreadyExistsError", "request_id_reused")
+            }
+            ApiError::InvalidRequestId(_) => {
+                (S::BAD_REQUEST, "BadRequestError", "invalid_request_id")
+            }
+            ApiError::SecretNotFound { .. } => (S::NOT_FOUND, "NotFoundError", "secret_not_found"),
+            ApiError::NothingToRestore { .. } => {
+                (S::NOT_FOUND, "NotFoundError", "nothing_to_restore")
+            }
+            ApiError::SecretLimitReached { .. } => {
+                (S::BAD_REQUEST, "BadRequestError", "secret_limit_reached")
+            }
+            ApiError::MalformedEvent(_) => (S::BAD_REQUEST, "BadRequestError", "malformed_event"),
+            ApiError::StorageUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+                "storage_unavailable",
+            ),
+            ApiError::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "internal_error",
+            ),
+        }
+    }
+
+    /// The envelope's `error.message`: names fields and secret names, never a submitted
+    /// value.
+    fn caller_message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated(_) => "Authentication required".to_owned(),
+            ApiError::Forbidden { .. } => "Insufficient permissions".to_owned(),
+            ApiError::RouteNotFound => "Not found".to_owned(),
+            ApiError::MethodNotAllowed { .. } => "Method not allowed".to_owned(),
+            ApiError::UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json)".to_owned(),
             ApiError::Validation(issues) => {
                 let problems: Vec<String> = issues
                     .iter()
                     .map(|issue| format!("{}: {}", issue.location(), issue.msg))
                     .collect();
-                (
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "ValidationError",
-                    "validation_error",
-                    format!("Request validation failed: {}", problems.join("; ")),
-                    None,
-                )
+                format!("Request validation failed: {}", problems.join("; "))
             }
-            ApiError::SecretNameTaken { name } => (
-                StatusCode::CONFLICT,
-                "AlreadyExistsError",
-                "secret_name_taken",
-                format!("A secret named '{name}' already exists in this organization; use the update endpoint to change it"),
-                secret_name(name),
-            ),
-            ApiError::RequestReused { name, by_key: true } => (
-                StatusCode::CONFLICT,
-                "AlreadyExistsError",
-                "idempotency_key_reused",
-                format!("This Idempotency-Key was already used in the last 24 hours for another change (another operation, secret or value) than this one to '{name}'; nothing was written. Send a new key for a new change"),
-                secret_name(name),
-            ),
-            ApiError::RequestReused { name, by_key: false } => (
-                StatusCode::CONFLICT,
-                "AlreadyExistsError",
-                "request_id_reused",
-                format!("This request id was already used in the last 24 hours for another change (another operation, secret or value) than this one to '{name}'; nothing was written. Derive a new request id for a new change"),
-                secret_name(name),
-            ),
-            ApiError::InvalidRequestId(problem) => (
-                StatusCode::BAD_REQUEST,
-                "BadRequestError",
-                "invalid_request_id",
-                format!("The event's requestContext.requestId is unusable: it {problem} (1 to {} bytes, no surrounding whitespace, no control, format or separator characters)", RequestId::MAX_BYTES),
-                None,
-            ),
-            ApiError::SecretNotFound { name } => (
-                StatusCode::NOT_FOUND,
-                "NotFoundError",
-                "secret_not_found",
-                format!("No secret named '{name}' exists in this organization"),
-                secret_name(name),
-            ),
-            ApiError::NothingToRestore { name, slot } => (
-                StatusCode::NOT_FOUND,
-                "NotFoundError",
-                "nothing_to_restore",
-                match slot {
-                    RecoverySlot::Deleted => format!("No deleted value of '{name}' is recoverable in this organization"),
-                    RecoverySlot::Previous => format!("No previous value of '{name}' is recoverable in this organization"),
-                },
-                Some(json!({ "secret_name": name.as_str(), "version": slot.as_str() })),
-            ),
-            ApiError::RestoreBlocked { name } => (
-                StatusCode::CONFLICT,
-                "AlreadyExistsError",
-                "secret_name_taken",
-                format!("A secret named '{name}' exists in this organization, so its deleted value cannot be restored over it; the deleted value stays recoverable until the name's next delete replaces it"),
-                secret_name(name),
-            ),
-            ApiError::SecretLimitReached { limit } => (
-                StatusCode::BAD_REQUEST,
-                "BadRequestError",
-                "secret_limit_reached",
-                format!("This organization already holds its limit of {limit} secrets; delete one before creating another"),
-                Some(json!({ "limit": limit })),
-            ),
-            ApiError::MalformedEvent(_) => (
-                StatusCode::BAD_REQUEST,
-                "BadRequestError",
-                "malformed_event",
-                "The request could not be read".to_owned(),
-                request_id_details(),
-            ),
-            ApiError::StorageUnavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ServiceUnavailableError",
-                "storage_unavailable",
-                "The secrets store is temporarily unavailable; retry later".to_owned(),
-                request_id_details(),
-            ),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                "internal_error",
-                "Internal server error".to_owned(),
-                request_id_details(),
-            ),
-        };
-        Described {
-            status,
-            error_type,
-            code,
-            message,
-            details,
+            ApiError::SecretNameTaken { name } => format!("A secret named '{name}' already exists in this organization; use the update endpoint to change it"),
+            ApiError::RequestReused { name, by_key: true } => format!("This Idempotency-Key was already used in the last 24 hours for another change (another operation, secret or value) than this one to '{name}'; nothing was written. Send a new key for a new change"),
+            ApiError::RequestReused { name, by_key: false } => format!("This request id was already used in the last 24 hours for another change (another operation, secret or value) than this one to '{name}'; nothing was written. Derive a new request id for a new change"),
+            ApiError::InvalidRequestId(problem) => format!("The event's requestContext.requestId is unusable: it {problem} (1 to {} bytes, no surrounding whitespace, no control, format or separator characters)", RequestId::MAX_BYTES),
+            ApiError::SecretNotFound { name } => format!("No secret named '{name}' exists in this organization"),
+            ApiError::NothingToRestore { name, slot: RecoverySlot::Deleted } => format!("No deleted value of '{name}' is recoverable in this organization"),
+            ApiError::NothingToRestore { name, slot: RecoverySlot::Previous } => format!("No previous value of '{name}' is recoverable in this organization"),
+            ApiError::RestoreBlocked { name } => format!("A secret named '{name}' exists in this organization, so its deleted value cannot be restored over it; the deleted value stays recoverable until the name's next delete replaces it"),
+            ApiError::SecretLimitReached { limit } => format!("This organization already holds its limit of {limit} secrets; delete one before creating another"),
+            ApiError::MalformedEvent(_) => "The request could not be read".to_owned(),
+            ApiError::StorageUnavailable(_) => "The secrets store is temporarily unavailable; retry later".to_owned(),
+            ApiError::Internal(_) => "Internal server error".to_owned(),
+        }
+    }
+
+    /// The envelope's `error.details`.
+    fn details(&self, request_id: Option<&RequestId>) -> Option<Value> {
+        match self {
+            ApiError::Forbidden { needed } => {
+                Some(json!({ "required_permission": needed.as_str() }))
+            }
+            ApiError::MethodNotAllowed { allow } => Some(json!({ "allow": allow })),
+            ApiError::SecretNameTaken { name }
+            | ApiError::RequestReused { name, .. }
+            | ApiError::SecretNotFound { name }
+            | ApiError::RestoreBlocked { name } => Some(json!({ "secret_name": name.as_str() })),
+            ApiError::NothingToRestore { name, slot } => {
+                Some(json!({ "secret_name": name.as_str(), "version": slot.as_str() }))
+            }
+            ApiError::SecretLimitReached { limit } => Some(json!({ "limit": limit })),
+            ApiError::MalformedEvent(_)
+            | ApiError::StorageUnavailable(_)
+            | ApiError::Internal(_) => {
+                Some(json!({ "request_id": request_id.map(RequestId::as_str) }))
+            }
+            ApiError::Unauthenticated(_)
+            | ApiError::RouteNotFound
+            | ApiError::UnsupportedMediaType
+            | ApiError::Validation(_)
+            | ApiError::InvalidRequestId(_) => None,
         }
     }
 
