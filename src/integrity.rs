@@ -145,10 +145,9 @@ pub async fn verify_table(
         ..VerifySummary::default()
     };
     let marked = summary.marker.is_some();
-    let mut start = None;
-    loop {
-        let page = store.scan_items(start.take(), page_size).await?;
-        for item in &page.items {
+    let mut pages = store.scan_pages(page_size);
+    while let Some(page) = pages.next().await {
+        for item in &page? {
             let (place, outcome) = match item {
                 ScannedItem::Token(stored) => (&stored.place, check_item(cipher, stored, marked)),
                 ScannedItem::Malformed(item) => {
@@ -186,11 +185,8 @@ pub async fn verify_table(
                 }
             }
         }
-        match page.next {
-            Some(next) => start = Some(next),
-            None => return Ok(summary),
-        }
     }
+    Ok(summary)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,10 +265,9 @@ pub async fn bind_table(
         return Ok(BindOutcome::Refused(marker));
     }
     let mut summary = BindSummary::default();
-    let mut start = None;
-    loop {
-        let page = store.scan_items(start.take(), options.page_size).await?;
-        for item in &page.items {
+    let mut pages = store.scan_pages(options.page_size);
+    while let Some(page) = pages.next().await {
+        for item in &page? {
             let stored = match item {
                 ScannedItem::Token(stored) => stored,
                 ScannedItem::Malformed(item) => {
@@ -308,10 +303,6 @@ pub async fn bind_table(
                 Found::Yes => summary.bound += 1,
                 Found::No => summary.skipped += 1,
             }
-        }
-        match page.next {
-            Some(next) => start = Some(next),
-            None => break,
         }
     }
     if summary.complete() && !options.dry_run {

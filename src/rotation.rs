@@ -85,10 +85,9 @@ pub async fn rotate_keys(
 ) -> Result<RotationSummary, StoreError> {
     let marked = store.bindings_marker().await?.is_some();
     let mut summary = RotationSummary::default();
-    let mut start = None;
-    loop {
-        let page = store.scan_items(start.take(), options.page_size).await?;
-        for item in &page.items {
+    let mut pages = store.scan_pages(options.page_size);
+    while let Some(page) = pages.next().await {
+        for item in &page? {
             let place = match item {
                 ScannedItem::Token(stored) => &stored.place,
                 ScannedItem::Malformed(malformed) => &malformed.place,
@@ -133,11 +132,8 @@ pub async fn rotate_keys(
             }
         }
         on_event(ItemEvent::PageDone(&summary));
-        match page.next {
-            Some(next) => start = Some(next),
-            None => return Ok(summary),
-        }
     }
+    Ok(summary)
 }
 
 /// One live secret or recovery copy: `Ok(None)` when its token is already under the first

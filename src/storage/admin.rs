@@ -169,52 +169,51 @@ impl std::fmt::Display for BindingsMarker {
     }
 }
 
-/// Where a table scan goes on: the last key of the page before (opaque).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScanCursor(RawItem);
+/// A full-table scan, page by page (the SDK's paginator, consistent reads): for key
+/// rotation, binding and verification.
+pub struct ScanPages(
+    aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<
+            aws_sdk_dynamodb::operation::scan::ScanOutput,
+            aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::scan::ScanError,
+                aws_sdk_dynamodb::config::http::HttpResponse,
+            >,
+        >,
+    >,
+);
 
-/// One page of a table scan and where the next one starts (`None`: the scan is complete).
-#[derive(Debug, Clone)]
-pub struct ScanPage {
-    pub items: Vec<ScannedItem>,
-    pub next: Option<ScanCursor>,
-}
-
-impl ScanPage {
-    /// The page's token holders.
-    pub fn tokens(&self) -> impl Iterator<Item = &StoredToken> {
-        self.items.iter().filter_map(|item| match item {
-            ScannedItem::Token(stored) => Some(stored),
-            _ => None,
-        })
+impl ScanPages {
+    /// The next page, every item whole and classified ([`ScannedItem`]); `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<Vec<ScannedItem>, StoreError>> {
+        let page = self.0.next().await?;
+        Some(
+            page.map(|page| page.items().iter().map(ScannedItem::from).collect())
+                .map_err(|err| classify(&err)),
+        )
     }
 }
 
+/// The token holders among a page's items.
+pub fn tokens(items: &[ScannedItem]) -> impl Iterator<Item = &StoredToken> {
+    items.iter().filter_map(|item| match item {
+        ScannedItem::Token(stored) => Some(stored),
+        _ => None,
+    })
+}
+
 impl SecretStore {
-    /// One page of a full-table scan (consistent), for key rotation, binding and
-    /// verification: every item, whole, classified ([`ScannedItem`]).
-    pub async fn scan_items(
-        &self,
-        start: Option<ScanCursor>,
-        page_size: i32,
-    ) -> Result<ScanPage, StoreError> {
-        let page = self
-            .client()
-            .scan()
-            .table_name(self.table().as_str())
-            .consistent_read(true)
-            .limit(page_size)
-            .set_exclusive_start_key(start.map(|cursor| cursor.0))
-            .send()
-            .await
-            .map_err(|err| classify(&err))?;
-        Ok(ScanPage {
-            items: page.items().iter().map(ScannedItem::from).collect(),
-            next: page
-                .last_evaluated_key
-                .filter(|k| !k.is_empty())
-                .map(ScanCursor),
-        })
+    /// A full-table scan in pages of up to `page_size` items.
+    pub fn scan_pages(&self, page_size: i32) -> ScanPages {
+        ScanPages(
+            self.client()
+                .scan()
+                .table_name(self.table().as_str())
+                .consistent_read(true)
+                .into_paginator()
+                .page_size(page_size)
+                .send(),
+        )
     }
 
     /// The table's bindings marker, if it has one (a consistent read).

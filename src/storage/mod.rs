@@ -19,8 +19,8 @@ mod lifecycle;
 mod store;
 
 pub use admin::{
-    create_table_if_missing, AttributeDefect, BindingsMarker, Malformation, MalformedItem,
-    ScanCursor, ScanPage, ScannedItem, StoredRecord, StoredToken,
+    create_table_if_missing, tokens, AttributeDefect, BindingsMarker, Malformation, MalformedItem,
+    ScanPages, ScannedItem, StoredRecord, StoredToken,
 };
 pub use change::{Change, ChangeOp, Identity, RecordProblem, ValueDigest, REPLAY_HORIZON_SECS};
 pub use client::StoreSettings;

@@ -397,6 +397,10 @@ impl SecretStore {
     }
 
     /// Every secret name of one organization, sorted; follows all pages of the query.
+    ///
+    /// A hand-written loop, not the SDK's paginator: the paginator's future, nested in the
+    /// request's, exceeds the compiler's type-layout depth limit in the Lambda binary
+    /// (`queries overflow the depth limit`); operator scans use the paginator (`admin.rs`).
     #[cfg(feature = "lambda")]
     pub(crate) async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
         let mut names = Vec::new();

@@ -32,9 +32,10 @@ async fn seed_under_key_a(store: &SecretStore) -> HashMap<(String, String), Stri
 }
 
 async fn all_tokens(store: &SecretStore) -> Vec<(String, String, EncryptedValue)> {
-    let page = store.scan_items(None, 1000).await.unwrap();
-    assert!(page.next.is_none());
-    page.tokens()
+    let mut pages = store.scan_pages(1000);
+    let page = pages.next().await.unwrap().unwrap();
+    assert!(pages.next().await.is_none(), "one page holds the table");
+    org_secrets::storage::tokens(&page)
         .map(|t| {
             let place = t.place.clone();
             (place.org_id, place.secret_name, t.encrypted_value.clone())
@@ -142,8 +143,11 @@ async fn rotation_never_overwrites_a_concurrent_update() {
             .status,
         201
     );
-    let page = store.scan_items(None, 10).await.unwrap();
-    let stale = page.tokens().next().expect("the secret's token").clone();
+    let page = store.scan_pages(10).next().await.unwrap().unwrap();
+    let stale = org_secrets::storage::tokens(&page)
+        .next()
+        .expect("the secret's token")
+        .clone();
     let update = update_body("after");
     assert_eq!(app.update("org_a", "ADMIN", "k", &update).await.status, 200);
 
