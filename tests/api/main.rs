@@ -20,5 +20,6 @@ mod openapi;
 mod provisioning_example;
 mod python_interop;
 mod recovery;
+mod review2;
 mod review_change_records;
 mod rotation;
