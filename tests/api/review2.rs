@@ -437,3 +437,207 @@ async fn both_readers_give_the_same_answer_for_a_token_stamped_an_hour_ahead() {
         "SecretReader refuses the item, the Python recipe returns its value: {python:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// What held.
+// ---------------------------------------------------------------------------------------
+
+/// Every item of the table, sorted by key.
+async fn snapshot(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = all_items(store).await;
+    items.sort_by_key(|item| {
+        (
+            attr(item, "org_id").to_owned(),
+            attr(item, "secret_name").to_owned(),
+        )
+    });
+    items
+}
+
+/// Every kind of write made under KEY_A, then `rotate-keys --dry-run` (writes nothing),
+/// `rotate-keys`, `verify` under KEY_B alone (no problem), and each write sent again by a
+/// function that has only KEY_B: its first status, and not one item changed.
+#[tokio::test]
+async fn every_write_resent_after_rotation_and_the_old_keys_removal_gets_its_first_answer() {
+    let store = fresh_store().await;
+    let before_rotation = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_A)]);
+    let after_rotation = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_B)]);
+    let c1 = |value: &str| create_body("c1", &format!("{CANARY}-{value}"));
+    let writes: Vec<(&str, Value, u16)> = vec![
+        (
+            "keyed create",
+            with_header(
+                create_event(ORG, "ADMIN", &c1("1")),
+                "idempotency-key",
+                "k-c1",
+            ),
+            201,
+        ),
+        (
+            "create by request id",
+            create_event(ORG, "ADMIN", &create_body("c2", &format!("{CANARY}-2"))),
+            201,
+        ),
+        (
+            "update",
+            op_event(
+                "PUT",
+                "/c2",
+                ORG,
+                "ADMIN",
+                Some(&update_body(&format!("{CANARY}-3"))),
+            ),
+            200,
+        ),
+        (
+            "restore previous",
+            restore_event(ORG, "ADMIN", "c2", Some("previous")),
+            200,
+        ),
+        (
+            "keyed delete",
+            with_header(
+                op_event("DELETE", "/c1", ORG, "ADMIN", None),
+                "idempotency-key",
+                "k-d1",
+            ),
+            200,
+        ),
+        (
+            "restore deleted",
+            restore_event(ORG, "ADMIN", "c1", None),
+            200,
+        ),
+        (
+            "direct delete",
+            direct("DELETE", "/c1", None, "wf-1:delete:c1"),
+            200,
+        ),
+    ];
+    for (case, event, status) in &writes {
+        let answer = deliver(&before_rotation, event).await.expect(case);
+        assert_eq!(answer.status, *status, "{case}: {}", answer.text);
+    }
+
+    let keys = format!("{KEY_B},{KEY_A}");
+    let before = snapshot(&store).await;
+    let (code, dry) = secrets_admin(&store, &keys, &["rotate-keys", "--dry-run"], &[CANARY]);
+    assert_eq!(code, Some(0), "{dry}");
+    assert!(
+        snapshot(&store).await == before,
+        "the dry run wrote:\n{dry}"
+    );
+    let (code, rotated) = secrets_admin(&store, &keys, &["rotate-keys"], &[CANARY]);
+    assert_eq!(code, Some(0), "{rotated}");
+    assert!(rotated.contains("change records resealed 7"), "{rotated}");
+    let (code, verified) = secrets_admin(&store, KEY_B, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(0), "{verified}");
+
+    for (case, event, status) in &writes {
+        let before = snapshot(&store).await;
+        let answer = deliver(&after_rotation, event).await.expect(case);
+        assert_eq!(answer.status, *status, "{case}: {}", answer.text);
+        assert!(snapshot(&store).await == before, "{case}: the resend wrote");
+    }
+}
+
+/// A table holding only change records and a counter (every secret deleted with recovery
+/// off) whose marker was deleted: `verify` says so (exit 1), `bind` marks it (exit 0), and
+/// from then on a copied token with its binding stripped is refused by `bind` (exit 1),
+/// reported by `verify` and never re-encrypted by `rotate-keys`.
+#[tokio::test]
+async fn a_table_of_only_records_and_counters_is_marked_by_bind_and_never_laundered_after() {
+    let store = fresh_store().await;
+    let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
+    app.seed(ORG, "gone", &format!("{CANARY}-gone")).await;
+    assert_eq!(app.delete(ORG, "ADMIN", "gone").await.status, 200);
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table().as_str())
+        .key(
+            "org_id",
+            AttributeValue::S(org_secrets::storage::BINDINGS_MARKER_PARTITION.to_owned()),
+        )
+        .key(
+            "secret_name",
+            AttributeValue::S(org_secrets::storage::BINDINGS_MARKER_SORT_KEY.to_owned()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("NOT marked bound"), "{report}");
+    let (code, bound) = secrets_admin(&store, KEY_A, &["bind"], &[CANARY]);
+    assert_eq!(code, Some(0), "{bound}");
+    assert!(bound.contains("scanned 0, bound 0"), "{bound}");
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(0), "{report}");
+
+    // A copy of org_b's token onto org_acme's item, its binding stripped.
+    app.seed("org_b", "x", &format!("{CANARY}-b")).await;
+    app.seed(ORG, "x", &format!("{CANARY}-a")).await;
+    let mut copied = stored_item(&store, "org_b", "x").await.unwrap();
+    copied.insert("org_id".to_owned(), AttributeValue::S(ORG.to_owned()));
+    copied.remove("binding");
+    put_raw_item(&store, copied.clone()).await;
+    let (code, refused) = secrets_admin(&store, KEY_A, &["bind"], &[CANARY]);
+    assert_eq!(code, Some(1), "{refused}");
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains("verify: org_acme/x: the item has no binding, in a table marked bound"),
+        "{report}"
+    );
+    let (code, rotated) = secrets_admin(
+        &store,
+        &format!("{KEY_B},{KEY_A}"),
+        &["rotate-keys"],
+        &[CANARY],
+    );
+    assert_eq!(code, Some(1), "{rotated}");
+    assert_eq!(stored_item(&store, ORG, "x").await.unwrap(), copied);
+}
+
+/// Idempotency-Keys are used exactly as sent in the REST shape too: a key with a space
+/// around it is 422 (never trimmed to the key it resembles), a resend with a new request
+/// id and the same key is the same request; a `requestId` that is a number is
+/// `invalid_request_id` in the REST shape as in the HTTP one.
+#[tokio::test]
+async fn rest_and_http_shapes_use_keys_and_request_ids_exactly_or_refuse_them() {
+    let app = fresh_app().await;
+    let rest = |key: &str| {
+        let mut event = sample_event("rest-lambda-authorizer-create.json");
+        event["body"] = json!(create_body("rest", &format!("{CANARY}-rest")));
+        event["requestContext"]["requestId"] = json!(unique_request_id());
+        event["headers"]["Idempotency-Key"] = json!(key);
+        event
+    };
+    assert_eq!(app.call(&rest("k-rest")).await.status, 201);
+    let before = snapshot(app.store()).await;
+    assert_eq!(
+        app.call(&rest("k-rest")).await.status,
+        201,
+        "a resend by key"
+    );
+    for near in [" k-rest", "k-rest ", "k-rest\t"] {
+        let answer = app.call(&rest(near)).await;
+        assert_eq!(answer.status, 422, "{near:?}: {}", answer.text);
+        assert_eq!(
+            answer.json["detail"][0]["loc"],
+            json!(["header", "idempotency-key"])
+        );
+    }
+    assert!(snapshot(app.store()).await == before);
+    for mut event in [
+        rest("k-2"),
+        create_event(ORG, "ADMIN", &create_body("h", "v")),
+    ] {
+        event["requestContext"]["requestId"] = json!(12345);
+        let answer = app.call(&event).await;
+        assert_eq!(answer.status, 400, "{}", answer.text);
+        assert_eq!(answer.json["error"]["code"], "invalid_request_id");
+    }
+    assert!(snapshot(app.store()).await == before);
+}
