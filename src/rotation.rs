@@ -21,7 +21,8 @@ use crate::storage::{
 pub struct RotationOptions {
     /// Count what would be rotated; write nothing.
     pub dry_run: bool,
-    /// Stop after this many rotations (a batch); a rerun continues.
+    /// Stop after this many writes (tokens re-encrypted and change records re-sealed: a
+    /// batch); a rerun continues.
     pub limit: Option<u64>,
     /// Items per scan page.
     pub page_size: i32,
@@ -97,7 +98,10 @@ pub async fn rotate_keys(
                 | ScannedItem::Marker
                 | ScannedItem::Other => continue,
             };
-            if options.limit.is_some_and(|limit| summary.rotated >= limit) {
+            if options
+                .limit
+                .is_some_and(|limit| summary.rotated + summary.resealed >= limit)
+            {
                 summary.stopped_early = true;
                 on_event(ItemEvent::PageDone(&summary));
                 return Ok(summary);

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 BINDING_INFO = b"org-secrets/token-binding/v1"
+# Tokens never expire; a TTL this long only turns on the clock-skew check.
+NO_EXPIRY_TTL = 2**63
 
 
 class Refused(Exception):
@@ -97,7 +99,14 @@ def read_secret(table, key_list: str, org_id: str, secret_name: str) -> str:
     if not bound:
         raise Refused(f"{where}: the binding is missing or does not match")
     try:
-        return MultiFernet([Fernet(k) for k in keys]).decrypt(token.encode("ascii")).decode("utf-8")
+        # A TTL far beyond any token's age, so that `cryptography` also applies the Fernet
+        # spec's 60-second clock-skew rule (it checks skew only with a TTL), as the Rust
+        # reader does: a token stamped in the future is refused by both.
+        return (
+            MultiFernet([Fernet(k) for k in keys])
+            .decrypt(token.encode("ascii"), ttl=NO_EXPIRY_TTL)
+            .decode("utf-8")
+        )
     except (InvalidToken, UnicodeError):
         raise Refused(f"{where}: no configured key opens the token") from None
 

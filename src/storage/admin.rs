@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::change::{check_record, RecordProblem};
 use super::error::{classify, found_unless_condition_failed};
-use super::item::{bindings_marker_key, Attr, RawItem};
+use super::item::{bindings_marker_key, shown, Attr, RawItem};
 use super::store::Now;
 use super::{Found, ItemKey, ItemPlace, SecretStore, StoreError, EXPIRY_ATTRIBUTE};
 use crate::config::TableName;
@@ -164,7 +164,8 @@ impl std::fmt::Display for BindingsMarker {
         write!(
             f,
             "marked bound at {} by {}",
-            self.marked_at, self.marked_by
+            shown(&self.marked_at),
+            shown(&self.marked_by)
         )
     }
 }

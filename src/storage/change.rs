@@ -16,6 +16,7 @@
 //! a request's own, a value's digest is readable by nobody without a key, and `rotate-keys`
 //! re-seals records like any token, so a retry is recognised across a key rotation.
 
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -174,12 +175,15 @@ struct Facts {
     at: i64,
     /// Empty for delete and restore.
     value_digest: Vec<u8>,
+    /// The request's id, also when a key identifies it (it is not part of the identity, so
+    /// a resend compares nothing with it; `verify` holds the plain `request_id` to it).
+    request_id: String,
 }
 
 impl Facts {
     fn encode(&self) -> Vec<u8> {
         let at = self.at.to_string();
-        let fields: [&[u8]; 8] = [
+        let fields: [&[u8]; 9] = [
             self.org_id.as_bytes(),
             self.identity_kind.as_bytes(),
             self.identity.as_bytes(),
@@ -188,6 +192,7 @@ impl Facts {
             self.secret_name.as_bytes(),
             at.as_bytes(),
             &self.value_digest,
+            self.request_id.as_bytes(),
         ];
         let mut out = SEAL_MAGIC.to_vec();
         for field in fields {
@@ -219,6 +224,7 @@ impl Facts {
             secret_name: text(next()?)?,
             at: text(next()?)?.parse().ok()?,
             value_digest: next()?,
+            request_id: text(next()?)?,
         };
         rest.is_empty().then_some(facts)
     }
@@ -266,6 +272,7 @@ impl ChangeRecord {
             secret_name: name.as_str().to_owned(),
             at: epoch,
             value_digest: value.map(|digest| digest.0.to_vec()).unwrap_or_default(),
+            request_id: change.request_id.as_str().to_owned(),
         };
         let seal = change.cipher.seal(&facts.encode());
         let text = |value: &str| AttributeValue::S(value.to_owned());
@@ -422,19 +429,36 @@ pub(super) fn check_record(item: &RawItem, cipher: &Cipher) -> Result<(), Record
     {
         return Err(RecordProblem::Misplaced);
     }
-    let identity_attr = match facts.identity_kind.as_str() {
-        "key" => Attr::IdempotencyKey,
-        _ => Attr::RequestId,
+    let key_attr = text(Attr::IdempotencyKey).map(String::as_str);
+    let key_agrees = match facts.identity_kind.as_str() {
+        "key" => key_attr == Some(facts.identity.as_str()),
+        _ => key_attr.is_none(),
     };
     let plain_attributes = [
         (Attr::ChangeOp, facts.op.as_str()),
         (Attr::ChangedSecret, facts.secret_name.as_str()),
         (Attr::ChangedBy, shown_actor(&facts.actor)),
-        (identity_attr, facts.identity.as_str()),
+        (Attr::RequestId, facts.request_id.as_str()),
     ];
-    if plain_attributes
-        .iter()
-        .any(|(attr, sealed)| text(*attr).map(String::as_str) != Some(*sealed))
+    let number = |attr: Attr| {
+        item.get(attr.name())
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+    };
+    let changed_at = text(Attr::ChangedAt).and_then(|at| {
+        DateTime::from_str(at, DateTimeFormat::DateTime)
+            .ok()
+            .map(|at| at.secs())
+    });
+    let replay_until = facts.at + REPLAY_HORIZON_SECS;
+    let times_agree = changed_at == Some(facts.at)
+        && number(Attr::ReplayUntil) == Some(replay_until)
+        && number(Attr::ExpiresAt).is_some_and(|expires| expires >= replay_until);
+    if !key_agrees
+        || !times_agree
+        || plain_attributes
+            .iter()
+            .any(|(attr, sealed)| text(*attr).map(String::as_str) != Some(*sealed))
     {
         return Err(RecordProblem::Relabelled);
     }
@@ -495,6 +519,12 @@ mod tests {
         }
     }
 
+    fn rfc3339(at: i64) -> String {
+        DateTime::from_secs(at)
+            .fmt(DateTimeFormat::DateTime)
+            .unwrap()
+    }
+
     fn digest(value: &str) -> ValueDigest {
         ValueDigest::of(
             &OrgId::parse("org_a").unwrap(),
@@ -517,7 +547,7 @@ mod tests {
             op,
             &SecretName::parse(name).unwrap(),
             digest.as_ref(),
-            ("2026-12-03T00:00:00Z", at),
+            (&rfc3339(at), at),
         )
     }
 
@@ -694,6 +724,7 @@ mod tests {
             secret_name: "n".to_owned(),
             at: 42,
             value_digest: vec![7; 32],
+            request_id: "r".to_owned(),
         };
         let bytes = facts.encode();
         assert!(Facts::decode(&bytes) == Some(facts));

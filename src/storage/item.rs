@@ -341,12 +341,32 @@ impl ItemPlace {
 
 impl std::fmt::Display for ItemPlace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.org_id, self.secret_name)?;
+        write!(f, "{}/{}", shown(&self.org_id), shown(&self.secret_name))?;
         match (self.copy, &self.change_record) {
-            (_, Some(sort_key)) => write!(f, " (change record {sort_key})"),
+            (_, Some(sort_key)) => write!(f, " (change record {})", shown(sort_key)),
             (Some(slot), None) => write!(f, " ({} copy)", slot.as_str()),
             (None, None) => Ok(()),
         }
+    }
+}
+
+/// Text read from the table, fit for an operator's terminal: control characters (which
+/// no name the function writes contains, but a writer around it may plant to forge or
+/// erase report lines) are shown escaped (`\u{1b}`), never sent.
+pub(crate) fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
     }
 }
 

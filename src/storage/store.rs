@@ -230,10 +230,10 @@ impl SecretStore {
     }
 
     /// Runs `items` and the put of `record` as one transaction. The record's put is
-    /// conditional on its slot being free (no record, or one past the replay horizon); when
-    /// that condition fails, the record found decides: this request was done already, or
-    /// its identity named another one. A record whose seal does not verify is an error:
-    /// nothing is written over it.
+    /// conditional on its slot being empty; when that condition fails, the seal of the
+    /// record found decides: this request was done already, or its identity named another
+    /// one, or the record is past the replay horizon (the put is retried over exactly that
+    /// record). A record whose seal does not verify is an error: nothing is written over it.
     pub(super) async fn commit(
         &self,
         items: Vec<TransactWriteItem>,
@@ -244,7 +244,7 @@ impl SecretStore {
         let mut expired_seal: Option<String> = None;
         for _ in 0..RECORD_ATTEMPTS {
             let mut all = items.clone();
-            all.push(self.put_record(record, expired_seal.take(), now_epoch)?);
+            all.push(self.put_record(record, expired_seal.take())?);
             let record_index = all.len() - 1;
             let cancelled = match self.transact(all).await? {
                 None => return Ok(Committed::Yes),
@@ -290,12 +290,12 @@ impl SecretStore {
     }
 
     /// The put of a change record: into a free slot, or over exactly the expired record
-    /// whose seal is given. On a failed condition DynamoDB returns the record in the slot.
+    /// whose seal is given. Any record in the slot is judged by its seal, never by its plain
+    /// attributes. On a failed condition DynamoDB returns the record in the slot.
     fn put_record(
         &self,
         record: &ChangeRecord,
         over_expired: Option<String>,
-        now_epoch: i64,
     ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(self.table.as_str())
@@ -307,10 +307,8 @@ impl SecretStore {
                 .expression_attribute_names("#seal", Attr::Seal.name())
                 .expression_attribute_values(":seal", AttributeValue::S(seal)),
             None => put
-                .condition_expression("attribute_not_exists(#org) OR #until < :now")
-                .expression_attribute_names("#org", Attr::OrgId.name())
-                .expression_attribute_names("#until", Attr::ReplayUntil.name())
-                .expression_attribute_values(":now", AttributeValue::N(now_epoch.to_string())),
+                .condition_expression("attribute_not_exists(#org)")
+                .expression_attribute_names("#org", Attr::OrgId.name()),
         };
         let put = put
             .build()

@@ -87,6 +87,8 @@ fn sealed_facts(
     digest: &[u8],
 ) -> Vec<u8> {
     let at = at.to_string();
+    // The request id comes last; the tests here identify requests by it.
+    let request_id = if kind == "request" { identity } else { "" };
     let mut out = b"org-secrets/change-record/v1".to_vec();
     for field in [
         org.as_bytes(),
@@ -97,6 +99,7 @@ fn sealed_facts(
         name.as_bytes(),
         at.as_bytes(),
         digest,
+        request_id.as_bytes(),
     ] {
         out.extend_from_slice(&(field.len() as u32).to_be_bytes());
         out.extend_from_slice(field);
