@@ -9,9 +9,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use org_secrets::crypto::{BindingError, Cipher};
 use org_secrets::domain::{OrgId, SecretName};
 use org_secrets::reader::{ReadError, SecretReader};
-use org_secrets::storage::{SecretStore, BINDINGS_MARKER_PARTITION, BINDINGS_MARKER_SORT_KEY};
+use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 
 use crate::support::*;
 
@@ -68,34 +67,6 @@ async fn read(store: &SecretStore, keys: &str, org: &str, name: &str) -> Result<
         .map(|value| value.expose_secret().to_owned())
 }
 
-/// Runs the Python recipe: `Ok(sha256 hex of the value)` or `Err(its refusal)`.
-fn python_recipe(store: &SecretStore, keys: &str, org: &str, name: &str) -> Result<String, String> {
-    let output = Command::new(python())
-        .arg(project_path("examples/python/read_secret.py"))
-        .args([org, name])
-        .env("ENCRYPTION_KEY", keys)
-        .env("SECRETS_TABLE_NAME", store.table().as_str())
-        .envs(local_aws_env())
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("run the Python recipe");
-    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
-    match output.status.code() {
-        Some(0) => Ok(stdout),
-        Some(1) => Err(stderr),
-        other => panic!("recipe crashed ({other:?}): {stderr}"),
-    }
-}
-
-fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// `secrets-admin` with `args` (see support::secrets_admin); the canary never printed.
 fn admin(store: &SecretStore, keys: &str, args: &[&str]) -> (Option<i32>, String) {
     secrets_admin(store, keys, args, &[CANARY])
@@ -107,11 +78,14 @@ async fn the_python_recipe_reads_what_the_function_wrote() {
     let store = app.store();
     for (org, name) in [("org_a", "x"), ("org_b", "x"), ("org_a", "y")] {
         let expected = sha256_hex(&format!("{CANARY}-{org}-{name}"));
-        assert_eq!(python_recipe(store, KEY_A, org, name), Ok(expected));
+        assert_eq!(
+            python_recipe(store, KEY_A, (org, name), CANARY),
+            Ok(expected)
+        );
     }
     // The key list in either order, as during a rotation.
-    assert!(python_recipe(store, &format!("{KEY_B},{KEY_A}"), "org_a", "x").is_ok());
-    assert!(python_recipe(store, KEY_B, "org_a", "x").is_err());
+    assert!(python_recipe(store, &format!("{KEY_B},{KEY_A}"), ("org_a", "x"), CANARY).is_ok());
+    assert!(python_recipe(store, KEY_B, ("org_a", "x"), CANARY).is_err());
 }
 
 #[tokio::test]
@@ -136,7 +110,7 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
         assert!(message.contains(&format!("{org}/{name}")), "{message}");
         assert!(!message.contains(CANARY));
         // The Python recipe.
-        let refusal = python_recipe(store, KEY_A, org, name).unwrap_err();
+        let refusal = python_recipe(store, KEY_A, (org, name), CANARY).unwrap_err();
         assert!(refusal.contains("binding"), "{refusal}");
     }
     // The original still reads.
@@ -144,7 +118,7 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
         read(store, KEY_A, "org_a", "x").await.unwrap(),
         format!("{CANARY}-org_a-x")
     );
-    assert!(python_recipe(store, KEY_A, "org_a", "x").is_ok());
+    assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
 
     // secrets-admin verify names both, and only them.
     let (code, report) = admin(store, KEY_A, &["verify"]);
@@ -248,27 +222,6 @@ async fn copy_token_to_copy(store: &SecretStore, from: (&str, &str), org: &str, 
     copy_token(store, from, (&recovery_partition, sort_key)).await;
 }
 
-/// Deletes the table's bindings marker: the table is then as one written before bindings
-/// (and before the marker) was, or as someone with write access can make it.
-async fn unmark(store: &SecretStore) {
-    store
-        .client()
-        .delete_item()
-        .table_name(store.table().as_str())
-        .key(
-            "org_id",
-            AttributeValue::S(BINDINGS_MARKER_PARTITION.to_owned()),
-        )
-        .key(
-            "secret_name",
-            AttributeValue::S(BINDINGS_MARKER_SORT_KEY.to_owned()),
-        )
-        .condition_expression("attribute_exists(org_id)")
-        .send()
-        .await
-        .expect("the table was marked bound");
-}
-
 /// The one-time upgrade of a table written before bindings: here a legacy table, so the
 /// marker `create-table` wrote is removed first (issue 19 changed this test: on a marked
 /// table `bind` now refuses, see the next test). `bind` binds the item without a binding,
@@ -290,7 +243,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
             reason: BindingError::Missing,
         }
     );
-    assert!(python_recipe(store, KEY_A, "org_a", "x").is_err());
+    assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_err());
     let (code, report) = admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
@@ -339,7 +292,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         read(store, KEY_A, "org_a", "x").await.unwrap(),
         format!("{CANARY}-org_a-x")
     );
-    assert!(python_recipe(store, KEY_A, "org_a", "x").is_ok());
+    assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
     // Once is all: the table is marked now, so a rerun binds nothing.
     let (code, rerun) = admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(1), "{rerun}");
@@ -642,7 +595,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
             reason: BindingError::Missing,
         }
     );
-    let refusal = python_recipe(store, KEY_A, "org_b", "x").unwrap_err();
+    let refusal = python_recipe(store, KEY_A, ("org_b", "x"), CANARY).unwrap_err();
     assert!(refusal.contains("binding is missing"), "{refusal}");
     // verify: exit 1, the item named as stripped, and no advice to bind it.
     let (code, report) = admin(store, KEY_A, &["verify"]);
@@ -810,7 +763,8 @@ async fn the_python_recipe_refuses_attributes_of_the_wrong_type_with_its_own_exc
     assert!(!stdout.contains(CANARY));
     assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{stderr}");
     // The command line says so too, without a traceback.
-    let refusal = python_recipe(store, KEY_A, "org_a", "encrypted_value_number").unwrap_err();
+    let refusal =
+        python_recipe(store, KEY_A, ("org_a", "encrypted_value_number"), CANARY).unwrap_err();
     assert!(
         refusal.starts_with("refused: org_a/encrypted_value_number: encrypted_value is a number"),
         "{refusal}"

@@ -6,47 +6,18 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::lambda_runtime::Context;
-use org_secrets::api::{App, InvocationError};
 use org_secrets::crypto::Cipher;
-use org_secrets::domain::{Actor, OrgId, RequestId};
+use org_secrets::domain::{OrgId, RequestId};
 use org_secrets::rotation::{rotate_keys, RotationOptions};
-use org_secrets::storage::{Change, RecoverySlot, SecretStore};
+use org_secrets::storage::{RecoverySlot, SecretStore};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::support::*;
 
 const ORG: &str = "org_acme";
-
-/// One delivery of `event`, with a Lambda request id of its own, as Lambda gives every
-/// invocation (and every retry or redelivery) a new one.
-async fn deliver(app: &App, event: &Value) -> Result<Answer, InvocationError> {
-    let mut context = Context::default();
-    context.request_id = unique_request_id();
-    app.handle_event(&event.to_string(), Some(context))
-        .await
-        .map(|response| lambda_answer(&response))
-}
-
-/// A direct invocation (event-driven provisioning) of `method` on `suffix`, carrying
-/// `request_id` as its `requestContext.requestId`.
-fn direct(method: &str, suffix: &str, body: Option<&str>, request_id: &str) -> Value {
-    let mut event = sample_event("provisioning-update.json");
-    let path = format!("/v1/organizations/secrets{suffix}");
-    event["rawPath"] = json!(path);
-    event["requestContext"]["http"]["path"] = json!(path);
-    event["requestContext"]["http"]["method"] = json!(method);
-    event["requestContext"]["requestId"] = json!(request_id);
-    event["routeKey"] = json!(format!("{method} {path}"));
-    match body {
-        Some(body) => event["body"] = json!(body),
-        None => {
-            event.as_object_mut().unwrap().remove("body");
-        }
-    }
-    event
-}
+/// The subject of the JWT sample event every `op_event` carries.
+const JWT_SUBJECT: &str = "alice@acme.example";
 
 fn value_of(store_cipher: &Cipher, item: &HashMap<String, AttributeValue>) -> String {
     store_cipher
@@ -252,22 +223,6 @@ async fn a_retried_update_is_recognised_across_a_key_rotation() {
     }
 }
 
-/// The slot of the change record of `request_id` by the JWT test caller (no key: the
-/// request id identifies it).
-fn record_key_of(app: &App, request_id: &str) -> (String, String) {
-    let org = OrgId::parse(ORG).unwrap();
-    let actor = Actor::parse("alice@acme.example").unwrap();
-    let request_id = RequestId::parse(request_id).unwrap();
-    Change {
-        org_id: &org,
-        actor: &actor,
-        request_id: &request_id,
-        idempotency_key: None,
-        cipher: &app.config().cipher,
-    }
-    .record_key()
-}
-
 async fn get(
     store: &SecretStore,
     key: &(String, String),
@@ -326,7 +281,8 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     let genuine_of_another = {
         let other = op_event("DELETE", "/other", ORG, "ADMIN", None);
         assert_eq!(app.call(&other).await.status, 200);
-        let key = record_key_of(&app, other["requestContext"]["requestId"].as_str().unwrap());
+        let request_id = other["requestContext"]["requestId"].as_str().unwrap();
+        let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
         get(&store, &key).await.expect("the other delete's record")
     };
     let forgeries: [(&str, Forgery<'_>); 4] = [
@@ -392,10 +348,8 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     for (case, forge) in &forgeries {
         app.seed(ORG, "target", "sk_target").await;
         let delete = op_event("DELETE", "/target", ORG, "ADMIN", None);
-        let key = record_key_of(
-            &app,
-            delete["requestContext"]["requestId"].as_str().unwrap(),
-        );
+        let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
+        let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
         let forged = forge(&key);
         put_raw_item(&store, forged.clone()).await;
         let answer = app.call(&delete).await;
@@ -420,7 +374,8 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     app.seed(ORG, "first", "v").await;
     let first = op_event("DELETE", "/first", ORG, "ADMIN", None);
     assert_eq!(app.call(&first).await.status, 200);
-    let key = record_key_of(&app, first["requestContext"]["requestId"].as_str().unwrap());
+    let request_id = first["requestContext"]["requestId"].as_str().unwrap();
+    let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
     let mut record = get(&store, &key).await.unwrap();
     record.insert(
         "changed_secret".to_owned(),

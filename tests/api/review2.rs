@@ -8,15 +8,12 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::lambda_runtime::Context;
-use org_secrets::api::{App, InvocationError};
 use org_secrets::crypto::{Cipher, DecryptError, EncryptedValue};
-use org_secrets::domain::{Actor, IdempotencyKey, OrgId, RequestId, SecretName};
+use org_secrets::domain::{OrgId, SecretName};
 use org_secrets::reader::{ReadError, SecretReader};
-use org_secrets::storage::{Change, RecoverySlot, SecretStore};
+use org_secrets::storage::{RecoverySlot, SecretStore};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::support::*;
 
@@ -28,50 +25,6 @@ const CANARY: &str = "review2-canary-5c1e";
 // ---------------------------------------------------------------------------------------
 // Helpers (copied from change_records.rs and binding.rs, which keep theirs private).
 // ---------------------------------------------------------------------------------------
-
-/// One delivery of `event`, with a Lambda request id of its own.
-async fn deliver(app: &App, event: &Value) -> Result<Answer, InvocationError> {
-    let mut context = Context::default();
-    context.request_id = unique_request_id();
-    app.handle_event(&event.to_string(), Some(context))
-        .await
-        .map(|response| lambda_answer(&response))
-}
-
-/// A direct invocation of `method` on `suffix` carrying `request_id`.
-fn direct(method: &str, suffix: &str, body: Option<&str>, request_id: &str) -> Value {
-    let mut event = sample_event("provisioning-update.json");
-    let path = format!("/v1/organizations/secrets{suffix}");
-    event["rawPath"] = json!(path);
-    event["requestContext"]["http"]["path"] = json!(path);
-    event["requestContext"]["http"]["method"] = json!(method);
-    event["requestContext"]["requestId"] = json!(request_id);
-    event["routeKey"] = json!(format!("{method} {path}"));
-    match body {
-        Some(body) => event["body"] = json!(body),
-        None => {
-            event.as_object_mut().unwrap().remove("body");
-        }
-    }
-    event
-}
-
-/// Where the change record of a request by `subject`, identified by `request_id` (or by
-/// `key`), is kept.
-fn record_slot(app: &App, subject: &str, request_id: &str, key: Option<&str>) -> (String, String) {
-    let org = OrgId::parse(ORG).unwrap();
-    let actor = Actor::parse(subject).unwrap();
-    let request_id = RequestId::parse(request_id).unwrap();
-    let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
-    Change {
-        org_id: &org,
-        actor: &actor,
-        request_id: &request_id,
-        idempotency_key: key.as_ref(),
-        cipher: &app.config().cipher,
-    }
-    .record_key()
-}
 
 fn request_id_of(event: &Value) -> String {
     event["requestContext"]["requestId"]
@@ -110,34 +63,6 @@ async fn copy_value(app: &TestApp, name: &str, slot: RecoverySlot) -> Option<Str
                 .expose_secret()
                 .to_owned()
         })
-}
-
-/// Runs the Python recipe: `Ok(sha256 hex of the value)` or `Err(its refusal)`.
-fn python_recipe(store: &SecretStore, keys: &str, org: &str, name: &str) -> Result<String, String> {
-    let output = Command::new(python())
-        .arg(project_path("examples/python/read_secret.py"))
-        .args([org, name])
-        .env("ENCRYPTION_KEY", keys)
-        .env("SECRETS_TABLE_NAME", store.table().as_str())
-        .envs(local_aws_env())
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("run the Python recipe");
-    let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
-    match output.status.code() {
-        Some(0) => Ok(stdout),
-        Some(1) => Err(stderr),
-        other => panic!("recipe crashed ({other:?}): {stderr}"),
-    }
-}
-
-fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 fn is_record(item: &HashMap<String, AttributeValue>) -> bool {
@@ -221,7 +146,7 @@ async fn a_resend_writes_nothing_even_when_its_records_plain_replay_until_was_mo
     app.seed(ORG, "t", "v1").await;
     let first = op_event("PUT", "/t", ORG, "ADMIN", Some(&update_body("v2")));
     assert_eq!(app.call(&first).await.status, 200);
-    let slot = record_slot(&app, JWT_SUBJECT, &request_id_of(&first), None);
+    let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&first), None);
     set_attribute(
         &store,
         &slot,
@@ -300,7 +225,7 @@ async fn verify_names_records_whose_unsealed_plain_attributes_were_edited() {
             delete = with_header(delete, "idempotency-key", key);
         }
         assert_eq!(app.call(&delete).await.status, 200, "{case}");
-        let slot = record_slot(&app, JWT_SUBJECT, &request_id_of(&delete), key);
+        let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&delete), key);
         set_attribute(&store, &slot, attribute, value).await;
         tampered.push(case);
     }
@@ -346,7 +271,7 @@ async fn verify_output_carries_no_control_character_from_the_table() {
     // A change record whose plain `changed_secret` does the same.
     let delete = op_event("DELETE", "/real", ORG, "ADMIN", None);
     assert_eq!(app.call(&delete).await.status, 200);
-    let slot = record_slot(&app, JWT_SUBJECT, &request_id_of(&delete), None);
+    let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&delete), None);
     set_attribute(
         &store,
         &slot,
@@ -431,7 +356,7 @@ async fn both_readers_give_the_same_answer_for_a_token_stamped_an_hour_ahead() {
         Err(ReadError::Undecryptable(DecryptError::NoKeyOpensToken)),
         "SecretReader"
     );
-    let python = python_recipe(&store, KEY_A, ORG, "ahead");
+    let python = python_recipe(&store, KEY_A, (ORG, "ahead"), CANARY);
     assert!(
         python.is_err(),
         "SecretReader refuses the item, the Python recipe returns its value: {python:?}"
@@ -441,18 +366,6 @@ async fn both_readers_give_the_same_answer_for_a_token_stamped_an_hour_ahead() {
 // ---------------------------------------------------------------------------------------
 // What held.
 // ---------------------------------------------------------------------------------------
-
-/// Every item of the table, sorted by key.
-async fn snapshot(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
-    let mut items = all_items(store).await;
-    items.sort_by_key(|item| {
-        (
-            attr(item, "org_id").to_owned(),
-            attr(item, "secret_name").to_owned(),
-        )
-    });
-    items
-}
 
 /// Every kind of write made under KEY_A, then `rotate-keys --dry-run` (writes nothing),
 /// `rotate-keys`, `verify` under KEY_B alone (no problem), and each write sent again by a
@@ -551,21 +464,7 @@ async fn a_table_of_only_records_and_counters_is_marked_by_bind_and_never_launde
     let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
     app.seed(ORG, "gone", &format!("{CANARY}-gone")).await;
     assert_eq!(app.delete(ORG, "ADMIN", "gone").await.status, 200);
-    store
-        .client()
-        .delete_item()
-        .table_name(store.table().as_str())
-        .key(
-            "org_id",
-            AttributeValue::S(org_secrets::storage::BINDINGS_MARKER_PARTITION.to_owned()),
-        )
-        .key(
-            "secret_name",
-            AttributeValue::S(org_secrets::storage::BINDINGS_MARKER_SORT_KEY.to_owned()),
-        )
-        .send()
-        .await
-        .unwrap();
+    unmark(&store).await;
     let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
     assert_eq!(code, Some(1), "{report}");
     assert!(report.contains("NOT marked bound"), "{report}");

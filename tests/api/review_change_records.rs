@@ -7,11 +7,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::lambda_runtime::Context;
-use org_secrets::api::{App, InvocationError};
 use org_secrets::crypto::{Cipher, EncryptedValue};
-use org_secrets::domain::{Actor, IdempotencyKey, OrgId, RequestId, SecretName};
-use org_secrets::storage::{Change, RecoverySlot, SecretStore, StoreSettings};
+use org_secrets::domain::{OrgId, RequestId, SecretName};
+use org_secrets::storage::{RecoverySlot, SecretStore, StoreSettings};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -25,34 +23,6 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// One delivery of `event` with a Lambda request id of its own.
-async fn deliver(app: &App, event: &Value) -> Result<Answer, InvocationError> {
-    let mut context = Context::default();
-    context.request_id = unique_request_id();
-    app.handle_event(&event.to_string(), Some(context))
-        .await
-        .map(|response| lambda_answer(&response))
-}
-
-/// A direct invocation of `method` on `suffix`, carrying `request_id` as its
-/// `requestContext.requestId` (the provisioning principal, subject `provisioning:...`).
-fn direct(method: &str, suffix: &str, body: Option<&str>, request_id: &str) -> Value {
-    let mut event = sample_event("provisioning-update.json");
-    let path = format!("/v1/organizations/secrets{suffix}");
-    event["rawPath"] = json!(path);
-    event["requestContext"]["http"]["path"] = json!(path);
-    event["requestContext"]["http"]["method"] = json!(method);
-    event["requestContext"]["requestId"] = json!(request_id);
-    event["routeKey"] = json!(format!("{method} {path}"));
-    match body {
-        Some(body) => event["body"] = json!(body),
-        None => {
-            event.as_object_mut().unwrap().remove("body");
-        }
-    }
-    event
 }
 
 /// The Fernet key that seals change records under the Fernet key `key`, derived as
@@ -105,40 +75,6 @@ fn sealed_facts(
         out.extend_from_slice(field);
     }
     out
-}
-
-/// Where the record of a request by `actor` (None: no subject) identified by `request_id`
-/// (or by `key`, for an actor with a subject) is kept.
-fn slot_of(
-    app: &App,
-    org: &str,
-    actor: Option<&str>,
-    request_id: &str,
-    key: Option<&str>,
-) -> (String, String) {
-    let org = OrgId::parse(org).unwrap();
-    let actor = actor.map_or_else(Actor::unknown, |a| Actor::parse(a).unwrap());
-    let request_id = RequestId::parse(request_id).unwrap();
-    let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
-    Change {
-        org_id: &org,
-        actor: &actor,
-        request_id: &request_id,
-        idempotency_key: key.as_ref(),
-        cipher: &app.config().cipher,
-    }
-    .record_key()
-}
-
-async fn put_item(store: &SecretStore, item: HashMap<String, AttributeValue>) {
-    store
-        .client()
-        .put_item()
-        .table_name(store.table().as_str())
-        .set_item(Some(item))
-        .send()
-        .await
-        .expect("put");
 }
 
 async fn scan(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
@@ -241,8 +177,8 @@ async fn a_secret_values_token_is_never_taken_for_a_change_records_seal() {
         "encrypted_value",
     )
     .to_owned();
-    let (partition, sort) = slot_of(&app, ORG, Some(PROVISIONING), victim_id, None);
-    put_item(
+    let (partition, sort) = record_slot(&app, ORG, Some(PROVISIONING), victim_id, None);
+    put_raw_item(
         &store,
         HashMap::from([
             ("org_id".to_owned(), AttributeValue::S(partition)),
@@ -458,8 +394,8 @@ async fn secrets_admin_verify_names_a_forged_change_record() {
     let app = fresh_app().await;
     app.seed(ORG, "blocked", "v").await;
     let id = "wf-2:delete:blocked";
-    let (partition, sort) = slot_of(&app, ORG, Some(PROVISIONING), id, None);
-    put_item(
+    let (partition, sort) = record_slot(&app, ORG, Some(PROVISIONING), id, None);
+    put_raw_item(
         app.store(),
         HashMap::from([
             ("org_id".to_owned(), AttributeValue::S(partition)),
@@ -508,7 +444,7 @@ async fn a_live_item_with_a_value_of_the_wrong_type_can_still_be_updated_or_dele
                 "encrypted_value".to_owned(),
                 AttributeValue::N("1".to_owned()),
             );
-            put_item(app.store(), item).await;
+            put_raw_item(app.store(), item).await;
         }
     };
     odd("odd_update").await;
@@ -632,18 +568,6 @@ async fn a_transaction_in_progress_is_answered_503_retry() {
 // ---------------------------------------------------------------------------------------
 // What held.
 // ---------------------------------------------------------------------------------------
-
-/// Every item of the table, sorted by key: a resend must leave this exactly as it was.
-async fn snapshot(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
-    let mut items = scan(store).await;
-    items.sort_by_key(|item| {
-        (
-            attr(item, "org_id").to_owned(),
-            attr(item, "secret_name").to_owned(),
-        )
-    });
-    items
-}
 
 /// Resends in every order: a random walk of writes on one name (create, update, delete,
 /// both restores, by two actors, keyed and not, with recovery on and off alternately);
@@ -847,7 +771,7 @@ async fn tampered_records_are_judged_by_their_seal() {
     let store = app.store().clone();
     let fernet = seal_fernet(KEY_A);
     let plant = |id: &str, seal: String, until: AttributeValue| {
-        let (partition, sort) = slot_of(&app, ORG, Some(PROVISIONING), id, None);
+        let (partition, sort) = record_slot(&app, ORG, Some(PROVISIONING), id, None);
         HashMap::from([
             ("org_id".to_owned(), AttributeValue::S(partition)),
             ("secret_name".to_owned(), AttributeValue::S(sort)),
@@ -871,7 +795,7 @@ async fn tampered_records_are_judged_by_their_seal() {
 
     // Another organization's record of the same actor and id.
     app.seed(ORG, "t", "v").await;
-    put_item(
+    put_raw_item(
         &store,
         plant("copied", seal_for("org_b", "copied", now()), far.clone()),
     )
@@ -883,7 +807,7 @@ async fn tampered_records_are_judged_by_their_seal() {
     assert!(app.stored_item(ORG, "t").await.is_some());
 
     // Expired by its seal, kept by its plain attribute: the slot is free.
-    put_item(
+    put_raw_item(
         &store,
         plant(
             "expired",
@@ -903,7 +827,7 @@ async fn tampered_records_are_judged_by_their_seal() {
 
     // Dated 50 s ahead (clock skew): this request's own; 120 s ahead: refused.
     app.seed(ORG, "t", "v").await;
-    put_item(
+    put_raw_item(
         &store,
         plant("skewed", seal_for(ORG, "skewed", now() + 50), far.clone()),
     )
@@ -919,7 +843,7 @@ async fn tampered_records_are_judged_by_their_seal() {
         app.stored_item(ORG, "t").await.is_some(),
         "taken for a resend"
     );
-    put_item(
+    put_raw_item(
         &store,
         plant("ahead", seal_for(ORG, "ahead", now() + 120), far.clone()),
     )
@@ -930,7 +854,7 @@ async fn tampered_records_are_judged_by_their_seal() {
     assert!(app.stored_item(ORG, "t").await.is_some());
 
     // replay_until of the wrong type: the seal decides (a resend).
-    put_item(
+    put_raw_item(
         &store,
         plant(
             "typed",

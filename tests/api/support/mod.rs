@@ -2,6 +2,7 @@
 //! starts, or one this test binary starts for itself (see `services`). Each test gets a
 //! table of its own, so tests run in parallel.
 
+mod direct;
 pub mod hostile;
 mod services;
 mod test_app;
@@ -21,6 +22,7 @@ use org_secrets::config::{Config, TableName};
 use org_secrets::storage::{SecretStore, StoreSettings};
 use serde_json::Value;
 
+pub use direct::{deliver, direct, python_recipe, record_slot, sha256_hex};
 pub use services::{dynamodb_endpoint, local_aws_env, python};
 pub use test_app::TestApp;
 pub use yaml::yaml_file;
@@ -235,6 +237,40 @@ pub async fn all_items(store: &SecretStore) -> Vec<HashMap<String, AttributeValu
         .expect("scan")
         .items
         .unwrap_or_default()
+}
+
+/// Every item of the table, sorted by key: what a request that must write nothing must
+/// leave exactly as it was.
+pub async fn snapshot(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = all_items(store).await;
+    items.sort_by_key(|item| {
+        (
+            attr(item, "org_id").to_owned(),
+            attr(item, "secret_name").to_owned(),
+        )
+    });
+    items
+}
+
+/// Deletes the table's bindings marker: the table is then as one written before bindings
+/// (and before the marker) was, or as someone with write access can make it.
+pub async fn unmark(store: &SecretStore) {
+    store
+        .client()
+        .delete_item()
+        .table_name(store.table().as_str())
+        .key(
+            "org_id",
+            AttributeValue::S(org_secrets::storage::BINDINGS_MARKER_PARTITION.to_owned()),
+        )
+        .key(
+            "secret_name",
+            AttributeValue::S(org_secrets::storage::BINDINGS_MARKER_SORT_KEY.to_owned()),
+        )
+        .condition_expression("attribute_exists(org_id)")
+        .send()
+        .await
+        .expect("the table was marked bound");
 }
 
 /// Writes `item` as it is, around the function: what a writer with table access can do.
