@@ -4,7 +4,7 @@
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:3000 (DynamoDB Local, local API Gateway)"
 	@echo "make test   - start DynamoDB Local, run every test (unit, integration, Lambda binary, make-run smoke), stop it"
-	@echo "make lint   - cargo fmt --check, clippy (warnings as errors), every template (cfn-lint, sam validate --lint, checkov), Step Functions definitions (asl-validator), OpenAPI validation"
+	@echo "make lint   - Markdown links and repository paths exist, cargo fmt --check, clippy (warnings as errors), every template (cfn-lint, sam validate --lint, checkov), Step Functions definitions (asl-validator), OpenAPI validation"
 	@echo "make ci     - what CI runs (.ci/run)"
 	@echo "make build  - bootstrap.zip for Lambda (arm64, cargo-lambda from PyPI)"
 	@echo "make fuzz   - cargo-fuzz (nightly): event path, whole handler, body and permission parsers, FUZZ_SECONDS each (60)"
@@ -22,6 +22,8 @@ test:
 
 lint:
 	scripts/python-env.sh
+	scripts/check-doc-links.py --self-test
+	scripts/check-doc-links.py
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p org-secrets --no-default-features --lib --bin secrets-admin -- -D warnings

@@ -13,6 +13,8 @@ rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu 
   || rustup target add aarch64-unknown-linux-gnu
 
 # `-p org-secrets`: features of the local tools (hyper's server half) stay out of the artifact.
+# `sam build`, which names no package, gets the same one from Cargo.toml's
+# [workspace.metadata.lambda.build]; scripts/check-sam-build.sh compares the two binaries.
 cargo lambda build --release --arm64 -p org-secrets --bin bootstrap --output-format zip
 cp target/lambda/bootstrap/bootstrap.zip bootstrap.zip
 

@@ -5,7 +5,8 @@
 #
 #   1. scripts/sam-prereqs.sh: Docker, arm64 emulation if needed, the Lambda base image;
 #   2. `sam build` (cargo-lambda, arm64 release; cargo's cache is target/, shared with
-#      `make build`), its bootstrap checked by scripts/check-entropy-build.py;
+#      `make build`), its bootstrap checked by scripts/check-entropy-build.py and compared
+#      with `make build`'s, byte for byte (scripts/check-sam-build.sh);
 #   3. DynamoDB Local in memory on a free port (it listens on every interface, so the
 #      container reaches it as host.docker.internal, the Docker bridge's host address);
 #   4. for each event, a table of its own, its `seed` secrets created first (each one a
@@ -61,6 +62,9 @@ fi
 # sam build ran cargo lambda in this folder, so .cargo/config.toml applied: aws-lc without its
 # jitter entropy source (SECURITY.md, "Randomness and TLS start-up").
 scripts/check-entropy-build.py .aws-sam/build/SecretsFunction/bootstrap
+# The same binary as make build's: SAM names no cargo package, and the workspace's other
+# member (local/) must not lend it features (Cargo.toml's [workspace.metadata.lambda.build]).
+scripts/check-sam-build.sh
 # The host's own secrets-admin: tables and the local key.
 cargo build --quiet --bin secrets-admin
 
