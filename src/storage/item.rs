@@ -1,6 +1,6 @@
-//! Item conversion: the one place that knows the attribute names of the stored layout (see
-//! the table in [`super`]). The rest of the module names attributes through [`Attr`] and
-//! converts items with `From`/`TryFrom`.
+//! Item conversion: the one place that knows the attribute names of the stored layout
+//! (`docs/storage-contract.md`), each written once, in [`Attr`]. The rest of the module names
+//! attributes through [`Attr`] and converts items with `From`/`TryFrom`.
 
 use std::collections::HashMap;
 
@@ -14,34 +14,6 @@ use super::{NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
 use crate::domain::{Actor, OrgId, RequestId};
 
-const ATTR_ORG_ID: &str = "org_id";
-const ATTR_SECRET_NAME: &str = "secret_name";
-const ATTR_ENCRYPTED_VALUE: &str = "encrypted_value";
-const ATTR_CREATED_AT: &str = "created_at";
-const ATTR_CREATED_BY: &str = "created_by";
-const ATTR_REQUEST_ID: &str = "request_id";
-const ATTR_IDEMPOTENCY_KEY: &str = "idempotency_key";
-const ATTR_UPDATED_AT: &str = "updated_at";
-const ATTR_UPDATED_BY: &str = "updated_by";
-const ATTR_SECRET_COUNT: &str = "secret_count";
-const ATTR_BINDING: &str = "binding";
-const ATTR_RESTORED_AT: &str = "restored_at";
-const ATTR_RESTORED_BY: &str = "restored_by";
-const ATTR_REMOVED_AT: &str = "removed_at";
-const ATTR_REMOVED_BY: &str = "removed_by";
-/// The change ledger of versions before change records: ignored, and dropped from an item
-/// on its next write.
-const ATTR_LEGACY_CHANGES: &str = "changes";
-const ATTR_EXPIRES_AT: &str = "expires_at";
-// A change record's attributes (module `change`); `request_id`, `idempotency_key` and
-// `expires_at` too.
-const ATTR_CHANGE_OP: &str = "change_op";
-const ATTR_CHANGED_SECRET: &str = "changed_secret";
-const ATTR_CHANGED_BY: &str = "changed_by";
-const ATTR_CHANGED_AT: &str = "changed_at";
-const ATTR_REPLAY_UNTIL: &str = "replay_until";
-const ATTR_SEAL: &str = "seal";
-
 /// Recovery copies live in a partition of their own per organization, so an
 /// organization's partition (what list and Python consumers query) holds exactly what it
 /// always held. Organization ids never contain control characters, so no organization's
@@ -49,7 +21,7 @@ const ATTR_SEAL: &str = "seal";
 const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
 
 /// The TTL attribute: DynamoDB deletes a recovery copy some time after this (Unix seconds).
-pub const EXPIRY_ATTRIBUTE: &str = ATTR_EXPIRES_AT;
+pub const EXPIRY_ATTRIBUTE: &str = Attr::ExpiresAt.name();
 
 /// The sort key of an organization's counter item. Valid secret names never contain control
 /// characters, so this can never be a secret, and it sorts before every name.
@@ -60,8 +32,6 @@ pub const COUNTER_SORT_KEY: &str = "\u{1}org-secrets-count";
 /// out of every organization, so no list or reader ever sees it.
 pub const BINDINGS_MARKER_PARTITION: &str = "\u{1}org-secrets";
 pub const BINDINGS_MARKER_SORT_KEY: &str = "\u{1}bindings-complete";
-const ATTR_MARKED_AT: &str = "marked_at";
-const ATTR_MARKED_BY: &str = "marked_by";
 
 pub(super) fn bindings_marker_key() -> RawItem {
     key(BINDINGS_MARKER_PARTITION, BINDINGS_MARKER_SORT_KEY)
@@ -71,8 +41,8 @@ impl From<&BindingsMarker> for RawItem {
     fn from(marker: &BindingsMarker) -> Self {
         let mut item = bindings_marker_key();
         for (name, value) in [
-            (ATTR_MARKED_AT, &marker.marked_at),
-            (ATTR_MARKED_BY, &marker.marked_by),
+            (Attr::MarkedAt.name(), &marker.marked_at),
+            (Attr::MarkedBy.name(), &marker.marked_by),
         ] {
             item.insert(name.to_owned(), AttributeValue::S(value.clone()));
         }
@@ -85,8 +55,8 @@ impl From<&RawItem> for BindingsMarker {
     fn from(item: &RawItem) -> Self {
         let text = |name| string_attr(item, name).unwrap_or_else(|| "?".to_owned());
         Self {
-            marked_at: text(ATTR_MARKED_AT),
-            marked_by: text(ATTR_MARKED_BY),
+            marked_at: text(Attr::MarkedAt.name()),
+            marked_by: text(Attr::MarkedBy.name()),
         }
     }
 }
@@ -94,21 +64,27 @@ impl From<&RawItem> for BindingsMarker {
 /// A raw DynamoDB item (or key).
 pub(super) type RawItem = HashMap<String, AttributeValue>;
 
-/// An attribute of the stored layout, for expressions and key schemas.
+/// An attribute of the stored layout (docs/storage-contract.md): the one place its name is
+/// written. `LegacyChanges` is the change ledger of versions before change records, ignored
+/// and dropped from an item on its next write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Attr {
     OrgId,
     SecretName,
     EncryptedValue,
-    UpdatedAt,
+    CreatedAt,
+    CreatedBy,
+    RequestId,
     IdempotencyKey,
+    UpdatedAt,
+    UpdatedBy,
     SecretCount,
     Binding,
-    UpdatedBy,
     RestoredAt,
     RestoredBy,
+    RemovedAt,
+    RemovedBy,
     LegacyChanges,
-    RequestId,
     ExpiresAt,
     ChangeOp,
     ChangedSecret,
@@ -116,30 +92,38 @@ pub(super) enum Attr {
     ChangedAt,
     ReplayUntil,
     Seal,
+    MarkedAt,
+    MarkedBy,
 }
 
 impl Attr {
-    pub(super) fn name(self) -> &'static str {
+    pub(super) const fn name(self) -> &'static str {
         match self {
-            Attr::OrgId => ATTR_ORG_ID,
-            Attr::SecretName => ATTR_SECRET_NAME,
-            Attr::EncryptedValue => ATTR_ENCRYPTED_VALUE,
-            Attr::UpdatedAt => ATTR_UPDATED_AT,
-            Attr::IdempotencyKey => ATTR_IDEMPOTENCY_KEY,
-            Attr::SecretCount => ATTR_SECRET_COUNT,
-            Attr::Binding => ATTR_BINDING,
-            Attr::UpdatedBy => ATTR_UPDATED_BY,
-            Attr::RestoredAt => ATTR_RESTORED_AT,
-            Attr::RestoredBy => ATTR_RESTORED_BY,
-            Attr::LegacyChanges => ATTR_LEGACY_CHANGES,
-            Attr::RequestId => ATTR_REQUEST_ID,
-            Attr::ExpiresAt => ATTR_EXPIRES_AT,
-            Attr::ChangeOp => ATTR_CHANGE_OP,
-            Attr::ChangedSecret => ATTR_CHANGED_SECRET,
-            Attr::ChangedBy => ATTR_CHANGED_BY,
-            Attr::ChangedAt => ATTR_CHANGED_AT,
-            Attr::ReplayUntil => ATTR_REPLAY_UNTIL,
-            Attr::Seal => ATTR_SEAL,
+            Attr::OrgId => "org_id",
+            Attr::SecretName => "secret_name",
+            Attr::EncryptedValue => "encrypted_value",
+            Attr::CreatedAt => "created_at",
+            Attr::CreatedBy => "created_by",
+            Attr::RequestId => "request_id",
+            Attr::IdempotencyKey => "idempotency_key",
+            Attr::UpdatedAt => "updated_at",
+            Attr::UpdatedBy => "updated_by",
+            Attr::SecretCount => "secret_count",
+            Attr::Binding => "binding",
+            Attr::RestoredAt => "restored_at",
+            Attr::RestoredBy => "restored_by",
+            Attr::RemovedAt => "removed_at",
+            Attr::RemovedBy => "removed_by",
+            Attr::LegacyChanges => "changes",
+            Attr::ExpiresAt => "expires_at",
+            Attr::ChangeOp => "change_op",
+            Attr::ChangedSecret => "changed_secret",
+            Attr::ChangedBy => "changed_by",
+            Attr::ChangedAt => "changed_at",
+            Attr::ReplayUntil => "replay_until",
+            Attr::Seal => "seal",
+            Attr::MarkedAt => "marked_at",
+            Attr::MarkedBy => "marked_by",
         }
     }
 }
@@ -147,9 +131,12 @@ impl Attr {
 /// The primary key of the item `org_id`/`name` (a secret, the counter or the warm-up key).
 pub(super) fn key(org_id: &str, name: &str) -> RawItem {
     HashMap::from([
-        (ATTR_ORG_ID.to_owned(), AttributeValue::S(org_id.to_owned())),
         (
-            ATTR_SECRET_NAME.to_owned(),
+            Attr::OrgId.name().to_owned(),
+            AttributeValue::S(org_id.to_owned()),
+        ),
+        (
+            Attr::SecretName.name().to_owned(),
             AttributeValue::S(name.to_owned()),
         ),
     ])
@@ -162,12 +149,12 @@ fn string_attr(item: &RawItem, name: &str) -> Option<String> {
 /// The secret name of a listed item.
 #[cfg(feature = "lambda")]
 pub(super) fn secret_name(item: &RawItem) -> Option<String> {
-    string_attr(item, ATTR_SECRET_NAME)
+    string_attr(item, Attr::SecretName.name())
 }
 
 /// The counter item's `secret_count`, as stored (`None` when absent or not a number type).
 pub(super) fn secret_count(item: &RawItem) -> Option<&str> {
-    item.get(ATTR_SECRET_COUNT)
+    item.get(Attr::SecretCount.name())
         .and_then(|value| value.as_n().ok())
         .map(String::as_str)
 }
@@ -194,19 +181,22 @@ impl From<NewItem<'_>> for RawItem {
         let text = AttributeValue::S;
         item.extend([
             (
-                ATTR_ENCRYPTED_VALUE.to_owned(),
+                Attr::EncryptedValue.name().to_owned(),
                 text(secret.encrypted_value.into_string()),
             ),
-            (ATTR_CREATED_AT.to_owned(), text(created_at)),
+            (Attr::CreatedAt.name().to_owned(), text(created_at)),
             (
-                ATTR_CREATED_BY.to_owned(),
+                Attr::CreatedBy.name().to_owned(),
                 text(created_by.as_str().to_owned()),
             ),
             (
-                ATTR_REQUEST_ID.to_owned(),
+                Attr::RequestId.name().to_owned(),
                 text(request_id.as_str().to_owned()),
             ),
-            (ATTR_BINDING.to_owned(), text(secret.binding.into_string())),
+            (
+                Attr::Binding.name().to_owned(),
+                text(secret.binding.into_string()),
+            ),
         ]);
         item
     }
@@ -215,9 +205,9 @@ impl From<NewItem<'_>> for RawItem {
 impl From<&RawItem> for StoredSecret {
     fn from(item: &RawItem) -> Self {
         Self {
-            encrypted_value: string_attr(item, ATTR_ENCRYPTED_VALUE)
+            encrypted_value: string_attr(item, Attr::EncryptedValue.name())
                 .map(EncryptedValue::from_stored),
-            binding: string_attr(item, ATTR_BINDING).map(TokenBinding::from_stored),
+            binding: string_attr(item, Attr::Binding.name()).map(TokenBinding::from_stored),
         }
     }
 }
@@ -229,8 +219,8 @@ impl From<&RawItem> for StoredSecret {
 impl From<&RawItem> for ScannedItem {
     fn from(item: &RawItem) -> Self {
         let (Some(partition), Some(sort)) = (
-            string_attr(item, ATTR_ORG_ID),
-            string_attr(item, ATTR_SECRET_NAME),
+            string_attr(item, Attr::OrgId.name()),
+            string_attr(item, Attr::SecretName.name()),
         ) else {
             return ScannedItem::Other;
         };
@@ -257,13 +247,13 @@ impl From<&RawItem> for ScannedItem {
         let Some(place) = ItemPlace::of(&partition, &sort) else {
             return ScannedItem::Other;
         };
-        let value = item.get(ATTR_ENCRYPTED_VALUE);
-        let binding = item.get(ATTR_BINDING);
+        let value = item.get(Attr::EncryptedValue.name());
+        let binding = item.get(Attr::Binding.name());
         match (value, binding) {
             (Some(AttributeValue::S(token)), None | Some(AttributeValue::S(_))) => {
                 ScannedItem::Token(StoredToken {
                     encrypted_value: EncryptedValue::from_stored(token.clone()),
-                    binding: string_attr(item, ATTR_BINDING).map(TokenBinding::from_stored),
+                    binding: string_attr(item, Attr::Binding.name()).map(TokenBinding::from_stored),
                     key: ItemKey(key(&partition, &sort)),
                     place,
                 })
@@ -432,18 +422,22 @@ impl From<RawItem> for Snapshot {
 }
 
 /// Attributes a recovery copy has and a live secret does not.
-const COPY_ONLY: [&str; 3] = [ATTR_REMOVED_AT, ATTR_REMOVED_BY, ATTR_EXPIRES_AT];
+const COPY_ONLY: [&str; 3] = [
+    Attr::RemovedAt.name(),
+    Attr::RemovedBy.name(),
+    Attr::ExpiresAt.name(),
+];
 /// Attributes of older versions that a write drops: a create's idempotency key (create's
 /// change record replaces it) and the change ledger (change records replace it).
-const DROPPED_ON_WRITE: [&str; 2] = [ATTR_IDEMPOTENCY_KEY, ATTR_LEGACY_CHANGES];
+const DROPPED_ON_WRITE: [&str; 2] = [Attr::IdempotencyKey.name(), Attr::LegacyChanges.name()];
 
 impl Snapshot {
     pub(super) fn encrypted_value(&self) -> Option<&str> {
-        self.string(ATTR_ENCRYPTED_VALUE)
+        self.string(Attr::EncryptedValue.name())
     }
 
     pub(super) fn binding(&self) -> Option<&str> {
-        self.string(ATTR_BINDING)
+        self.string(Attr::Binding.name())
     }
 
     fn string(&self, name: &str) -> Option<&str> {
@@ -458,13 +452,17 @@ impl Snapshot {
     /// its type, so an item written around the function with a token that is not a string
     /// can still be updated or deleted instead of looking changed forever.
     pub(super) fn unchanged_condition(&self) -> (String, RawItem) {
-        match self.0.get(ATTR_ENCRYPTED_VALUE) {
+        match self.0.get(Attr::EncryptedValue.name()) {
             Some(token) => (
-                format!("{ATTR_ENCRYPTED_VALUE} = :read_value"),
+                format!("{} = :read_value", Attr::EncryptedValue.name()),
                 HashMap::from([(":read_value".to_owned(), token.clone())]),
             ),
             None => (
-                format!("attribute_exists({ATTR_ORG_ID}) AND attribute_not_exists({ATTR_ENCRYPTED_VALUE})"),
+                format!(
+                    "attribute_exists({}) AND attribute_not_exists({})",
+                    Attr::OrgId.name(),
+                    Attr::EncryptedValue.name()
+                ),
                 HashMap::new(),
             ),
         }
@@ -474,7 +472,7 @@ impl Snapshot {
     pub(super) fn is_recoverable(&self, now_epoch: i64) -> bool {
         let expires_at = self
             .0
-            .get(ATTR_EXPIRES_AT)
+            .get(Attr::ExpiresAt.name())
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse::<i64>().ok());
         self.encrypted_value().is_some() && expires_at.is_some_and(|at| at > now_epoch)
@@ -483,7 +481,7 @@ impl Snapshot {
     /// A previous value belongs to the live secret only if that secret is the same one
     /// (same create), not a new secret of the same name created after a delete.
     pub(super) fn same_secret_as(&self, other: &Snapshot) -> bool {
-        [ATTR_CREATED_AT, ATTR_REQUEST_ID]
+        [Attr::CreatedAt.name(), Attr::RequestId.name()]
             .iter()
             .all(|name| self.string(name) == other.string(name))
     }
@@ -497,13 +495,13 @@ impl Snapshot {
         }
         item.extend(copy_key);
         for (name, value) in [
-            (ATTR_REMOVED_AT, removal.at),
-            (ATTR_REMOVED_BY, removal.by.as_str()),
+            (Attr::RemovedAt.name(), removal.at),
+            (Attr::RemovedBy.name(), removal.by.as_str()),
         ] {
             item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
         }
         item.insert(
-            ATTR_EXPIRES_AT.to_owned(),
+            Attr::ExpiresAt.name().to_owned(),
             AttributeValue::N(removal.expires_at.to_string()),
         );
         item
@@ -519,8 +517,8 @@ impl Snapshot {
         }
         item.extend(live_key);
         for (name, value) in [
-            (ATTR_RESTORED_AT, restoration.at),
-            (ATTR_RESTORED_BY, restoration.by.as_str()),
+            (Attr::RestoredAt.name(), restoration.at),
+            (Attr::RestoredBy.name(), restoration.by.as_str()),
         ] {
             item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
         }
