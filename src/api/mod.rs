@@ -24,6 +24,20 @@ use context::RequestContext;
 use error::{ApiError, InternalError};
 pub(crate) use operation::Operation;
 
+/// The one deadline of a request: every DynamoDB call and every retry inside it (conflicting
+/// transactions, an item changed between read and write, a change record's slot) ends by
+/// then, and the request is answered 503 (worth retrying: a write that did commit is
+/// recognised by its change record). Inside the function's 10 s timeout, and above one
+/// DynamoDB call's own 5 s limit, so a single stuck call still ends with its own timeout.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+
+fn deadline_passed() -> crate::storage::StoreError {
+    crate::storage::StoreError::Unavailable(format!(
+        "the request's deadline ({} s) passed",
+        REQUEST_DEADLINE.as_secs()
+    ))
+}
+
 /// Shared state, built once at init and handed to every invocation.
 #[derive(Debug)]
 pub struct App {
@@ -186,9 +200,10 @@ impl App {
             Ok(request_id) => request_id,
             Err(err) => return self.answer(Err(err), &audit, None),
         };
-        let result = self
-            .dispatch(&request, caller, &request_id, &mut audit)
-            .await;
+        let dispatched = self.dispatch(&request, caller, &request_id, &mut audit);
+        let result = tokio::time::timeout(REQUEST_DEADLINE, dispatched)
+            .await
+            .unwrap_or_else(|_| Err(ApiError::StorageUnavailable(deadline_passed())));
         self.answer(result, &audit, Some(&request_id))
     }
 

@@ -27,12 +27,10 @@ use crate::domain::{OrgId, SecretName};
 /// The smallest sort key a secret can have: names start at U+0020 or above.
 #[cfg(feature = "lambda")]
 const FIRST_NAME_KEY: &str = " ";
-/// How often a create or delete is tried again when its transaction lost a race with
-/// another one on the same organization's counter (DynamoDB's `TransactionConflict`), and
-/// for how long in all, so the handler still answers 503 itself well inside the Lambda's
-/// 10 s timeout.
+/// How often a write is tried again when its transaction lost a race with another one on
+/// the same items (DynamoDB's `TransactionConflict`). The request's one deadline
+/// (`api::REQUEST_DEADLINE`) bounds the time.
 const TRANSACTION_CONFLICT_ATTEMPTS: u32 = 8;
-const TRANSACTION_CONFLICT_BUDGET: Duration = Duration::from_secs(2);
 /// Cancellation reasons that mean "DynamoDB is busy, retry later" rather than a fault.
 const RETRYABLE_REASONS: [&str; 3] = [
     "ThrottlingError",
@@ -354,7 +352,6 @@ impl SecretStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Cancelled>, StoreError> {
-        let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -383,11 +380,8 @@ impl SecretStore {
             if cancelled.has("ConditionalCheckFailed") {
                 return Ok(Some(cancelled));
             }
-            let pause = conflict_pause(attempt);
-            let may_retry = attempt < TRANSACTION_CONFLICT_ATTEMPTS
-                && started.elapsed() + pause < TRANSACTION_CONFLICT_BUDGET;
-            if cancelled.has("TransactionConflict") && may_retry {
-                tokio::time::sleep(pause).await;
+            if cancelled.has("TransactionConflict") && attempt < TRANSACTION_CONFLICT_ATTEMPTS {
+                tokio::time::sleep(conflict_pause(attempt)).await;
                 continue;
             }
             return Err(cancelled.into_error());

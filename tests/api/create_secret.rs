@@ -635,3 +635,43 @@ async fn other_dynamodb_errors_are_500_with_the_request_id() {
         "internals stay in the log"
     );
 }
+
+/// One deadline bounds a request (`api::REQUEST_DEADLINE`), whatever the DynamoDB client's
+/// own limits are: here its timeouts are a minute, and every operation against a DynamoDB
+/// that never answers ends at the deadline as 503 `storage_unavailable` (with
+/// `Retry-After`), not as a Lambda timeout. Time is virtual (tokio's paused clock), so this
+/// checks which limit fired, not speed.
+#[tokio::test(start_paused = true)]
+async fn one_deadline_bounds_every_operation_against_a_dynamodb_that_never_answers() {
+    let sdk = local_sdk_config(&black_hole()).await;
+    let minute = std::time::Duration::from_secs(60);
+    let patient = org_secrets::storage::StoreSettings {
+        connect_timeout: minute,
+        attempt_timeout: minute,
+        operation_timeout: minute,
+        max_attempts: 3,
+    };
+    let table = unique_table_name();
+    let store = org_secrets::storage::SecretStore::from_sdk_config(&sdk, table, &patient);
+    let app = app_on(store, &[]);
+    let events = [
+        create_event("org_acme", "ADMIN", &create_body("n", "v")),
+        op_event("GET", "", "org_acme", "ADMIN", None),
+        op_event("PUT", "/n", "org_acme", "ADMIN", Some(&update_body("v2"))),
+        op_event("DELETE", "/n", "org_acme", "ADMIN", None),
+        restore_event("org_acme", "ADMIN", "n", None),
+    ];
+    for event in &events {
+        let started = tokio::time::Instant::now();
+        let answer = app.call(event).await;
+        let waited = started.elapsed();
+        let route = &event["routeKey"];
+        assert_eq!(answer.status, 503, "{route}: {}", answer.text);
+        assert_eq!(answer.json["error"]["code"], "storage_unavailable");
+        assert!(answer.headers.contains_key("retry-after"));
+        assert!(
+            waited >= org_secrets::api::REQUEST_DEADLINE && waited < minute,
+            "{route}: virtual wait {waited:?}"
+        );
+    }
+}
