@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::change::{check_record, RecordProblem};
 use super::error::{classify, found_unless_condition_failed};
-use super::item::{bindings_marker_key, shown, Attr, RawItem};
+use super::item::{bindings_marker_key, shown, Attr, RawItem, RecordAttributes};
 use super::store::Now;
 use super::{Found, ItemKey, ItemPlace, SecretStore, StoreError, EXPIRY_ATTRIBUTE};
 use crate::config::TableName;
@@ -60,7 +60,7 @@ pub struct StoredRecord {
     pub place: ItemPlace,
     /// Its seal, if that is a string: a Fernet token, re-sealed like any token.
     pub seal: Option<EncryptedValue>,
-    pub(super) item: RawItem,
+    pub(super) attributes: RecordAttributes,
     pub key: ItemKey,
 }
 
@@ -68,7 +68,7 @@ impl StoredRecord {
     /// Whether the record is one the function wrote for the request its key names, saying
     /// what its plain attributes say.
     pub fn check(&self, cipher: &crate::crypto::Cipher) -> Result<(), RecordProblem> {
-        check_record(&self.item, cipher)
+        check_record(&self.key.0, &self.attributes, cipher)
     }
 }
 

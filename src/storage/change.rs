@@ -17,13 +17,12 @@
 //! re-seals records like any token, so a retry is recognised across a key rotation.
 
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::item::{key, Attr, RawItem};
+use super::item::{change_record_key, primary_key, RawItem, RecordAttributes};
 use crate::crypto::Cipher;
 use crate::domain::{Actor, IdempotencyKey, OrgId, RequestId, SecretName, SecretValue};
 
@@ -32,11 +31,8 @@ use crate::domain::{Actor, IdempotencyKey, OrgId, RequestId, SecretName, SecretV
 pub const REPLAY_HORIZON_SECS: i64 = 24 * 60 * 60;
 /// A seal dated further ahead than this is not ours (the Fernet spec's clock skew).
 const MAX_CLOCK_SKEW_SECS: i64 = 60;
-/// Change records live in a partition of their own per organization: no organization id
-/// holds a control character, so no organization's partition can be this one.
-pub(super) const CHANGE_PARTITION_PREFIX: &str = "\u{3}changes:";
-/// The sort key of a record: this, then the identity's SHA-256 (URL-safe base64).
-const RECORD_SORT_PREFIX: &str = "request:";
+/// How a record names an identity that is an `Idempotency-Key`.
+const KEY_KIND: &str = "key";
 /// The sealed facts start with this, so a seal is never mistaken for another token.
 const SEAL_MAGIC: &[u8] = b"org-secrets/change-record/v1";
 
@@ -95,20 +91,16 @@ impl<'a> Change<'a> {
     /// operators and tests.
     pub fn record_key(&self) -> (String, String) {
         let item = record_key(self);
-        let text = |attr: Attr| {
-            item.get(attr.name())
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
-        };
-        (text(Attr::OrgId), text(Attr::SecretName))
+        primary_key(&item)
+            .map(|(partition, sort)| (partition.to_owned(), sort.to_owned()))
+            .unwrap_or_default()
     }
 }
 
 impl Identity<'_> {
     fn kind(self) -> &'static str {
         match self {
-            Identity::Key(_) => "key",
+            Identity::Key(_) => KEY_KIND,
             Identity::Request(_) => "request",
         }
     }
@@ -243,6 +235,21 @@ impl Facts {
             && self.identity == other.identity
             && self.actor == other.actor
     }
+
+    /// The plain attributes a record of these facts has, but for the times it was written
+    /// at (`changed_at` is formatted to the millisecond, the facts hold seconds) and the
+    /// seal.
+    fn plain_attributes(&self) -> RecordAttributes {
+        RecordAttributes {
+            change_op: Some(self.op.clone()),
+            changed_secret: Some(self.secret_name.clone()),
+            changed_by: Some(shown_actor(&self.actor).to_owned()),
+            request_id: Some(self.request_id.clone()),
+            idempotency_key: (self.identity_kind == KEY_KIND).then(|| self.identity.clone()),
+            replay_until: Some(self.at + REPLAY_HORIZON_SECS),
+            ..RecordAttributes::default()
+        }
+    }
 }
 
 /// The change record of one request, ready to be written with its change.
@@ -275,32 +282,13 @@ impl ChangeRecord {
             request_id: change.request_id.as_str().to_owned(),
         };
         let seal = change.cipher.seal(&facts.encode());
-        let text = |value: &str| AttributeValue::S(value.to_owned());
-        let number = |value: i64| AttributeValue::N(value.to_string());
-        let mut item = record_key(change);
-        let replay_until = epoch + REPLAY_HORIZON_SECS;
-        item.extend([
-            (Attr::ChangeOp.name().to_owned(), text(op.as_str())),
-            (Attr::ChangedSecret.name().to_owned(), text(name.as_str())),
-            (
-                Attr::ChangedBy.name().to_owned(),
-                text(change.actor.as_str()),
-            ),
-            (Attr::ChangedAt.name().to_owned(), text(rfc3339)),
-            (
-                Attr::RequestId.name().to_owned(),
-                text(change.request_id.as_str()),
-            ),
-            (Attr::ReplayUntil.name().to_owned(), number(replay_until)),
-            (Attr::ExpiresAt.name().to_owned(), number(replay_until)),
-            (Attr::Seal.name().to_owned(), text(&seal)),
-        ]);
-        if let Identity::Key(idempotency_key) = identity {
-            item.insert(
-                Attr::IdempotencyKey.name().to_owned(),
-                text(idempotency_key),
-            );
-        }
+        let attributes = RecordAttributes {
+            changed_at: Some(rfc3339.to_owned()),
+            expires_at: Some(epoch + REPLAY_HORIZON_SECS),
+            seal: Some(seal),
+            ..facts.plain_attributes()
+        };
+        let item = attributes.into_item(record_key(change));
         Self { item, facts }
     }
 
@@ -309,23 +297,17 @@ impl ChangeRecord {
     }
 
     pub(super) fn key(&self) -> RawItem {
-        [Attr::OrgId, Attr::SecretName]
-            .into_iter()
-            .filter_map(|attr| {
-                let name = attr.name();
-                self.item.get(name).map(|v| (name.to_owned(), v.clone()))
-            })
-            .collect()
+        record_key_of(&self.facts)
     }
 
     /// The record stored at this request's key, judged by its seal alone (its plain
     /// attributes are for reading, and anyone who can write the table can change them).
     pub(super) fn judge(&self, stored: &RawItem, cipher: &Cipher, now_epoch: i64) -> Verdict {
-        let Some(seal) = stored.get(Attr::Seal.name()).and_then(|v| v.as_s().ok()) else {
+        let Some(seal) = RecordAttributes::from(stored).seal else {
             return Verdict::Forged;
         };
         let Some(facts) = cipher
-            .open_seal(seal)
+            .open_seal(&seal)
             .and_then(|plain| Facts::decode(&plain))
         else {
             return Verdict::Forged;
@@ -334,7 +316,7 @@ impl ChangeRecord {
             return Verdict::Forged;
         }
         if facts.at + REPLAY_HORIZON_SECS <= now_epoch {
-            return Verdict::Expired(seal.clone());
+            return Verdict::Expired(seal);
         }
         if facts.same_request_as(&self.facts) {
             Verdict::SameRequest
@@ -352,6 +334,16 @@ fn record_key(change: &Change<'_>) -> RawItem {
         &actor_identity(change.actor),
         identity.kind(),
         identity.value(),
+    )
+}
+
+/// The key of the record the request these facts describe has.
+fn record_key_of(facts: &Facts) -> RawItem {
+    key_of(
+        &facts.org_id,
+        &facts.actor,
+        &facts.identity_kind,
+        &facts.identity,
     )
 }
 
@@ -376,11 +368,7 @@ fn key_of(org_id: &str, actor: &str, kind: &str, identity: &str) -> RawItem {
         hasher.update(length_prefix(part.len()));
         hasher.update(part.as_bytes());
     }
-    let digest = URL_SAFE_NO_PAD.encode(hasher.finalize());
-    key(
-        &format!("{CHANGE_PARTITION_PREFIX}{org_id}"),
-        &format!("{RECORD_SORT_PREFIX}{digest}"),
-    )
+    change_record_key(org_id, &URL_SAFE_NO_PAD.encode(hasher.finalize()))
 }
 
 /// What is wrong with a stored change record (`secrets-admin verify`, `rotate-keys`).
@@ -403,88 +391,53 @@ pub enum RecordProblem {
     Relabelled,
 }
 
-/// The record's seal as stored, if it is a string.
-pub(super) fn stored_seal(item: &RawItem) -> Option<&str> {
-    item.get(Attr::Seal.name())
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
-/// Checks a stored record: its seal opens under a configured key, names the request its key
-/// is derived from, and says what its plain attributes say.
-pub(super) fn check_record(item: &RawItem, cipher: &Cipher) -> Result<(), RecordProblem> {
-    let seal = stored_seal(item).ok_or(RecordProblem::NoSeal)?;
+/// Checks a stored record (its key and attributes): its seal opens under a configured key,
+/// names the request its key is derived from, and says what its plain attributes say.
+pub(super) fn check_record(
+    stored_key: &RawItem,
+    stored: &RecordAttributes,
+    cipher: &Cipher,
+) -> Result<(), RecordProblem> {
+    let seal = stored.seal.as_deref().ok_or(RecordProblem::NoSeal)?;
     let plain = cipher.open_seal(seal).ok_or(RecordProblem::Undecryptable)?;
     let facts = Facts::decode(&plain).ok_or(RecordProblem::Misplaced)?;
-    let own_key = key_of(
-        &facts.org_id,
-        &facts.actor,
-        &facts.identity_kind,
-        &facts.identity,
-    );
-    let text = |attr: Attr| item.get(attr.name()).and_then(|v| v.as_s().ok());
-    if [Attr::OrgId, Attr::SecretName]
-        .into_iter()
-        .any(|attr| text(attr) != own_key.get(attr.name()).and_then(|v| v.as_s().ok()))
-    {
+    if primary_key(stored_key) != primary_key(&record_key_of(&facts)) {
         return Err(RecordProblem::Misplaced);
     }
-    let key_attr = text(Attr::IdempotencyKey).map(String::as_str);
-    let key_agrees = match facts.identity_kind.as_str() {
-        "key" => key_attr == Some(facts.identity.as_str()),
-        _ => key_attr.is_none(),
-    };
-    let plain_attributes = [
-        (Attr::ChangeOp, facts.op.as_str()),
-        (Attr::ChangedSecret, facts.secret_name.as_str()),
-        (Attr::ChangedBy, shown_actor(&facts.actor)),
-        (Attr::RequestId, facts.request_id.as_str()),
-    ];
-    let number = |attr: Attr| {
-        item.get(attr.name())
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-    };
-    let changed_at = text(Attr::ChangedAt).and_then(|at| {
+    let changed_at = stored.changed_at.as_deref().and_then(|at| {
         DateTime::from_str(at, DateTimeFormat::DateTime)
             .ok()
             .map(|at| at.secs())
     });
-    let replay_until = facts.at + REPLAY_HORIZON_SECS;
+    let expected = facts.plain_attributes();
     let times_agree = changed_at == Some(facts.at)
-        && number(Attr::ReplayUntil) == Some(replay_until)
-        && number(Attr::ExpiresAt).is_some_and(|expires| expires >= replay_until);
-    if !key_agrees
-        || !times_agree
-        || plain_attributes
-            .iter()
-            .any(|(attr, sealed)| text(*attr).map(String::as_str) != Some(*sealed))
-    {
+        && stored
+            .expires_at
+            .zip(expected.replay_until)
+            .is_some_and(|(expires, replay_until)| expires >= replay_until);
+    let plain = RecordAttributes {
+        changed_at: None,
+        expires_at: None,
+        seal: None,
+        ..stored.clone()
+    };
+    if !times_agree || plain != expected {
         return Err(RecordProblem::Relabelled);
     }
     Ok(())
 }
 
-/// The organization and secret a record's plain attributes name, for reports (`?` for
-/// what is missing).
-pub(super) fn record_subject(item: &RawItem) -> (String, String) {
-    let text = |attr: Attr| item.get(attr.name()).and_then(|v| v.as_s().ok()).cloned();
-    let org = text(Attr::OrgId)
-        .and_then(|partition| {
-            partition
-                .strip_prefix(CHANGE_PARTITION_PREFIX)
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "?".to_owned());
-    (
-        org,
-        text(Attr::ChangedSecret).unwrap_or_else(|| "?".to_owned()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::super::item::Attr;
     use super::*;
+
+    /// [`check_record`] on a whole item, as a table scan reads it.
+    fn check(item: &RawItem, keys: &Cipher) -> Result<(), RecordProblem> {
+        check_record(item, &RecordAttributes::from(item), keys)
+    }
 
     fn cipher(key_byte: u8) -> Cipher {
         let key = URL_SAFE_NO_PAD.encode([key_byte; 32]);
@@ -747,7 +700,7 @@ mod tests {
             Some("v"),
             1_796_000_000,
         );
-        assert_eq!(check_record(record.item(), &keys), Ok(()));
+        assert_eq!(check(record.item(), &keys), Ok(()));
         let other = record_of_bob(&keys);
         let edit = |attr: Attr, value: AttributeValue| {
             let mut item = record.item().clone();
@@ -796,7 +749,7 @@ mod tests {
             ),
         ];
         for (case, item, expected) in cases {
-            assert_eq!(check_record(&item, &keys), Err(expected), "{case}");
+            assert_eq!(check(&item, &keys), Err(expected), "{case}");
         }
     }
 

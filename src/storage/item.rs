@@ -9,7 +9,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::admin::{
     AttributeDefect, BindingsMarker, Malformation, MalformedItem, ScannedItem, StoredRecord,
 };
-use super::change::{record_subject, stored_seal, CHANGE_PARTITION_PREFIX};
 use super::{NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
 use crate::domain::{Actor, OrgId, RequestId};
@@ -19,6 +18,11 @@ use crate::domain::{Actor, OrgId, RequestId};
 /// always held. Organization ids never contain control characters, so no organization's
 /// partition can be this one.
 const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
+
+/// Change records live in a partition of their own per organization, for the same reason.
+const CHANGE_PARTITION_PREFIX: &str = "\u{3}changes:";
+/// The sort key of a change record: this, then its request identity's digest.
+const RECORD_SORT_PREFIX: &str = "request:";
 
 /// The TTL attribute: DynamoDB deletes a recovery copy some time after this (Unix seconds).
 pub const EXPIRY_ATTRIBUTE: &str = Attr::ExpiresAt.name();
@@ -142,6 +146,15 @@ pub(super) fn key(org_id: &str, name: &str) -> RawItem {
     ])
 }
 
+/// An item's partition and sort key, when both are strings.
+pub(super) fn primary_key(item: &RawItem) -> Option<(&str, &str)> {
+    let text = |attr: Attr| item.get(attr.name()).and_then(|v| v.as_s().ok());
+    Some((
+        text(Attr::OrgId)?.as_str(),
+        text(Attr::SecretName)?.as_str(),
+    ))
+}
+
 fn string_attr(item: &RawItem, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
@@ -218,10 +231,7 @@ impl From<&RawItem> for StoredSecret {
 /// organization, so only the recovery partitions there hold secrets' items.
 impl From<&RawItem> for ScannedItem {
     fn from(item: &RawItem) -> Self {
-        let (Some(partition), Some(sort)) = (
-            string_attr(item, Attr::OrgId.name()),
-            string_attr(item, Attr::SecretName.name()),
-        ) else {
+        let Some((partition, sort)) = primary_key(item) else {
             return ScannedItem::Other;
         };
         if partition == BINDINGS_MARKER_PARTITION && sort == BINDINGS_MARKER_SORT_KEY {
@@ -230,21 +240,24 @@ impl From<&RawItem> for ScannedItem {
         if sort == COUNTER_SORT_KEY && !partition.starts_with(char::is_control) {
             return ScannedItem::Counter;
         }
-        if partition.starts_with(CHANGE_PARTITION_PREFIX) {
-            let (org_id, secret_name) = record_subject(item);
+        if let Some(org_id) = partition.strip_prefix(CHANGE_PARTITION_PREFIX) {
+            let attributes = RecordAttributes::from(item);
             return ScannedItem::ChangeRecord(StoredRecord {
                 place: ItemPlace {
-                    org_id,
-                    secret_name,
+                    org_id: org_id.to_owned(),
+                    secret_name: attributes
+                        .changed_secret
+                        .clone()
+                        .unwrap_or_else(|| "?".to_owned()),
                     copy: None,
-                    change_record: Some(sort.clone()),
+                    change_record: Some(sort.to_owned()),
                 },
-                seal: stored_seal(item).map(|seal| EncryptedValue::from_stored(seal.to_owned())),
-                item: item.clone(),
-                key: ItemKey(key(&partition, &sort)),
+                seal: attributes.seal.clone().map(EncryptedValue::from_stored),
+                attributes,
+                key: ItemKey(key(partition, sort)),
             });
         }
-        let Some(place) = ItemPlace::of(&partition, &sort) else {
+        let Some(place) = ItemPlace::of(partition, sort) else {
             return ScannedItem::Other;
         };
         let value = item.get(Attr::EncryptedValue.name());
@@ -254,7 +267,7 @@ impl From<&RawItem> for ScannedItem {
                 ScannedItem::Token(StoredToken {
                     encrypted_value: EncryptedValue::from_stored(token.clone()),
                     binding: string_attr(item, Attr::Binding.name()).map(TokenBinding::from_stored),
-                    key: ItemKey(key(&partition, &sort)),
+                    key: ItemKey(key(partition, sort)),
                     place,
                 })
             }
@@ -289,6 +302,83 @@ const TOMBSTONE_ATTRIBUTES: [&str; 6] = [
     "expires_at",
     "changes",
 ];
+
+/// The key of a change record: its organization's change partition, and its request
+/// identity's digest.
+pub(super) fn change_record_key(org_id: &str, identity_digest: &str) -> RawItem {
+    key(
+        &format!("{CHANGE_PARTITION_PREFIX}{org_id}"),
+        &format!("{RECORD_SORT_PREFIX}{identity_digest}"),
+    )
+}
+
+/// A change record's attributes besides its key, typed. Read back from a table, an
+/// attribute that is missing or of another type reads as `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct RecordAttributes {
+    pub(super) change_op: Option<String>,
+    pub(super) changed_secret: Option<String>,
+    pub(super) changed_by: Option<String>,
+    pub(super) changed_at: Option<String>,
+    pub(super) request_id: Option<String>,
+    pub(super) idempotency_key: Option<String>,
+    pub(super) replay_until: Option<i64>,
+    pub(super) expires_at: Option<i64>,
+    pub(super) seal: Option<String>,
+}
+
+impl RecordAttributes {
+    /// The record's item under `record_key`.
+    pub(super) fn into_item(self, record_key: RawItem) -> RawItem {
+        let text = [
+            (Attr::ChangeOp, self.change_op),
+            (Attr::ChangedSecret, self.changed_secret),
+            (Attr::ChangedBy, self.changed_by),
+            (Attr::ChangedAt, self.changed_at),
+            (Attr::RequestId, self.request_id),
+            (Attr::IdempotencyKey, self.idempotency_key),
+            (Attr::Seal, self.seal),
+        ]
+        .into_iter()
+        .filter_map(|(attr, value)| Some((attr.name().to_owned(), AttributeValue::S(value?))));
+        let numbers = [
+            (Attr::ReplayUntil, self.replay_until),
+            (Attr::ExpiresAt, self.expires_at),
+        ]
+        .into_iter()
+        .filter_map(|(attr, value)| {
+            Some((
+                attr.name().to_owned(),
+                AttributeValue::N(value?.to_string()),
+            ))
+        });
+        let mut item = record_key;
+        item.extend(text.chain(numbers));
+        item
+    }
+}
+
+impl From<&RawItem> for RecordAttributes {
+    fn from(item: &RawItem) -> Self {
+        let text = |attr: Attr| string_attr(item, attr.name());
+        let number = |attr: Attr| {
+            item.get(attr.name())
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+        };
+        Self {
+            change_op: text(Attr::ChangeOp),
+            changed_secret: text(Attr::ChangedSecret),
+            changed_by: text(Attr::ChangedBy),
+            changed_at: text(Attr::ChangedAt),
+            request_id: text(Attr::RequestId),
+            idempotency_key: text(Attr::IdempotencyKey),
+            replay_until: number(Attr::ReplayUntil),
+            expires_at: number(Attr::ExpiresAt),
+            seal: text(Attr::Seal),
+        }
+    }
+}
 
 /// Which of a secret's items a scanned item is.
 #[derive(Debug, Clone, PartialEq, Eq)]
