@@ -445,7 +445,7 @@ mod tests {
             Actor::parse(" "),
             Err(IdentifierError::SurroundingWhitespace)
         );
-        // Over-long subjects are refused, never cut: 'a' + 600 'é' used to be cut to 512.
+        // Over-long subjects are refused, never cut: 'a' + 600 'é' is over 512 bytes.
         let long = format!("a{}", "é".repeat(600));
         assert_eq!(
             Actor::parse(&long),
