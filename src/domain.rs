@@ -223,7 +223,7 @@ impl fmt::Debug for RequestId {
     }
 }
 
-/// A client's `Idempotency-Key` for create (like Secrets Manager's `ClientRequestToken`):
+/// A client's `Idempotency-Key` for a write (like Secrets Manager's `ClientRequestToken`):
 /// 1-255 visible ASCII characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
