@@ -69,7 +69,7 @@ if [[ "${BENCH_COLD_PYTHON_PEER:-0}" == 1 ]]; then ensure_peer_venv; fi
 cargo build --release -p org-secrets --bin bootstrap --bin secrets-admin
 cargo build --release -p org-secrets-local --bin bench-cold
 # Not a timing check: the release binary must have been built without aws-lc's jitter
-# entropy source (see SECURITY.md, "Randomness and TLS start-up").
+# entropy source (docs/decisions/0001-randomness-and-tls-start-up.md).
 scripts/check-entropy-build.py target/release/bootstrap
 
 WORK=$(mktemp -d)

@@ -31,6 +31,6 @@ size = entries[0].file_size
 import os
 print(f"build: bootstrap.zip ok: bootstrap {size} bytes, mode {oct(mode & 0o777)}, zip {os.path.getsize(sys.argv[1])} bytes")
 PY
-# cargo lambda read .cargo/config.toml: aws-lc without its jitter entropy source (SECURITY.md,
-# "Randomness and TLS start-up").
+# cargo lambda read .cargo/config.toml: aws-lc without its jitter entropy source
+# (docs/decisions/0001-randomness-and-tls-start-up.md).
 scripts/check-entropy-build.py bootstrap.zip

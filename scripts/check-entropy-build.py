@@ -7,8 +7,8 @@ Each ARTIFACT is an executable or a zip holding one (bootstrap.zip). Not a timin
 reads the bytes the build produced, so it holds for any build path and any architecture
 (x86_64 `cargo build`, the arm64 `cargo lambda build` of `make build` and of `sam build`).
 
-.cargo/config.toml builds aws-lc with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (SECURITY.md,
-"Randomness and TLS start-up"). A build path that misses that file (a cargo run from
+.cargo/config.toml builds aws-lc with AWS_LC_SYS_NO_JITTER_ENTROPY=1
+(docs/decisions/0001-randomness-and-tls-start-up.md). A build path that misses that file (a cargo run from
 another folder, a builder that copies the sources elsewhere, a variable that overrides it)
 links aws-lc's jitterentropy library back in, and with it the ~30 ms of CPU timing at the
 first TLS handshake. That library always brings its health-test cutoff tables: read-only

@@ -51,7 +51,7 @@ PY
 
 # Why they can differ: what cargo resolves with no package named (SAM's command line) against
 # -p org-secrets (make build's). Lines marked ">" are features (and crates) only the former
-# builds; they reach the bootstrap if cargo-lambda no longer reads Cargo.toml's
+# builds; they reach the bootstrap if cargo-lambda stops reading Cargo.toml's
 # [workspace.metadata.lambda.build] packages.
 features() {
   cargo tree --quiet -e normal,build,features --target aarch64-unknown-linux-gnu --prefix none -f '{p} {f}' "$@" \

@@ -60,7 +60,7 @@ if [[ "${SAM_SKIP_BUILD:-0}" != 1 ]]; then
 fi
 [[ -x .aws-sam/build/SecretsFunction/bootstrap ]] || { echo "sam-local-test: no .aws-sam/build; run sam build" >&2; exit 1; }
 # sam build ran cargo lambda in this folder, so .cargo/config.toml applied: aws-lc without its
-# jitter entropy source (SECURITY.md, "Randomness and TLS start-up").
+# jitter entropy source (docs/decisions/0001-randomness-and-tls-start-up.md).
 scripts/check-entropy-build.py .aws-sam/build/SecretsFunction/bootstrap
 # The same binary as make build's: SAM names no cargo package, and the workspace's other
 # member (local/) must not lend it features (Cargo.toml's [workspace.metadata.lambda.build]).

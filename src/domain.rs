@@ -223,7 +223,7 @@ impl fmt::Debug for RequestId {
     }
 }
 
-/// A client's `Idempotency-Key` for create (like Secrets Manager's `ClientRequestToken`):
+/// A client's `Idempotency-Key` for a write (like Secrets Manager's `ClientRequestToken`):
 /// 1-255 visible ASCII characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -445,7 +445,7 @@ mod tests {
             Actor::parse(" "),
             Err(IdentifierError::SurroundingWhitespace)
         );
-        // Over-long subjects are refused, never cut: 'a' + 600 'é' used to be cut to 512.
+        // Over-long subjects are refused, never cut: 'a' + 600 'é' is over 512 bytes.
         let long = format!("a{}", "é".repeat(600));
         assert_eq!(
             Actor::parse(&long),

@@ -81,7 +81,7 @@ pub fn require_json(content_type: Option<&[u8]>) -> Result<(), ApiError> {
     }
 }
 
-/// The optional `Idempotency-Key` header of a create.
+/// The optional `Idempotency-Key` header of a write (create, update, delete, restore).
 pub fn parse_idempotency_key(raw: Option<&[u8]>) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);

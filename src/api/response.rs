@@ -1,7 +1,7 @@
 //! The bodies this API answers with, as types: what `openapi.yaml` publishes
 //! (`SecretResponse`, `SecretListResponse`, `ErrorResponse`), checked against it by the
-//! OpenAPI test. Fields are declared in alphabetical order, the order the bodies have
-//! always been serialized in.
+//! OpenAPI test. Fields are declared in alphabetical order, the order the bodies are
+//! serialized in.
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::domain::SecretName;
 
 /// The answer to a create, update, delete or restore: the flag of the operation that
-/// happened is `true`, the other published ones are `null`. `restored` came after the
+/// happened is `true`, the other published ones are `null`. `restored` is not one of the
 /// published three and appears only in a restore's answer, so the others stay byte for
 /// byte as published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

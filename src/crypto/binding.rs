@@ -4,15 +4,8 @@
 //! derived from the Fernet key with HKDF, so the Fernet key is never used for a second
 //! purpose. The token itself stays standard Fernet: the binding is an addition.
 //!
-//! The construction, which the Python recipe in `docs/storage-contract.md` repeats:
-//!
-//! ```text
-//! mac_key = HKDF-SHA256(ikm = the 32 key bytes, salt = none, info = "org-secrets/token-binding/v1"), 32 bytes
-//! binding = "v1:" + urlsafe_base64(HMAC-SHA256(mac_key,
-//!               u32be(len(org)) || org || u32be(len(name)) || name || token))
-//! ```
-//!
-//! Lengths in front of the organization and the name keep (`ab`, `c`) and (`a`, `bc`) apart;
+//! The construction is written down once, in docs/storage-contract.md ("The binding"),
+//! whose Python recipe repeats it. Lengths in front of the organization and the name keep (`ab`, `c`) and (`a`, `bc`) apart;
 //! the token is last and ASCII.
 
 use std::fmt;

@@ -39,7 +39,7 @@ pub enum ScannedItem {
     /// A live secret or a recovery copy whose `encrypted_value` or `binding` is missing or
     /// not a string (other than a tombstone): always a problem.
     Malformed(MalformedItem),
-    /// A tombstone (a delete with recovery off): a deleted copy without a value (see `item.rs`).
+    /// A tombstone: a legacy deleted copy without a value (see `item.rs`).
     Tombstone(ItemPlace),
     /// An organization's counter item.
     Counter,

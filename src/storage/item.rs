@@ -69,8 +69,8 @@ impl From<&RawItem> for BindingsMarker {
 pub(super) type RawItem = HashMap<String, AttributeValue>;
 
 /// An attribute of the stored layout (docs/storage-contract.md): the one place its name is
-/// written. `LegacyChanges` is the change ledger of versions before change records, ignored
-/// and dropped from an item on its next write.
+/// written. `LegacyChanges` is a legacy attribute (docs/storage-contract.md), ignored and
+/// dropped from an item on its next write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Attr {
     OrgId,
@@ -290,10 +290,10 @@ impl From<&RawItem> for ScannedItem {
     }
 }
 
-/// Every attribute of a tombstone, as a delete with `RECOVERY_WINDOW_DAYS=0` has written it
-/// (the key, who removed the value, its expiry and the change ledger; no value, no binding).
-/// Spelled out as a record of what was written, so a later change of the layout does not
-/// turn the tombstones already in tables into problems.
+/// Every attribute of a tombstone, a legacy deleted copy without a value or binding
+/// (docs/storage-contract.md): the key, who removed the value, its expiry and the change
+/// ledger. Spelled out, so that a change of the layout never turns the tombstones in tables
+/// into problems.
 const TOMBSTONE_ATTRIBUTES: [&str; 6] = [
     "org_id",
     "secret_name",
@@ -517,8 +517,8 @@ const COPY_ONLY: [&str; 3] = [
     Attr::RemovedBy.name(),
     Attr::ExpiresAt.name(),
 ];
-/// Attributes of older versions that a write drops: a create's idempotency key (create's
-/// change record replaces it) and the change ledger (change records replace it).
+/// The legacy attributes a write drops (docs/storage-contract.md): a create's idempotency
+/// key and the change ledger, whose work change records do.
 const DROPPED_ON_WRITE: [&str; 2] = [Attr::IdempotencyKey.name(), Attr::LegacyChanges.name()];
 
 impl Snapshot {

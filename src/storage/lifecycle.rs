@@ -135,8 +135,8 @@ impl SecretStore {
     }
 
     /// Sets the live item's value to `value` if it is still `live`, with `stamp` (when and
-    /// who), dropping what older versions stored for retries (a create's idempotency key,
-    /// the change ledger).
+    /// who), dropping the legacy attributes (a create's idempotency key, the change ledger;
+    /// docs/storage-contract.md).
     fn set_value(
         &self,
         item_key: RawItem,
