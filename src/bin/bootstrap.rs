@@ -1,5 +1,10 @@
 //! The Lambda function: `bootstrap` for the `provided.al2023` runtime.
 
+// The request's future nests the SDK's query paginator (list) inside the runtime's service
+// future; computing its layout takes more than the default 128 query levels. A compile-time
+// limit only: nothing changes at run time.
+#![recursion_limit = "256"]
+
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -388,37 +388,28 @@ impl SecretStore {
         }
     }
 
-    /// Every secret name of one organization, sorted; follows all pages of the query.
-    ///
-    /// A hand-written loop, not the SDK's paginator: the paginator's future, nested in the
-    /// request's, exceeds the compiler's type-layout depth limit in the Lambda binary
-    /// (`queries overflow the depth limit`); operator scans use the paginator (`admin.rs`).
+    /// Every secret name of one organization, sorted; follows all pages of the query with
+    /// the SDK's paginator.
     #[cfg(feature = "lambda")]
     pub(crate) async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(self.table.as_str())
+            // The counter item sorts below the first possible name, so it is not listed.
+            .key_condition_expression("#org = :org AND #name >= :first")
+            .expression_attribute_names("#org", Attr::OrgId.name())
+            .expression_attribute_names("#name", Attr::SecretName.name())
+            .expression_attribute_values(":org", AttributeValue::S(org_id.as_str().to_owned()))
+            .expression_attribute_values(":first", AttributeValue::S(FIRST_NAME_KEY.to_owned()))
+            .projection_expression("#name")
+            .consistent_read(true)
+            .into_paginator()
+            .send();
         let mut names = Vec::new();
-        let mut start: Option<RawItem> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(self.table.as_str())
-                // The counter item sorts below the first possible name, so it is not listed.
-                .key_condition_expression("#org = :org AND #name >= :first")
-                .expression_attribute_names("#org", Attr::OrgId.name())
-                .expression_attribute_names("#name", Attr::SecretName.name())
-                .expression_attribute_values(":org", AttributeValue::S(org_id.as_str().to_owned()))
-                .expression_attribute_values(":first", AttributeValue::S(FIRST_NAME_KEY.to_owned()))
-                .projection_expression("#name")
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|err| classify(&err))?;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| classify(&err))?;
             names.extend(page.items().iter().filter_map(item::secret_name));
-            match page.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => break,
-            }
         }
         names.sort_unstable();
         Ok(names)
