@@ -468,3 +468,80 @@ fn response_types_serialize_exactly_their_published_schemas() {
     assert!(keys(&serialized).is_superset(&required("ErrorResponse")));
     assert_eq!(keys(&serialized["error"]), required("ErrorDetail"));
 }
+
+/// The name rule's forbidden characters as a portable `pattern` too, for schema-driven
+/// fuzzers and generated clients that ignore `x-name-rule`: a negated character class of
+/// exactly the code points in Cc, Cf, Zl and Zp (by the Unicode tables the code uses). The
+/// failure message is the pattern to write.
+#[test]
+fn the_secret_name_pattern_excludes_exactly_the_forbidden_categories() {
+    use org_secrets::domain::{SecretName, SecretNameError};
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+    let forbidden = |c: char| {
+        matches!(
+            c.general_category(),
+            GeneralCategory::Control
+                | GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+    };
+    let mut ranges: Vec<(char, char)> = Vec::new();
+    for c in (0..=0x10FFFF)
+        .filter_map(char::from_u32)
+        .filter(|&c| forbidden(c))
+    {
+        match ranges.last_mut() {
+            Some((_, end)) if u32::from(*end) + 1 == u32::from(c) => *end = c,
+            _ => ranges.push((c, c)),
+        }
+    }
+    // Beyond U+FFFF no escape is understood alike by ECMA-262, Python and Rust, so those
+    // code points stand in the pattern as themselves (openapi.yaml writes them as YAML
+    // `\U` escapes).
+    let escaped = |c: char| match u16::try_from(u32::from(c)) {
+        Ok(unit) => format!("\\u{unit:04X}"),
+        Err(_) => c.to_string(),
+    };
+    let class: String = ranges
+        .iter()
+        .map(|&(start, end)| match u32::from(end) - u32::from(start) {
+            0 => escaped(start),
+            1 => format!("{}{}", escaped(start), escaped(end)),
+            _ => format!("{}-{}", escaped(start), escaped(end)),
+        })
+        .collect();
+    let expected = format!("^[^{class}]{{1,{}}}$", SecretName::MAX_CHARS);
+
+    let schema = &openapi()["components"]["schemas"]["SecretName"];
+    assert_eq!(
+        schema["pattern"].as_str(),
+        Some(expected.as_str()),
+        "SecretName.pattern in openapi.yaml must be:\n{expected}"
+    );
+    // The code refuses every range's ends and accepts what is next to them (when that is
+    // allowed): the pattern's classes and the parser's rule are the same set.
+    for &(start, end) in &ranges {
+        for c in [start, end] {
+            assert_eq!(
+                SecretName::parse(format!("x{c}")),
+                Err(SecretNameError::ControlCharacter),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        for outside in [u32::from(start).checked_sub(1), Some(u32::from(end) + 1)]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = char::from_u32(outside).filter(|&c| !forbidden(c)) {
+                assert_ne!(
+                    SecretName::parse(format!("x{c}")),
+                    Err(SecretNameError::ControlCharacter),
+                    "U+{outside:04X}"
+                );
+            }
+        }
+    }
+}
