@@ -38,7 +38,8 @@ use serde_json::{Map, Value};
 pub(crate) const UNUSABLE_TEXT: &str = "\u{FFFD}";
 
 /// More header names than any API Gateway request can carry (its header section is limited
-/// to about 10 KB); far fewer than the 32,768 at which `http::HeaderMap` panics.
+/// to about 10 KB); far fewer than the ~25,000 (three quarters of its 32,768 slots) at
+/// which `http::HeaderMap` panics.
 pub(crate) const MAX_HEADER_NAMES: usize = 512;
 /// Header values in all, counting each value of a multi-value header.
 pub(crate) const MAX_HEADER_VALUES: usize = 2_048;

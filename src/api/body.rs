@@ -253,9 +253,8 @@ mod tests {
         }
     }
 
-    /// What the hand-written decoder this replaced returned for each input (checked side by
-    /// side before it was removed). One deliberate difference: `%+1` was read as byte 0x01
-    /// (`u8::from_str_radix` takes a sign); a sign is not a hex digit, so it is refused now.
+    /// Each input's decoding, or its refusal. `%+1` is refused: a sign is not a hex digit,
+    /// though `u8::from_str_radix` would take one.
     #[test]
     fn percent_decode_keeps_the_old_decoders_answers() {
         let table: [(&str, Option<&str>); 20] = [

@@ -11,7 +11,8 @@
 //!   secrets-admin verify
 //!       report every item whose token no key opens, whose binding to its organization
 //!       and name is missing or does not verify, or whose token or binding is not a
-//!       string, and a table not marked bound; exit status 1 if any
+//!       string, and a table not marked bound; exit status 1 if any, 3 if the scan
+//!       itself fails
 //!   secrets-admin bind [--dry-run]
 //!       once per table (after upgrading, or after the first deploy): bind the items
 //!       written before bindings existed and mark the table bound; resumable, never

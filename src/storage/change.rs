@@ -11,10 +11,11 @@
 //! A record says which secret changed, how, by whom, in which request and when, in plain
 //! attributes (an organization's change history and change events read those), and holds
 //! the same facts, plus a SHA-256 of a create's or update's value, **sealed**: a Fernet token
-//! under `ENCRYPTION_KEY` ([`Cipher::seal`]). Only the seal decides a resend, so a record
-//! forged or copied by someone who can write the table but holds no key is never taken for
-//! a request's own, a value's digest is readable by nobody without a key, and `rotate-keys`
-//! re-seals records like any token, so a retry is recognised across a key rotation.
+//! under a key derived from `ENCRYPTION_KEY` for this purpose alone ([`Cipher::seal`]).
+//! Only the seal decides a resend, so a record forged or copied by someone who can write the
+//! table but holds no key is never taken for a request's own, a value's digest is readable
+//! by nobody without a key, and `rotate-keys` re-seals records like any token, so a retry
+//! is recognised across a key rotation.
 
 use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
