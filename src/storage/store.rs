@@ -198,7 +198,8 @@ impl SecretStore {
         let put = Put::builder()
             .set_item(Some(item))
             .table_name(self.table.as_str())
-            .condition_expression("attribute_not_exists(org_id)")
+            .condition_expression("attribute_not_exists(#org)")
+            .expression_attribute_names("#org", Attr::OrgId.name())
             .build()
             .map_err(|err| StoreError::Other(format!("put: {err}")))?;
         let items = vec![
