@@ -10,7 +10,7 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// controls (Cc), format characters (Cf: bidi overrides, zero-width joiners and spaces) and
 /// the line and paragraph separators (Zl, Zp). None of them belongs in an identifier that is
 /// compared byte for byte, written to logs and shown in consoles.
-pub(crate) fn is_invisible_control(c: char) -> bool {
+pub fn is_invisible_control(c: char) -> bool {
     matches!(
         c.general_category(),
         GeneralCategory::Control
