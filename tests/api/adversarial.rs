@@ -9,26 +9,12 @@ use base64::Engine;
 use org_secrets::api::body::parse_create_body;
 use org_secrets::api::error::ApiError;
 use org_secrets::crypto::EncryptedValue;
-use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::support::*;
 
 const CANARY: &str = "CANARY-adversarial-77e1";
-
-async fn store_behind(proxy: &FaultProxy, table_exists: bool) -> SecretStore {
-    let sdk = local_sdk_config(&proxy.endpoint).await;
-    let table = unique_table_name();
-    if table_exists {
-        let direct = local_sdk_config(&dynamodb_endpoint()).await;
-        SecretStore::from_sdk_config(&direct, table.clone(), &Default::default())
-            .create_table_if_missing()
-            .await
-            .unwrap();
-    }
-    SecretStore::from_sdk_config(&sdk, table, &fast_fail_settings())
-}
 
 fn assert_no_echo(answer: &Answer) {
     assert!(
@@ -190,8 +176,8 @@ async fn duplicate_keys_take_the_last_value() {
 /// Every authorization adversary is 401 or 403, and DynamoDB sees not one request.
 #[tokio::test]
 async fn authorization_adversaries_never_reach_dynamodb() {
-    let proxy = FaultProxy::start(|_| Fault::Pass);
-    let app = app_on(store_behind(&proxy, true).await, &[]);
+    let dynamodb = FaultyDynamoDb::new(|_| Fault::Pass);
+    let app = app_on(dynamodb.store().await, &[]);
     let body = create_body("target", CANARY);
 
     let mut cases: Vec<(String, Value, u16)> = Vec::new();
@@ -284,7 +270,7 @@ async fn authorization_adversaries_never_reach_dynamodb() {
         assert_no_echo(&answer);
     }
     assert_eq!(
-        proxy.request_count(),
+        dynamodb.request_count(),
         0,
         "an unauthorized request reached DynamoDB"
     );
@@ -323,8 +309,8 @@ async fn organization_spoofing_changes_nothing() {
 
 #[tokio::test]
 async fn throttling_on_every_attempt_is_503_after_bounded_attempts() {
-    let proxy = FaultProxy::start(|_| Fault::Error("ProvisionedThroughputExceededException"));
-    let app = app_on(store_behind(&proxy, true).await, &[]);
+    let dynamodb = FaultyDynamoDb::new(|_| Fault::Error("ProvisionedThroughputExceededException"));
+    let app = app_on(dynamodb.store().await, &[]);
     let answer = app
         .create("org_acme", "ADMIN", &create_body("t", CANARY))
         .await;
@@ -332,35 +318,35 @@ async fn throttling_on_every_attempt_is_503_after_bounded_attempts() {
     assert_eq!(answer.headers["retry-after"], "1");
     // Retries stop at 3 attempts or at the 1.5 s operation timeout of these settings,
     // whichever comes first (throttling backs off longer than other errors).
-    let attempts = proxy.request_count();
+    let attempts = dynamodb.request_count();
     assert!((2..=3).contains(&attempts), "{attempts} attempts");
     assert_no_echo(&answer);
 }
 
 #[tokio::test]
 async fn one_internal_error_then_success_is_201_and_stored_once() {
-    let proxy = FaultProxy::start(|n| {
+    let dynamodb = FaultyDynamoDb::new(|n| {
         if n == 0 {
             Fault::Error("InternalServerError")
         } else {
             Fault::Pass
         }
     });
-    let store = store_behind(&proxy, true).await;
+    let store = dynamodb.store().await;
     let app = app_on(store, &[]);
     let answer = app
         .create("org_acme", "ADMIN", &create_body("retried", "v"))
         .await;
     assert_eq!(answer.status, 201, "{}", answer.text);
-    assert_eq!(proxy.request_count(), 2);
+    assert_eq!(dynamodb.request_count(), 2);
     assert_eq!(app.item_count().await, 1);
 }
 
 #[tokio::test]
 async fn missing_table_and_access_denied_are_generic_500s() {
     // A real DynamoDB Local, but the table does not exist.
-    let proxy = FaultProxy::start(|_| Fault::Pass);
-    let app = app_on(store_behind(&proxy, false).await, &[]);
+    let dynamodb = FaultyDynamoDb::new(|_| Fault::Pass);
+    let app = app_on(dynamodb.store_without_table().await, &[]);
     let event = create_event("org_acme", "ADMIN", &create_body("t", CANARY));
     let answer = app.call(&event).await;
     assert_eq!(answer.status, 500, "{}", answer.text);
@@ -372,8 +358,8 @@ async fn missing_table_and_access_denied_are_generic_500s() {
     assert!(!answer.text.contains("ResourceNotFound"));
     assert_no_echo(&answer);
 
-    let denied = FaultProxy::start(|_| Fault::Error("AccessDeniedException"));
-    let app = app_on(store_behind(&denied, true).await, &[]);
+    let denied = FaultyDynamoDb::new(|_| Fault::Error("AccessDeniedException"));
+    let app = app_on(denied.store().await, &[]);
     let answer = app
         .create("org_acme", "ADMIN", &create_body("t", CANARY))
         .await;
@@ -389,14 +375,14 @@ async fn dynamodb_stopping_mid_run_is_503_and_leaves_no_partial_state() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let down = Arc::new(AtomicBool::new(false));
     let switch = Arc::clone(&down);
-    let proxy = FaultProxy::start(move |_| {
+    let dynamodb = FaultyDynamoDb::new(move |_| {
         if switch.load(Ordering::SeqCst) {
-            Fault::Down
+            Fault::Drop
         } else {
             Fault::Pass
         }
     });
-    let app = app_on(store_behind(&proxy, true).await, &[]);
+    let app = app_on(dynamodb.store().await, &[]);
     assert_eq!(
         app.create("org_acme", "ADMIN", &create_body("before", "v"))
             .await

@@ -416,7 +416,12 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
 /// `secrets-admin create-table` marks the table it creates, and only that one.
 #[tokio::test]
 async fn create_table_marks_a_new_table_bound_and_leaves_an_existing_one_alone() {
-    let store = store_at(&dynamodb_endpoint()).await;
+    // A table name nothing has created yet.
+    let store = SecretStore::from_sdk_config(
+        &local_sdk_config(&dynamodb_endpoint()).await,
+        unique_table_name(),
+        &Default::default(),
+    );
     let (code, created) = admin(&store, KEY_A, &["create-table"]);
     assert_eq!(code, Some(0), "{created}");
     assert!(created.contains("created table"), "{created}");

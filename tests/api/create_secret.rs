@@ -224,7 +224,12 @@ async fn permissions_as_a_json_array_in_a_lambda_authorizer_context() {
 /// 401 and 403 never touch DynamoDB: the store here points at an endpoint that would hang.
 #[tokio::test]
 async fn unauthenticated_and_forbidden_never_touch_dynamodb() {
-    let app = app_on(store_at(&black_hole()).await, &[]);
+    let app = app_on(
+        FaultyDynamoDb::always(Fault::Hang)
+            .store_without_table()
+            .await,
+        &[],
+    );
     let mut no_org = create_event("org_acme", "ADMIN", &create_body("n", "v"));
     no_org["requestContext"]["authorizer"]["jwt"]["claims"]
         .as_object_mut()
@@ -268,7 +273,12 @@ async fn unauthenticated_and_forbidden_never_touch_dynamodb() {
 
 #[tokio::test]
 async fn alb_and_function_url_events_are_401() {
-    let app = app_on(store_at(&black_hole()).await, &[]);
+    let app = app_on(
+        FaultyDynamoDb::always(Fault::Hang)
+            .store_without_table()
+            .await,
+        &[],
+    );
     let body = create_body("n", "v");
     let alb = json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/t/0123456789abcdef"}},
@@ -591,7 +601,9 @@ async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
 #[tokio::test]
 async fn throttling_after_retries_is_503_with_retry_after() {
     let app = app_on(
-        store_at(&failing_dynamodb("ProvisionedThroughputExceededException")).await,
+        FaultyDynamoDb::always(Fault::Error("ProvisionedThroughputExceededException"))
+            .store_without_table()
+            .await,
         &[],
     );
     let answer = app
@@ -606,7 +618,12 @@ async fn throttling_after_retries_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn stuck_dynamodb_times_out_into_503() {
-    let app = app_on(store_at(&black_hole()).await, &[]);
+    let app = app_on(
+        FaultyDynamoDb::always(Fault::Hang)
+            .store_without_table()
+            .await,
+        &[],
+    );
     let answer = app
         .create("org_acme", "ADMIN", &create_body("a", "b"))
         .await;
@@ -617,7 +634,9 @@ async fn stuck_dynamodb_times_out_into_503() {
 #[tokio::test]
 async fn other_dynamodb_errors_are_500_with_the_request_id() {
     let app = app_on(
-        store_at(&failing_dynamodb("ValidationException")).await,
+        FaultyDynamoDb::always(Fault::Error("ValidationException"))
+            .store_without_table()
+            .await,
         &[],
     );
     let event = create_event("org_acme", "ADMIN", &create_body("a", "CANARY-500"));
@@ -643,7 +662,6 @@ async fn other_dynamodb_errors_are_500_with_the_request_id() {
 /// checks which limit fired, not speed.
 #[tokio::test(start_paused = true)]
 async fn one_deadline_bounds_every_operation_against_a_dynamodb_that_never_answers() {
-    let sdk = local_sdk_config(&black_hole()).await;
     let minute = std::time::Duration::from_secs(60);
     let patient = org_secrets::storage::StoreSettings {
         connect_timeout: minute,
@@ -651,8 +669,9 @@ async fn one_deadline_bounds_every_operation_against_a_dynamodb_that_never_answe
         operation_timeout: minute,
         max_attempts: 3,
     };
-    let table = unique_table_name();
-    let store = org_secrets::storage::SecretStore::from_sdk_config(&sdk, table, &patient);
+    let store = FaultyDynamoDb::always(Fault::Hang)
+        .store_with(&patient, false)
+        .await;
     let app = app_on(store, &[]);
     let events = [
         create_event("org_acme", "ADMIN", &create_body("n", "v")),

@@ -797,16 +797,13 @@ fn response_clone(response: &Response<Body>) -> Response<Body> {
 /// virtual here (tokio's paused clock), so this measures which timeout fired, not speed.
 #[tokio::test(start_paused = true)]
 async fn the_warm_up_gives_up_on_its_own_short_timeout() {
-    let sdk = local_sdk_config(&black_hole()).await;
-    let store = org_secrets::storage::SecretStore::from_sdk_config(
-        &sdk,
-        unique_table_name(),
-        &org_secrets::storage::StoreSettings::default(),
-    );
+    let store = FaultyDynamoDb::always(Fault::Hang)
+        .store_with(&org_secrets::storage::StoreSettings::default(), false)
+        .await;
     let started = tokio::time::Instant::now();
     let err = store.warm_up().await.unwrap_err();
     let waited = started.elapsed();
-    // The operation timed out (not the connect, which the black hole accepts at once).
+    // The operation timed out: the endpoint never answers, so no attempt can end first.
     assert_eq!(
         err,
         org_secrets::storage::StoreError::Unavailable("timeout".to_owned())
@@ -929,7 +926,9 @@ async fn items_from_before_exact_subjects_cannot_be_replayed_by_a_subject_named_
 #[tokio::test]
 async fn a_transaction_cancelled_for_no_busy_reason_is_a_500() {
     let app = app_on(
-        store_at(&failing_dynamodb("TransactionCanceledException")).await,
+        FaultyDynamoDb::always(Fault::Error("TransactionCanceledException"))
+            .store_without_table()
+            .await,
         &[],
     );
     let answer = app.create("org_a", "ADMIN", &create_body("n", "v")).await;

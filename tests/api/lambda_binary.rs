@@ -423,7 +423,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         ("ValidationException", 500),
         ("ProvisionedThroughputExceededException", 503),
     ] {
-        let fault = failing_dynamodb(error_type);
+        let fault = FaultyDynamoDb::always(Fault::Error(error_type)).serve();
         let mut env = vec![
             ("ENCRYPTION_KEY", KEY_A),
             ("SECRETS_TABLE_NAME", "faulty_table"),
@@ -884,7 +884,7 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
     // own: every suite shares this process).
     let closed_port = "http://127.0.0.1:1".to_owned();
     for unavailable in [
-        failing_dynamodb("ProvisionedThroughputExceededException"),
+        FaultyDynamoDb::always(Fault::Error("ProvisionedThroughputExceededException")).serve(),
         closed_port,
     ] {
         let lambda = local_lambda("direct-unavailable", &table, &unavailable, &[]);

@@ -131,7 +131,12 @@ async fn observed_statuses_are_declared() {
     get["requestContext"]["http"]["method"] = json!("PATCH");
     observed.insert(app.call(&get).await.status);
     for fault in ["ValidationException", "ThrottlingException"] {
-        let faulty = app_on(store_at(&failing_dynamodb(fault)).await, &[]);
+        let faulty = app_on(
+            FaultyDynamoDb::always(Fault::Error(fault))
+                .store_without_table()
+                .await,
+            &[],
+        );
         observed.insert(faulty.create("o", "ADMIN", &body).await.status);
     }
     assert_eq!(
@@ -159,11 +164,15 @@ async fn lifecycle_statuses_are_declared() {
         201
     );
     let throttled = app_on(
-        store_at(&failing_dynamodb("ThrottlingException")).await,
+        FaultyDynamoDb::always(Fault::Error("ThrottlingException"))
+            .store_without_table()
+            .await,
         &[],
     );
     let broken = app_on(
-        store_at(&failing_dynamodb("ValidationException")).await,
+        FaultyDynamoDb::always(Fault::Error("ValidationException"))
+            .store_without_table()
+            .await,
         &[],
     );
     let update = update_body("v2");

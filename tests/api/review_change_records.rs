@@ -545,12 +545,11 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_repla
 /// retry: a create whose transaction then failed (or never ran) is dropped.
 #[tokio::test]
 async fn a_transaction_in_progress_is_answered_503_retry() {
-    let table = fresh_store().await.table().clone();
     // The SDK's default timeouts: an attempt timing out on a loaded machine would be a 503
     // for the wrong reason.
-    let proxy = FaultProxy::start(|_| Fault::Error("TransactionInProgressException"));
-    let sdk = local_sdk_config(&proxy.endpoint).await;
-    let store = SecretStore::from_sdk_config(&sdk, table, &StoreSettings::default());
+    let store = FaultyDynamoDb::always(Fault::Error("TransactionInProgressException"))
+        .store_with(&StoreSettings::default(), true)
+        .await;
     let app = app_on(store, &[]);
     let answer = app
         .create(ORG, "ADMIN", &create_body("in_progress", "v"))
@@ -937,17 +936,15 @@ async fn racing_writes_and_duplicates_keep_the_counter_exact() {
 /// tell a resend: two calls. (The table used to say one read and no write.)
 #[tokio::test]
 async fn a_create_refused_as_taken_costs_its_cancelled_transaction_and_one_read() {
-    let table = fresh_store().await.table().clone();
-    let proxy = FaultProxy::start(|_| Fault::Pass);
-    let sdk = local_sdk_config(&proxy.endpoint).await;
-    let store = SecretStore::from_sdk_config(&sdk, table, &StoreSettings::default());
+    let dynamodb = FaultyDynamoDb::always(Fault::Pass);
+    let store = dynamodb.store_with(&StoreSettings::default(), true).await;
     let app = app_on(store, &[]);
     app.seed(ORG, "taken", "v").await;
-    let before = proxy.request_count();
+    let before = dynamodb.request_count();
     let answer = app.create(ORG, "ADMIN", &create_body("taken", "w")).await;
     assert_eq!(answer.status, 409);
     assert_eq!(
-        proxy.request_count() - before,
+        dynamodb.request_count() - before,
         2,
         "DynamoDB calls for a 409 create: a cancelled TransactWriteItems and one read"
     );

@@ -212,7 +212,9 @@ async fn reader_returns_values_and_typed_errors() {
     );
     // Storage trouble is its own error.
     let broken = SecretReader::new(
-        store_at(&failing_dynamodb("ThrottlingException")).await,
+        FaultyDynamoDb::always(Fault::Error("ThrottlingException"))
+            .store_without_table()
+            .await,
         cipher(KEY_A),
     );
     assert!(matches!(
