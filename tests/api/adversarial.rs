@@ -88,7 +88,7 @@ async fn bad_bodies_are_typed_4xx_and_write_nothing() {
         ),
     ];
     for (label, body, kind) in cases {
-        let answer = app.create("org_acme", "ADMIN", &body).await;
+        let answer = app.admin("org_acme").create_body(&body).await;
         assert_eq!(
             answer.status,
             422,
@@ -110,7 +110,7 @@ async fn bad_bodies_are_typed_4xx_and_write_nothing() {
 #[tokio::test]
 async fn invalid_base64_body_is_422_not_a_panic() {
     let app = fresh_app().await;
-    let mut event = create_event("org_acme", "ADMIN", "");
+    let mut event = admin("org_acme").create_event("");
     event["body"] = json!(format!("%%%not base64 {CANARY}%%%"));
     event["isBase64Encoded"] = json!(true);
     let answer = app.call(&event).await;
@@ -126,7 +126,7 @@ async fn invalid_base64_body_is_422_not_a_panic() {
 #[tokio::test]
 async fn hostile_event_fields_do_not_panic() {
     let app = fresh_app().await;
-    let mut event = create_event("org_acme", "ADMIN", &create_body("hostile_fields", "v"));
+    let mut event = admin("org_acme").create_event(&create_body("hostile_fields", "v"));
     event["rawQueryString"] = json!("a=b c&d=\"é\"");
     event["headers"]["host"] = json!("bad host/with spaces");
     let answer = app.call(&event).await;
@@ -142,7 +142,7 @@ async fn a_non_json_content_type_is_415_and_writes_nothing() {
         "multipart/form-data; boundary=x",
     ] {
         let event = with_header(
-            create_event("org_acme", "ADMIN", &create_body("ct", CANARY)),
+            admin("org_acme").create_event(&create_body("ct", CANARY)),
             "content-type",
             content_type,
         );
@@ -152,7 +152,7 @@ async fn a_non_json_content_type_is_415_and_writes_nothing() {
         assert_no_echo(&answer);
     }
     let charset = with_header(
-        create_event("org_acme", "ADMIN", &create_body("ct", "v")),
+        admin("org_acme").create_event(&create_body("ct", "v")),
         "content-type",
         "application/json; charset=utf-8",
     );
@@ -166,7 +166,7 @@ async fn duplicate_keys_take_the_last_value() {
     let app = fresh_app().await;
     let body =
         r#"{"secret_name":"first","secret_value":"a","secret_name":"dup","secret_value":"b"}"#;
-    let answer = app.create("org_acme", "ADMIN", body).await;
+    let answer = app.admin("org_acme").create_body(body).await;
     assert_eq!(answer.status, 201);
     assert_eq!(answer.json["secret_name"], "dup");
     assert_eq!(app.stored_value("org_acme", "dup").await, "b");
@@ -193,7 +193,7 @@ async fn authorization_adversaries_never_reach_dynamodb() {
     ] {
         cases.push((
             format!("permissions {permissions:?}"),
-            create_event("org_acme", permissions, &body),
+            caller("org_acme", permissions).create_event(&body),
             403,
         ));
     }
@@ -238,7 +238,7 @@ async fn authorization_adversaries_never_reach_dynamodb() {
     claims_list["requestContext"]["authorizer"] =
         json!({"claims": ["org_acme"], "permissions": "ADMIN"});
     cases.push(("claims as a list".to_owned(), claims_list, 401));
-    let mut no_authorizer = create_event("org_acme", "ADMIN", &body);
+    let mut no_authorizer = admin("org_acme").create_event(&body);
     no_authorizer["requestContext"]
         .as_object_mut()
         .unwrap()
@@ -250,7 +250,7 @@ async fn authorization_adversaries_never_reach_dynamodb() {
         no_authorizer,
         401,
     ));
-    let mut iam = create_event("org_acme", "ADMIN", &body);
+    let mut iam = admin("org_acme").create_event(&body);
     iam["requestContext"]["authorizer"] = json!({"iam": {"accessKey": "AKIA", "accountId": "123456789012",
         "callerId": "AIDA", "principalOrgId": null, "userArn": "arn:aws:iam::123456789012:user/x", "userId": "AIDA"}});
     cases.push(("IAM authorizer".to_owned(), iam, 401));
@@ -282,7 +282,7 @@ async fn organization_spoofing_changes_nothing() {
     let app = fresh_app().await;
     let body =
         json!({"secret_name": "spoof", "secret_value": "v", "org_id": "org_victim"}).to_string();
-    let mut event = create_event("org_attacker", "ADMIN", &body);
+    let mut event = admin("org_attacker").create_event(&body);
     event["rawQueryString"] = json!("org_id=org_victim");
     event["queryStringParameters"] = json!({"org_id": "org_victim"});
     event["headers"]["x-org-id"] = json!("org_victim");
@@ -292,13 +292,14 @@ async fn organization_spoofing_changes_nothing() {
     assert!(app.stored_item("org_victim", "spoof").await.is_none());
     // Update and delete address only the caller's organization too.
     assert_eq!(
-        app.create("org_victim", "ADMIN", &create_body("spoof", "victim-value"))
+        app.admin("org_victim")
+            .create("spoof", "victim-value")
             .await
             .status,
         201
     );
     let update = json!({"secret_value": "overwritten", "org_id": "org_victim"}).to_string();
-    let mut put = op_event("PUT", "/spoof", "org_attacker", "ADMIN", Some(&update));
+    let mut put = admin("org_attacker").update_event("spoof", &update);
     put["headers"]["x-org-id"] = json!("org_victim");
     assert_eq!(app.call(&put).await.status, 200);
     assert_eq!(
@@ -311,9 +312,7 @@ async fn organization_spoofing_changes_nothing() {
 async fn throttling_on_every_attempt_is_503_after_bounded_attempts() {
     let dynamodb = FaultyDynamoDb::new(|_| Fault::Error("ProvisionedThroughputExceededException"));
     let app = app_on(dynamodb.store().await, &[]);
-    let answer = app
-        .create("org_acme", "ADMIN", &create_body("t", CANARY))
-        .await;
+    let answer = app.admin("org_acme").create("t", CANARY).await;
     assert_eq!(answer.status, 503);
     assert_eq!(answer.headers["retry-after"], "1");
     // Retries stop at 3 attempts or at the 1.5 s operation timeout of these settings,
@@ -334,9 +333,7 @@ async fn one_internal_error_then_success_is_201_and_stored_once() {
     });
     let store = dynamodb.store().await;
     let app = app_on(store, &[]);
-    let answer = app
-        .create("org_acme", "ADMIN", &create_body("retried", "v"))
-        .await;
+    let answer = app.admin("org_acme").create("retried", "v").await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     assert_eq!(dynamodb.request_count(), 2);
     assert_eq!(app.item_count().await, 1);
@@ -347,7 +344,7 @@ async fn missing_table_and_access_denied_are_generic_500s() {
     // A real DynamoDB Local, but the table does not exist.
     let dynamodb = FaultyDynamoDb::new(|_| Fault::Pass);
     let app = app_on(dynamodb.store_without_table().await, &[]);
-    let event = create_event("org_acme", "ADMIN", &create_body("t", CANARY));
+    let event = admin("org_acme").create_event(&create_body("t", CANARY));
     let answer = app.call(&event).await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.json["error"]["message"], "Internal server error");
@@ -360,9 +357,7 @@ async fn missing_table_and_access_denied_are_generic_500s() {
 
     let denied = FaultyDynamoDb::new(|_| Fault::Error("AccessDeniedException"));
     let app = app_on(denied.store().await, &[]);
-    let answer = app
-        .create("org_acme", "ADMIN", &create_body("t", CANARY))
-        .await;
+    let answer = app.admin("org_acme").create("t", CANARY).await;
     assert_eq!(answer.status, 500);
     assert!(!answer.text.contains("AccessDenied"));
     assert_eq!(denied.request_count(), 1, "access denied is not retried");
@@ -384,19 +379,17 @@ async fn dynamodb_stopping_mid_run_is_503_and_leaves_no_partial_state() {
     });
     let app = app_on(dynamodb.store().await, &[]);
     assert_eq!(
-        app.create("org_acme", "ADMIN", &create_body("before", "v"))
-            .await
-            .status,
+        app.admin("org_acme").create("before", "v").await.status,
         201
     );
 
     down.store(true, Ordering::SeqCst);
     let update = update_body("during");
     for event in [
-        create_event("org_acme", "ADMIN", &create_body("during", "v")),
-        op_event("PUT", "/before", "org_acme", "ADMIN", Some(&update)),
-        op_event("DELETE", "/before", "org_acme", "ADMIN", None),
-        op_event("GET", "", "org_acme", "READ", None),
+        admin("org_acme").create_event(&create_body("during", "v")),
+        admin("org_acme").update_event("before", &update),
+        admin("org_acme").delete_event("before"),
+        reader("org_acme").list_event(),
     ] {
         let answer = app.call(&event).await;
         assert_eq!(answer.status, 503, "{}", answer.text);
@@ -404,7 +397,7 @@ async fn dynamodb_stopping_mid_run_is_503_and_leaves_no_partial_state() {
     }
 
     down.store(false, Ordering::SeqCst);
-    let list = app.list("org_acme", "READ").await;
+    let list = app.reader("org_acme").list().await;
     assert_eq!(
         list.json["secrets"],
         json!(["before"]),
@@ -412,9 +405,7 @@ async fn dynamodb_stopping_mid_run_is_503_and_leaves_no_partial_state() {
     );
     assert_eq!(app.stored_value("org_acme", "before").await, "v");
     assert_eq!(
-        app.create("org_acme", "ADMIN", &create_body("during", "v"))
-            .await
-            .status,
+        app.admin("org_acme").create("during", "v").await.status,
         201
     );
 }
@@ -431,17 +422,14 @@ async fn interleaved_create_update_delete_never_store_an_unacknowledged_value() 
                 let value = format!("value-{i}");
                 let (event, ok_status) = match i % 3 {
                     0 => (
-                        create_event("org_acme", "ADMIN", &create_body("raced", &value)),
+                        admin("org_acme").create_event(&create_body("raced", &value)),
                         201,
                     ),
                     1 => {
                         let body = update_body(&value);
-                        (
-                            op_event("PUT", "/raced", "org_acme", "ADMIN", Some(&body)),
-                            200,
-                        )
+                        (admin("org_acme").update_event("raced", &body), 200)
                     }
-                    _ => (op_event("DELETE", "/raced", "org_acme", "ADMIN", None), 200),
+                    _ => (admin("org_acme").delete_event("raced"), 200),
                 };
                 let status = app.call(&event).await.status;
                 assert!(

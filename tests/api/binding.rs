@@ -68,7 +68,7 @@ async fn read(store: &SecretStore, keys: &str, org: &str, name: &str) -> Result<
 }
 
 /// `secrets-admin` with `args` (see support::secrets_admin); the canary never printed.
-fn admin(store: &SecretStore, keys: &str, args: &[&str]) -> (Option<i32>, String) {
+fn run_admin(store: &SecretStore, keys: &str, args: &[&str]) -> (Option<i32>, String) {
     secrets_admin(store, keys, args, &[CANARY])
 }
 
@@ -121,7 +121,7 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
     assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
 
     // secrets-admin verify names both, and only them.
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains("verify: org_b/x: the binding does not match"),
@@ -142,14 +142,9 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
 async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
     let app = seeded().await;
     let store = app.store();
-    assert_eq!(
-        app.update("org_a", "ADMIN", "x", &update_body("v2"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(app.delete("org_b", "ADMIN", "x").await.status, 200);
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(app.admin("org_a").update("x", "v2").await.status, 200);
+    assert_eq!(app.admin("org_b").delete("x").await.status, 200);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(0), "{report}");
     // Two live secrets, org_a/x's previous value and org_b/x's deleted one.
     assert!(
@@ -157,7 +152,7 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
         "{report}"
     );
     // A restored value still verifies where it belongs.
-    assert_eq!(app.restore("org_b", "ADMIN", "x", None).await.status, 200);
+    assert_eq!(app.admin("org_b").restore("x", None).await.status, 200);
     assert_eq!(
         read(store, KEY_A, "org_b", "x").await.unwrap(),
         format!("{CANARY}-org_b-x")
@@ -196,7 +191,7 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
     }
     previous_key(&mut forged);
     put_raw_item(store, forged).await;
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains("verify: org_a/x (previous copy): the binding does not match"),
@@ -204,14 +199,14 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
     );
     // Restore refuses to bring it back: 500 (a table changed outside the function),
     // nothing written, the live value as it was.
-    let refused = app.restore("org_a", "ADMIN", "x", Some("previous")).await;
+    let refused = app.admin("org_a").restore("x", Some("previous")).await;
     assert_eq!(refused.status, 500, "{}", refused.text);
     assert!(!refused.text.contains(CANARY));
     assert_eq!(read(store, KEY_A, "org_a", "x").await.unwrap(), "v2");
     // The same for a deleted copy holding another secret's token.
-    assert_eq!(app.delete("org_a", "ADMIN", "y").await.status, 200);
+    assert_eq!(app.admin("org_a").delete("y").await.status, 200);
     copy_token_to_copy(store, ("org_a", "x"), "org_a", "deleted:y").await;
-    let refused = app.restore("org_a", "ADMIN", "y", None).await;
+    let refused = app.admin("org_a").restore("y", None).await;
     assert_eq!(refused.status, 500, "{}", refused.text);
     assert!(app.stored_item("org_a", "y").await.is_none());
 }
@@ -244,7 +239,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         }
     );
     assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_err());
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains(
@@ -262,7 +257,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         "{report}"
     );
 
-    let (code, dry) = admin(store, KEY_A, &["bind", "--dry-run"]);
+    let (code, dry) = run_admin(store, KEY_A, &["bind", "--dry-run"]);
     assert_eq!(code, Some(0), "{dry}");
     assert!(
         dry.contains(
@@ -272,14 +267,14 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         "{dry}"
     );
     assert!(read(store, KEY_A, "org_a", "x").await.is_err());
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains("NOT marked bound"),
         "a dry run marked it: {report}"
     );
 
-    let (code, bound) = admin(store, KEY_A, &["bind"]);
+    let (code, bound) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(0), "{bound}");
     assert!(
         bound.contains(
@@ -294,12 +289,12 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
     );
     assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
     // Once is all: the table is marked now, so a rerun binds nothing.
-    let (code, rerun) = admin(store, KEY_A, &["bind"]);
+    let (code, rerun) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(1), "{rerun}");
     assert!(rerun.contains("bind: refused:"), "{rerun}");
     assert!(rerun.contains("by bind, so nothing was bound"), "{rerun}");
     // The copied token keeps its (wrong) binding and is still reported.
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains("verify: org_a/y: the binding does not match"),
@@ -311,7 +306,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         "{report}"
     );
     assert!(!report.contains("not marked bound"), "{report}");
-    let (code, usage) = admin(store, KEY_A, &["bind", "--everything"]);
+    let (code, usage) = run_admin(store, KEY_A, &["bind", "--everything"]);
     assert_eq!(code, Some(2));
     assert!(usage.contains("usage:"));
 }
@@ -323,7 +318,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
     let app = seeded().await;
     let store = app.store();
     // Marked at birth by create-table (the library call behind `secrets-admin create-table`).
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(0), "{report}");
     assert!(
         report.contains(
@@ -336,7 +331,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
 
     // Every item bound but no marker: a table bind never completed on, or a deleted marker.
     unmark(store).await;
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains(
@@ -352,7 +347,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
 
     // A legacy item no configured key opens stays unbound, and the table unmarked.
     strip_binding(store, "org_a", "y").await;
-    let (code, failed) = admin(store, KEY_B, &["bind"]);
+    let (code, failed) = run_admin(store, KEY_B, &["bind"]);
     assert_eq!(code, Some(1), "{failed}");
     assert!(
         failed.contains("bind: left unbound org_a/y: no configured key opens its token"),
@@ -372,7 +367,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
         Some(AttributeValue::N("1".to_owned())),
     )
     .await;
-    let (code, failed) = admin(store, KEY_A, &["bind"]);
+    let (code, failed) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(1), "{failed}");
     assert!(
         failed.contains(
@@ -385,7 +380,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
         "{failed}"
     );
     assert!(failed.contains("NOT marked bound"), "{failed}");
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(report.contains("; NOT marked bound"), "{report}");
     // Once that is dealt with (here: the item deleted), bind marks the table.
@@ -398,13 +393,13 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
         .send()
         .await
         .unwrap();
-    let (code, done) = admin(store, KEY_A, &["bind"]);
+    let (code, done) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(0), "{done}");
     assert!(
         done.contains("bind: done: scanned 2, bound 0, already bound 2, skipped 0, failed 0"),
         "{done}"
     );
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(0), "{report}");
     assert!(
         report.contains("verify: ok: scanned 2, verified 2"),
@@ -422,7 +417,7 @@ async fn create_table_marks_a_new_table_bound_and_leaves_an_existing_one_alone()
         unique_table_name(),
         &Default::default(),
     );
-    let (code, created) = admin(&store, KEY_A, &["create-table"]);
+    let (code, created) = run_admin(&store, KEY_A, &["create-table"]);
     assert_eq!(code, Some(0), "{created}");
     assert!(created.contains("created table"), "{created}");
     assert!(created.contains("marked bound"), "{created}");
@@ -437,7 +432,7 @@ async fn create_table_marks_a_new_table_bound_and_leaves_an_existing_one_alone()
     assert_eq!(item_count(&store).await, 0);
     // An existing table, here one unmarked since, is left as it is.
     unmark(&store).await;
-    let (code, exists) = admin(&store, KEY_A, &["create-table"]);
+    let (code, exists) = run_admin(&store, KEY_A, &["create-table"]);
     assert_eq!(code, Some(0), "{exists}");
     assert!(exists.contains("exists"), "{exists}");
     assert_eq!(store.bindings_marker().await.unwrap(), None);
@@ -448,7 +443,7 @@ async fn rotation_rebinds_what_it_reencrypts_and_leaves_a_copied_token_alone() {
     let app = seeded().await;
     let store = app.store();
     copy_token(store, ("org_a", "x"), ("org_a", "y")).await;
-    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    let (code, rotated) = run_admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
     assert_eq!(code, Some(1), "a refused item is a failure: {rotated}");
     assert!(
         rotated.contains("rotate-keys: failed org_a/y: the binding does not match"),
@@ -465,7 +460,7 @@ async fn rotation_rebinds_what_it_reencrypts_and_leaves_a_copied_token_alone() {
             format!("{CANARY}-{org}-{name}")
         );
     }
-    let (code, report) = admin(store, KEY_B, &["verify"]);
+    let (code, report) = run_admin(store, KEY_B, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains("scanned 3, verified 2, undecryptable 1, unbound 0, binding mismatch 0"),
@@ -583,7 +578,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
     strip_binding(store, "org_b", "x").await;
 
     for args in [&["bind"][..], &["bind", "--dry-run"]] {
-        let (code, refused) = admin(store, KEY_A, args);
+        let (code, refused) = run_admin(store, KEY_A, args);
         assert_eq!(code, Some(1), "{args:?}: {refused}");
         assert!(refused.contains("bind: refused:"), "{refused}");
         assert!(refused.contains("is marked bound"), "{refused}");
@@ -603,7 +598,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
     let refusal = python_recipe(store, KEY_A, ("org_b", "x"), CANARY).unwrap_err();
     assert!(refusal.contains("binding is missing"), "{refusal}");
     // verify: exit 1, the item named as stripped, and no advice to bind it.
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains("verify: org_b/x: the item has no binding, in a table marked bound"),
@@ -639,10 +634,10 @@ async fn verify_reports_every_item_whose_token_or_binding_is_missing_or_not_a_st
     }
     for (_, _, _, name) in &cases {
         app.seed("org_a", name, &format!("{CANARY}-{name}")).await;
-        let updated = app.update("org_a", "ADMIN", name, &update_body("v2")).await;
+        let updated = app.admin("org_a").update(name, "v2").await;
         assert_eq!(updated.status, 200, "{}", updated.text);
         app.seed("org_b", name, &format!("{CANARY}-{name}")).await;
-        assert_eq!(app.delete("org_b", "ADMIN", name).await.status, 200);
+        assert_eq!(app.admin("org_b").delete(name).await.status, 200);
     }
     for (attribute, _, value, name) in &cases {
         let places = [
@@ -671,7 +666,7 @@ async fn verify_reports_every_item_whose_token_or_binding_is_missing_or_not_a_st
         put_raw_item(store, item).await;
     }
 
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     for (attribute, shape, _, name) in &cases {
         let expected = if *attribute == "binding" && *shape == "missing" {
@@ -786,7 +781,7 @@ async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
     let store = app.store();
     strip_binding(store, "org_a", "y").await;
     let before = stored_item(store, "org_a", "y").await.unwrap();
-    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    let (code, rotated) = run_admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
     assert_eq!(code, Some(1), "{rotated}");
     assert!(
         rotated.contains(
@@ -804,7 +799,7 @@ async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
     // In a table not marked bound (written before bindings) it is re-encrypted, as before
     // issue 19, and stays unbound for `bind`.
     unmark(store).await;
-    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    let (code, rotated) = run_admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
     assert_eq!(code, Some(0), "{rotated}");
     assert!(
         rotated.contains("rotated 1, skipped 2, failed 0"),

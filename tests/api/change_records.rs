@@ -107,12 +107,7 @@ async fn direct_request_ids_are_used_exactly_or_refused() {
             Some("v1"),
             "{case}"
         );
-        assert_eq!(
-            app.update(ORG, "ADMIN", &name, &update_body("v3"))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.admin(ORG).update(&name, "v3").await.status, 200);
         assert_eq!(deliver(&app, &update).await.unwrap().status, 200, "{case}");
         assert_eq!(app.stored_value(ORG, &name).await, "v3", "{case}");
         assert_eq!(
@@ -181,7 +176,7 @@ async fn a_retried_update_is_recognised_across_a_key_rotation() {
     let after = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_B)]);
 
     before.seed(ORG, "rotated", "v1").await;
-    let update = op_event("PUT", "/rotated", ORG, "ADMIN", Some(&update_body("v2")));
+    let update = admin(ORG).update_event("rotated", &update_body("v2"));
     assert_eq!(before.call(&update).await.status, 200);
     let live_token = || async {
         attr(
@@ -245,7 +240,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     // A forged ledger entry (the attribute older versions read) naming the delete that is
     // about to come: ignored, the delete happens.
     app.seed(ORG, "ledgered", "v").await;
-    let delete = op_event("DELETE", "/ledgered", ORG, "ADMIN", None);
+    let delete = admin(ORG).delete_event("ledgered");
     let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
     let mut item = app.stored_item(ORG, "ledgered").await.unwrap();
     let entry = |at: i64| {
@@ -279,7 +274,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     // Records forged into the slot of a delete that is about to come.
     app.seed(ORG, "other", "v").await;
     let genuine_of_another = {
-        let other = op_event("DELETE", "/other", ORG, "ADMIN", None);
+        let other = admin(ORG).delete_event("other");
         assert_eq!(app.call(&other).await.status, 200);
         let request_id = other["requestContext"]["requestId"].as_str().unwrap();
         let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
@@ -347,7 +342,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     ];
     for (case, forge) in &forgeries {
         app.seed(ORG, "target", "sk_target").await;
-        let delete = op_event("DELETE", "/target", ORG, "ADMIN", None);
+        let delete = admin(ORG).delete_event("target");
         let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
         let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
         let forged = forge(&key);
@@ -361,18 +356,14 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
             "{case}: nothing over it"
         );
         // Any other request goes ahead: a forgery blocks only its own slot.
-        assert_eq!(
-            app.delete(ORG, "ADMIN", "target").await.status,
-            200,
-            "{case}"
-        );
+        assert_eq!(app.admin(ORG).delete("target").await.status, 200, "{case}");
     }
 
     // A genuine record relabelled in its plain attributes: its seal decides, and it says
     // "delete of another secret", so the same request id for this one is refused.
     app.seed(ORG, "relabelled", "v").await;
     app.seed(ORG, "first", "v").await;
-    let first = op_event("DELETE", "/first", ORG, "ADMIN", None);
+    let first = admin(ORG).delete_event("first");
     assert_eq!(app.call(&first).await.status, 200);
     let request_id = first["requestContext"]["requestId"].as_str().unwrap();
     let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
@@ -382,7 +373,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
         AttributeValue::S("relabelled".to_owned()),
     );
     put_raw_item(&store, record).await;
-    let mut reused = op_event("DELETE", "/relabelled", ORG, "ADMIN", None);
+    let mut reused = admin(ORG).delete_event("relabelled");
     reused["requestContext"]["requestId"] = first["requestContext"]["requestId"].clone();
     let answer = app.call(&reused).await;
     assert_eq!(answer.status, 409, "{}", answer.text);
@@ -420,39 +411,30 @@ async fn an_identity_names_one_change_and_a_resend_gets_the_first_answer() {
         event
     };
     app.seed(ORG, "b", "vb").await;
-    let create = keyed(create_event(ORG, "ADMIN", &create_body("a", "va")), "k1");
+    let create = keyed(admin(ORG).create_event(&create_body("a", "va")), "k1");
     assert_eq!(app.call(&create).await.status, 201);
     // The same key for another change: refused, nothing written.
     let misuses = [
         (
             "create, another value",
-            keyed(create_event(ORG, "ADMIN", &create_body("a", "vX")), "k1"),
+            keyed(admin(ORG).create_event(&create_body("a", "vX")), "k1"),
         ),
         (
             "create, another name",
-            keyed(create_event(ORG, "ADMIN", &create_body("c", "va")), "k1"),
+            keyed(admin(ORG).create_event(&create_body("c", "va")), "k1"),
         ),
         (
             "update",
-            keyed(
-                op_event("PUT", "/a", ORG, "ADMIN", Some(&update_body("va"))),
-                "k1",
-            ),
+            keyed(admin(ORG).update_event("a", &update_body("va")), "k1"),
         ),
         (
             "update of another secret",
-            keyed(
-                op_event("PUT", "/b", ORG, "ADMIN", Some(&update_body("va"))),
-                "k1",
-            ),
+            keyed(admin(ORG).update_event("b", &update_body("va")), "k1"),
         ),
-        (
-            "delete",
-            keyed(op_event("DELETE", "/a", ORG, "ADMIN", None), "k1"),
-        ),
+        ("delete", keyed(admin(ORG).delete_event("a"), "k1")),
         (
             "restore",
-            keyed(restore_event(ORG, "ADMIN", "a", Some("previous")), "k1"),
+            keyed(admin(ORG).restore_event("a", Some("previous")), "k1"),
         ),
     ];
     for (case, event) in &misuses {
@@ -468,14 +450,9 @@ async fn an_identity_names_one_change_and_a_resend_gets_the_first_answer() {
     }
     // The create sent again gets 201 whatever happened since: updated, deleted, created
     // again by someone else.
-    assert_eq!(
-        app.update(ORG, "ADMIN", "a", &update_body("va2"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.admin(ORG).update("a", "va2").await.status, 200);
     assert_eq!(app.call(&create).await.status, 201);
-    assert_eq!(app.delete(ORG, "ADMIN", "a").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("a").await.status, 200);
     assert_eq!(app.call(&create).await.status, 201);
     assert!(
         app.stored_item(ORG, "a").await.is_none(),
@@ -511,12 +488,7 @@ async fn legacy_ledger_and_key_attributes_are_ignored_and_dropped_on_the_next_wr
         AttributeValue::S("k".to_owned()),
     );
     put_raw_item(&store, item).await;
-    assert_eq!(
-        app.update(ORG, "ADMIN", "old", &update_body("v2"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.admin(ORG).update("old", "v2").await.status, 200);
     let live = app.stored_item(ORG, "old").await.unwrap();
     assert!(!live.contains_key("changes") && !live.contains_key("idempotency_key"));
     let org = OrgId::parse(ORG).unwrap();
@@ -528,9 +500,7 @@ async fn legacy_ledger_and_key_attributes_are_ignored_and_dropped_on_the_next_wr
         .unwrap();
     assert!(!previous.contains_key("changes") && !previous.contains_key("idempotency_key"));
     assert_eq!(
-        app.restore(ORG, "ADMIN", "old", Some("previous"))
-            .await
-            .status,
+        app.admin(ORG).restore("old", Some("previous")).await.status,
         200
     );
     assert_eq!(app.stored_value(ORG, "old").await, "v1");

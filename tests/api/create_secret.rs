@@ -18,11 +18,8 @@ fn assert_common_headers(answer: &Answer) {
 #[tokio::test]
 async fn create_returns_201_and_stores_the_contract_item() {
     let app = fresh_app().await;
-    let event = create_event(
-        "org_acme",
-        "[ADMIN]",
-        &create_body("stripe_api_key", "sk_live_123"),
-    );
+    let event =
+        caller("org_acme", "[ADMIN]").create_event(&create_body("stripe_api_key", "sk_live_123"));
     let request_id = event["requestContext"]["requestId"]
         .as_str()
         .unwrap()
@@ -73,13 +70,9 @@ async fn create_returns_201_and_stores_the_contract_item() {
 #[tokio::test]
 async fn duplicate_name_is_409_and_the_first_value_stays() {
     let app = fresh_app().await;
-    let first = app
-        .create("org_acme", "ADMIN", &create_body("github_token", "first"))
-        .await;
+    let first = app.admin("org_acme").create("github_token", "first").await;
     assert_eq!(first.status, 201);
-    let second = app
-        .create("org_acme", "ADMIN", &create_body("github_token", "second"))
-        .await;
+    let second = app.admin("org_acme").create("github_token", "second").await;
     assert_eq!(second.status, 409, "{}", second.text);
     assert_common_headers(&second);
     assert_eq!(second.json["success"], false);
@@ -97,13 +90,14 @@ async fn organizations_are_isolated_by_claims_and_body_org_id_is_ignored() {
     let body =
         json!({"secret_name": "shared_name", "secret_value": "acme", "org_id": "org_globex"})
             .to_string();
-    assert_eq!(app.create("org_acme", "ADMIN", &body).await.status, 201);
+    assert_eq!(app.admin("org_acme").create_body(&body).await.status, 201);
     // The body's org_id changed nothing: the item is under the claim's organization.
     assert!(app.stored_item("org_acme", "shared_name").await.is_some());
     assert!(app.stored_item("org_globex", "shared_name").await.is_none());
     // The second organization can create the same name.
     let globex = app
-        .create("org_globex", "ADMIN", &create_body("shared_name", "globex"))
+        .admin("org_globex")
+        .create("shared_name", "globex")
         .await;
     assert_eq!(globex.status, 201, "{}", globex.text);
     assert_eq!(app.item_count().await, 2);
@@ -196,7 +190,7 @@ async fn permissions_hierarchy_and_whole_tokens() {
     ];
     for (index, (permissions, status)) in cases.into_iter().enumerate() {
         let body = create_body(&format!("perm_case_{index}"), "v");
-        let answer = app.create("org_acme", permissions, &body).await;
+        let answer = app.caller("org_acme", permissions).create_body(&body).await;
         assert_eq!(
             answer.status, status,
             "permissions {permissions:?}: {}",
@@ -230,14 +224,14 @@ async fn unauthenticated_and_forbidden_never_touch_dynamodb() {
             .await,
         &[],
     );
-    let mut no_org = create_event("org_acme", "ADMIN", &create_body("n", "v"));
+    let mut no_org = admin("org_acme").create_event(&create_body("n", "v"));
     no_org["requestContext"]["authorizer"]["jwt"]["claims"]
         .as_object_mut()
         .unwrap()
         .remove("org_id");
-    let mut empty_org = create_event("org_acme", "ADMIN", &create_body("n", "v"));
+    let mut empty_org = admin("org_acme").create_event(&create_body("n", "v"));
     empty_org["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = json!("  ");
-    let mut no_authorizer = create_event("org_acme", "ADMIN", &create_body("n", "v"));
+    let mut no_authorizer = admin("org_acme").create_event(&create_body("n", "v"));
     no_authorizer["requestContext"]
         .as_object_mut()
         .unwrap()
@@ -245,7 +239,7 @@ async fn unauthenticated_and_forbidden_never_touch_dynamodb() {
     // IAM-only authorization: an authorizer block with no claims.
     let iam = json!({"iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012", "callerId": "AIDAEXAMPLE",
         "principalOrgId": null, "userArn": "arn:aws:iam::123456789012:user/x", "userId": "AIDAEXAMPLE"}});
-    let mut iam_only = create_event("org_acme", "ADMIN", &create_body("n", "v"));
+    let mut iam_only = admin("org_acme").create_event(&create_body("n", "v"));
     iam_only["requestContext"]["authorizer"] = iam;
     // The org claim is trusted from claims only: a header or query parameter does nothing.
     let mut header_org = no_authorizer.clone();
@@ -267,7 +261,7 @@ async fn unauthenticated_and_forbidden_never_touch_dynamodb() {
         );
         assert_common_headers(&answer);
     }
-    let forbidden = app.create("org_acme", "READ", &create_body("n", "v")).await;
+    let forbidden = app.reader("org_acme").create("n", "v").await;
     assert_eq!(forbidden.status, 403);
 }
 
@@ -293,7 +287,7 @@ async fn alb_and_function_url_events_are_401() {
 
 async fn assert_422(app: &TestApp, body: &str, expected: Value) {
     let before = app.item_count().await;
-    let answer = app.create("org_acme", "ADMIN", body).await;
+    let answer = app.admin("org_acme").create_body(body).await;
     assert_eq!(answer.status, 422, "body {body:?}: {}", answer.text);
     assert_common_headers(&answer);
     assert_eq!(answer.json, json!({ "detail": expected }), "body {body:?}");
@@ -401,42 +395,27 @@ async fn limits_are_characters_for_names_and_bytes_for_values() {
     let app = fresh_app().await;
     // 100 three-byte characters: 300 bytes, but 100 characters.
     let name = "☃".repeat(100);
-    let answer = app
-        .create("org_acme", "ADMIN", &create_body(&name, "v"))
-        .await;
+    let answer = app.admin("org_acme").create(&name, "v").await;
     assert_eq!(answer.status, 201, "{}", answer.text);
     // Exactly the maximum number of bytes is accepted; multibyte characters count as bytes.
     let at_limit = "é".repeat(32_768);
     assert_eq!(at_limit.len(), 65_536);
     assert_eq!(
-        app.create("org_acme", "ADMIN", &create_body("at_limit", &at_limit))
+        app.admin("org_acme")
+            .create("at_limit", &at_limit)
             .await
             .status,
         201
     );
     let over = format!("{at_limit}x");
     assert_eq!(
-        app.create("org_acme", "ADMIN", &create_body("over", &over))
-            .await
-            .status,
+        app.admin("org_acme").create("over", &over).await.status,
         422
     );
     // The configured maximum applies.
     let small = app_on(fresh_store().await, &[("MAX_SECRET_VALUE_BYTES", "8")]);
-    assert_eq!(
-        small
-            .create("o", "ADMIN", &create_body("a", "12345678"))
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        small
-            .create("o", "ADMIN", &create_body("b", "123456789"))
-            .await
-            .status,
-        422
-    );
+    assert_eq!(small.admin("o").create("a", "12345678").await.status, 201);
+    assert_eq!(small.admin("o").create("b", "123456789").await.status, 422);
 }
 
 #[tokio::test]
@@ -444,9 +423,7 @@ async fn largest_configurable_value_fits_in_a_dynamodb_item() {
     let app = app_on(fresh_store().await, &[("MAX_SECRET_VALUE_BYTES", "262144")]);
     let value = "v".repeat(262_144);
     let name = "n".repeat(100);
-    let answer = app
-        .create(&"o".repeat(256), "ADMIN", &create_body(&name, &value))
-        .await;
+    let answer = app.admin(&"o".repeat(256)).create(&name, &value).await;
     assert_eq!(answer.status, 201, "{}", answer.text);
 }
 
@@ -455,7 +432,8 @@ async fn unknown_fields_are_ignored() {
     let app = fresh_app().await;
     let body = json!({"secret_name": "weather_api_key", "secret_value": "abc", "description": "Weather", "extra": [1, 2]});
     assert_eq!(
-        app.create("org_acme", "ADMIN", &body.to_string())
+        app.admin("org_acme")
+            .create_body(&body.to_string())
             .await
             .status,
         201
@@ -473,7 +451,7 @@ async fn validation_errors_never_quote_the_value() {
         format!("{{\"secret_name\": \"x\", \"secret_value\": \"{canary}"),
         json!({"secret_name": 1, "secret_value": [canary]}).to_string(),
     ] {
-        let answer = app.create("org_acme", "ADMIN", &body).await;
+        let answer = app.admin("org_acme").create_body(&body).await;
         assert_eq!(answer.status, 422);
         assert!(!answer.text.contains(canary), "{}", answer.text);
     }
@@ -482,7 +460,7 @@ async fn validation_errors_never_quote_the_value() {
 #[tokio::test]
 async fn routing_404_405_and_stages() {
     let app = fresh_app().await;
-    let mut other_path = create_event("org_acme", "ADMIN", &create_body("a", "b"));
+    let mut other_path = admin("org_acme").create_event(&create_body("a", "b"));
     other_path["rawPath"] = json!("/v1/organizations/secretz");
     let answer = app.call(&other_path).await;
     assert_eq!(answer.status, 404);
@@ -490,7 +468,7 @@ async fn routing_404_405_and_stages() {
     assert_common_headers(&answer);
 
     for method in ["PUT", "DELETE", "PATCH", "HEAD"] {
-        let mut event = create_event("org_acme", "ADMIN", &create_body("a", "b"));
+        let mut event = admin("org_acme").create_event(&create_body("a", "b"));
         event["requestContext"]["http"]["method"] = json!(method);
         let answer = app.call(&event).await;
         assert_eq!(answer.status, 405, "{method}");
@@ -510,7 +488,7 @@ async fn routing_404_405_and_stages() {
 #[tokio::test]
 async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     let app = fresh_app().await;
-    let event = create_event("org_acme", "ADMIN", &create_body("retried", "value"));
+    let event = admin("org_acme").create_event(&create_body("retried", "value"));
     assert_eq!(app.call(&event).await.status, 201);
     // The same request id again: what an SDK retry sees when its first attempt succeeded
     // but the response was lost.
@@ -560,7 +538,8 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     }
     // A different request for the same name is a conflict.
     assert_eq!(
-        app.create("org_acme", "ADMIN", &create_body("retried", "value"))
+        app.admin("org_acme")
+            .create("retried", "value")
             .await
             .status,
         409
@@ -576,9 +555,7 @@ async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
             let app = Arc::clone(&app);
             tokio::spawn(async move {
                 let value = format!("value-of-contender-{i}");
-                let answer = app
-                    .create("org_acme", "ADMIN", &create_body("contested", &value))
-                    .await;
+                let answer = app.admin("org_acme").create("contested", &value).await;
                 (value, answer.status)
             })
         })
@@ -606,9 +583,7 @@ async fn throttling_after_retries_is_503_with_retry_after() {
             .await,
         &[],
     );
-    let answer = app
-        .create("org_acme", "ADMIN", &create_body("a", "CANARY-throttle"))
-        .await;
+    let answer = app.admin("org_acme").create("a", "CANARY-throttle").await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.headers["retry-after"], "1");
     assert_eq!(answer.json["error"]["type"], "ServiceUnavailableError");
@@ -624,9 +599,7 @@ async fn stuck_dynamodb_times_out_into_503() {
             .await,
         &[],
     );
-    let answer = app
-        .create("org_acme", "ADMIN", &create_body("a", "b"))
-        .await;
+    let answer = app.admin("org_acme").create("a", "b").await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     assert_eq!(answer.headers["retry-after"], "1");
 }
@@ -639,7 +612,7 @@ async fn other_dynamodb_errors_are_500_with_the_request_id() {
             .await,
         &[],
     );
-    let event = create_event("org_acme", "ADMIN", &create_body("a", "CANARY-500"));
+    let event = admin("org_acme").create_event(&create_body("a", "CANARY-500"));
     let answer = app.call(&event).await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert_eq!(answer.json["error"]["type"], "InternalServerError");
@@ -674,11 +647,11 @@ async fn one_deadline_bounds_every_operation_against_a_dynamodb_that_never_answe
         .await;
     let app = app_on(store, &[]);
     let events = [
-        create_event("org_acme", "ADMIN", &create_body("n", "v")),
-        op_event("GET", "", "org_acme", "ADMIN", None),
-        op_event("PUT", "/n", "org_acme", "ADMIN", Some(&update_body("v2"))),
-        op_event("DELETE", "/n", "org_acme", "ADMIN", None),
-        restore_event("org_acme", "ADMIN", "n", None),
+        admin("org_acme").create_event(&create_body("n", "v")),
+        admin("org_acme").list_event(),
+        admin("org_acme").update_event("n", &update_body("v2")),
+        admin("org_acme").delete_event("n"),
+        admin("org_acme").restore_event("n", None),
     ];
     for event in &events {
         let started = tokio::time::Instant::now();

@@ -470,13 +470,17 @@ async fn events_that_used_to_fail_before_the_handler_get_typed_answers() {
         if status == 201 {
             // Served normally; clear the name for the next row.
             assert_eq!(
-                app.delete("org_a", "ADMIN", "from_bad_event").await.status,
+                app.admin("org_a").delete("from_bad_event").await.status,
                 200,
                 "{label}"
             );
         }
         // The next, ordinary event is served.
-        assert_eq!(app.list("org_a", "READ").await.status, 200, "after {label}");
+        assert_eq!(
+            app.reader("org_a").list().await.status,
+            200,
+            "after {label}"
+        );
     }
 }
 
@@ -510,9 +514,7 @@ async fn malformed_events_are_answered_in_their_callers_shape() {
 async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
     let app = fresh_app().await;
     assert_eq!(
-        app.create("org_a", "ADMIN", &create_body("caf\u{e9}", "v"))
-            .await
-            .status,
+        app.admin("org_a").create("caf\u{e9}", "v").await.status,
         201
     );
     let look_alikes = [
@@ -546,7 +548,7 @@ async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
             .collect()
     };
     for name in look_alikes {
-        let answer = app.create("org_a", "ADMIN", &create_body(name, "v")).await;
+        let answer = app.admin("org_a").create(name, "v").await;
         assert_eq!(answer.status, 422, "{name:?}");
         assert_eq!(
             answer.json["detail"][0]["type"], "string_pattern_mismatch",
@@ -559,13 +561,7 @@ async fn names_that_look_alike_are_refused_everywhere_and_change_nothing() {
         assert!(!answer.text.contains(name), "the name is never quoted");
         for method in ["PUT", "DELETE"] {
             let body = (method == "PUT").then_some(r#"{"secret_value": "w"}"#);
-            let event = op_event(
-                method,
-                &format!("/{}", encode(name)),
-                "org_a",
-                "ADMIN",
-                body,
-            );
+            let event = admin("org_a").event(method, &format!("/{}", encode(name)), body);
             let answer = app.call(&event).await;
             assert_eq!(answer.status, 422, "{method} {name:?}: {}", answer.text);
             assert_eq!(
@@ -588,60 +584,36 @@ async fn set_limit_app(limit: u32) -> TestApp {
 async fn the_limit_is_enforced_at_create_and_freed_by_delete() {
     let app = set_limit_app(3).await;
     for name in ["a", "b", "c"] {
-        assert_eq!(
-            app.create("org_a", "ADMIN", &create_body(name, "v"))
-                .await
-                .status,
-            201
-        );
+        assert_eq!(app.admin("org_a").create(name, "v").await.status, 201);
     }
-    let over = app.create("org_a", "ADMIN", &create_body("d", "v")).await;
+    let over = app.admin("org_a").create("d", "v").await;
     assert_eq!(over.status, 400, "{}", over.text);
     assert_eq!(over.json["error"]["code"], "secret_limit_reached");
     assert_eq!(over.json["error"]["type"], "BadRequestError");
     assert_eq!(over.json["error"]["details"]["limit"], 3);
     assert!(app.stored_item("org_a", "d").await.is_none());
     // A replay of an existing name is still answered as such at the limit.
-    let taken = app.create("org_a", "ADMIN", &create_body("a", "v")).await;
+    let taken = app.admin("org_a").create("a", "v").await;
     assert_eq!(taken.json["error"]["code"], "secret_name_taken");
     // Other organizations have limits of their own; update does not count.
+    assert_eq!(app.admin("org_b").create("d", "v").await.status, 201);
     assert_eq!(
-        app.create("org_b", "ADMIN", &create_body("d", "v"))
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        app.update("org_a", "ADMIN", "a", r#"{"secret_value": "w"}"#)
+        app.admin("org_a")
+            .update_body("a", r#"{"secret_value": "w"}"#)
             .await
             .status,
         200
     );
     // Delete frees a place; a delete of a missing name frees nothing.
-    assert_eq!(app.delete("org_a", "ADMIN", "zzz").await.status, 404);
-    assert_eq!(
-        app.create("org_a", "ADMIN", &create_body("d", "v"))
-            .await
-            .status,
-        400
-    );
-    assert_eq!(app.delete("org_a", "ADMIN", "b").await.status, 200);
-    assert_eq!(
-        app.create("org_a", "ADMIN", &create_body("d", "v"))
-            .await
-            .status,
-        201
-    );
-    assert_eq!(
-        app.create("org_a", "ADMIN", &create_body("e", "v"))
-            .await
-            .status,
-        400
-    );
+    assert_eq!(app.admin("org_a").delete("zzz").await.status, 404);
+    assert_eq!(app.admin("org_a").create("d", "v").await.status, 400);
+    assert_eq!(app.admin("org_a").delete("b").await.status, 200);
+    assert_eq!(app.admin("org_a").create("d", "v").await.status, 201);
+    assert_eq!(app.admin("org_a").create("e", "v").await.status, 400);
     let org_a = OrgId::parse("org_a").unwrap();
     assert_eq!(app.store().secret_count(&org_a).await.unwrap(), 3);
     // The counter is never listed.
-    let list = app.list("org_a", "READ").await;
+    let list = app.reader("org_a").list().await;
     assert_eq!(list.json, json!({"secrets": ["a", "c", "d"], "count": 3}));
 }
 
@@ -655,9 +627,7 @@ async fn the_limit_is_exact_under_concurrent_creates() {
         .map(|i| {
             let app = Arc::clone(&app);
             tokio::spawn(async move {
-                let answer = app
-                    .create("org_a", "ADMIN", &create_body(&format!("n{i}"), "v"))
-                    .await;
+                let answer = app.admin("org_a").create(&format!("n{i}"), "v").await;
                 (answer.status, error_code(&answer))
             })
         })
@@ -744,7 +714,7 @@ async fn list_at_the_default_limit_with_the_longest_names_stays_far_below_the_re
         .await
         .unwrap();
 
-    let event = op_event("GET", "", "org_a", "READ", None);
+    let event = reader("org_a").list_event();
     let response = app.handle_event(&event.to_string(), None).await.unwrap();
     let payload = response.to_string().len();
     let answer = lambda_answer(&response);
@@ -753,9 +723,7 @@ async fn list_at_the_default_limit_with_the_longest_names_stays_far_below_the_re
     // Far below: under a tenth of the limit.
     assert!(payload < LAMBDA_RESPONSE_LIMIT / 10, "{payload} bytes");
     // And the limit holds: one more is refused.
-    let more = app
-        .create("org_a", "ADMIN", &create_body("one_more", "v"))
-        .await;
+    let more = app.admin("org_a").create("one_more", "v").await;
     assert_eq!(more.json["error"]["code"], "secret_limit_reached");
 }
 
@@ -862,11 +830,7 @@ async fn deleting_secrets_from_before_the_counter_never_adds_places() {
         .await;
     }
     for name in ["legacy_1", "legacy_2"] {
-        assert_eq!(
-            app.delete("org_a", "ADMIN", name).await.status,
-            200,
-            "{name}"
-        );
+        assert_eq!(app.admin("org_a").delete(name).await.status, 200, "{name}");
         assert!(app.stored_item("org_a", name).await.is_none());
     }
     let org_a = OrgId::parse("org_a").unwrap();
@@ -874,7 +838,7 @@ async fn deleting_secrets_from_before_the_counter_never_adds_places() {
     let statuses: Vec<u16> = sequential_create_statuses(&app, &["n1", "n2", "n3"]).await;
     assert_eq!(statuses, [201, 201, 400]);
     // A delete of a missing name is still 404 when the counter is zero.
-    let answer = app.delete("org_a", "ADMIN", "legacy_1").await;
+    let answer = app.admin("org_a").delete("legacy_1").await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.json["error"]["code"], "secret_not_found");
 }
@@ -882,11 +846,7 @@ async fn deleting_secrets_from_before_the_counter_never_adds_places() {
 async fn sequential_create_statuses(app: &TestApp, names: &[&str]) -> Vec<u16> {
     let mut statuses = Vec::new();
     for name in names {
-        statuses.push(
-            app.create("org_a", "ADMIN", &create_body(name, "v"))
-                .await
-                .status,
-        );
+        statuses.push(app.admin("org_a").create(name, "v").await.status);
     }
     statuses
 }
@@ -912,7 +872,7 @@ async fn items_from_before_exact_subjects_cannot_be_replayed_by_a_subject_named_
     )
     .await;
     for value in ["1234", "0000"] {
-        let event = create_event("org_a", "ADMIN", &create_body("pin", value));
+        let event = admin("org_a").create_event(&create_body("pin", value));
         let mut event = with_header(event, "Idempotency-Key", "k-legacy");
         event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("unknown");
         let answer = app.call(&event).await;
@@ -931,7 +891,7 @@ async fn a_transaction_cancelled_for_no_busy_reason_is_a_500() {
             .await,
         &[],
     );
-    let answer = app.create("org_a", "ADMIN", &create_body("n", "v")).await;
+    let answer = app.admin("org_a").create("n", "v").await;
     assert_eq!(answer.status, 500, "{}", answer.text);
     assert!(answer.headers.get("retry-after").is_none());
 }
@@ -1112,11 +1072,9 @@ async fn a_restore_version_comes_from_either_query_field_and_both_must_agree() {
             // A live value v2 whose previous value v1 is kept; nothing was ever deleted.
             let name = format!("r{row}_{direct}");
             app.seed("org_a", &name, "v1").await;
-            let updated = app
-                .update("org_a", "ADMIN", &name, &update_body("v2"))
-                .await;
+            let updated = app.admin("org_a").update(&name, "v2").await;
             assert_eq!(updated.status, 200, "{label}");
-            let mut event = restore_event("org_a", "ADMIN", &name, None);
+            let mut event = admin("org_a").restore_event(&name, None);
             event["requestContext"]["requestId"] = json!(unique_request_id());
             match raw {
                 Some(raw) => event["rawQueryString"] = json!(raw),

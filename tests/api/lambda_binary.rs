@@ -170,7 +170,7 @@ async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
             assert_eq!(hostile::error_code(&answer), code, "{label}");
         }
         if status == 201 {
-            let delete = op_event("DELETE", "/from_bad_event", "org_a", "ADMIN", None);
+            let delete = admin("org_a").delete_event("from_bad_event");
             assert_eq!(lambda.invoke(&delete).status, 200, "{label}");
         }
     }
@@ -181,7 +181,7 @@ async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
         "the process exited; log:\n{}",
         lambda.log()
     );
-    let next = lambda.invoke(&create_event("org_a", "ADMIN", &create_body("after", "v")));
+    let next = lambda.invoke(&admin("org_a").create_event(&create_body("after", "v")));
     assert_eq!(next.status, 201, "{}", String::from_utf8_lossy(&next.body));
     assert!(!lambda.log().contains("panicked"), "{}", lambda.log());
 }
@@ -242,35 +242,32 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         let name = format!("canary_{format}");
         let cases = [
             (
-                create_event("org_acme", "ADMIN", &create_body(&name, canary)),
+                admin("org_acme").create_event(&create_body(&name, canary)),
                 201,
             ),
             (
-                create_event("org_acme", "ADMIN", &create_body(&name, canary)),
+                admin("org_acme").create_event(&create_body(&name, canary)),
                 409,
             ),
             (
-                create_event("org_acme", "ADMIN", &create_body("", canary)),
+                admin("org_acme").create_event(&create_body("", canary)),
                 422,
             ),
             (
-                create_event(
-                    "org_acme",
-                    "ADMIN",
-                    &format!("{{\"secret_name\":\"x\",\"secret_value\":\"{canary}"),
-                ),
+                admin("org_acme").create_event(&format!(
+                    "{{\"secret_name\":\"x\",\"secret_value\":\"{canary}"
+                )),
                 422,
             ),
             (
-                create_event(
-                    "org_acme",
-                    "ADMIN",
-                    &create_body("too_big", &format!("{canary}{}", "x".repeat(70_000))),
-                ),
+                admin("org_acme").create_event(&create_body(
+                    "too_big",
+                    &format!("{canary}{}", "x".repeat(70_000)),
+                )),
                 422,
             ),
             (
-                create_event("org_acme", "READ", &create_body("forbidden", canary)),
+                reader("org_acme").create_event(&create_body("forbidden", canary)),
                 403,
             ),
         ];
@@ -285,7 +282,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
             responses.push(response);
         }
         // The base64-encoded body form too.
-        let mut encoded = create_event("org_acme", "ADMIN", "");
+        let mut encoded = admin("org_acme").create_event("");
         encoded["body"] = json!(STANDARD.encode(create_body(&format!("b64_{format}"), canary)));
         encoded["isBase64Encoded"] = json!(true);
         responses.push(lambda.invoke(&encoded));
@@ -293,57 +290,41 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         let update = json!({ "secret_value": format!("{canary}-updated") }).to_string();
         let lifecycle = [
             (
-                op_event(
-                    "PUT",
-                    &format!("/{name}"),
-                    "org_acme",
-                    "ADMIN",
-                    Some(&update),
-                ),
+                admin("org_acme").event("PUT", &format!("/{name}"), Some(&update)),
                 200,
             ),
+            (admin("org_acme").update_event("missing", &update), 404),
+            (reader("org_acme").list_event(), 200),
             (
-                op_event("PUT", "/missing", "org_acme", "ADMIN", Some(&update)),
-                404,
-            ),
-            (op_event("GET", "", "org_acme", "READ", None), 200),
-            (
-                op_event("DELETE", &format!("/{name}"), "org_acme", "ADMIN", None),
+                admin("org_acme").event("DELETE", &format!("/{name}"), None),
                 200,
             ),
             // Restore moves the canary's tokens between items: still never in a log.
-            (restore_event("org_acme", "ADMIN", &name, None), 200),
-            (restore_event("org_acme", "ADMIN", &name, None), 404),
+            (admin("org_acme").restore_event(&name, None), 200),
+            (admin("org_acme").restore_event(&name, None), 404),
             (
-                restore_event("org_acme", "ADMIN", &name, Some("previous")),
+                admin("org_acme").restore_event(&name, Some("previous")),
                 200,
             ),
-            (restore_event("org_acme", "ADMIN", &name, Some(canary)), 422),
+            (admin("org_acme").restore_event(&name, Some(canary)), 422),
         ];
         // Adversarial outcomes too (the adversarial module has the full set in process).
-        let mut bad_base64 = create_event("org_acme", "ADMIN", "");
+        let mut bad_base64 = admin("org_acme").create_event("");
         bad_base64["body"] = json!(format!("%%{canary}%%"));
         bad_base64["isBase64Encoded"] = json!(true);
-        let mut form = create_event("org_acme", "ADMIN", &create_body("form", canary));
+        let mut form = admin("org_acme").create_event(&create_body("form", canary));
         form["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
         let mut numeric_org = sample_event("http-api-lambda-authorizer-create.json");
         numeric_org["body"] = json!(create_body("numeric_org", canary));
         numeric_org["requestContext"]["authorizer"]["lambda"]["org_id"] = json!(12345);
-        let mut bad_host = create_event(
-            "org_acme",
-            "ADMIN",
-            &create_body(&format!("bad_host_{format}"), canary),
-        );
+        let mut bad_host =
+            admin("org_acme").create_event(&create_body(&format!("bad_host_{format}"), canary));
         bad_host["headers"]["host"] = json!("api.example:notaport");
         let lifecycle = lifecycle.into_iter().chain([
             (bad_base64, 422),
             (form, 415),
             (
-                create_event(
-                    "org_acme",
-                    "ADMINISTRATOR",
-                    &create_body("near_miss", canary),
-                ),
+                caller("org_acme", "ADMINISTRATOR").create_event(&create_body("near_miss", canary)),
                 403,
             ),
             (numeric_org, 401),
@@ -431,11 +412,8 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         ];
         env.extend(trace_env);
         let lambda = LambdaProcess::start("canary-fault", &env);
-        let response = lambda.invoke(&create_event(
-            "org_acme",
-            "ADMIN",
-            &create_body("fault", canary),
-        ));
+        let response =
+            lambda.invoke(&admin("org_acme").create_event(&create_body("fault", canary)));
         assert_eq!(
             response.status,
             status,
@@ -530,8 +508,7 @@ async fn sixty_four_environments_racing_for_one_name_have_one_winner() {
             .map(|(i, lambda)| {
                 scope.spawn(move || {
                     let value = format!("environment-{i}");
-                    let event =
-                        create_event("org_acme", "ADMIN", &create_body("raced_name", &value));
+                    let event = admin("org_acme").create_event(&create_body("raced_name", &value));
                     (value, lambda.invoke(&event).status)
                 })
             })
@@ -1040,9 +1017,9 @@ async fn a_direct_restore_takes_its_version_from_either_query_field() {
     let endpoint = dynamodb_endpoint();
     let lambda = local_lambda("restore-version", store.table().as_str(), &endpoint, &[]);
     let org = "org_acme";
-    let create = create_event(org, "ADMIN", &create_body("rotated", "v1"));
+    let create = admin(org).create_event(&create_body("rotated", "v1"));
     assert_eq!(lambda.invoke(&create).status, 201);
-    let update = op_event("PUT", "/rotated", org, "ADMIN", Some(&update_body("v2")));
+    let update = admin(org).update_event("rotated", &update_body("v2"));
     assert_eq!(lambda.invoke(&update).status, 200);
     let restore = |raw: &str, params: Value| {
         let mut event = sample_event("provisioning-update.json");
@@ -1081,7 +1058,7 @@ async fn a_blank_endpoint_variable_counts_as_unset() {
     let store = fresh_store().await;
     let endpoint = dynamodb_endpoint();
     let table = store.table().as_str().to_owned();
-    let event = create_event("org_acme", "ADMIN", &create_body("blank_endpoint", "v"));
+    let event = admin("org_acme").create_event(&create_body("blank_endpoint", "v"));
     let cases: [(&[(&str, &str)], u16); 3] = [
         (&[("AWS_ENDPOINT_URL", endpoint.as_str())], 201),
         (&[("AWS_ENDPOINT_URL", " ")], 503),
@@ -1120,15 +1097,15 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
     );
     let org = "org_acme";
     let status = |response: &HttpResponse| response.status;
-    let create = |name: &str, value: &str| create_event(org, "ADMIN", &create_body(name, value));
-    let reader = SecretReader::new(
+    let create = |name: &str, value: &str| admin(org).create_event(&create_body(name, value));
+    let secret_reader = SecretReader::new(
         store.clone(),
         org_secrets::crypto::Cipher::from_key_list(KEY_A).unwrap(),
     );
     let read = |name: &'static str| {
-        let reader = &reader;
+        let secret_reader = &secret_reader;
         async move {
-            reader
+            secret_reader
                 .read(
                     &OrgId::parse(org).unwrap(),
                     &SecretName::parse(name).unwrap(),
@@ -1141,13 +1118,13 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
     assert_eq!(status(&lambda.invoke(&create("stripe", "sk_1"))), 201);
     assert_eq!(status(&lambda.invoke(&create("github", "ghp_1"))), 201);
     // The same delete event twice: 200, 200.
-    let delete = op_event("DELETE", "/stripe", org, "ADMIN", None);
+    let delete = admin(org).delete_event("stripe");
     let first = lambda.invoke(&delete);
     let second = lambda.invoke(&delete);
     assert_eq!((first.status, second.status), (200, 200));
     assert_eq!(body_json(&second)["deleted"], true);
     // Absent from list and from the reader; kept until the window's end.
-    let list = lambda.invoke(&op_event("GET", "", org, "READ", None));
+    let list = lambda.invoke(&reader(org).list_event());
     assert_eq!(body_json(&list)["secrets"], json!(["github"]));
     assert_eq!(read("stripe").await, Err(ReadError::NotFound));
     let kept = store
@@ -1171,7 +1148,7 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
     );
 
     // Restore: the value decrypts as before. Then nothing left, 404; nothing ever, 404.
-    let restore = |name: &str, version: Option<&str>| restore_event(org, "ADMIN", name, version);
+    let restore = |name: &str, version: Option<&str>| admin(org).restore_event(name, version);
     let restored = lambda.invoke(&restore("stripe", None));
     assert_eq!(restored.status, 200);
     assert_eq!(body_json(&restored)["restored"], true);
@@ -1184,7 +1161,7 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
 
     // Delete then create: 201 at once.
     assert_eq!(
-        status(&lambda.invoke(&op_event("DELETE", "/github", org, "ADMIN", None))),
+        status(&lambda.invoke(&admin(org).delete_event("github"))),
         200
     );
     assert_eq!(status(&lambda.invoke(&create("github", "ghp_2"))), 201);
@@ -1193,7 +1170,7 @@ async fn recoverable_deletes_and_restores_through_the_bootstrap() {
     assert_eq!(status(&lambda.invoke(&restore("github", None))), 409);
 
     // Update then restore the previous value.
-    let update = op_event("PUT", "/stripe", org, "ADMIN", Some(&update_body("sk_2")));
+    let update = admin(org).update_event("stripe", &update_body("sk_2"));
     assert_eq!(status(&lambda.invoke(&update)), 200);
     assert_eq!(read("stripe").await.unwrap(), "sk_2");
     assert_eq!(

@@ -15,7 +15,7 @@ async fn list_returns_sorted_names_of_the_callers_org_only() {
     ] {
         app.seed(org, name, &format!("VALUE-{name}")).await;
     }
-    let answer = app.list("org_a", "READ").await;
+    let answer = app.reader("org_a").list().await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.headers["cache-control"], "no-store");
     assert_eq!(
@@ -23,12 +23,12 @@ async fn list_returns_sorted_names_of_the_callers_org_only() {
         json!({"secrets": ["Mid", "alpha", "zeta"], "count": 3})
     );
     assert!(!answer.text.contains("VALUE-"));
-    let other = app.list("org_b", "READ").await;
+    let other = app.reader("org_b").list().await;
     assert_eq!(
         other.json,
         json!({"secrets": ["other_org_secret"], "count": 1})
     );
-    let empty = app.list("org_c", "READ").await;
+    let empty = app.reader("org_c").list().await;
     assert_eq!(empty.json, json!({"secrets": [], "count": 0}));
 }
 
@@ -63,7 +63,7 @@ async fn list_follows_every_page_past_one_megabyte() {
     );
     assert!((first_page.count as usize) < count);
 
-    let answer = app.list("org_big", "READ").await;
+    let answer = app.reader("org_big").list().await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json["count"], count);
     let expected: Vec<String> = (0..count).map(|i| format!("secret_{i:03}")).collect();
@@ -77,7 +77,10 @@ async fn update_replaces_the_value_and_keeps_created_fields() {
     let before = app.stored_item("org_acme", "github_token").await.unwrap();
 
     let body = update_body("new-value");
-    let answer = app.update("org_acme", "ADMIN", "github_token", &body).await;
+    let answer = app
+        .admin("org_acme")
+        .update_body("github_token", &body)
+        .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(
         answer.json,
@@ -101,7 +104,7 @@ async fn update_and_delete_of_missing_secrets_are_404() {
     let body = update_body("v");
     for (method, body) in [("PUT", Some(body.as_str())), ("DELETE", None)] {
         let answer = app
-            .call(&op_event(method, "/nope", "org_acme", "ADMIN", body))
+            .call(&admin("org_acme").event(method, "/nope", body))
             .await;
         assert_eq!(answer.status, 404, "{method}: {}", answer.text);
         assert_eq!(answer.json["error"]["type"], "NotFoundError");
@@ -109,9 +112,9 @@ async fn update_and_delete_of_missing_secrets_are_404() {
     }
     // Another organization's secret is missing too, from here.
     app.seed("org_b", "theirs", "v").await;
-    let answer = app.delete("org_acme", "ADMIN", "theirs").await;
+    let answer = app.admin("org_acme").delete("theirs").await;
     assert_eq!(answer.status, 404);
-    let answer = app.update("org_acme", "ADMIN", "theirs", &body).await;
+    let answer = app.admin("org_acme").update_body("theirs", &body).await;
     assert_eq!(answer.status, 404);
     assert_eq!(app.stored_value("org_b", "theirs").await, "v");
     assert_eq!(
@@ -125,14 +128,14 @@ async fn update_and_delete_of_missing_secrets_are_404() {
 async fn delete_removes_the_item() {
     let app = fresh_app().await;
     app.seed("org_acme", "old_api_key", "v").await;
-    let answer = app.delete("org_acme", "ADMIN", "old_api_key").await;
+    let answer = app.admin("org_acme").delete("old_api_key").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(
         answer.json,
         json!({"secret_name": "old_api_key", "created": null, "updated": null, "deleted": true})
     );
     assert!(app.stored_item("org_acme", "old_api_key").await.is_none());
-    let again = app.delete("org_acme", "ADMIN", "old_api_key").await;
+    let again = app.admin("org_acme").delete("old_api_key").await;
     assert_eq!(again.status, 404);
     // The name is free again.
     app.seed("org_acme", "old_api_key", "v2").await;
@@ -144,7 +147,8 @@ async fn path_names_are_percent_decoded_and_validated() {
     app.seed("org_acme", "weather key ☃", "v").await;
     let body = update_body("v2");
     let answer = app
-        .update("org_acme", "ADMIN", "weather%20key%20%E2%98%83", &body)
+        .admin("org_acme")
+        .update_body("weather%20key%20%E2%98%83", &body)
         .await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.json["secret_name"], "weather key ☃");
@@ -155,7 +159,7 @@ async fn path_names_are_percent_decoded_and_validated() {
         &format!("/{}", "n".repeat(101)),
     ] {
         let answer = app
-            .call(&op_event("DELETE", bad, "org_acme", "ADMIN", None))
+            .call(&admin("org_acme").event("DELETE", bad, None))
             .await;
         assert_eq!(answer.status, 422, "{bad}: {}", answer.text);
         assert_eq!(
@@ -163,7 +167,7 @@ async fn path_names_are_percent_decoded_and_validated() {
             json!(["path", "secret_name"])
         );
     }
-    let nested = app.delete("org_acme", "ADMIN", "a/b").await;
+    let nested = app.admin("org_acme").delete("a/b").await;
     assert_eq!(nested.status, 404);
 }
 
@@ -177,12 +181,15 @@ async fn update_body_is_validated_and_changes_nothing_when_invalid() {
         (r#"{"secret_value": ""}"#, "string_too_short"),
         (r#"{"secret_value": 5}"#, "string_type"),
     ] {
-        let answer = app.update("org_acme", "ADMIN", "k", body).await;
+        let answer = app.admin("org_acme").update_body("k", body).await;
         assert_eq!(answer.status, 422, "{body:?}");
         assert_eq!(answer.json["detail"][0]["type"], kind, "{body:?}");
     }
     let big = json!({"secret_value": "x".repeat(65_537)}).to_string();
-    assert_eq!(app.update("org_acme", "ADMIN", "k", &big).await.status, 422);
+    assert_eq!(
+        app.admin("org_acme").update_body("k", &big).await.status,
+        422
+    );
     assert_eq!(app.stored_value("org_acme", "k").await, "original");
 }
 
@@ -190,9 +197,7 @@ async fn update_body_is_validated_and_changes_nothing_when_invalid() {
 async fn item_route_allows_put_and_delete_only() {
     let app = fresh_app().await;
     for method in ["GET", "POST", "PATCH"] {
-        let answer = app
-            .call(&op_event(method, "/k", "org_acme", "ADMIN", None))
-            .await;
+        let answer = app.call(&admin("org_acme").event(method, "/k", None)).await;
         assert_eq!(answer.status, 405, "{method}");
         assert_eq!(answer.headers["allow"], "DELETE, PUT");
     }
@@ -207,13 +212,17 @@ async fn permission_hierarchy_on_all_four_operations() {
     let changed = update_body("changed");
     for permission in ["READ", "WRITE", "DELETE", "ADMIN"] {
         let is_admin = permission == "ADMIN";
-        let list = app.list("org_acme", permission).await;
+        let list = app.caller("org_acme", permission).list().await;
         assert_eq!(list.status, 200, "{permission} list");
 
         let create_body = create_body(&format!("new_{permission}"), "v");
-        let created = app.create("org_acme", permission, &create_body).await;
+        let created = app
+            .caller("org_acme", permission)
+            .create_body(&create_body)
+            .await;
         let update = app
-            .update("org_acme", permission, "existing", &changed)
+            .caller("org_acme", permission)
+            .update_body("existing", &changed)
             .await;
         let (expected_write, expected_delete) = if is_admin { (200, 200) } else { (403, 403) };
         assert_eq!(
@@ -228,14 +237,14 @@ async fn permission_hierarchy_on_all_four_operations() {
                 "ADMIN"
             );
         }
-        let delete = app.delete("org_acme", permission, "existing").await;
+        let delete = app.caller("org_acme", permission).delete("existing").await;
         assert_eq!(delete.status, expected_delete, "{permission} delete");
     }
     // No permission at all: authenticated, but even list is forbidden.
-    let nothing = app.list("org_acme", "NOT_READ").await;
+    let nothing = app.caller("org_acme", "NOT_READ").list().await;
     assert_eq!(nothing.status, 403);
     let anonymous = {
-        let mut event = op_event("GET", "", "org_acme", "READ", None);
+        let mut event = reader("org_acme").list_event();
         event["requestContext"]
             .as_object_mut()
             .unwrap()
@@ -249,10 +258,18 @@ async fn permission_hierarchy_on_all_four_operations() {
 async fn idempotent_create_replays_the_same_request() {
     let app = fresh_app().await;
     let body = create_body("stripe_api_key", "sk_live_1");
-    let first = app.create_keyed("org_acme", "ADMIN", &body, "key-1").await;
+    let first = app
+        .admin("org_acme")
+        .keyed("key-1")
+        .create_body(&body)
+        .await;
     assert_eq!(first.status, 201, "{}", first.text);
     // A client retry: a new API Gateway request id, the same key and value.
-    let retry = app.create_keyed("org_acme", "ADMIN", &body, "key-1").await;
+    let retry = app
+        .admin("org_acme")
+        .keyed("key-1")
+        .create_body(&body)
+        .await;
     assert_eq!(retry.status, 201, "{}", retry.text);
     assert_eq!(retry.json, first.json);
     assert_eq!(app.item_count().await, 1);
@@ -263,14 +280,26 @@ async fn idempotency_key_reused_with_another_value_is_409() {
     let app = fresh_app().await;
     let first = create_body("stripe_api_key", "sk_live_1");
     let other = create_body("stripe_api_key", "sk_live_2");
-    let created = app.create_keyed("org_acme", "ADMIN", &first, "key-1").await;
+    let created = app
+        .admin("org_acme")
+        .keyed("key-1")
+        .create_body(&first)
+        .await;
     assert_eq!(created.status, 201);
-    let reused = app.create_keyed("org_acme", "ADMIN", &other, "key-1").await;
+    let reused = app
+        .admin("org_acme")
+        .keyed("key-1")
+        .create_body(&other)
+        .await;
     assert_eq!(reused.status, 409, "{}", reused.text);
     assert_eq!(reused.json["error"]["code"], "idempotency_key_reused");
     assert!(!reused.text.contains("sk_live"));
     // A different key for a taken name is a plain conflict.
-    let other_key = app.create_keyed("org_acme", "ADMIN", &first, "key-2").await;
+    let other_key = app
+        .admin("org_acme")
+        .keyed("key-2")
+        .create_body(&first)
+        .await;
     assert_eq!(other_key.json["error"]["code"], "secret_name_taken");
     assert_eq!(
         app.stored_value("org_acme", "stripe_api_key").await,
@@ -282,9 +311,13 @@ async fn idempotency_key_reused_with_another_value_is_409() {
 async fn without_a_key_a_duplicate_is_a_plain_409() {
     let app = fresh_app().await;
     let body = create_body("stripe_api_key", "sk_live_1");
-    let keyed = app.create_keyed("org_acme", "ADMIN", &body, "key-1").await;
+    let keyed = app
+        .admin("org_acme")
+        .keyed("key-1")
+        .create_body(&body)
+        .await;
     assert_eq!(keyed.status, 201);
-    let unkeyed = app.create("org_acme", "ADMIN", &body).await;
+    let unkeyed = app.admin("org_acme").create_body(&body).await;
     assert_eq!(unkeyed.status, 409);
     assert_eq!(unkeyed.json["error"]["code"], "secret_name_taken");
 }
@@ -295,11 +328,11 @@ async fn without_a_key_a_duplicate_is_a_plain_409() {
 async fn a_late_retry_of_a_keyed_create_gets_its_first_answer_and_writes_nothing() {
     let app = fresh_app().await;
     let body = create_body("k", "v1");
-    let keyed = || app.create_keyed("org_acme", "ADMIN", &body, "key-1");
+    let keyed = || app.admin("org_acme").keyed("key-1").create_body(&body);
     assert_eq!(keyed().await.status, 201);
     let update = update_body("v2");
     assert_eq!(
-        app.update("org_acme", "ADMIN", "k", &update).await.status,
+        app.admin("org_acme").update_body("k", &update).await.status,
         200
     );
     let late_retry = keyed().await;
@@ -312,7 +345,7 @@ async fn invalid_idempotency_keys_are_422() {
     let app = fresh_app().await;
     let body = create_body("k", "v");
     for bad in ["", "has space", &"k".repeat(256)] {
-        let answer = app.create_keyed("org_acme", "ADMIN", &body, bad).await;
+        let answer = app.admin("org_acme").keyed(bad).create_body(&body).await;
         assert_eq!(answer.status, 422, "{bad:?}");
         assert_eq!(
             answer.json["detail"][0]["loc"],

@@ -69,7 +69,7 @@ async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_on
     app.seed(ORG, "stripe_api_key", "sk_live_first").await;
     app.seed(ORG, "github_token", "ghp_kept").await;
     let before = now();
-    let deleted = app.delete(ORG, "ADMIN", "stripe_api_key").await;
+    let deleted = app.admin(ORG).delete("stripe_api_key").await;
     assert_eq!(deleted.status, 200, "{}", deleted.text);
 
     // Kept, with the window's end as its TTL (default 7 days).
@@ -82,7 +82,7 @@ async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_on
     assert_eq!(attr(&kept, "removed_by"), "alice@acme.example");
 
     // Gone for everyone else: not listed, not read, not counted.
-    let list = app.list(ORG, "READ").await;
+    let list = app.reader(ORG).list().await;
     assert_eq!(list.json["secrets"], serde_json::json!(["github_token"]));
     assert_eq!(list.json["count"], 1);
     assert_eq!(
@@ -94,11 +94,8 @@ async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_on
 
     // The name is free at once.
     let again = app
-        .create(
-            ORG,
-            "ADMIN",
-            &create_body("stripe_api_key", "sk_live_second"),
-        )
+        .admin(ORG)
+        .create("stripe_api_key", "sk_live_second")
         .await;
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(
@@ -106,7 +103,7 @@ async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_on
         "sk_live_second"
     );
     // Restoring now would overwrite the new secret: 409, and both values stay.
-    let blocked = app.restore(ORG, "ADMIN", "stripe_api_key", None).await;
+    let blocked = app.admin(ORG).restore("stripe_api_key", None).await;
     assert_eq!(blocked.status, 409, "{}", blocked.text);
     assert_eq!(blocked.json["error"]["code"], "secret_name_taken");
     assert!(copy(app.store(), "stripe_api_key", RecoverySlot::Deleted)
@@ -122,9 +119,9 @@ async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_on
 async fn a_restore_brings_the_deleted_value_back_once() {
     let app = fresh_app().await;
     app.seed(ORG, "webhook", "whsec_1").await;
-    assert_eq!(app.delete(ORG, "ADMIN", "webhook").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("webhook").await.status, 200);
 
-    let restored = app.restore(ORG, "ADMIN", "webhook", None).await;
+    let restored = app.admin(ORG).restore("webhook", None).await;
     assert_eq!(restored.status, 200, "{}", restored.text);
     assert_eq!(
         restored.json,
@@ -139,18 +136,18 @@ async fn a_restore_brings_the_deleted_value_back_once() {
     let item = app.stored_item(ORG, "webhook").await.unwrap();
     assert_eq!(attr(&item, "restored_by"), "alice@acme.example");
     // `?version=deleted` is the default, spelled out.
-    assert_eq!(app.delete(ORG, "ADMIN", "webhook").await.status, 200);
-    let spelled = app.restore(ORG, "ADMIN", "webhook", Some("deleted")).await;
+    assert_eq!(app.admin(ORG).delete("webhook").await.status, 200);
+    let spelled = app.admin(ORG).restore("webhook", Some("deleted")).await;
     assert_eq!(spelled.status, 200, "{}", spelled.text);
 
     // Nothing left to restore (already restored: the name is live, but there is nothing
     // to put over it), and never anything for an unknown name: 404, nothing written.
-    assert_eq!(app.delete(ORG, "ADMIN", "webhook").await.status, 200);
-    assert_eq!(app.restore(ORG, "ADMIN", "webhook", None).await.status, 200);
-    let already = app.restore(ORG, "ADMIN", "webhook", None).await;
+    assert_eq!(app.admin(ORG).delete("webhook").await.status, 200);
+    assert_eq!(app.admin(ORG).restore("webhook", None).await.status, 200);
+    let already = app.admin(ORG).restore("webhook", None).await;
     assert_eq!(already.status, 404, "{}", already.text);
     assert_eq!(already.json["error"]["code"], "nothing_to_restore");
-    let unknown = app.restore(ORG, "ADMIN", "never_existed", None).await;
+    let unknown = app.admin(ORG).restore("never_existed", None).await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
     assert_eq!(unknown.json["error"]["code"], "nothing_to_restore");
     assert_eq!(app.item_count().await, 1);
@@ -160,13 +157,13 @@ async fn a_restore_brings_the_deleted_value_back_once() {
 async fn the_same_delete_request_twice_is_200_both_times_and_another_is_404() {
     let app = fresh_app().await;
     app.seed(ORG, "old_key", "v").await;
-    let delete = op_event("DELETE", "/old_key", ORG, "ADMIN", None);
+    let delete = admin(ORG).delete_event("old_key");
     let first = app.call(&delete).await;
     let second = app.call(&delete).await;
     assert_eq!((first.status, second.status), (200, 200), "{}", second.text);
     assert_eq!(second.json["deleted"], true);
     // A delete of its own (another request id) finds nothing: 404.
-    let other = app.delete(ORG, "ADMIN", "old_key").await;
+    let other = app.admin(ORG).delete("old_key").await;
     assert_eq!(other.status, 404, "{}", other.text);
     // Another actor repeating the request id is not the same request.
     let mut impostor = delete.clone();
@@ -179,7 +176,7 @@ async fn the_same_delete_request_twice_is_200_both_times_and_another_is_404() {
         .unwrap();
     assert_eq!(value_of(&kept), "v");
     assert_eq!(app.store().secret_count(&org()).await.unwrap(), 0);
-    let never = app.delete(ORG, "ADMIN", "never_existed").await;
+    let never = app.admin(ORG).delete("never_existed").await;
     assert_eq!(never.status, 404);
 }
 
@@ -188,10 +185,10 @@ async fn an_update_keeps_the_previous_value_and_restore_swaps_it_back() {
     let app = fresh_app().await;
     app.seed(ORG, "api_key", "v1").await;
     // Nothing replaced yet.
-    let early = app.restore(ORG, "ADMIN", "api_key", Some("previous")).await;
+    let early = app.admin(ORG).restore("api_key", Some("previous")).await;
     assert_eq!(early.status, 404, "{}", early.text);
 
-    let update = op_event("PUT", "/api_key", ORG, "ADMIN", Some(&update_body("v2")));
+    let update = admin(ORG).update_event("api_key", &update_body("v2"));
     // The same update request twice (an SDK retry after a lost response): the second
     // writes nothing, so the previous value is still v1, not v2.
     assert_eq!(app.call(&update).await.status, 200);
@@ -203,16 +200,16 @@ async fn an_update_keeps_the_previous_value_and_restore_swaps_it_back() {
     assert_eq!(value_of(&previous), "v1");
     assert_eq!(attr(&previous, "removed_by"), "alice@acme.example");
 
-    let back = app.restore(ORG, "ADMIN", "api_key", Some("previous")).await;
+    let back = app.admin(ORG).restore("api_key", Some("previous")).await;
     assert_eq!(back.status, 200, "{}", back.text);
     assert_eq!(back.json["restored"], true);
     assert_eq!(read(app.store(), "api_key").await.unwrap(), "v1");
     // The value it replaced is now the previous one: a restore can be undone.
-    let undo = app.restore(ORG, "ADMIN", "api_key", Some("previous")).await;
+    let undo = app.admin(ORG).restore("api_key", Some("previous")).await;
     assert_eq!(undo.status, 200);
     assert_eq!(read(app.store(), "api_key").await.unwrap(), "v2");
     // The same restore request twice swaps once.
-    let restore = restore_event(ORG, "ADMIN", "api_key", Some("previous"));
+    let restore = admin(ORG).restore_event("api_key", Some("previous"));
     assert_eq!(app.call(&restore).await.status, 200);
     assert_eq!(app.call(&restore).await.status, 200);
     assert_eq!(read(app.store(), "api_key").await.unwrap(), "v1");
@@ -225,19 +222,17 @@ async fn a_previous_value_belongs_to_its_secret_not_to_a_new_one_of_the_same_nam
     let app = fresh_app().await;
     app.seed(ORG, "token", "old_lineage_1").await;
     assert_eq!(
-        app.update(ORG, "ADMIN", "token", &update_body("old_lineage_2"))
-            .await
-            .status,
+        app.admin(ORG).update("token", "old_lineage_2").await.status,
         200
     );
-    assert_eq!(app.delete(ORG, "ADMIN", "token").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("token").await.status, 200);
     app.seed(ORG, "token", "new_secret").await;
-    let answer = app.restore(ORG, "ADMIN", "token", Some("previous")).await;
+    let answer = app.admin(ORG).restore("token", Some("previous")).await;
     assert_eq!(answer.status, 404, "{}", answer.text);
     assert_eq!(read(app.store(), "token").await.unwrap(), "new_secret");
     // Previous of a deleted secret: nothing live to restore it into.
-    assert_eq!(app.delete(ORG, "ADMIN", "token").await.status, 200);
-    let deleted = app.restore(ORG, "ADMIN", "token", Some("previous")).await;
+    assert_eq!(app.admin(ORG).delete("token").await.status, 200);
+    let deleted = app.admin(ORG).restore("token", Some("previous")).await;
     assert_eq!(deleted.status, 404);
 }
 
@@ -263,30 +258,20 @@ async fn with_recovery_off_a_delete_leaves_no_value_of_the_secret_and_updates_ke
     // created again and updated (a previous copy).
     let on = app_on(store.clone(), &[]);
     on.seed(ORG, "gone", "sk_first_life").await;
-    assert_eq!(on.delete(ORG, "ADMIN", "gone").await.status, 200);
+    assert_eq!(on.admin(ORG).delete("gone").await.status, 200);
     on.seed(ORG, "gone", "sk_gone").await;
-    assert_eq!(
-        on.update(ORG, "ADMIN", "gone", &update_body("sk_gone_2"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(on.admin(ORG).update("gone", "sk_gone_2").await.status, 200);
     let before = every_value_in_the_table(&store).await;
     for value in ["sk_first_life", "sk_gone", "sk_gone_2"] {
         assert!(before.iter().any(|v| v == value), "{value} before");
     }
     // Recovery off: an update keeps nothing, a delete leaves nothing.
     let off = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
-    assert_eq!(
-        off.update(ORG, "ADMIN", "gone", &update_body("sk_gone_3"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(off.admin(ORG).update("gone", "sk_gone_3").await.status, 200);
     assert!(copy(off.store(), "gone", RecoverySlot::Previous)
         .await
         .is_none());
-    let delete = op_event("DELETE", "/gone", ORG, "ADMIN", None);
+    let delete = admin(ORG).delete_event("gone");
     assert_eq!(off.call(&delete).await.status, 200);
     assert_eq!(every_value_in_the_table(&store).await, Vec::<String>::new());
     for slot in [RecoverySlot::Deleted, RecoverySlot::Previous] {
@@ -297,7 +282,7 @@ async fn with_recovery_off_a_delete_leaves_no_value_of_the_secret_and_updates_ke
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.json["deleted"], true);
     for version in [None, Some("previous")] {
-        let restore = off.restore(ORG, "ADMIN", "gone", version).await;
+        let restore = off.admin(ORG).restore("gone", version).await;
         assert_eq!(restore.status, 404, "{version:?}: {}", restore.text);
     }
 }
@@ -307,16 +292,16 @@ async fn a_restore_counts_against_the_limit_and_keeps_the_copy_when_refused() {
     let store = fresh_store().await;
     let app = app_on(store, &[("MAX_SECRETS_PER_ORG", "1")]);
     app.seed(ORG, "a", "va").await;
-    assert_eq!(app.delete(ORG, "ADMIN", "a").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("a").await.status, 200);
     app.seed(ORG, "b", "vb").await;
-    let refused = app.restore(ORG, "ADMIN", "a", None).await;
+    let refused = app.admin(ORG).restore("a", None).await;
     assert_eq!(refused.status, 400, "{}", refused.text);
     assert_eq!(refused.json["error"]["code"], "secret_limit_reached");
     assert!(copy(app.store(), "a", RecoverySlot::Deleted)
         .await
         .is_some());
-    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
-    assert_eq!(app.restore(ORG, "ADMIN", "a", None).await.status, 200);
+    assert_eq!(app.admin(ORG).delete("b").await.status, 200);
+    assert_eq!(app.admin(ORG).restore("a", None).await.status, 200);
     assert_eq!(read(app.store(), "a").await.unwrap(), "va");
 }
 
@@ -324,20 +309,20 @@ async fn a_restore_counts_against_the_limit_and_keeps_the_copy_when_refused() {
 async fn restore_needs_admin_and_a_known_version() {
     let app = fresh_app().await;
     app.seed(ORG, "n", "v").await;
-    assert_eq!(app.delete(ORG, "ADMIN", "n").await.status, 200);
-    let reader = app.restore(ORG, "READ", "n", None).await;
+    assert_eq!(app.admin(ORG).delete("n").await.status, 200);
+    let reader = app.reader(ORG).restore("n", None).await;
     assert_eq!(reader.status, 403);
     for version in ["Previous", "latest", "", "previous%00"] {
-        let answer = app.restore(ORG, "ADMIN", "n", Some(version)).await;
+        let answer = app.admin(ORG).restore("n", Some(version)).await;
         assert_eq!(answer.status, 422, "{version:?}: {}", answer.text);
         assert!(!answer.text.contains("latest"), "the value is not echoed");
     }
-    let mut twice = restore_event(ORG, "ADMIN", "n", Some("previous"));
+    let mut twice = admin(ORG).restore_event("n", Some("previous"));
     twice["rawQueryString"] = serde_json::json!("version=previous&version=deleted");
     twice["queryStringParameters"] = serde_json::json!({ "version": "previous,deleted" });
     assert_eq!(app.call(&twice).await.status, 422);
     // None of those touched the kept copy.
-    assert_eq!(app.restore(ORG, "ADMIN", "n", None).await.status, 200);
+    assert_eq!(app.admin(ORG).restore("n", None).await.status, 200);
 }
 
 /// Racing writers: every outcome is a documented answer, and every value that was written
@@ -350,8 +335,8 @@ async fn delete_racing_update_loses_no_value() {
         app.seed(ORG, &secret, "v1").await;
         let body = update_body("v2");
         let (deleted, updated) = tokio::join!(
-            app.delete(ORG, "ADMIN", &secret),
-            app.update(ORG, "ADMIN", &secret, &body),
+            app.admin(ORG).delete(&secret),
+            app.admin(ORG).update_body(&secret, &body),
         );
         assert_eq!(deleted.status, 200, "{}", deleted.text);
         assert!(
@@ -382,11 +367,11 @@ async fn restore_racing_create_has_one_winner_and_keeps_the_loser_recoverable() 
     for round in 0..8 {
         let secret = format!("race_{round}");
         app.seed(ORG, &secret, "deleted_value").await;
-        assert_eq!(app.delete(ORG, "ADMIN", &secret).await.status, 200);
+        assert_eq!(app.admin(ORG).delete(&secret).await.status, 200);
         let body = create_body(&secret, "new_value");
         let (restored, created) = tokio::join!(
-            app.restore(ORG, "ADMIN", &secret, None),
-            app.create(ORG, "ADMIN", &body),
+            app.admin(ORG).restore(&secret, None),
+            app.admin(ORG).create_body(&body),
         );
         match (restored.status, created.status) {
             (200, 409) => {
@@ -415,10 +400,10 @@ async fn two_restores_racing_restore_once() {
     for round in 0..8 {
         let secret = format!("race_{round}");
         app.seed(ORG, &secret, "v").await;
-        assert_eq!(app.delete(ORG, "ADMIN", &secret).await.status, 200);
+        assert_eq!(app.admin(ORG).delete(&secret).await.status, 200);
         let (a, b) = tokio::join!(
-            app.restore(ORG, "ADMIN", &secret, None),
-            app.restore(ORG, "ADMIN", &secret, None),
+            app.admin(ORG).restore(&secret, None),
+            app.admin(ORG).restore(&secret, None),
         );
         let mut statuses = [a.status, b.status];
         statuses.sort_unstable();
@@ -437,15 +422,10 @@ async fn two_restores_racing_restore_once() {
     // Two restores of the previous value racing: one swap, or two (each a documented
     // 200); never a value lost.
     app.seed(ORG, "swap", "v1").await;
-    assert_eq!(
-        app.update(ORG, "ADMIN", "swap", &update_body("v2"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.admin(ORG).update("swap", "v2").await.status, 200);
     let (a, b) = tokio::join!(
-        app.restore(ORG, "ADMIN", "swap", Some("previous")),
-        app.restore(ORG, "ADMIN", "swap", Some("previous")),
+        app.admin(ORG).restore("swap", Some("previous")),
+        app.admin(ORG).restore("swap", Some("previous")),
     );
     assert_eq!((a.status, b.status), (200, 200), "{} / {}", a.text, b.text);
     let live = read(app.store(), "swap").await.unwrap();
@@ -473,10 +453,7 @@ async fn a_client_retry_with_the_same_idempotency_key_is_recognised() {
     };
 
     // Update v1 -> v2 with key u-1, then the client's retry: 200, nothing written.
-    let update = keyed(
-        op_event("PUT", "/keyed", ORG, "ADMIN", Some(&update_body("v2"))),
-        "u-1",
-    );
+    let update = keyed(admin(ORG).update_event("keyed", &update_body("v2")), "u-1");
     assert_eq!(app.call(&update).await.status, 200);
     assert_eq!(app.call(&fresh_id(update.clone())).await.status, 200);
     let previous = copy(app.store(), "keyed", RecoverySlot::Previous)
@@ -485,28 +462,22 @@ async fn a_client_retry_with_the_same_idempotency_key_is_recognised() {
     assert_eq!(value_of(&previous), "v1", "the retry did not write again");
 
     // Restore the previous value with key r-1, retried: swapped once.
-    let restore = keyed(
-        restore_event(ORG, "ADMIN", "keyed", Some("previous")),
-        "r-1",
-    );
+    let restore = keyed(admin(ORG).restore_event("keyed", Some("previous")), "r-1");
     assert_eq!(app.call(&restore).await.status, 200);
     assert_eq!(app.call(&fresh_id(restore.clone())).await.status, 200);
     assert_eq!(read(app.store(), "keyed").await.unwrap(), "v1");
 
     // Delete with key d-1, retried: 200 twice. Another key, or no key, is a new delete: 404.
-    let delete = keyed(op_event("DELETE", "/keyed", ORG, "ADMIN", None), "d-1");
+    let delete = keyed(admin(ORG).delete_event("keyed"), "d-1");
     assert_eq!(app.call(&delete).await.status, 200);
     assert_eq!(app.call(&fresh_id(delete.clone())).await.status, 200);
     assert_eq!(
-        app.call(&keyed(
-            op_event("DELETE", "/keyed", ORG, "ADMIN", None),
-            "d-2"
-        ))
-        .await
-        .status,
+        app.call(&keyed(admin(ORG).delete_event("keyed"), "d-2"))
+            .await
+            .status,
         404
     );
-    assert_eq!(app.delete(ORG, "ADMIN", "keyed").await.status, 404);
+    assert_eq!(app.admin(ORG).delete("keyed").await.status, 404);
     // Another actor with the same key is not the same client.
     let mut impostor = fresh_id(delete.clone());
     impostor["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] =
@@ -521,11 +492,7 @@ async fn a_client_retry_with_the_same_idempotency_key_is_recognised() {
     assert_eq!(app.call(&anonymous).await.status, 404);
     // A malformed key is 422, and changes nothing.
     app.seed(ORG, "other", "v").await;
-    let bad = with_header(
-        op_event("DELETE", "/other", ORG, "ADMIN", None),
-        "idempotency-key",
-        "",
-    );
+    let bad = with_header(admin(ORG).delete_event("other"), "idempotency-key", "");
     assert_eq!(app.call(&bad).await.status, 422);
     assert!(app.stored_item(ORG, "other").await.is_some());
 }
@@ -537,15 +504,15 @@ async fn a_client_retry_with_the_same_idempotency_key_is_recognised() {
 async fn the_next_delete_of_a_name_replaces_its_kept_deleted_value() {
     let app = fresh_app().await;
     app.seed(ORG, "r1", "v1").await;
-    assert_eq!(app.delete(ORG, "ADMIN", "r1").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("r1").await.status, 200);
     app.seed(ORG, "r1", "v2").await;
-    let blocked = app.restore(ORG, "ADMIN", "r1", None).await;
+    let blocked = app.admin(ORG).restore("r1", None).await;
     assert_eq!(blocked.status, 409, "{}", blocked.text);
     let message = blocked.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("next delete replaces it"), "{message}");
     assert!(!message.contains("delete it before"), "{message}");
-    assert_eq!(app.delete(ORG, "ADMIN", "r1").await.status, 200);
-    assert_eq!(app.restore(ORG, "ADMIN", "r1", None).await.status, 200);
+    assert_eq!(app.admin(ORG).delete("r1").await.status, 200);
+    assert_eq!(app.admin(ORG).restore("r1", None).await.status, 200);
     assert_eq!(read(app.store(), "r1").await.unwrap(), "v2");
 }
 
@@ -555,11 +522,7 @@ async fn the_next_delete_of_a_name_replaces_its_kept_deleted_value() {
 async fn a_retried_delete_does_not_delete_a_secret_created_since() {
     let app = fresh_app().await;
     app.seed(ORG, "r2", "v1").await;
-    let delete = with_header(
-        op_event("DELETE", "/r2", ORG, "ADMIN", None),
-        "idempotency-key",
-        "d-1",
-    );
+    let delete = with_header(admin(ORG).delete_event("r2"), "idempotency-key", "d-1");
     assert_eq!(app.call(&delete).await.status, 200);
     app.seed(ORG, "r2", "v2").await;
     let mut retry = delete.clone();
@@ -581,28 +544,18 @@ async fn a_retried_delete_does_not_delete_a_secret_created_since() {
 async fn a_redelivered_restore_does_not_undo_a_later_delete() {
     let app = fresh_app().await;
     app.seed(ORG, "r3", "v1").await;
-    assert_eq!(app.delete(ORG, "ADMIN", "r3").await.status, 200);
-    let restore = restore_event(ORG, "ADMIN", "r3", None);
+    assert_eq!(app.admin(ORG).delete("r3").await.status, 200);
+    let restore = admin(ORG).restore_event("r3", None);
     assert_eq!(app.call(&restore).await.status, 200);
-    assert_eq!(app.delete(ORG, "ADMIN", "r3").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("r3").await.status, 200);
     assert_eq!(app.call(&restore).await.status, 200);
     assert!(app.stored_item(ORG, "r3").await.is_none());
     // The same for a restore of the previous value redelivered after a later update.
     app.seed(ORG, "r3b", "v1").await;
-    assert_eq!(
-        app.update(ORG, "ADMIN", "r3b", &update_body("v2"))
-            .await
-            .status,
-        200
-    );
-    let back = restore_event(ORG, "ADMIN", "r3b", Some("previous"));
+    assert_eq!(app.admin(ORG).update("r3b", "v2").await.status, 200);
+    let back = admin(ORG).restore_event("r3b", Some("previous"));
     assert_eq!(app.call(&back).await.status, 200);
-    assert_eq!(
-        app.update(ORG, "ADMIN", "r3b", &update_body("v3"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.admin(ORG).update("r3b", "v3").await.status, 200);
     assert_eq!(app.call(&back).await.status, 200);
     assert_eq!(read(app.store(), "r3b").await.unwrap(), "v3");
 }
@@ -613,22 +566,17 @@ async fn a_redelivered_restore_does_not_undo_a_later_delete() {
 async fn a_redelivered_update_does_not_overwrite_a_later_change() {
     let app = fresh_app().await;
     app.seed(ORG, "r4", "v1").await;
-    let update = op_event("PUT", "/r4", ORG, "ADMIN", Some(&update_body("v2")));
+    let update = admin(ORG).update_event("r4", &update_body("v2"));
     assert_eq!(app.call(&update).await.status, 200);
-    assert_eq!(
-        app.update(ORG, "ADMIN", "r4", &update_body("v3"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.admin(ORG).update("r4", "v3").await.status, 200);
     assert_eq!(app.call(&update).await.status, 200);
     assert_eq!(read(app.store(), "r4").await.unwrap(), "v3");
-    assert_eq!(app.delete(ORG, "ADMIN", "r4").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("r4").await.status, 200);
     assert_eq!(app.call(&update).await.status, 200);
     assert!(app.stored_item(ORG, "r4").await.is_none());
     // The same request id with another value is not this request: refused (issue 19:
     // the identity already names another change), nothing written.
-    let other_value = op_event("PUT", "/r4", ORG, "ADMIN", Some(&update_body("v9")));
+    let other_value = admin(ORG).update_event("r4", &update_body("v9"));
     let mut same_id = other_value;
     same_id["requestContext"]["requestId"] = update["requestContext"]["requestId"].clone();
     let reused = app.call(&same_id).await;
@@ -644,29 +592,17 @@ async fn turning_recovery_off_drops_the_older_previous_value_at_the_next_update(
     let store = fresh_store().await;
     let on = app_on(store.clone(), &[]);
     on.seed(ORG, "r9", "v1").await;
-    assert_eq!(
-        on.update(ORG, "ADMIN", "r9", &update_body("v2"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(on.admin(ORG).update("r9", "v2").await.status, 200);
     assert!(copy(on.store(), "r9", RecoverySlot::Previous)
         .await
         .is_some());
     let off = app_on(store, &[("RECOVERY_WINDOW_DAYS", "0")]);
-    assert_eq!(
-        off.update(ORG, "ADMIN", "r9", &update_body("v3"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(off.admin(ORG).update("r9", "v3").await.status, 200);
     assert!(copy(off.store(), "r9", RecoverySlot::Previous)
         .await
         .is_none());
     assert_eq!(
-        off.restore(ORG, "ADMIN", "r9", Some("previous"))
-            .await
-            .status,
+        off.admin(ORG).restore("r9", Some("previous")).await.status,
         404
     );
 }
@@ -678,29 +614,16 @@ async fn turning_recovery_off_drops_the_older_previous_value_at_the_next_update(
 async fn a_redelivered_change_is_recognised_after_any_later_changes() {
     let app = fresh_app().await;
     let update_event = |name: &str, value: &str| {
-        op_event(
-            "PUT",
-            &format!("/{name}"),
-            ORG,
-            "ADMIN",
-            Some(&update_body(value)),
-        )
+        admin(ORG).event("PUT", &format!("/{name}"), Some(&update_body(value)))
     };
 
     // U1, U2, restore of the previous value, then U1 again: v3 stays recoverable.
     app.seed(ORG, "a", "v1").await;
     let u1 = update_event("a", "v2");
     assert_eq!(app.call(&u1).await.status, 200);
+    assert_eq!(app.admin(ORG).update("a", "v3").await.status, 200);
     assert_eq!(
-        app.update(ORG, "ADMIN", "a", &update_body("v3"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.restore(ORG, "ADMIN", "a", Some("previous"))
-            .await
-            .status,
+        app.admin(ORG).restore("a", Some("previous")).await.status,
         200
     );
     assert_eq!(app.call(&u1).await.status, 200);
@@ -715,21 +638,16 @@ async fn a_redelivered_change_is_recognised_after_any_later_changes() {
     let u1 = update_event("b", "v2");
     assert_eq!(app.call(&u1).await.status, 200);
     for value in ["v3", "v4"] {
-        assert_eq!(
-            app.update(ORG, "ADMIN", "b", &update_body(value))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.admin(ORG).update("b", value).await.status, 200);
     }
     assert_eq!(app.call(&u1).await.status, 200);
     assert_eq!(read(app.store(), "b").await.unwrap(), "v4");
 
     // A delete, a restore, then the delete again: the restored secret stays.
     app.seed(ORG, "c", "v1").await;
-    let d1 = op_event("DELETE", "/c", ORG, "ADMIN", None);
+    let d1 = admin(ORG).delete_event("c");
     assert_eq!(app.call(&d1).await.status, 200);
-    assert_eq!(app.restore(ORG, "ADMIN", "c", None).await.status, 200);
+    assert_eq!(app.admin(ORG).restore("c", None).await.status, 200);
     assert_eq!(app.call(&d1).await.status, 200);
     assert_eq!(read(app.store(), "c").await.unwrap(), "v1");
 
@@ -738,15 +656,10 @@ async fn a_redelivered_change_is_recognised_after_any_later_changes() {
     off.seed(ORG, "d", "v1").await;
     let u1 = update_event("d", "v2");
     assert_eq!(off.call(&u1).await.status, 200);
-    assert_eq!(
-        off.update(ORG, "ADMIN", "d", &update_body("v3"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(off.admin(ORG).update("d", "v3").await.status, 200);
     assert_eq!(off.call(&u1).await.status, 200);
     assert_eq!(read(off.store(), "d").await.unwrap(), "v3");
-    assert_eq!(off.delete(ORG, "ADMIN", "d").await.status, 200);
+    assert_eq!(off.admin(ORG).delete("d").await.status, 200);
     assert_eq!(off.call(&u1).await.status, 200);
     assert!(off.stored_item(ORG, "d").await.is_none());
 

@@ -110,7 +110,7 @@ async fn rotate_keys_limit_bounds_every_write_of_a_batch_reseals_included() {
     let on_a = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_A)]);
     for name in ["l0", "l1", "l2", "l3"] {
         on_b.seed(ORG, name, &format!("{CANARY}-{name}")).await;
-        assert_eq!(on_a.delete(ORG, "ADMIN", name).await.status, 200);
+        assert_eq!(on_a.admin(ORG).delete(name).await.status, 200);
     }
     let before = tokens_and_seals(&store).await;
     let keys = format!("{KEY_B},{KEY_A}");
@@ -144,7 +144,7 @@ async fn a_resend_writes_nothing_even_when_its_records_plain_replay_until_was_mo
     let app = fresh_app().await;
     let store = app.store().clone();
     app.seed(ORG, "t", "v1").await;
-    let first = op_event("PUT", "/t", ORG, "ADMIN", Some(&update_body("v2")));
+    let first = admin(ORG).update_event("t", &update_body("v2"));
     assert_eq!(app.call(&first).await.status, 200);
     let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&first), None);
     set_attribute(
@@ -154,12 +154,7 @@ async fn a_resend_writes_nothing_even_when_its_records_plain_replay_until_was_mo
         AttributeValue::N("0".to_owned()),
     )
     .await;
-    assert_eq!(
-        app.update(ORG, "ADMIN", "t", &update_body("v3"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.admin(ORG).update("t", "v3").await.status, 200);
 
     let again = app.call(&first).await;
     assert_eq!(again.status, 200, "{}", again.text);
@@ -220,7 +215,7 @@ async fn verify_names_records_whose_unsealed_plain_attributes_were_edited() {
     for (index, (case, key, attribute, value)) in cases.into_iter().enumerate() {
         let name = format!("n{index}");
         app.seed(ORG, &name, "v").await;
-        let mut delete = op_event("DELETE", &format!("/{name}"), ORG, "ADMIN", None);
+        let mut delete = admin(ORG).event("DELETE", &format!("/{name}"), None);
         if let Some(key) = key {
             delete = with_header(delete, "idempotency-key", key);
         }
@@ -269,7 +264,7 @@ async fn verify_output_carries_no_control_character_from_the_table() {
     );
     put_raw_item(&store, planted).await;
     // A change record whose plain `changed_secret` does the same.
-    let delete = op_event("DELETE", "/real", ORG, "ADMIN", None);
+    let delete = admin(ORG).delete_event("real");
     assert_eq!(app.call(&delete).await.status, 200);
     let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&delete), None);
     set_attribute(
@@ -379,48 +374,30 @@ async fn every_write_resent_after_rotation_and_the_old_keys_removal_gets_its_fir
     let writes: Vec<(&str, Value, u16)> = vec![
         (
             "keyed create",
-            with_header(
-                create_event(ORG, "ADMIN", &c1("1")),
-                "idempotency-key",
-                "k-c1",
-            ),
+            with_header(admin(ORG).create_event(&c1("1")), "idempotency-key", "k-c1"),
             201,
         ),
         (
             "create by request id",
-            create_event(ORG, "ADMIN", &create_body("c2", &format!("{CANARY}-2"))),
+            admin(ORG).create_event(&create_body("c2", &format!("{CANARY}-2"))),
             201,
         ),
         (
             "update",
-            op_event(
-                "PUT",
-                "/c2",
-                ORG,
-                "ADMIN",
-                Some(&update_body(&format!("{CANARY}-3"))),
-            ),
+            admin(ORG).update_event("c2", &update_body(&format!("{CANARY}-3"))),
             200,
         ),
         (
             "restore previous",
-            restore_event(ORG, "ADMIN", "c2", Some("previous")),
+            admin(ORG).restore_event("c2", Some("previous")),
             200,
         ),
         (
             "keyed delete",
-            with_header(
-                op_event("DELETE", "/c1", ORG, "ADMIN", None),
-                "idempotency-key",
-                "k-d1",
-            ),
+            with_header(admin(ORG).delete_event("c1"), "idempotency-key", "k-d1"),
             200,
         ),
-        (
-            "restore deleted",
-            restore_event(ORG, "ADMIN", "c1", None),
-            200,
-        ),
+        ("restore deleted", admin(ORG).restore_event("c1", None), 200),
         (
             "direct delete",
             direct("DELETE", "/c1", None, "wf-1:delete:c1"),
@@ -463,7 +440,7 @@ async fn a_table_of_only_records_and_counters_is_marked_by_bind_and_never_launde
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
     app.seed(ORG, "gone", &format!("{CANARY}-gone")).await;
-    assert_eq!(app.delete(ORG, "ADMIN", "gone").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("gone").await.status, 200);
     unmark(&store).await;
     let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
     assert_eq!(code, Some(1), "{report}");
@@ -529,10 +506,7 @@ async fn rest_and_http_shapes_use_keys_and_request_ids_exactly_or_refuse_them() 
         );
     }
     assert!(snapshot(app.store()).await == before);
-    for mut event in [
-        rest("k-2"),
-        create_event(ORG, "ADMIN", &create_body("h", "v")),
-    ] {
+    for mut event in [rest("k-2"), admin(ORG).create_event(&create_body("h", "v"))] {
         event["requestContext"]["requestId"] = json!(12345);
         let answer = app.call(&event).await;
         assert_eq!(answer.status, 400, "{}", answer.text);

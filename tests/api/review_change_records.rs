@@ -128,7 +128,7 @@ async fn count(app: &TestApp, org: &str) -> u64 {
 }
 
 async fn live_names(app: &TestApp, org: &str) -> Vec<String> {
-    let listed = app.list(org, "ADMIN").await;
+    let listed = app.admin(org).list().await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     serde_json::from_value(listed.json["secrets"].clone()).unwrap()
 }
@@ -166,9 +166,7 @@ async fn a_secret_values_token_is_never_taken_for_a_change_records_seal() {
         b"",
     );
     let value = String::from_utf8(facts).expect("short fields: UTF-8");
-    let planted = app
-        .create("org_evil", "ADMIN", &create_body("carrier", &value))
-        .await;
+    let planted = app.admin("org_evil").create("carrier", &value).await;
     assert_eq!(planted.status, 201, "{}", planted.text);
 
     // Table write access only: copy that token into the victim's slot.
@@ -241,10 +239,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     let keyed = |event: Value, key: &str| with_header(event, "idempotency-key", key);
 
     // create
-    let create = keyed(
-        create_event(ORG, "ADMIN", &create_body("c", "v1")),
-        "k-create",
-    );
+    let create = keyed(admin(ORG).create_event(&create_body("c", "v1")), "k-create");
     let answers = all_at_once(&app, &create).await;
     assert!(
         answers.iter().all(|a| a.status == 201),
@@ -255,7 +250,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     assert_eq!(count(&app, ORG).await, 1);
 
     // update (request id identity: the same gateway event delivered again)
-    let update = op_event("PUT", "/c", ORG, "ADMIN", Some(&update_body("v2")));
+    let update = admin(ORG).update_event("c", &update_body("v2"));
     let answers = all_at_once(&app, &update).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -272,7 +267,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
 
     // restore previous: swapped exactly once
-    let swap = restore_event(ORG, "ADMIN", "c", Some("previous"));
+    let swap = admin(ORG).restore_event("c", Some("previous"));
     let answers = all_at_once(&app, &swap).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -288,7 +283,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
 
     // delete
-    let delete = keyed(op_event("DELETE", "/c", ORG, "ADMIN", None), "k-delete");
+    let delete = keyed(admin(ORG).delete_event("c"), "k-delete");
     let answers = all_at_once(&app, &delete).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -304,7 +299,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
 
     // restore deleted
-    let restore = restore_event(ORG, "ADMIN", "c", None);
+    let restore = admin(ORG).restore_event("c", None);
     let answers = all_at_once(&app, &restore).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -448,23 +443,19 @@ async fn a_live_item_with_a_value_of_the_wrong_type_can_still_be_updated_or_dele
         }
     };
     odd("odd_update").await;
-    let update = app
-        .update(ORG, "ADMIN", "odd_update", &update_body("v2"))
-        .await;
+    let update = app.admin(ORG).update("odd_update", "v2").await;
     assert_eq!(update.status, 200, "{}", update.text);
     assert_eq!(app.stored_value(ORG, "odd_update").await, "v2");
     // The odd value went to the previous copy; restoring it is refused, not done.
-    let back = app
-        .restore(ORG, "ADMIN", "odd_update", Some("previous"))
-        .await;
+    let back = app.admin(ORG).restore("odd_update", Some("previous")).await;
     assert_ne!(back.status, 200, "{}", back.text);
     assert_eq!(app.stored_value(ORG, "odd_update").await, "v2");
 
     odd("odd_delete").await;
-    let delete = app.delete(ORG, "ADMIN", "odd_delete").await;
+    let delete = app.admin(ORG).delete("odd_delete").await;
     assert_eq!(delete.status, 200, "{}", delete.text);
     assert!(app.stored_item(ORG, "odd_delete").await.is_none());
-    let back = app.restore(ORG, "ADMIN", "odd_delete", None).await;
+    let back = app.admin(ORG).restore("odd_delete", None).await;
     assert_ne!(back.status, 200, "{}", back.text);
     assert!(app.stored_item(ORG, "odd_delete").await.is_none());
 }
@@ -494,13 +485,8 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_repla
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
     app.seed(ORG, "pin", "4711").await;
-    assert_eq!(
-        app.update(ORG, "ADMIN", "pin", &update_body("0815"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(app.delete(ORG, "ADMIN", "pin").await.status, 200);
+    assert_eq!(app.admin(ORG).update("pin", "0815").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("pin").await.status, 200);
     let fernet = fernet::Fernet::new(KEY_A).unwrap();
     let digests: Vec<[u8; 32]> = ["4711", "0815"]
         .iter()
@@ -551,9 +537,7 @@ async fn a_transaction_in_progress_is_answered_503_retry() {
         .store_with(&StoreSettings::default(), true)
         .await;
     let app = app_on(store, &[]);
-    let answer = app
-        .create(ORG, "ADMIN", &create_body("in_progress", "v"))
-        .await;
+    let answer = app.admin(ORG).create("in_progress", "v").await;
     assert_eq!(answer.status, 503, "{}", answer.text);
     let mut event = sample_event("provisioning-create.json");
     event["body"] = json!(create_body("in_progress", "v"));
@@ -590,11 +574,11 @@ async fn every_done_write_resent_after_any_interleaving_writes_nothing() {
         for step in 0..14 {
             let value = format!("v{seed}-{step}");
             let mut event = match next(5) {
-                0 => create_event(ORG, "ADMIN", &create_body("a", &value)),
-                1 => op_event("PUT", "/a", ORG, "ADMIN", Some(&update_body(&value))),
-                2 => op_event("DELETE", "/a", ORG, "ADMIN", None),
-                3 => restore_event(ORG, "ADMIN", "a", None),
-                _ => restore_event(ORG, "ADMIN", "a", Some("previous")),
+                0 => admin(ORG).create_event(&create_body("a", &value)),
+                1 => admin(ORG).update_event("a", &update_body(&value)),
+                2 => admin(ORG).delete_event("a"),
+                3 => admin(ORG).restore_event("a", None),
+                _ => admin(ORG).restore_event("a", Some("previous")),
             };
             if next(2) == 0 {
                 event = with_header(event, "idempotency-key", &format!("k-{seed}-{step}"));
@@ -640,14 +624,14 @@ async fn resends_at_the_limit_get_their_first_answer() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[("MAX_SECRETS_PER_ORG", "1")]);
     let create = with_header(
-        create_event(ORG, "ADMIN", &create_body("a", "va")),
+        admin(ORG).create_event(&create_body("a", "va")),
         "idempotency-key",
         "k-a",
     );
     assert_eq!(app.call(&create).await.status, 201);
     // Full, and the name taken by this very create.
     assert_eq!(app.call(&create).await.status, 201);
-    assert_eq!(app.delete(ORG, "ADMIN", "a").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("a").await.status, 200);
     app.seed(ORG, "b", "vb").await;
     // Full, the name free.
     let before = snapshot(&store).await;
@@ -666,17 +650,17 @@ async fn resends_at_the_limit_get_their_first_answer() {
     assert_eq!(error.error_type, "secret_limit_reached");
 
     // A restore, then its resend when the name was deleted again and the org is full.
-    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
-    let restore = restore_event(ORG, "ADMIN", "b", None);
+    assert_eq!(app.admin(ORG).delete("b").await.status, 200);
+    let restore = admin(ORG).restore_event("b", None);
     assert_eq!(app.call(&restore).await.status, 200);
-    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("b").await.status, 200);
     app.seed(ORG, "c", "vc").await;
     let before = snapshot(&store).await;
     let again = app.call(&restore).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert!(snapshot(&store).await == before);
     // A new restore is refused at the limit, the copy stays.
-    let refused = app.restore(ORG, "ADMIN", "b", None).await;
+    let refused = app.admin(ORG).restore("b", None).await;
     assert_eq!(refused.json["error"]["code"], "secret_limit_reached");
     assert_eq!(count(&app, ORG).await, 1);
 }
@@ -731,7 +715,7 @@ async fn request_ids_and_keys_are_exact_identities() {
 
     // A key and a request id with the same text; one key in two orgs; two actors.
     let keyed = |org: &str, sub: &str, body: &str| {
-        let mut event = with_header(create_event(org, "ADMIN", body), "idempotency-key", "same");
+        let mut event = with_header(admin(org).create_event(body), "idempotency-key", "same");
         event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
         event
     };
@@ -753,7 +737,7 @@ async fn request_ids_and_keys_are_exact_identities() {
             .status,
         201
     );
-    let mut by_id = create_event(ORG, "ADMIN", &create_body("k4", "v"));
+    let mut by_id = admin(ORG).create_event(&create_body("k4", "v"));
     by_id["requestContext"]["requestId"] = json!("same");
     by_id["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("alice");
     assert_eq!(app.call(&by_id).await.status, 201);
@@ -886,20 +870,14 @@ async fn racing_writes_and_duplicates_keep_the_counter_exact() {
     let mut events = Vec::new();
     for (index, name) in ["r0", "r1", "r2"].iter().enumerate() {
         let create = with_header(
-            create_event(ORG, "ADMIN", &create_body(name, "vc")),
+            admin(ORG).create_event(&create_body(name, "vc")),
             "idempotency-key",
             &format!("kc{index}"),
         );
-        let delete = op_event("DELETE", &format!("/{name}"), ORG, "ADMIN", None);
-        let update = op_event(
-            "PUT",
-            &format!("/{name}"),
-            ORG,
-            "ADMIN",
-            Some(&update_body("vu")),
-        );
-        let restore = restore_event(ORG, "ADMIN", name, None);
-        let swap = restore_event(ORG, "ADMIN", name, Some("previous"));
+        let delete = admin(ORG).event("DELETE", &format!("/{name}"), None);
+        let update = admin(ORG).event("PUT", &format!("/{name}"), Some(&update_body("vu")));
+        let restore = admin(ORG).restore_event(name, None);
+        let swap = admin(ORG).restore_event(name, Some("previous"));
         for event in [create, delete, update, restore, swap] {
             events.push(event.clone());
             events.push(event);
@@ -941,7 +919,7 @@ async fn a_create_refused_as_taken_costs_its_cancelled_transaction_and_one_read(
     let app = app_on(store, &[]);
     app.seed(ORG, "taken", "v").await;
     let before = dynamodb.request_count();
-    let answer = app.create(ORG, "ADMIN", &create_body("taken", "w")).await;
+    let answer = app.admin(ORG).create("taken", "w").await;
     assert_eq!(answer.status, 409);
     assert_eq!(
         dynamodb.request_count() - before,

@@ -24,7 +24,7 @@ async fn seed_under_key_a(store: &SecretStore) -> HashMap<(String, String), Stri
         let org = if i % 2 == 0 { "org_a" } else { "org_b" };
         let name = format!("secret_{i:02}");
         let value = format!("{CANARY}-{i}");
-        let answer = app.create(org, "ADMIN", &create_body(&name, &value)).await;
+        let answer = app.admin(org).create(&name, &value).await;
         assert_eq!(answer.status, 201);
         expected.insert((org.to_owned(), name), value);
     }
@@ -137,19 +137,17 @@ async fn a_token_no_key_opens_is_counted_as_failed_and_left_alone() {
 async fn rotation_never_overwrites_a_concurrent_update() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
-    assert_eq!(
-        app.create("org_a", "ADMIN", &create_body("k", "before"))
-            .await
-            .status,
-        201
-    );
+    assert_eq!(app.admin("org_a").create("k", "before").await.status, 201);
     let page = store.scan_pages(10).next().await.unwrap().unwrap();
     let stale = org_secrets::storage::tokens(&page)
         .next()
         .expect("the secret's token")
         .clone();
     let update = update_body("after");
-    assert_eq!(app.update("org_a", "ADMIN", "k", &update).await.status, 200);
+    assert_eq!(
+        app.admin("org_a").update_body("k", &update).await.status,
+        200
+    );
 
     let b_then_a = cipher(&format!("{KEY_B},{KEY_A}"));
     let replacement = b_then_a.reencrypt(&stale.encrypted_value).unwrap();
@@ -176,13 +174,10 @@ async fn reader_returns_values_and_typed_errors() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
     assert_eq!(
-        app.create(
-            "org_a",
-            "ADMIN",
-            &create_body("stripe_api_key", "sk_live_9")
-        )
-        .await
-        .status,
+        app.admin("org_a")
+            .create("stripe_api_key", "sk_live_9")
+            .await
+            .status,
         201
     );
     let org = OrgId::parse("org_a").unwrap();

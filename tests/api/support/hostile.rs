@@ -4,11 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::{create_body, create_event, sample_event, unique_request_id, Answer};
+use super::{admin, create_body, sample_event, unique_request_id, Answer};
 
 /// A well-formed create with one field of the event replaced.
 fn create_with(mutate: impl FnOnce(&mut Value)) -> Value {
-    let mut event = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
+    let mut event = admin("org_a").create_event(&create_body("from_bad_event", "v"));
     mutate(&mut event);
     event
 }
@@ -276,7 +276,7 @@ pub fn hostile_events() -> Vec<(&'static str, String, u16, &'static str)> {
             "malformed_event",
         ),
     ];
-    let mut deep = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
+    let mut deep = admin("org_a").create_event(&create_body("from_bad_event", "v"));
     deep["extra"] = json!(null);
     let deep = deep.to_string().replacen(
         "null",

@@ -24,7 +24,7 @@ use serde_json::Value;
 pub use direct::{deliver, direct, python_recipe, record_slot, sha256_hex};
 pub use faults::{Fault, FaultyDynamoDb};
 pub use services::{dynamodb_endpoint, local_aws_env, python};
-pub use test_app::TestApp;
+pub use test_app::{admin, caller, reader, TestApp};
 pub use yaml::yaml_file;
 
 /// The Fernet spec's own key, and a second one for rotation tests.
