@@ -6,12 +6,13 @@
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use org_secrets::crypto::{BindingError, Cipher};
+use org_secrets::crypto::{BindingError, Cipher, DecryptError, EncryptedValue};
 use org_secrets::domain::{OrgId, SecretName};
 use org_secrets::reader::{ReadError, SecretReader};
 use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
 
+use crate::support::recovery::*;
 use crate::support::*;
 
 const CANARY: &str = "binding-canary-7f3a";
@@ -808,4 +809,161 @@ async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
     let after = stored_item(store, "org_a", "y").await.unwrap();
     assert_ne!(after.get("encrypted_value"), before.get("encrypted_value"));
     assert!(!after.contains_key("binding"));
+}
+
+/// `verify` prints each finding as `org/name: problem`, the organization and name taken
+/// from the item's key or, for a change record, from its plain `changed_secret`: text that
+/// anyone who can write the table chooses. No name the function writes holds a control
+/// character, so one in the output can only come from an item written around the function,
+/// and a terminal obeys it: cursor movement and line erasure (ESC [1A, ESC [2K) or a carriage
+/// return let a planted item rewrite or hide the report of another finding, or forge a
+/// `verify: ok` line. The output should show such characters escaped.
+#[tokio::test]
+async fn verify_output_carries_no_control_character_from_the_table() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    app.seed(ORG, "real", &format!("{CANARY}-real")).await;
+    let genuine = app.stored_item(ORG, "real").await.unwrap();
+    let erase = "\u{1b}[1A\u{1b}[2K\rverify: ok: scanned 9, verified 9";
+    // A live item whose name erases the line above it (its token copied: a mismatch).
+    let mut planted = genuine.clone();
+    planted.insert(
+        "secret_name".to_owned(),
+        AttributeValue::S(format!("x{erase}")),
+    );
+    put_raw_item(&store, planted).await;
+    // A change record whose plain `changed_secret` does the same.
+    let delete = admin(ORG).delete_event("real");
+    assert_eq!(app.call(&delete).await.status, 200);
+    let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&delete), None);
+    crate::support::set_attribute(
+        &store,
+        &slot,
+        "changed_secret",
+        AttributeValue::S(format!("real{erase}")),
+    )
+    .await;
+
+    let (code, output) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{output}");
+    let controls: Vec<char> = output
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        controls.is_empty(),
+        "verify printed control characters from the table: {controls:?}\n{output:?}"
+    );
+}
+
+/// `SecretReader` (and `verify`, and `rotate-keys`) apply the Fernet spec's 60 s clock-skew
+/// rule (SECURITY.md: "The spec's 60 s clock-skew rule is applied"): a token stamped further
+/// ahead is `Undecryptable`. The Python recipe (`examples/python/read_secret.py`, the
+/// storage contract's reader) calls `MultiFernet.decrypt(token)` without a `ttl`, and
+/// `cryptography` checks the clock skew only when a `ttl` is given, so it returns the value
+/// of the very item `SecretReader` refuses and `verify` reports.
+#[tokio::test]
+async fn both_readers_give_the_same_answer_for_a_token_stamped_an_hour_ahead() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    let value = format!("{CANARY}-future");
+    app.seed(ORG, "ahead", &value).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // The fernet crate keeps `encrypt_at_time` behind a feature; cryptography has it.
+    let output = Command::new(python())
+        .args([
+            "-c",
+            "import sys; from cryptography.fernet import Fernet; \
+             print(Fernet(sys.argv[1]).encrypt_at_time(sys.argv[2].encode(), int(sys.argv[3])).decode())",
+            KEY_A,
+            &value,
+            &(now + 3_600).to_string(),
+        ])
+        .output()
+        .expect("python");
+    assert!(output.status.success());
+    let token =
+        EncryptedValue::from_stored(String::from_utf8(output.stdout).unwrap().trim().to_owned());
+    let binding = app.config().cipher.bind(ORG, "ahead", &token);
+    let key = (ORG.to_owned(), "ahead".to_owned());
+    crate::support::set_attribute(
+        &store,
+        &key,
+        "encrypted_value",
+        AttributeValue::S(token.as_str().to_owned()),
+    )
+    .await;
+    crate::support::set_attribute(
+        &store,
+        &key,
+        "binding",
+        AttributeValue::S(binding.as_str().to_owned()),
+    )
+    .await;
+
+    let rust = SecretReader::new(store.clone(), Cipher::from_key_list(KEY_A).unwrap())
+        .read(
+            &OrgId::parse(ORG).unwrap(),
+            &SecretName::parse("ahead").unwrap(),
+        )
+        .await
+        .map(|value| sha256_hex(value.expose_secret()));
+    assert_eq!(
+        rust,
+        Err(ReadError::Undecryptable(DecryptError::NoKeyOpensToken)),
+        "SecretReader"
+    );
+    let python = python_recipe(&store, KEY_A, (ORG, "ahead"), CANARY);
+    assert!(
+        python.is_err(),
+        "SecretReader refuses the item, the Python recipe returns its value: {python:?}"
+    );
+}
+
+/// A table holding only change records and a counter (every secret deleted with recovery
+/// off) whose marker was deleted: `verify` says so (exit 1), `bind` marks it (exit 0), and
+/// from then on a copied token with its binding stripped is refused by `bind` (exit 1),
+/// reported by `verify` and never re-encrypted by `rotate-keys`.
+#[tokio::test]
+async fn a_table_of_only_records_and_counters_is_marked_by_bind_and_never_laundered_after() {
+    let store = fresh_store().await;
+    let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
+    app.seed(ORG, "gone", &format!("{CANARY}-gone")).await;
+    assert_eq!(app.admin(ORG).delete("gone").await.status, 200);
+    unmark(&store).await;
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("NOT marked bound"), "{report}");
+    let (code, bound) = secrets_admin(&store, KEY_A, &["bind"], &[CANARY]);
+    assert_eq!(code, Some(0), "{bound}");
+    assert!(bound.contains("scanned 0, bound 0"), "{bound}");
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(0), "{report}");
+
+    // A copy of org_b's token onto org_acme's item, its binding stripped.
+    app.seed("org_b", "x", &format!("{CANARY}-b")).await;
+    app.seed(ORG, "x", &format!("{CANARY}-a")).await;
+    let mut copied = stored_item(&store, "org_b", "x").await.unwrap();
+    copied.insert("org_id".to_owned(), AttributeValue::S(ORG.to_owned()));
+    copied.remove("binding");
+    put_raw_item(&store, copied.clone()).await;
+    let (code, refused) = secrets_admin(&store, KEY_A, &["bind"], &[CANARY]);
+    assert_eq!(code, Some(1), "{refused}");
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains("verify: org_acme/x: the item has no binding, in a table marked bound"),
+        "{report}"
+    );
+    let (code, rotated) = secrets_admin(
+        &store,
+        &format!("{KEY_B},{KEY_A}"),
+        &["rotate-keys"],
+        &[CANARY],
+    );
+    assert_eq!(code, Some(1), "{rotated}");
+    assert_eq!(stored_item(&store, ORG, "x").await.unwrap(), copied);
 }

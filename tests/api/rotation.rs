@@ -12,6 +12,7 @@ use org_secrets::rotation::{rotate_keys, RotationOptions};
 use org_secrets::storage::{Found, SecretStore};
 use secrecy::ExposeSecret;
 
+use crate::support::recovery::*;
 use crate::support::*;
 
 const CANARY: &str = "CANARY-rotation-41c2";
@@ -279,4 +280,35 @@ fn rotate_keys_command_names_a_bad_key_variable_without_its_value() {
     assert!(!text.contains(CANARY));
     // Config is the function's own loader, so the same rules apply.
     assert!(Config::from_lookup(|_| None).is_err());
+}
+
+/// `RotationOptions::limit`: "Stop after this many rotations (a batch); a rerun continues";
+/// operations.md: `rotate-keys --limit N` "for batches". Re-sealing a change record is a
+/// conditional write like re-encrypting a token, but it is not counted against the limit:
+/// a table whose tokens are current and whose last day of change records is under the old
+/// key has every record re-sealed by `--limit 1`, and the run does not even say it stopped.
+#[tokio::test]
+async fn rotate_keys_limit_bounds_every_write_of_a_batch_reseals_included() {
+    let store = fresh_store().await;
+    // Tokens under KEY_B (current for "KEY_B,KEY_A"); the deletes' records under KEY_A, as
+    // a function still on the old list writes them.
+    let on_b = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_B)]);
+    let on_a = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_A)]);
+    for name in ["l0", "l1", "l2", "l3"] {
+        on_b.seed(ORG, name, &format!("{CANARY}-{name}")).await;
+        assert_eq!(on_a.admin(ORG).delete(name).await.status, 200);
+    }
+    let before = tokens_and_seals(&store).await;
+    let keys = format!("{KEY_B},{KEY_A}");
+    let (code, output) = secrets_admin(&store, &keys, &["rotate-keys", "--limit", "1"], &[CANARY]);
+    assert_eq!(code, Some(0), "{output}");
+    let after = tokens_and_seals(&store).await;
+    let written = before
+        .iter()
+        .filter(|(key, value)| after.get(*key) != Some(value))
+        .count();
+    assert!(
+        written <= 1,
+        "`rotate-keys --limit 1` wrote {written} items:\n{output}"
+    );
 }

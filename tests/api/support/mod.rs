@@ -5,7 +5,9 @@
 mod direct;
 mod faults;
 pub mod hostile;
+pub mod recovery;
 mod services;
+pub mod shapes;
 mod test_app;
 mod yaml;
 
@@ -26,6 +28,15 @@ pub use faults::{Fault, FaultyDynamoDb};
 pub use services::{dynamodb_endpoint, local_aws_env, python};
 pub use test_app::{admin, caller, reader, TestApp};
 pub use yaml::yaml_file;
+
+/// The subject of the JWT sample event every `admin(..)` or `caller(..)` event carries.
+pub const JWT_SUBJECT: &str = "alice@acme.example";
+
+/// Every answer of the service is JSON and never cached.
+pub fn assert_common_headers(answer: &Answer) {
+    assert_eq!(answer.headers["content-type"], "application/json");
+    assert_eq!(answer.headers["cache-control"], "no-store");
+}
 
 /// The Fernet spec's own key, and a second one for rotation tests.
 pub const KEY_A: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
@@ -384,4 +395,102 @@ pub fn secrets_admin(
         "secrets-admin printed a key"
     );
     (output.status.code(), text)
+}
+
+/// Writes an item as a version before the counter did: no counter item, and `unknown` with
+/// the idempotency key when the caller had no subject.
+pub async fn put_legacy_item(
+    store: &org_secrets::storage::SecretStore,
+    org: &str,
+    name: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut request = store
+        .client()
+        .put_item()
+        .table_name(store.table().as_str())
+        .item("org_id", AttributeValue::S(org.to_owned()))
+        .item("secret_name", AttributeValue::S(name.to_owned()))
+        .item(
+            "created_at",
+            AttributeValue::S("2026-11-01T00:00:00Z".to_owned()),
+        )
+        .item("request_id", AttributeValue::S("legacy".to_owned()));
+    for (attribute, value) in extra {
+        request = request.item(*attribute, AttributeValue::S((*value).to_owned()));
+    }
+    request.send().await.unwrap();
+}
+
+pub fn request_id_of(event: &Value) -> String {
+    event["requestContext"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub async fn set_attribute(
+    store: &SecretStore,
+    key: &(String, String),
+    name: &str,
+    value: AttributeValue,
+) {
+    let mut item = stored_item(store, &key.0, &key.1).await.expect("the item");
+    item.insert(name.to_owned(), value);
+    put_raw_item(store, item).await;
+}
+
+pub fn is_record(item: &HashMap<String, AttributeValue>) -> bool {
+    attr(item, "org_id").starts_with("\u{3}changes:")
+}
+
+/// (partition, sort key) -> the item's token, or its seal for a change record.
+pub async fn tokens_and_seals(store: &SecretStore) -> HashMap<(String, String), String> {
+    all_items(store)
+        .await
+        .into_iter()
+        .filter_map(|item| {
+            let field = if is_record(&item) {
+                "seal"
+            } else {
+                "encrypted_value"
+            };
+            let value = item.get(field)?.as_s().ok()?.clone();
+            Some((
+                (
+                    attr(&item, "org_id").to_owned(),
+                    attr(&item, "secret_name").to_owned(),
+                ),
+                value,
+            ))
+        })
+        .collect()
+}
+
+/// Neither the body nor any header of `answer` holds `canary` (a submitted value).
+pub fn assert_no_echo(answer: &Answer, canary: &str) {
+    assert!(
+        !answer.text.contains(canary),
+        "response echoed the value: {}",
+        answer.text
+    );
+    for (name, value) in &answer.headers {
+        assert!(
+            !value.to_str().unwrap_or("").contains(canary),
+            "header {name} echoed the value"
+        );
+    }
+}
+
+pub async fn set_limit_app(limit: u32) -> TestApp {
+    let limit = limit.to_string();
+    app_on(fresh_store().await, &[("MAX_SECRETS_PER_ORG", &limit)])
+}
+
+pub async fn sequential_create_statuses(app: &TestApp, names: &[&str]) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for name in names {
+        statuses.push(app.admin("org_a").create(name, "v").await.status);
+    }
+    statuses
 }

@@ -1,18 +1,18 @@
-//! Outside review of issue 19's change records: each test states what the documentation
-//! promises and checks it against the handler on DynamoDB Local. A test that fails is a
-//! finding (see the review report); the others record what held.
+//! Change records judged by their seal: a value's token, a forged record or ledger entry,
+//! or an edited plain attribute never makes a change count as done, and `secrets-admin
+//! verify` names them. Also duplicates delivered at once, resends at the limit, and the
+//! counter under racing writes and duplicates.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use org_secrets::crypto::{Cipher, EncryptedValue};
-use org_secrets::domain::{OrgId, RequestId, SecretName};
-use org_secrets::storage::{RecoverySlot, SecretStore, StoreSettings};
-use secrecy::ExposeSecret;
+use org_secrets::domain::{OrgId, RequestId};
+use org_secrets::storage::{RecoverySlot, SecretStore};
 use serde_json::{json, Value};
 
+use crate::support::recovery::*;
 use crate::support::*;
 
 const ORG: &str = "org_acme";
@@ -96,28 +96,6 @@ async fn scan(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
             _ => return items,
         }
     }
-}
-
-fn decrypt(cipher: &Cipher, item: &HashMap<String, AttributeValue>) -> String {
-    cipher
-        .decrypt(&EncryptedValue::from_stored(
-            attr(item, "encrypted_value").to_owned(),
-        ))
-        .expect("decrypts")
-        .expose_secret()
-        .to_owned()
-}
-
-async fn copy_value(app: &TestApp, org: &str, name: &str, slot: RecoverySlot) -> Option<String> {
-    app.store()
-        .recovery_copy(
-            &OrgId::parse(org).unwrap(),
-            &SecretName::parse(name).unwrap(),
-            slot,
-        )
-        .await
-        .unwrap()
-        .map(|item| decrypt(&app.config().cipher, &item))
 }
 
 async fn count(app: &TestApp, org: &str) -> u64 {
@@ -259,7 +237,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
     assert_eq!(app.stored_value(ORG, "c").await, "v2");
     assert_eq!(
-        copy_value(&app, ORG, "c", RecoverySlot::Previous)
+        recovery_value(&app, ORG, "c", RecoverySlot::Previous)
             .await
             .as_deref(),
         Some("v1"),
@@ -276,7 +254,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
     assert_eq!(app.stored_value(ORG, "c").await, "v1");
     assert_eq!(
-        copy_value(&app, ORG, "c", RecoverySlot::Previous)
+        recovery_value(&app, ORG, "c", RecoverySlot::Previous)
             .await
             .as_deref(),
         Some("v2")
@@ -292,7 +270,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
     assert_eq!(count(&app, ORG).await, 0);
     assert_eq!(
-        copy_value(&app, ORG, "c", RecoverySlot::Deleted)
+        recovery_value(&app, ORG, "c", RecoverySlot::Deleted)
             .await
             .as_deref(),
         Some("v1")
@@ -523,30 +501,6 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_repla
 // ---------------------------------------------------------------------------------------
 // TransactionInProgressException: retry later, not "an operator must look".
 // ---------------------------------------------------------------------------------------
-
-/// DynamoDB answers `TransactionInProgressException` when a retried `TransactWriteItems`
-/// (the SDK retries with the same ClientRequestToken after an attempt timeout) meets the
-/// first attempt still running; AWS's guidance is to retry. The SDK does not retry it and
-/// `classify` makes it a 500 `internal_error`, which the provisioning contract says not to
-/// retry: a create whose transaction then failed (or never ran) is dropped.
-#[tokio::test]
-async fn a_transaction_in_progress_is_answered_503_retry() {
-    // The SDK's default timeouts: an attempt timing out on a loaded machine would be a 503
-    // for the wrong reason.
-    let store = FaultyDynamoDb::always(Fault::Error("TransactionInProgressException"))
-        .store_with(&StoreSettings::default(), true)
-        .await;
-    let app = app_on(store, &[]);
-    let answer = app.admin(ORG).create("in_progress", "v").await;
-    assert_eq!(answer.status, 503, "{}", answer.text);
-    let mut event = sample_event("provisioning-create.json");
-    event["body"] = json!(create_body("in_progress", "v"));
-    let error = match deliver(&app, &event).await {
-        Ok(answer) => panic!("created? {}", answer.text),
-        Err(error) => error,
-    };
-    assert_eq!(error.error_type, "storage_unavailable", "{error:?}");
-}
 
 // ---------------------------------------------------------------------------------------
 // What held.
@@ -908,22 +862,65 @@ async fn racing_writes_and_duplicates_keep_the_counter_exact() {
 // Documentation: what a refusal costs.
 // ---------------------------------------------------------------------------------------
 
-/// storage-contract.md, "What each operation costs": a create answered 409
-/// `secret_name_taken` (or 400 `secret_limit_reached`) sends its whole `TransactWriteItems`
-/// (secret, counter, record), which DynamoDB cancels (and charges), then reads the record to
-/// tell a resend: two calls. (The table used to say one read and no write.)
+/// operations.md: `verify` checks that each change record's seal "says what its plain
+/// attributes say"; storage-contract.md: records are what "an organization's change
+/// history and change events are built from". `check_record` compares only `change_op`,
+/// `changed_secret`, `changed_by` and the identity attribute. A record re-dated
+/// (`changed_at`), whose `replay_until` frees its slot early (the test above), whose TTL
+/// `expires_at` has DynamoDB delete it at once, whose `request_id` names another request
+/// (a keyed record: the request id is not sealed at all), or that gains an
+/// `idempotency_key` it never had, passes `verify`.
 #[tokio::test]
-async fn a_create_refused_as_taken_costs_its_cancelled_transaction_and_one_read() {
-    let dynamodb = FaultyDynamoDb::always(Fault::Pass);
-    let store = dynamodb.store_with(&StoreSettings::default(), true).await;
-    let app = app_on(store, &[]);
-    app.seed(ORG, "taken", "v").await;
-    let before = dynamodb.request_count();
-    let answer = app.admin(ORG).create("taken", "w").await;
-    assert_eq!(answer.status, 409);
+async fn verify_names_records_whose_unsealed_plain_attributes_were_edited() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    let text = |value: &str| AttributeValue::S(value.to_owned());
+    let number = |value: &str| AttributeValue::N(value.to_owned());
+    let cases: Vec<(&str, Option<&str>, &str, AttributeValue)> = vec![
+        ("re-dated", None, "changed_at", text("2020-01-01T00:00:00Z")),
+        (
+            "replay horizon moved back",
+            None,
+            "replay_until",
+            number("0"),
+        ),
+        ("TTL moved back", None, "expires_at", number("0")),
+        (
+            "request id of a keyed record",
+            Some("k-1"),
+            "request_id",
+            text("someone-else"),
+        ),
+        (
+            "a key it never had",
+            None,
+            "idempotency_key",
+            text("k-forged"),
+        ),
+    ];
+    let mut tampered = Vec::new();
+    for (index, (case, key, attribute, value)) in cases.into_iter().enumerate() {
+        let name = format!("n{index}");
+        app.seed(ORG, &name, "v").await;
+        let mut delete = admin(ORG).event("DELETE", &format!("/{name}"), None);
+        if let Some(key) = key {
+            delete = with_header(delete, "idempotency-key", key);
+        }
+        assert_eq!(app.call(&delete).await.status, 200, "{case}");
+        let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&delete), key);
+        set_attribute(&store, &slot, attribute, value).await;
+        tampered.push(case);
+    }
+    let mut named = Vec::new();
+    let summary =
+        org_secrets::integrity::verify_table(&store, &app.config().cipher, 50, |place, problem| {
+            named.push(format!("{place}: {problem}"));
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        dynamodb.request_count() - before,
-        2,
-        "DynamoDB calls for a 409 create: a cancelled TransactWriteItems and one read"
+        summary.bad_change_records,
+        tampered.len() as u64,
+        "tampered {tampered:?}; verify named {named:#?} ({summary})"
     );
 }
