@@ -552,29 +552,13 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     );
 }
 
+/// A create with an `Idempotency-Key`, then other creates of its name, in order: the
+/// client's retry (the same key and value, a new request id) gets the first answer, also
+/// after the secret changed since, and writes nothing; the key with another value is
+/// `idempotency_key_reused`; another key, or no key, is a plain `secret_name_taken`. No
+/// answer quotes a value.
 #[tokio::test]
-async fn idempotent_create_replays_the_same_request() {
-    let app = fresh_app().await;
-    let body = create_body("stripe_api_key", "sk_live_1");
-    let first = app
-        .admin("org_acme")
-        .keyed("key-1")
-        .create_body(&body)
-        .await;
-    assert_eq!(first.status, 201, "{}", first.text);
-    // A client retry: a new API Gateway request id, the same key and value.
-    let retry = app
-        .admin("org_acme")
-        .keyed("key-1")
-        .create_body(&body)
-        .await;
-    assert_eq!(retry.status, 201, "{}", retry.text);
-    assert_eq!(retry.json, first.json);
-    assert_eq!(app.item_count().await, 1);
-}
-
-#[tokio::test]
-async fn idempotency_key_reused_with_another_value_is_409() {
+async fn a_keyed_create_is_answered_by_its_key() {
     let app = fresh_app().await;
     let first = create_body("stripe_api_key", "sk_live_1");
     let other = create_body("stripe_api_key", "sk_live_2");
@@ -583,59 +567,61 @@ async fn idempotency_key_reused_with_another_value_is_409() {
         .keyed("key-1")
         .create_body(&first)
         .await;
-    assert_eq!(created.status, 201);
-    let reused = app
-        .admin("org_acme")
-        .keyed("key-1")
-        .create_body(&other)
-        .await;
-    assert_eq!(reused.status, 409, "{}", reused.text);
-    assert_eq!(reused.json["error"]["code"], "idempotency_key_reused");
-    assert!(!reused.text.contains("sk_live"));
-    // A different key for a taken name is a plain conflict.
-    let other_key = app
-        .admin("org_acme")
-        .keyed("key-2")
-        .create_body(&first)
-        .await;
-    assert_eq!(other_key.json["error"]["code"], "secret_name_taken");
+    assert_eq!(created.status, 201, "{}", created.text);
+    // (label, key, body, status, error code)
+    let rows: [(&str, Option<&str>, &str, u16, Option<&str>); 4] = [
+        ("the client's retry", Some("key-1"), &first, 201, None),
+        (
+            "the key with another value",
+            Some("key-1"),
+            &other,
+            409,
+            Some("idempotency_key_reused"),
+        ),
+        (
+            "another key",
+            Some("key-2"),
+            &first,
+            409,
+            Some("secret_name_taken"),
+        ),
+        ("no key", None, &first, 409, Some("secret_name_taken")),
+    ];
+    for (label, key, body, status, code) in rows {
+        let answer = match key {
+            Some(key) => app.admin("org_acme").keyed(key).create_body(body).await,
+            None => app.admin("org_acme").create_body(body).await,
+        };
+        assert_eq!(answer.status, status, "{label}: {}", answer.text);
+        match code {
+            Some(code) => assert_eq!(answer.json["error"]["code"], code, "{label}"),
+            None => assert_eq!(answer.json, created.json, "{label}"),
+        }
+        assert!(!answer.text.contains("sk_live"), "{label}: {}", answer.text);
+        assert_eq!(app.item_count().await, 1, "{label}");
+        assert_eq!(
+            app.stored_value("org_acme", "stripe_api_key").await,
+            "sk_live_1",
+            "{label}"
+        );
+    }
+    // A late retry, after the secret changed: still its first answer, and nothing written
+    // (its change record, not the item, recognises it).
     assert_eq!(
-        app.stored_value("org_acme", "stripe_api_key").await,
-        "sk_live_1"
-    );
-}
-
-#[tokio::test]
-async fn without_a_key_a_duplicate_is_a_plain_409() {
-    let app = fresh_app().await;
-    let body = create_body("stripe_api_key", "sk_live_1");
-    let keyed = app
-        .admin("org_acme")
-        .keyed("key-1")
-        .create_body(&body)
-        .await;
-    assert_eq!(keyed.status, 201);
-    let unkeyed = app.admin("org_acme").create_body(&body).await;
-    assert_eq!(unkeyed.status, 409);
-    assert_eq!(unkeyed.json["error"]["code"], "secret_name_taken");
-}
-
-/// A keyed create retried after the secret changed gets its first answer (201) and writes
-/// nothing: its change record, not the item, recognises it (issue 19).
-#[tokio::test]
-async fn a_late_retry_of_a_keyed_create_gets_its_first_answer_and_writes_nothing() {
-    let app = fresh_app().await;
-    let body = create_body("k", "v1");
-    let keyed = || app.admin("org_acme").keyed("key-1").create_body(&body);
-    assert_eq!(keyed().await.status, 201);
-    let update = update_body("v2");
-    assert_eq!(
-        app.admin("org_acme").update_body("k", &update).await.status,
+        app.admin("org_acme")
+            .update("stripe_api_key", "v2")
+            .await
+            .status,
         200
     );
-    let late_retry = keyed().await;
-    assert_eq!(late_retry.status, 201, "{}", late_retry.text);
-    assert_eq!(app.stored_value("org_acme", "k").await, "v2");
+    let late = app
+        .admin("org_acme")
+        .keyed("key-1")
+        .create_body(&first)
+        .await;
+    assert_eq!(late.status, 201, "{}", late.text);
+    assert_eq!(late.json, created.json);
+    assert_eq!(app.stored_value("org_acme", "stripe_api_key").await, "v2");
 }
 
 #[tokio::test]
