@@ -219,8 +219,8 @@ async fn copy_token_to_copy(store: &SecretStore, from: (&str, &str), org: &str, 
 }
 
 /// The one-time upgrade of a table written before bindings: here a legacy table, so the
-/// marker `create-table` wrote is removed first (issue 19 changed this test: on a marked
-/// table `bind` now refuses, see the next test). `bind` binds the item without a binding,
+/// marker `create-table` wrote is removed first (on a marked table `bind` refuses, see
+/// `bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_stripped`). `bind` binds the item without a binding,
 /// never replaces a wrong one, and marks the table; a second run refuses.
 #[tokio::test]
 async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
@@ -469,7 +469,7 @@ async fn rotation_rebinds_what_it_reencrypts_and_leaves_a_copied_token_alone() {
     );
 }
 
-// Issue 19: `bind` never launders once a table is bound, and `verify` checks every item.
+// `bind` never launders once a table is bound, and `verify` checks every item.
 
 /// Sets (or, with `None`, removes) one attribute of the existing item `partition`/`sort`,
 /// as someone with write access to the table could.
@@ -567,7 +567,7 @@ fn defect(attribute: &str, shape: &str) -> String {
     }
 }
 
-/// The acceptance test of issue 19, item 4: org_a/x's token and binding copied onto org_b/x,
+/// org_a/x's token and binding copied onto org_b/x,
 /// then the binding stripped, on a table that `create-table` marked bound at birth. `bind`
 /// refuses (exit 1, nothing written), every reader keeps refusing the item, and `verify`
 /// names it as stripped, never as something to bind.
@@ -617,7 +617,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
     );
 }
 
-/// Issue 19, item 5: every live item and recovery copy whose `encrypted_value` or `binding`
+/// Every live item and recovery copy whose `encrypted_value` or `binding`
 /// is missing or not a string is reported by name (exit 1); only a tombstone (a
 /// deleted copy with nothing but its key, `removed_*`, `expires_at` and `changes`) is
 /// skipped, and counted.
@@ -773,7 +773,7 @@ async fn the_python_recipe_refuses_attributes_of_the_wrong_type_with_its_own_exc
     assert!(!refusal.contains("Traceback"), "{refusal}");
 }
 
-/// Issue 19, item 4: on a table marked bound, `rotate-keys` never re-encrypts an unbound
+/// On a table marked bound, `rotate-keys` never re-encrypts an unbound
 /// item (re-encrypting would keep a stripped copy readable under the new key alone): it is
 /// reported failed and left as it is.
 #[tokio::test]
@@ -797,8 +797,8 @@ async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
     let after = stored_item(store, "org_a", "y").await.unwrap();
     assert_eq!(after.get("encrypted_value"), before.get("encrypted_value"));
     assert!(!after.contains_key("binding"));
-    // In a table not marked bound (written before bindings) it is re-encrypted, as before
-    // issue 19, and stays unbound for `bind`.
+    // In a table not marked bound (written before bindings) it is re-encrypted, and stays
+    // unbound for `bind`.
     unmark(store).await;
     let (code, rotated) = run_admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
     assert_eq!(code, Some(0), "{rotated}");

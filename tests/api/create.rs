@@ -428,7 +428,7 @@ async fn the_limit_is_exact_under_concurrent_creates() {
 /// storage-contract.md, "What each operation costs": a create answered 409
 /// `secret_name_taken` (or 400 `secret_limit_reached`) sends its whole `TransactWriteItems`
 /// (secret, counter, record), which DynamoDB cancels (and charges), then reads the record to
-/// tell a resend: two calls. (The table used to say one read and no write.)
+/// tell a resend: two calls.
 #[tokio::test]
 async fn a_create_refused_as_taken_costs_its_cancelled_transaction_and_one_read() {
     let dynamodb = FaultyDynamoDb::always(Fault::Pass);

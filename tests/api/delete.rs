@@ -81,7 +81,7 @@ async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_on
     );
 }
 
-/// Issue 19: with recovery off, a delete leaves no value of the secret anywhere in the
+/// With recovery off, a delete leaves no value of the secret anywhere in the
 /// table: not the live item, not its previous value, not an older deleted copy kept from
 /// before recovery was turned off. A retried delete is still recognised (by its change
 /// record), and nothing is restorable.

@@ -148,8 +148,8 @@ async fn bootstrap_answers_201_then_409_for_the_same_event() {
     assert_eq!(lambda.invoke(&rest).status, 201);
 }
 
-/// Every event that used to end in a panic, a process exit or an invocation error gets a
-/// response (never an `/error` post) from the one running process, which then serves the
+/// Every hostile event (`support::hostile`: events that would otherwise end in a panic, a
+/// process exit or an invocation error) gets a response (never an `/error` post) from the one running process, which then serves the
 /// next ordinary event. Nothing is written by any of them.
 #[tokio::test]
 async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
@@ -579,7 +579,7 @@ async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller
     // (event, direct, the second create's error code). A direct create must carry an
     // Idempotency-Key, so there the two events share the key too: that is
     // idempotency_key_reused, for the others the request id alone: secret_name_taken.
-    // The request id (or key) already names the first create: its own code (issue 19).
+    // The request id (or key) already names the first create: its own code.
     let callers = [
         ("http-api-jwt-admin-create.json", false, "request_id_reused"),
         (
@@ -888,10 +888,10 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
 
 /// A payload that is not a JSON object cannot come from API Gateway or an ALB, which always
 /// send one, so whoever sent it invoked the function directly: an invocation error
-/// `malformed_event` (it used to be a 400 response, which Lambda counts as a success),
+/// `malformed_event` (not a 400 response, which Lambda would count as a success),
 /// marker or not. An object is API Gateway's unless it has the marker, even when it is too
-/// deep to read. A direct event must say `"version": "2.0"` (it used to be served whatever
-/// it said). Nothing is written, no answer or log line quotes the payload, and the process
+/// deep to read. A direct event must say `"version": "2.0"` (anything else is
+/// refused). Nothing is written, no answer or log line quotes the payload, and the process
 /// serves the next event.
 #[tokio::test]
 async fn payloads_that_are_not_objects_and_direct_events_not_2_0_are_invocation_errors() {
@@ -1009,8 +1009,7 @@ async fn payloads_that_are_not_objects_and_direct_events_not_2_0_are_invocation_
 }
 
 /// A direct restore built from the provisioning template (`"rawQueryString": ""`) with the
-/// version in `queryStringParameters` restores that version (it used to restore the deleted
-/// one, ignoring the field); two fields that disagree are `validation_error`.
+/// version in `queryStringParameters` restores that version (not the deleted one); two fields that disagree are `validation_error`.
 #[tokio::test]
 async fn a_direct_restore_takes_its_version_from_either_query_field() {
     let store = fresh_store().await;
@@ -1075,7 +1074,7 @@ async fn a_blank_endpoint_variable_counts_as_unset() {
     }
 }
 
-/// Issue 13's stories through the compiled `bootstrap`: delete then create, delete then
+/// Recoverable deletes and restores through the compiled `bootstrap`: delete then create, delete then
 /// restore, restore over a live name, nothing to restore, the same delete event twice
 /// (through API Gateway and as a redelivered provisioning event), update then restore the
 /// previous value; a deleted secret is absent from list and from the reader, and its copy

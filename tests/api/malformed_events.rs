@@ -12,7 +12,7 @@ use crate::support::*;
 const CANARY: &str = "CANARY-malformed_events-7e1a";
 
 #[tokio::test]
-async fn events_that_used_to_fail_before_the_handler_get_typed_answers() {
+async fn every_hostile_event_gets_a_typed_answer() {
     let app = fresh_app().await;
     for (label, raw, status, code) in hostile::hostile_events() {
         let before = app.item_count().await;
@@ -98,11 +98,11 @@ async fn hostile_event_fields_do_not_panic() {
     assert_eq!(answer.status, 201, "{}", answer.text);
 }
 
-/// Found by `make fuzz` (event_to_request): a Host with a bad port panicked in
-/// lambda_http's URL building. Also the neighbours: a bad X-Forwarded-Proto, a path without
+/// Authority fields lambda_http builds the request URL from: a Host with a bad port (which
+/// panics in lambda_http's URL building when it is not caught first). Also the neighbours: a bad X-Forwarded-Proto, a path without
 /// its leading slash and an invalid domain name.
 #[tokio::test]
-async fn hostile_authority_fields_are_regression_free() {
+async fn hostile_authority_fields_never_panic() {
     let app = fresh_app().await;
     let cases = [
         (
@@ -113,7 +113,7 @@ async fn hostile_authority_fields_are_regression_free() {
         ("headers", "Host", json!("[::1")),
         ("headers", "Host", json!("999.1.1.1")),
         ("headers", "X-Forwarded-Proto", json!("ht tp")),
-        // Found by make fuzz: Url accepts a backtick in a host, http::Uri does not.
+        // Url accepts a backtick in a host, http::Uri does not.
         (
             "headers",
             "Host",

@@ -143,7 +143,7 @@ async fn a_previous_value_belongs_to_its_secret_not_to_a_new_one_of_the_same_nam
     assert_eq!(deleted.status, 404);
 }
 
-/// Found in review: with recovery switched off, an update must not leave an older
+/// With recovery switched off, an update must not leave an older
 /// previous value standing in for the one it replaced.
 #[tokio::test]
 async fn turning_recovery_off_drops_the_older_previous_value_at_the_next_update() {

@@ -33,7 +33,7 @@ fn longest_step_functions_id() -> String {
     format!("{arn}/{}", "𝔖".repeat(80))
 }
 
-/// Issue 19, "Why" 1: a direct invocation's request id over 256 bytes, with a control
+/// A direct invocation's request id over 256 bytes, with a control
 /// character, or with surrounding spaces was silently replaced by the Lambda request id
 /// (or trimmed), so a redelivered delete deleted a secret created again since and a
 /// redelivered update pushed the original value out of recovery. Now an id is used byte
@@ -149,7 +149,7 @@ async fn change_records(store: &SecretStore) -> usize {
         .count()
 }
 
-/// Issue 19, "Why" 2: an update retried before, during and after a key rotation (the old
+/// An update retried before, during and after a key rotation (the old
 /// key removed from ENCRYPTION_KEY at the end) is recognised: 200, nothing written, the
 /// value it replaced still recoverable.
 #[tokio::test]
@@ -213,7 +213,7 @@ async fn get(
 /// A forged record for the slot (`org_id`, `secret_name`) given.
 type Forgery<'a> = Box<dyn Fn(&(String, String)) -> HashMap<String, AttributeValue> + 'a>;
 
-/// Issue 19, "Why" 3: a ledger entry or change record forged by someone who can write the
+/// A ledger entry or change record forged by someone who can write the
 /// table but holds no key never makes a request count as done: a forged ledger entry is
 /// ignored, and a forged, copied or relabelled record is refused (nothing written over it,
 /// the secret untouched) or taken for what its seal says.
@@ -384,7 +384,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     assert!(summary.change_records > 5, "{summary}");
 }
 
-/// Issue 19, "What to build" 1: the same identity used for another operation, secret or
+/// The same identity used for another operation, secret or
 /// value is refused with a code of its own, and nothing is written; the same request sent
 /// again gets its first answer however the secret changed since.
 #[tokio::test]
@@ -724,7 +724,7 @@ async fn a_client_retry_with_the_same_idempotency_key_is_recognised() {
     assert!(app.stored_item(ORG, "other").await.is_some());
 }
 
-/// Found in review: a retried delete (same key, new request id) after the name was
+/// A retried delete (same key, new request id) after the name was
 /// created again is the same delete, already done: 200, and the new secret stays.
 #[tokio::test]
 async fn a_retried_delete_does_not_delete_a_secret_created_since() {
@@ -746,7 +746,7 @@ async fn a_retried_delete_does_not_delete_a_secret_created_since() {
     assert_eq!(value_of(&kept), "v1");
 }
 
-/// Found in review: a restore redelivered after a later delete is the same restore,
+/// A restore redelivered after a later delete is the same restore,
 /// already done: 200, and the secret stays deleted.
 #[tokio::test]
 async fn a_redelivered_restore_does_not_undo_a_later_delete() {
@@ -768,7 +768,7 @@ async fn a_redelivered_restore_does_not_undo_a_later_delete() {
     assert_eq!(read(app.store(), "r3b").await.unwrap(), "v3");
 }
 
-/// Found in review: an update redelivered after a newer update, or after a delete, is
+/// An update redelivered after a newer update, or after a delete, is
 /// the same update, already done: 200, and the newer state stays.
 #[tokio::test]
 async fn a_redelivered_update_does_not_overwrite_a_later_change() {
@@ -782,8 +782,8 @@ async fn a_redelivered_update_does_not_overwrite_a_later_change() {
     assert_eq!(app.admin(ORG).delete("r4").await.status, 200);
     assert_eq!(app.call(&update).await.status, 200);
     assert!(app.stored_item(ORG, "r4").await.is_none());
-    // The same request id with another value is not this request: refused (issue 19:
-    // the identity already names another change), nothing written.
+    // The same request id with another value is not this request: refused (the
+    // identity already names another change), nothing written.
     let other_value = admin(ORG).update_event("r4", &update_body("v9"));
     let mut same_id = other_value;
     same_id["requestContext"]["requestId"] = update["requestContext"]["requestId"].clone();
@@ -793,7 +793,7 @@ async fn a_redelivered_update_does_not_overwrite_a_later_change() {
     assert!(app.stored_item(ORG, "r4").await.is_none());
 }
 
-/// Found in the second review: a change is recognised however many changes came after it
+/// A change is recognised however many changes came after it
 /// (within the replay horizon), through swaps, deletes, restores and with recovery off; a
 /// redelivery never overwrites a newer state or loses a kept value.
 #[tokio::test]

@@ -111,19 +111,15 @@ async fn live_names(app: &TestApp, org: &str) -> Vec<String> {
     serde_json::from_value(listed.json["secrets"].clone()).unwrap()
 }
 
-// ---------------------------------------------------------------------------------------
-// Finding: a secret value's token is a valid seal.
-// ---------------------------------------------------------------------------------------
-
 /// SECURITY.md: "A writer without the key ... cannot forge a change record: a record whose
 /// seal does not open, or names another request ... never makes a request count as done".
-/// But a seal is a Fernet token under the very key that encrypts secret values, of bytes
-/// that need only start with `org-secrets/change-record/v1`, and an ADMIN chooses the bytes
-/// of a value. So an ADMIN of any organization (here `org_evil`) who can also write the
-/// table (no key needed) stores the facts of someone else's future request as a secret
-/// value, and copies the resulting `encrypted_value` into that request's record slot: the
-/// victim's delete (a provisioning workflow's, whose request id is derived from its upstream
-/// event) is answered 200 "deleted" and the credential stays live.
+/// A seal and a secret value's token are both Fernet tokens under the same key, and an ADMIN
+/// chooses the bytes of a value. The attack: an ADMIN of any organization (here `org_evil`)
+/// who can also write the table (no key needed) stores the facts of someone else's future
+/// request as a secret value, and copies the resulting `encrypted_value` into that
+/// request's record slot, so that the victim's delete (a provisioning workflow's, whose
+/// request id is derived from its upstream event) would be answered 200 "deleted" with the
+/// credential still live. The copied token must never count as a seal.
 #[tokio::test]
 async fn a_secret_values_token_is_never_taken_for_a_change_records_seal() {
     let app = fresh_app().await;
@@ -502,10 +498,6 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_repla
 // TransactionInProgressException: retry later, not "an operator must look".
 // ---------------------------------------------------------------------------------------
 
-// ---------------------------------------------------------------------------------------
-// What held.
-// ---------------------------------------------------------------------------------------
-
 /// Resends in every order: a random walk of writes on one name (create, update, delete,
 /// both restores, by two actors, keyed and not, with recovery on and off alternately);
 /// after every step, every earlier write that succeeded is sent again through both
@@ -857,10 +849,6 @@ async fn racing_writes_and_duplicates_keep_the_counter_exact() {
         live_names(&app, ORG).await.len()
     );
 }
-
-// ---------------------------------------------------------------------------------------
-// Documentation: what a refusal costs.
-// ---------------------------------------------------------------------------------------
 
 /// operations.md: `verify` checks that each change record's seal "says what its plain
 /// attributes say"; storage-contract.md: records are what "an organization's change

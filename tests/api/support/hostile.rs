@@ -1,4 +1,4 @@
-//! Events that used to fail before the handler ran (a panic, a process exit or an
+//! Hostile events: ones that would fail before the handler ran (a panic, a process exit or an
 //! invocation error), and more of their classes: shared by the handler-level test and the
 //! compiled-`bootstrap` test.
 
@@ -21,8 +21,8 @@ fn many_headers(count: usize) -> Value {
     )
 }
 
-/// The events that ended in a panic, a process exit or an invocation error before the
-/// handler ran, and more of their classes. (label, event, status, error code or 422 type)
+/// Events that end in a panic, a process exit or an invocation error before the handler
+/// runs unless the event parser catches them, and more of their classes. (label, event, status, error code or 422 type)
 pub fn hostile_events() -> Vec<(&'static str, String, u16, &'static str)> {
     let ok_rest = || {
         let mut event = sample_event("rest-lambda-authorizer-create.json");
