@@ -163,11 +163,7 @@ async fn permission_hierarchy_on_all_four_operations() {
     let nothing = app.caller("org_acme", "NOT_READ").list().await;
     assert_eq!(nothing.status, 403);
     let anonymous = {
-        let mut event = reader("org_acme").list_event();
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
+        let event = without_authorizer(reader("org_acme").list_event());
         app.call(&event).await
     };
     assert_eq!(anonymous.status, 401);
@@ -410,11 +406,7 @@ async fn a_request_refused_by_authorization_never_reaches_dynamodb() {
     claims_list["requestContext"]["authorizer"] =
         json!({"claims": ["org_acme"], "permissions": "ADMIN"});
     cases.push(("claims as a list".to_owned(), claims_list, 401));
-    let mut no_authorizer = admin("org_acme").create_event(&body);
-    no_authorizer["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
+    let mut no_authorizer = without_authorizer(admin("org_acme").create_event(&body));
     no_authorizer["headers"]["x-org-id"] = json!("org_acme");
     no_authorizer["rawQueryString"] = json!("org_id=org_acme&permissions=ADMIN");
     cases.push((
@@ -445,11 +437,7 @@ async fn a_request_refused_by_authorization_never_reaches_dynamodb() {
     let mut empty_org = admin("org_acme").create_event(&body);
     empty_org["requestContext"]["authorizer"]["jwt"]["claims"]["org_id"] = json!("  ");
     cases.push(("JWT: blank org claim".to_owned(), empty_org, 401));
-    let mut no_authorizer = admin("org_acme").create_event(&body);
-    no_authorizer["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
+    let no_authorizer = without_authorizer(admin("org_acme").create_event(&body));
     cases.push(("no authorizer".to_owned(), no_authorizer, 401));
     cases.push((
         "READ creating".to_owned(),
@@ -458,13 +446,7 @@ async fn a_request_refused_by_authorization_never_reaches_dynamodb() {
     ));
 
     // Every operation, for callers that may not perform it.
-    let anonymous = |mut event: Value| {
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
-        event
-    };
+    let anonymous = without_authorizer;
     for (operation, event) in admin("org_acme").every_operation("target") {
         cases.push((
             format!("{operation} without an authorizer"),

@@ -740,11 +740,7 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
     key_reused["body"] = json!(create_body("webhook_signing_secret", "a different value"));
     let mut reader = with_body_value(provisioning.clone(), "read_only", "v");
     reader["requestContext"]["authorizer"]["lambda"]["permissions"] = json!(["READ"]);
-    let mut anonymous = with_body_value(provisioning.clone(), "anonymous", "v");
-    anonymous["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
+    let anonymous = without_authorizer(with_body_value(provisioning.clone(), "anonymous", "v"));
     let mut invalid = provisioning.clone();
     invalid["body"] = json!(r#"{"secret_name": "x"}"#);
     let mut missing = update.clone();

@@ -569,7 +569,8 @@ async fn a_keyed_create_is_answered_by_its_key() {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     // (label, key, body, status, error code)
-    let rows: [(&str, Option<&str>, &str, u16, Option<&str>); 4] = [
+    type Row<'a> = (&'a str, Option<&'a str>, &'a str, u16, Option<&'a str>);
+    let rows: [Row; 4] = [
         ("the client's retry", Some("key-1"), &first, 201, None),
         (
             "the key with another value",

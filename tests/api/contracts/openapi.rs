@@ -121,11 +121,7 @@ async fn observed_statuses_are_declared() {
     observed.insert(app.admin("o").create_body(&body).await.status);
     observed.insert(app.reader("o").create_body(&body).await.status);
     observed.insert(app.admin("o").create_body("{}").await.status);
-    let mut anonymous = admin("o").create_event(&body);
-    anonymous["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
+    let anonymous = without_authorizer(admin("o").create_event(&body));
     observed.insert(app.call(&anonymous).await.status);
     let mut get = admin("o").create_event(&body);
     get["requestContext"]["http"]["method"] = json!("PATCH");
@@ -171,13 +167,7 @@ async fn lifecycle_statuses_are_declared() {
         &[],
     );
     let update = update_body("v2");
-    let anonymous = |mut event: Value| {
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
-        event
-    };
+    let anonymous = without_authorizer;
 
     let mut list = BTreeSet::new();
     for event in [

@@ -356,6 +356,15 @@ pub fn restore_event(org: &str, permissions: &str, name: &str, version: Option<&
     event
 }
 
+/// `event` without its authorizer block: a request no authorizer vouched for.
+pub fn without_authorizer(mut event: Value) -> Value {
+    event["requestContext"]
+        .as_object_mut()
+        .expect("requestContext")
+        .remove("authorizer");
+    event
+}
+
 pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
     event["headers"][name] = Value::String(value.to_owned());
     event
