@@ -4,6 +4,7 @@
 //! the first time with nothing written.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use org_secrets::domain::{OrgId, RequestId};
@@ -1175,4 +1176,127 @@ async fn rest_and_http_shapes_use_keys_and_request_ids_exactly_or_refuse_them() 
         assert_eq!(answer.json["error"]["code"], "invalid_request_id");
     }
     assert!(snapshot(app.store()).await == before);
+}
+
+/// For every kind of caller (each authorizer shape, and a direct invocation): a second create
+/// of a name whose event repeats the first one's request id but carries another value is a
+/// conflict named by its own code, and the stored value stays the first one. The same
+/// request with the same value is the SDK retry it looks like (201, `created`). A direct
+/// create must carry an `Idempotency-Key`, so there the two events share the key too:
+/// `idempotency_key_reused`; the others share the request id alone: `request_id_reused`.
+#[tokio::test]
+async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller() {
+    let app = fresh_app().await;
+    let callers = [
+        ("http-api-jwt-admin-create.json", false, "request_id_reused"),
+        (
+            "http-api-lambda-authorizer-create.json",
+            false,
+            "request_id_reused",
+        ),
+        ("rest-cognito-create.json", false, "request_id_reused"),
+        (
+            "rest-lambda-authorizer-create.json",
+            false,
+            "request_id_reused",
+        ),
+        ("provisioning-create.json", true, "idempotency_key_reused"),
+    ];
+    let with_value = |mut event: Value, name: &str, value: &str| {
+        event["body"] = json!(create_body(name, value));
+        event
+    };
+    for (file, direct, code) in callers {
+        let mut event = sample_event(file);
+        if file == "rest-cognito-create.json" {
+            // This shape's claims are Cognito's; the function reads the default names.
+            let claims = &mut event["requestContext"]["authorizer"]["claims"];
+            claims["org_id"] = claims["custom:org_id"].clone();
+            claims["permissions"] = claims["cognito:groups"].clone();
+        }
+        // No Idempotency-Key (but for the direct create): the request id is all the two
+        // events share.
+        if let Some(headers) = event["headers"].as_object_mut().filter(|_| !direct) {
+            headers.remove("idempotency-key");
+        }
+        event["requestContext"]["requestId"] = json!(format!("template-request-{file}"));
+        let name = format!("shared_{}", file.replace(['-', '.'], "_"));
+        let first = with_value(event.clone(), &name, "value-A");
+        let second = with_value(event.clone(), &name, "value-B");
+
+        let created = deliver(&app, &first).await.expect("first create");
+        assert_eq!(created.status, 201, "{file}");
+        match deliver(&app, &second).await {
+            Ok(answer) => {
+                assert!(!direct, "{file}: a direct invocation must fail");
+                assert_eq!(answer.status, 409, "{file}");
+                assert_eq!(answer.json["error"]["code"], code, "{file}");
+            }
+            Err(error) => {
+                assert!(
+                    direct,
+                    "{file}: a gateway event must get a response: {error:?}"
+                );
+                assert_eq!(error.error_type, code, "{file}");
+            }
+        }
+        assert_eq!(
+            app.stored_value("org_acme", &name).await,
+            "value-A",
+            "{file}: the stored value changed"
+        );
+        // The same request with the same value: an SDK retry of a create that happened.
+        let retried = deliver(&app, &first).await.expect("retry");
+        assert_eq!(retried.status, 201, "{file}");
+        assert_eq!(retried.json["created"], true, "{file}");
+    }
+    assert_eq!(app.item_count().await, callers.len());
+}
+
+/// At least once is safe: the provisioning event delivered three times in a row, then eight
+/// times at once (as to eight separate environments), makes one item holding the value
+/// sent, counted once, and every delivery succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_provisioning_event_delivered_again_and_at_once_creates_one_item() {
+    let event = sample_event("provisioning-create.json");
+    let sent: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+    let sent_value = sent["secret_value"].as_str().unwrap();
+
+    let app = fresh_app().await;
+    for delivery in 1..=3 {
+        let answer = deliver(&app, &event)
+            .await
+            .unwrap_or_else(|err| panic!("delivery {delivery}: {err:?}"));
+        assert_eq!(answer.status, 201, "delivery {delivery}");
+        assert_eq!(answer.json["created"], true, "delivery {delivery}");
+    }
+    assert_eq!(app.item_count().await, 1);
+    assert_eq!(
+        app.stored_value("org_acme", "webhook_signing_secret").await,
+        sent_value
+    );
+
+    let app = Arc::new(fresh_app().await);
+    let deliveries: Vec<_> = (0..8)
+        .map(|_| {
+            let (app, event) = (Arc::clone(&app), event.clone());
+            tokio::spawn(async move { deliver(&app, &event).await.map(|a| a.status) })
+        })
+        .collect();
+    for delivery in deliveries {
+        let outcome = delivery.await.unwrap();
+        assert!(matches!(outcome, Ok(201)), "{outcome:?}");
+    }
+    assert_eq!(app.item_count().await, 1);
+    assert_eq!(
+        app.stored_value("org_acme", "webhook_signing_secret").await,
+        sent_value
+    );
+    assert_eq!(
+        app.store()
+            .secret_count(&OrgId::parse("org_acme").unwrap())
+            .await
+            .unwrap(),
+        1
+    );
 }
