@@ -79,6 +79,17 @@ async fn a_delete_keeps_the_value_until_the_windows_end_and_frees_the_name_at_on
         read(app.store(), "stripe_api_key").await.unwrap(),
         "sk_live_second"
     );
+
+    // A configured window (RECOVERY_WINDOW_DAYS) is the kept copy's TTL.
+    let app = app_on(fresh_store().await, &[("RECOVERY_WINDOW_DAYS", "3")]);
+    app.seed(ORG, "stripe_api_key", "sk_live_first").await;
+    let before = now();
+    assert_eq!(app.admin(ORG).delete("stripe_api_key").await.status, 200);
+    let kept = copy(app.store(), "stripe_api_key", RecoverySlot::Deleted)
+        .await
+        .expect("a deleted copy");
+    let window = 3 * 24 * 60 * 60;
+    assert!((before + window..=now() + window).contains(&expires_at(&kept)));
 }
 
 /// With recovery off, a delete leaves no value of the secret anywhere in the
