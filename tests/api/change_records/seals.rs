@@ -912,3 +912,184 @@ async fn verify_names_records_whose_unsealed_plain_attributes_were_edited() {
         "tampered {tampered:?}; verify named {named:#?} ({summary})"
     );
 }
+
+async fn get(
+    store: &SecretStore,
+    key: &(String, String),
+) -> Option<HashMap<String, AttributeValue>> {
+    stored_item(store, &key.0, &key.1).await
+}
+
+/// A ledger entry or change record forged by someone who can write the
+/// table but holds no key never makes a request count as done: a forged ledger entry is
+/// ignored, and a forged, copied or relabelled record is refused (nothing written over it,
+/// the secret untouched) or taken for what its seal says.
+#[tokio::test]
+async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+
+    // A forged ledger entry (the attribute older versions read) naming the delete that is
+    // about to come: ignored, the delete happens.
+    app.seed(ORG, "ledgered", "v").await;
+    let delete = admin(ORG).delete_event("ledgered");
+    let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
+    let mut item = app.stored_item(ORG, "ledgered").await.unwrap();
+    let entry = |at: i64| {
+        AttributeValue::M(HashMap::from([
+            ("op".to_owned(), AttributeValue::S("delete".to_owned())),
+            // The JWT sample event's subject: the actor of the delete.
+            (
+                "by".to_owned(),
+                AttributeValue::S("alice@acme.example".to_owned()),
+            ),
+            (
+                "request_id".to_owned(),
+                AttributeValue::S(request_id.to_owned()),
+            ),
+            ("at".to_owned(), AttributeValue::N(at.to_string())),
+        ]))
+    };
+    // One dated now and one dated in a hundred years.
+    item.insert(
+        "changes".to_owned(),
+        AttributeValue::L(vec![entry(1_800_000_000), entry(4_900_000_000)]),
+    );
+    put_raw_item(&store, item).await;
+    let answer = app.call(&delete).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        app.stored_item(ORG, "ledgered").await.is_none(),
+        "deleted for real"
+    );
+
+    // Records forged into the slot of a delete that is about to come.
+    app.seed(ORG, "other", "v").await;
+    let genuine_of_another = {
+        let other = admin(ORG).delete_event("other");
+        assert_eq!(app.call(&other).await.status, 200);
+        let request_id = other["requestContext"]["requestId"].as_str().unwrap();
+        let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
+        get(&store, &key).await.expect("the other delete's record")
+    };
+    let forgeries: [(&str, Forgery<'_>); 4] = [
+        (
+            "plain attributes, no seal, dated far ahead",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.remove("seal");
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert(
+                    "changed_secret".to_owned(),
+                    AttributeValue::S("target".to_owned()),
+                );
+                item.insert(
+                    "replay_until".to_owned(),
+                    AttributeValue::N("4900000000".to_owned()),
+                );
+                item.insert(
+                    "expires_at".to_owned(),
+                    AttributeValue::N("4900000000".to_owned()),
+                );
+                item
+            }),
+        ),
+        (
+            "another request's genuine record, copied",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert(
+                    "changed_secret".to_owned(),
+                    AttributeValue::S("target".to_owned()),
+                );
+                item
+            }),
+        ),
+        (
+            "a seal that is not a token",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert(
+                    "seal".to_owned(),
+                    AttributeValue::S("gAAAAAforged".to_owned()),
+                );
+                item
+            }),
+        ),
+        (
+            "a seal of the wrong type",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert("seal".to_owned(), AttributeValue::N("1".to_owned()));
+                item
+            }),
+        ),
+    ];
+    for (case, forge) in &forgeries {
+        app.seed(ORG, "target", "sk_target").await;
+        let delete = admin(ORG).delete_event("target");
+        let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
+        let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
+        let forged = forge(&key);
+        put_raw_item(&store, forged.clone()).await;
+        let answer = app.call(&delete).await;
+        assert_eq!(answer.status, 500, "{case}: {}", answer.text);
+        assert_eq!(app.stored_value(ORG, "target").await, "sk_target", "{case}");
+        assert_eq!(
+            get(&store, &key).await,
+            Some(forged),
+            "{case}: nothing over it"
+        );
+        // Any other request goes ahead: a forgery blocks only its own slot.
+        assert_eq!(app.admin(ORG).delete("target").await.status, 200, "{case}");
+    }
+
+    // A genuine record relabelled in its plain attributes: its seal decides, and it says
+    // "delete of another secret", so the same request id for this one is refused.
+    app.seed(ORG, "relabelled", "v").await;
+    app.seed(ORG, "first", "v").await;
+    let first = admin(ORG).delete_event("first");
+    assert_eq!(app.call(&first).await.status, 200);
+    let request_id = first["requestContext"]["requestId"].as_str().unwrap();
+    let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
+    let mut record = get(&store, &key).await.unwrap();
+    record.insert(
+        "changed_secret".to_owned(),
+        AttributeValue::S("relabelled".to_owned()),
+    );
+    put_raw_item(&store, record).await;
+    let mut reused = admin(ORG).delete_event("relabelled");
+    reused["requestContext"]["requestId"] = first["requestContext"]["requestId"].clone();
+    let answer = app.call(&reused).await;
+    assert_eq!(answer.status, 409, "{}", answer.text);
+    assert_eq!(answer.json["error"]["code"], "request_id_reused");
+    assert_eq!(app.stored_value(ORG, "relabelled").await, "v");
+
+    // `secrets-admin verify` names each record that does not verify, and only those.
+    let mut named = Vec::new();
+    let summary =
+        org_secrets::integrity::verify_table(&store, &app.config().cipher, 7, |place, problem| {
+            named.push(format!("{place}: {problem}"));
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.bad_change_records, 5, "{summary}: {named:#?}");
+    assert_eq!(named.len(), 5, "{named:#?}");
+    assert!(
+        named
+            .iter()
+            .all(|line| line.contains("(change record request:")),
+        "{named:#?}"
+    );
+    assert!(summary.change_records > 5, "{summary}");
+}
+
+/// A forged record for the slot (`org_id`, `secret_name`) given.
+type Forgery<'a> = Box<dyn Fn(&(String, String)) -> HashMap<String, AttributeValue> + 'a>;

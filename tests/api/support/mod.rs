@@ -503,3 +503,12 @@ pub async fn sequential_create_statuses(app: &TestApp, names: &[&str]) -> Vec<u1
     }
     statuses
 }
+
+/// How many change records the table holds.
+pub async fn change_records(store: &SecretStore) -> usize {
+    all_items(store)
+        .await
+        .iter()
+        .filter(|item| attr(item, "org_id").starts_with("\u{3}changes:"))
+        .count()
+}
