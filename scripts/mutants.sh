@@ -24,7 +24,7 @@ STAGE1_TARGETS=(--cargo-arg=--lib)
 # out: every stage-2 mutant already survived them. lambda_binary: the audit lines, which
 # only the compiled bootstrap's log shows.
 STAGE2_TARGETS=(--cargo-arg=--test --cargo-arg=api --cargo-test-arg=--)
-for module in hardening create_secret adversarial lifecycle python_interop openapi events lambda_binary; do
+for module in authorization create list update delete restore routing malformed_events storage_faults change_records::identity change_records::replay contracts::python_interop contracts::openapi contracts::sample_events lambda_binary; do
   STAGE2_TARGETS+=("--cargo-test-arg=$module::")
 done
 

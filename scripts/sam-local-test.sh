@@ -116,7 +116,7 @@ def prepare(events_dir, work, only):
         os.makedirs(d)
         seeds = expect.get("seed", [])
         for n, (org, secret_name, value) in enumerate(seeds):
-            # As tests/api/events.rs seeds: the JWT create event with this org's ADMIN identity.
+            # As tests/api/contracts/sample_events.rs seeds: the JWT create event with this org's ADMIN identity.
             event = json.loads(json.dumps(template))
             claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
             claims["org_id"] = org

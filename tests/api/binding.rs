@@ -6,12 +6,13 @@
 use std::process::Command;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use org_secrets::crypto::{BindingError, Cipher};
+use org_secrets::crypto::{BindingError, Cipher, DecryptError, EncryptedValue};
 use org_secrets::domain::{OrgId, SecretName};
 use org_secrets::reader::{ReadError, SecretReader};
 use org_secrets::storage::SecretStore;
 use secrecy::ExposeSecret;
 
+use crate::support::recovery::*;
 use crate::support::*;
 
 const CANARY: &str = "binding-canary-7f3a";
@@ -68,7 +69,7 @@ async fn read(store: &SecretStore, keys: &str, org: &str, name: &str) -> Result<
 }
 
 /// `secrets-admin` with `args` (see support::secrets_admin); the canary never printed.
-fn admin(store: &SecretStore, keys: &str, args: &[&str]) -> (Option<i32>, String) {
+fn run_admin(store: &SecretStore, keys: &str, args: &[&str]) -> (Option<i32>, String) {
     secrets_admin(store, keys, args, &[CANARY])
 }
 
@@ -121,7 +122,7 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
     assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
 
     // secrets-admin verify names both, and only them.
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains("verify: org_b/x: the binding does not match"),
@@ -142,14 +143,9 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
 async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
     let app = seeded().await;
     let store = app.store();
-    assert_eq!(
-        app.update("org_a", "ADMIN", "x", &update_body("v2"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(app.delete("org_b", "ADMIN", "x").await.status, 200);
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    assert_eq!(app.admin("org_a").update("x", "v2").await.status, 200);
+    assert_eq!(app.admin("org_b").delete("x").await.status, 200);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(0), "{report}");
     // Two live secrets, org_a/x's previous value and org_b/x's deleted one.
     assert!(
@@ -157,7 +153,7 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
         "{report}"
     );
     // A restored value still verifies where it belongs.
-    assert_eq!(app.restore("org_b", "ADMIN", "x", None).await.status, 200);
+    assert_eq!(app.admin("org_b").restore("x", None).await.status, 200);
     assert_eq!(
         read(store, KEY_A, "org_b", "x").await.unwrap(),
         format!("{CANARY}-org_b-x")
@@ -196,7 +192,7 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
     }
     previous_key(&mut forged);
     put_raw_item(store, forged).await;
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains("verify: org_a/x (previous copy): the binding does not match"),
@@ -204,14 +200,14 @@ async fn recovery_copies_are_verified_and_a_tampered_one_is_reported() {
     );
     // Restore refuses to bring it back: 500 (a table changed outside the function),
     // nothing written, the live value as it was.
-    let refused = app.restore("org_a", "ADMIN", "x", Some("previous")).await;
+    let refused = app.admin("org_a").restore("x", Some("previous")).await;
     assert_eq!(refused.status, 500, "{}", refused.text);
     assert!(!refused.text.contains(CANARY));
     assert_eq!(read(store, KEY_A, "org_a", "x").await.unwrap(), "v2");
     // The same for a deleted copy holding another secret's token.
-    assert_eq!(app.delete("org_a", "ADMIN", "y").await.status, 200);
+    assert_eq!(app.admin("org_a").delete("y").await.status, 200);
     copy_token_to_copy(store, ("org_a", "x"), "org_a", "deleted:y").await;
-    let refused = app.restore("org_a", "ADMIN", "y", None).await;
+    let refused = app.admin("org_a").restore("y", None).await;
     assert_eq!(refused.status, 500, "{}", refused.text);
     assert!(app.stored_item("org_a", "y").await.is_none());
 }
@@ -223,8 +219,8 @@ async fn copy_token_to_copy(store: &SecretStore, from: (&str, &str), org: &str, 
 }
 
 /// The one-time upgrade of a table written before bindings: here a legacy table, so the
-/// marker `create-table` wrote is removed first (issue 19 changed this test: on a marked
-/// table `bind` now refuses, see the next test). `bind` binds the item without a binding,
+/// marker `create-table` wrote is removed first (on a marked table `bind` refuses, see
+/// `bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_stripped`). `bind` binds the item without a binding,
 /// never replaces a wrong one, and marks the table; a second run refuses.
 #[tokio::test]
 async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
@@ -244,7 +240,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         }
     );
     assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_err());
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains(
@@ -262,7 +258,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         "{report}"
     );
 
-    let (code, dry) = admin(store, KEY_A, &["bind", "--dry-run"]);
+    let (code, dry) = run_admin(store, KEY_A, &["bind", "--dry-run"]);
     assert_eq!(code, Some(0), "{dry}");
     assert!(
         dry.contains(
@@ -272,14 +268,14 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         "{dry}"
     );
     assert!(read(store, KEY_A, "org_a", "x").await.is_err());
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains("NOT marked bound"),
         "a dry run marked it: {report}"
     );
 
-    let (code, bound) = admin(store, KEY_A, &["bind"]);
+    let (code, bound) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(0), "{bound}");
     assert!(
         bound.contains(
@@ -294,12 +290,12 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
     );
     assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
     // Once is all: the table is marked now, so a rerun binds nothing.
-    let (code, rerun) = admin(store, KEY_A, &["bind"]);
+    let (code, rerun) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(1), "{rerun}");
     assert!(rerun.contains("bind: refused:"), "{rerun}");
     assert!(rerun.contains("by bind, so nothing was bound"), "{rerun}");
     // The copied token keeps its (wrong) binding and is still reported.
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains("verify: org_a/y: the binding does not match"),
@@ -311,7 +307,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         "{report}"
     );
     assert!(!report.contains("not marked bound"), "{report}");
-    let (code, usage) = admin(store, KEY_A, &["bind", "--everything"]);
+    let (code, usage) = run_admin(store, KEY_A, &["bind", "--everything"]);
     assert_eq!(code, Some(2));
     assert!(usage.contains("usage:"));
 }
@@ -323,7 +319,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
     let app = seeded().await;
     let store = app.store();
     // Marked at birth by create-table (the library call behind `secrets-admin create-table`).
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(0), "{report}");
     assert!(
         report.contains(
@@ -336,7 +332,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
 
     // Every item bound but no marker: a table bind never completed on, or a deleted marker.
     unmark(store).await;
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains(
@@ -352,7 +348,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
 
     // A legacy item no configured key opens stays unbound, and the table unmarked.
     strip_binding(store, "org_a", "y").await;
-    let (code, failed) = admin(store, KEY_B, &["bind"]);
+    let (code, failed) = run_admin(store, KEY_B, &["bind"]);
     assert_eq!(code, Some(1), "{failed}");
     assert!(
         failed.contains("bind: left unbound org_a/y: no configured key opens its token"),
@@ -372,7 +368,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
         Some(AttributeValue::N("1".to_owned())),
     )
     .await;
-    let (code, failed) = admin(store, KEY_A, &["bind"]);
+    let (code, failed) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(1), "{failed}");
     assert!(
         failed.contains(
@@ -385,7 +381,7 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
         "{failed}"
     );
     assert!(failed.contains("NOT marked bound"), "{failed}");
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(report.contains("; NOT marked bound"), "{report}");
     // Once that is dealt with (here: the item deleted), bind marks the table.
@@ -398,13 +394,13 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
         .send()
         .await
         .unwrap();
-    let (code, done) = admin(store, KEY_A, &["bind"]);
+    let (code, done) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(0), "{done}");
     assert!(
         done.contains("bind: done: scanned 2, bound 0, already bound 2, skipped 0, failed 0"),
         "{done}"
     );
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(0), "{report}");
     assert!(
         report.contains("verify: ok: scanned 2, verified 2"),
@@ -416,8 +412,13 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
 /// `secrets-admin create-table` marks the table it creates, and only that one.
 #[tokio::test]
 async fn create_table_marks_a_new_table_bound_and_leaves_an_existing_one_alone() {
-    let store = store_at(&dynamodb_endpoint()).await;
-    let (code, created) = admin(&store, KEY_A, &["create-table"]);
+    // A table name nothing has created yet.
+    let store = SecretStore::from_sdk_config(
+        &local_sdk_config(&dynamodb_endpoint()).await,
+        unique_table_name(),
+        &Default::default(),
+    );
+    let (code, created) = run_admin(&store, KEY_A, &["create-table"]);
     assert_eq!(code, Some(0), "{created}");
     assert!(created.contains("created table"), "{created}");
     assert!(created.contains("marked bound"), "{created}");
@@ -432,7 +433,7 @@ async fn create_table_marks_a_new_table_bound_and_leaves_an_existing_one_alone()
     assert_eq!(item_count(&store).await, 0);
     // An existing table, here one unmarked since, is left as it is.
     unmark(&store).await;
-    let (code, exists) = admin(&store, KEY_A, &["create-table"]);
+    let (code, exists) = run_admin(&store, KEY_A, &["create-table"]);
     assert_eq!(code, Some(0), "{exists}");
     assert!(exists.contains("exists"), "{exists}");
     assert_eq!(store.bindings_marker().await.unwrap(), None);
@@ -443,7 +444,7 @@ async fn rotation_rebinds_what_it_reencrypts_and_leaves_a_copied_token_alone() {
     let app = seeded().await;
     let store = app.store();
     copy_token(store, ("org_a", "x"), ("org_a", "y")).await;
-    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    let (code, rotated) = run_admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
     assert_eq!(code, Some(1), "a refused item is a failure: {rotated}");
     assert!(
         rotated.contains("rotate-keys: failed org_a/y: the binding does not match"),
@@ -460,7 +461,7 @@ async fn rotation_rebinds_what_it_reencrypts_and_leaves_a_copied_token_alone() {
             format!("{CANARY}-{org}-{name}")
         );
     }
-    let (code, report) = admin(store, KEY_B, &["verify"]);
+    let (code, report) = run_admin(store, KEY_B, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
         report.contains("scanned 3, verified 2, undecryptable 1, unbound 0, binding mismatch 0"),
@@ -468,7 +469,7 @@ async fn rotation_rebinds_what_it_reencrypts_and_leaves_a_copied_token_alone() {
     );
 }
 
-// Issue 19: `bind` never launders once a table is bound, and `verify` checks every item.
+// `bind` never launders once a table is bound, and `verify` checks every item.
 
 /// Sets (or, with `None`, removes) one attribute of the existing item `partition`/`sort`,
 /// as someone with write access to the table could.
@@ -566,7 +567,7 @@ fn defect(attribute: &str, shape: &str) -> String {
     }
 }
 
-/// The acceptance test of issue 19, item 4: org_a/x's token and binding copied onto org_b/x,
+/// org_a/x's token and binding copied onto org_b/x,
 /// then the binding stripped, on a table that `create-table` marked bound at birth. `bind`
 /// refuses (exit 1, nothing written), every reader keeps refusing the item, and `verify`
 /// names it as stripped, never as something to bind.
@@ -578,7 +579,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
     strip_binding(store, "org_b", "x").await;
 
     for args in [&["bind"][..], &["bind", "--dry-run"]] {
-        let (code, refused) = admin(store, KEY_A, args);
+        let (code, refused) = run_admin(store, KEY_A, args);
         assert_eq!(code, Some(1), "{args:?}: {refused}");
         assert!(refused.contains("bind: refused:"), "{refused}");
         assert!(refused.contains("is marked bound"), "{refused}");
@@ -598,7 +599,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
     let refusal = python_recipe(store, KEY_A, ("org_b", "x"), CANARY).unwrap_err();
     assert!(refusal.contains("binding is missing"), "{refusal}");
     // verify: exit 1, the item named as stripped, and no advice to bind it.
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     assert!(
         report.contains("verify: org_b/x: the item has no binding, in a table marked bound"),
@@ -616,7 +617,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
     );
 }
 
-/// Issue 19, item 5: every live item and recovery copy whose `encrypted_value` or `binding`
+/// Every live item and recovery copy whose `encrypted_value` or `binding`
 /// is missing or not a string is reported by name (exit 1); only a tombstone (a
 /// deleted copy with nothing but its key, `removed_*`, `expires_at` and `changes`) is
 /// skipped, and counted.
@@ -634,10 +635,10 @@ async fn verify_reports_every_item_whose_token_or_binding_is_missing_or_not_a_st
     }
     for (_, _, _, name) in &cases {
         app.seed("org_a", name, &format!("{CANARY}-{name}")).await;
-        let updated = app.update("org_a", "ADMIN", name, &update_body("v2")).await;
+        let updated = app.admin("org_a").update(name, "v2").await;
         assert_eq!(updated.status, 200, "{}", updated.text);
         app.seed("org_b", name, &format!("{CANARY}-{name}")).await;
-        assert_eq!(app.delete("org_b", "ADMIN", name).await.status, 200);
+        assert_eq!(app.admin("org_b").delete(name).await.status, 200);
     }
     for (attribute, _, value, name) in &cases {
         let places = [
@@ -666,7 +667,7 @@ async fn verify_reports_every_item_whose_token_or_binding_is_missing_or_not_a_st
         put_raw_item(store, item).await;
     }
 
-    let (code, report) = admin(store, KEY_A, &["verify"]);
+    let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1), "{report}");
     for (attribute, shape, _, name) in &cases {
         let expected = if *attribute == "binding" && *shape == "missing" {
@@ -772,7 +773,7 @@ async fn the_python_recipe_refuses_attributes_of_the_wrong_type_with_its_own_exc
     assert!(!refusal.contains("Traceback"), "{refusal}");
 }
 
-/// Issue 19, item 4: on a table marked bound, `rotate-keys` never re-encrypts an unbound
+/// On a table marked bound, `rotate-keys` never re-encrypts an unbound
 /// item (re-encrypting would keep a stripped copy readable under the new key alone): it is
 /// reported failed and left as it is.
 #[tokio::test]
@@ -781,7 +782,7 @@ async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
     let store = app.store();
     strip_binding(store, "org_a", "y").await;
     let before = stored_item(store, "org_a", "y").await.unwrap();
-    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    let (code, rotated) = run_admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
     assert_eq!(code, Some(1), "{rotated}");
     assert!(
         rotated.contains(
@@ -796,10 +797,10 @@ async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
     let after = stored_item(store, "org_a", "y").await.unwrap();
     assert_eq!(after.get("encrypted_value"), before.get("encrypted_value"));
     assert!(!after.contains_key("binding"));
-    // In a table not marked bound (written before bindings) it is re-encrypted, as before
-    // issue 19, and stays unbound for `bind`.
+    // In a table not marked bound (written before bindings) it is re-encrypted, and stays
+    // unbound for `bind`.
     unmark(store).await;
-    let (code, rotated) = admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
+    let (code, rotated) = run_admin(store, &format!("{KEY_B},{KEY_A}"), &["rotate-keys"]);
     assert_eq!(code, Some(0), "{rotated}");
     assert!(
         rotated.contains("rotated 1, skipped 2, failed 0"),
@@ -808,4 +809,161 @@ async fn rotation_on_a_bound_table_fails_an_unbound_item_and_leaves_it_alone() {
     let after = stored_item(store, "org_a", "y").await.unwrap();
     assert_ne!(after.get("encrypted_value"), before.get("encrypted_value"));
     assert!(!after.contains_key("binding"));
+}
+
+/// `verify` prints each finding as `org/name: problem`, the organization and name taken
+/// from the item's key or, for a change record, from its plain `changed_secret`: text that
+/// anyone who can write the table chooses. No name the function writes holds a control
+/// character, so one in the output can only come from an item written around the function,
+/// and a terminal obeys it: cursor movement and line erasure (ESC [1A, ESC [2K) or a carriage
+/// return let a planted item rewrite or hide the report of another finding, or forge a
+/// `verify: ok` line. The output should show such characters escaped.
+#[tokio::test]
+async fn verify_output_carries_no_control_character_from_the_table() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    app.seed(ORG, "real", &format!("{CANARY}-real")).await;
+    let genuine = app.stored_item(ORG, "real").await.unwrap();
+    let erase = "\u{1b}[1A\u{1b}[2K\rverify: ok: scanned 9, verified 9";
+    // A live item whose name erases the line above it (its token copied: a mismatch).
+    let mut planted = genuine.clone();
+    planted.insert(
+        "secret_name".to_owned(),
+        AttributeValue::S(format!("x{erase}")),
+    );
+    put_raw_item(&store, planted).await;
+    // A change record whose plain `changed_secret` does the same.
+    let delete = admin(ORG).delete_event("real");
+    assert_eq!(app.call(&delete).await.status, 200);
+    let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&delete), None);
+    crate::support::set_attribute(
+        &store,
+        &slot,
+        "changed_secret",
+        AttributeValue::S(format!("real{erase}")),
+    )
+    .await;
+
+    let (code, output) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{output}");
+    let controls: Vec<char> = output
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        controls.is_empty(),
+        "verify printed control characters from the table: {controls:?}\n{output:?}"
+    );
+}
+
+/// `SecretReader` (and `verify`, and `rotate-keys`) apply the Fernet spec's 60 s clock-skew
+/// rule (SECURITY.md: "The spec's 60 s clock-skew rule is applied"): a token stamped further
+/// ahead is `Undecryptable`. The Python recipe (`examples/python/read_secret.py`, the
+/// storage contract's reader) calls `MultiFernet.decrypt(token)` without a `ttl`, and
+/// `cryptography` checks the clock skew only when a `ttl` is given, so it returns the value
+/// of the very item `SecretReader` refuses and `verify` reports.
+#[tokio::test]
+async fn both_readers_give_the_same_answer_for_a_token_stamped_an_hour_ahead() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    let value = format!("{CANARY}-future");
+    app.seed(ORG, "ahead", &value).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // The fernet crate keeps `encrypt_at_time` behind a feature; cryptography has it.
+    let output = Command::new(python())
+        .args([
+            "-c",
+            "import sys; from cryptography.fernet import Fernet; \
+             print(Fernet(sys.argv[1]).encrypt_at_time(sys.argv[2].encode(), int(sys.argv[3])).decode())",
+            KEY_A,
+            &value,
+            &(now + 3_600).to_string(),
+        ])
+        .output()
+        .expect("python");
+    assert!(output.status.success());
+    let token =
+        EncryptedValue::from_stored(String::from_utf8(output.stdout).unwrap().trim().to_owned());
+    let binding = app.config().cipher.bind(ORG, "ahead", &token);
+    let key = (ORG.to_owned(), "ahead".to_owned());
+    crate::support::set_attribute(
+        &store,
+        &key,
+        "encrypted_value",
+        AttributeValue::S(token.as_str().to_owned()),
+    )
+    .await;
+    crate::support::set_attribute(
+        &store,
+        &key,
+        "binding",
+        AttributeValue::S(binding.as_str().to_owned()),
+    )
+    .await;
+
+    let rust = SecretReader::new(store.clone(), Cipher::from_key_list(KEY_A).unwrap())
+        .read(
+            &OrgId::parse(ORG).unwrap(),
+            &SecretName::parse("ahead").unwrap(),
+        )
+        .await
+        .map(|value| sha256_hex(value.expose_secret()));
+    assert_eq!(
+        rust,
+        Err(ReadError::Undecryptable(DecryptError::NoKeyOpensToken)),
+        "SecretReader"
+    );
+    let python = python_recipe(&store, KEY_A, (ORG, "ahead"), CANARY);
+    assert!(
+        python.is_err(),
+        "SecretReader refuses the item, the Python recipe returns its value: {python:?}"
+    );
+}
+
+/// A table holding only change records and a counter (every secret deleted with recovery
+/// off) whose marker was deleted: `verify` says so (exit 1), `bind` marks it (exit 0), and
+/// from then on a copied token with its binding stripped is refused by `bind` (exit 1),
+/// reported by `verify` and never re-encrypted by `rotate-keys`.
+#[tokio::test]
+async fn a_table_of_only_records_and_counters_is_marked_by_bind_and_never_laundered_after() {
+    let store = fresh_store().await;
+    let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
+    app.seed(ORG, "gone", &format!("{CANARY}-gone")).await;
+    assert_eq!(app.admin(ORG).delete("gone").await.status, 200);
+    unmark(&store).await;
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("NOT marked bound"), "{report}");
+    let (code, bound) = secrets_admin(&store, KEY_A, &["bind"], &[CANARY]);
+    assert_eq!(code, Some(0), "{bound}");
+    assert!(bound.contains("scanned 0, bound 0"), "{bound}");
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(0), "{report}");
+
+    // A copy of org_b's token onto org_acme's item, its binding stripped.
+    app.seed("org_b", "x", &format!("{CANARY}-b")).await;
+    app.seed(ORG, "x", &format!("{CANARY}-a")).await;
+    let mut copied = stored_item(&store, "org_b", "x").await.unwrap();
+    copied.insert("org_id".to_owned(), AttributeValue::S(ORG.to_owned()));
+    copied.remove("binding");
+    put_raw_item(&store, copied.clone()).await;
+    let (code, refused) = secrets_admin(&store, KEY_A, &["bind"], &[CANARY]);
+    assert_eq!(code, Some(1), "{refused}");
+    let (code, report) = secrets_admin(&store, KEY_A, &["verify"], &[CANARY]);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(
+        report.contains("verify: org_acme/x: the item has no binding, in a table marked bound"),
+        "{report}"
+    );
+    let (code, rotated) = secrets_admin(
+        &store,
+        &format!("{KEY_B},{KEY_A}"),
+        &["rotate-keys"],
+        &[CANARY],
+    );
+    assert_eq!(code, Some(1), "{rotated}");
+    assert_eq!(stored_item(&store, ORG, "x").await.unwrap(), copied);
 }

@@ -1,12 +1,15 @@
 //! The compiled `bootstrap` run as Lambda runs it: a separate process polling a Lambda
-//! Runtime API (a local one, from org-secrets-local), with DynamoDB Local behind it.
+//! Runtime API (a local one, from org-secrets-local), with DynamoDB Local behind it. Only
+//! what the binary alone can show: init and its configuration errors, a request of each
+//! caller kind (API Gateway, direct invocation), invocation errors as the runtime sends
+//! them, the TRACE log canary, and hostile events answered by the one running process.
+//! The stories behind each answer are the handler tests'.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use org_secrets_local::gateway::http_response_from_lambda;
@@ -148,8 +151,8 @@ async fn bootstrap_answers_201_then_409_for_the_same_event() {
     assert_eq!(lambda.invoke(&rest).status, 201);
 }
 
-/// Every event that used to end in a panic, a process exit or an invocation error gets a
-/// response (never an `/error` post) from the one running process, which then serves the
+/// Every hostile event (`support::hostile`: events that would otherwise end in a panic, a
+/// process exit or an invocation error) gets a response (never an `/error` post) from the one running process, which then serves the
 /// next ordinary event. Nothing is written by any of them.
 #[tokio::test]
 async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
@@ -170,7 +173,7 @@ async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
             assert_eq!(hostile::error_code(&answer), code, "{label}");
         }
         if status == 201 {
-            let delete = op_event("DELETE", "/from_bad_event", "org_a", "ADMIN", None);
+            let delete = admin("org_a").delete_event("from_bad_event");
             assert_eq!(lambda.invoke(&delete).status, 200, "{label}");
         }
     }
@@ -181,7 +184,7 @@ async fn bootstrap_survives_every_hostile_event_and_answers_the_next() {
         "the process exited; log:\n{}",
         lambda.log()
     );
-    let next = lambda.invoke(&create_event("org_a", "ADMIN", &create_body("after", "v")));
+    let next = lambda.invoke(&admin("org_a").create_event(&create_body("after", "v")));
     assert_eq!(next.status, 201, "{}", String::from_utf8_lossy(&next.body));
     assert!(!lambda.log().contains("panicked"), "{}", lambda.log());
 }
@@ -242,35 +245,32 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         let name = format!("canary_{format}");
         let cases = [
             (
-                create_event("org_acme", "ADMIN", &create_body(&name, canary)),
+                admin("org_acme").create_event(&create_body(&name, canary)),
                 201,
             ),
             (
-                create_event("org_acme", "ADMIN", &create_body(&name, canary)),
+                admin("org_acme").create_event(&create_body(&name, canary)),
                 409,
             ),
             (
-                create_event("org_acme", "ADMIN", &create_body("", canary)),
+                admin("org_acme").create_event(&create_body("", canary)),
                 422,
             ),
             (
-                create_event(
-                    "org_acme",
-                    "ADMIN",
-                    &format!("{{\"secret_name\":\"x\",\"secret_value\":\"{canary}"),
-                ),
+                admin("org_acme").create_event(&format!(
+                    "{{\"secret_name\":\"x\",\"secret_value\":\"{canary}"
+                )),
                 422,
             ),
             (
-                create_event(
-                    "org_acme",
-                    "ADMIN",
-                    &create_body("too_big", &format!("{canary}{}", "x".repeat(70_000))),
-                ),
+                admin("org_acme").create_event(&create_body(
+                    "too_big",
+                    &format!("{canary}{}", "x".repeat(70_000)),
+                )),
                 422,
             ),
             (
-                create_event("org_acme", "READ", &create_body("forbidden", canary)),
+                reader("org_acme").create_event(&create_body("forbidden", canary)),
                 403,
             ),
         ];
@@ -285,7 +285,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
             responses.push(response);
         }
         // The base64-encoded body form too.
-        let mut encoded = create_event("org_acme", "ADMIN", "");
+        let mut encoded = admin("org_acme").create_event("");
         encoded["body"] = json!(STANDARD.encode(create_body(&format!("b64_{format}"), canary)));
         encoded["isBase64Encoded"] = json!(true);
         responses.push(lambda.invoke(&encoded));
@@ -293,57 +293,41 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         let update = json!({ "secret_value": format!("{canary}-updated") }).to_string();
         let lifecycle = [
             (
-                op_event(
-                    "PUT",
-                    &format!("/{name}"),
-                    "org_acme",
-                    "ADMIN",
-                    Some(&update),
-                ),
+                admin("org_acme").event("PUT", &format!("/{name}"), Some(&update)),
                 200,
             ),
+            (admin("org_acme").update_event("missing", &update), 404),
+            (reader("org_acme").list_event(), 200),
             (
-                op_event("PUT", "/missing", "org_acme", "ADMIN", Some(&update)),
-                404,
-            ),
-            (op_event("GET", "", "org_acme", "READ", None), 200),
-            (
-                op_event("DELETE", &format!("/{name}"), "org_acme", "ADMIN", None),
+                admin("org_acme").event("DELETE", &format!("/{name}"), None),
                 200,
             ),
             // Restore moves the canary's tokens between items: still never in a log.
-            (restore_event("org_acme", "ADMIN", &name, None), 200),
-            (restore_event("org_acme", "ADMIN", &name, None), 404),
+            (admin("org_acme").restore_event(&name, None), 200),
+            (admin("org_acme").restore_event(&name, None), 404),
             (
-                restore_event("org_acme", "ADMIN", &name, Some("previous")),
+                admin("org_acme").restore_event(&name, Some("previous")),
                 200,
             ),
-            (restore_event("org_acme", "ADMIN", &name, Some(canary)), 422),
+            (admin("org_acme").restore_event(&name, Some(canary)), 422),
         ];
         // Adversarial outcomes too (the adversarial module has the full set in process).
-        let mut bad_base64 = create_event("org_acme", "ADMIN", "");
+        let mut bad_base64 = admin("org_acme").create_event("");
         bad_base64["body"] = json!(format!("%%{canary}%%"));
         bad_base64["isBase64Encoded"] = json!(true);
-        let mut form = create_event("org_acme", "ADMIN", &create_body("form", canary));
+        let mut form = admin("org_acme").create_event(&create_body("form", canary));
         form["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
         let mut numeric_org = sample_event("http-api-lambda-authorizer-create.json");
         numeric_org["body"] = json!(create_body("numeric_org", canary));
         numeric_org["requestContext"]["authorizer"]["lambda"]["org_id"] = json!(12345);
-        let mut bad_host = create_event(
-            "org_acme",
-            "ADMIN",
-            &create_body(&format!("bad_host_{format}"), canary),
-        );
+        let mut bad_host =
+            admin("org_acme").create_event(&create_body(&format!("bad_host_{format}"), canary));
         bad_host["headers"]["host"] = json!("api.example:notaport");
         let lifecycle = lifecycle.into_iter().chain([
             (bad_base64, 422),
             (form, 415),
             (
-                create_event(
-                    "org_acme",
-                    "ADMINISTRATOR",
-                    &create_body("near_miss", canary),
-                ),
+                caller("org_acme", "ADMINISTRATOR").create_event(&create_body("near_miss", canary)),
                 403,
             ),
             (numeric_org, 401),
@@ -423,7 +407,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         ("ValidationException", 500),
         ("ProvisionedThroughputExceededException", 503),
     ] {
-        let fault = failing_dynamodb(error_type);
+        let fault = FaultyDynamoDb::always(Fault::Error(error_type)).serve();
         let mut env = vec![
             ("ENCRYPTION_KEY", KEY_A),
             ("SECRETS_TABLE_NAME", "faulty_table"),
@@ -431,11 +415,8 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         ];
         env.extend(trace_env);
         let lambda = LambdaProcess::start("canary-fault", &env);
-        let response = lambda.invoke(&create_event(
-            "org_acme",
-            "ADMIN",
-            &create_body("fault", canary),
-        ));
+        let response =
+            lambda.invoke(&admin("org_acme").create_event(&create_body("fault", canary)));
         assert_eq!(
             response.status,
             status,
@@ -499,69 +480,6 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
     );
 }
 
-/// 64 separate Lambda environments (processes) create the same name at once: exactly one
-/// wins, and the stored token decrypts to the winner's value.
-#[tokio::test]
-async fn sixty_four_environments_racing_for_one_name_have_one_winner() {
-    let store = fresh_store().await;
-    let endpoint = dynamodb_endpoint();
-    let env = [
-        ("ENCRYPTION_KEY", KEY_A),
-        ("SECRETS_TABLE_NAME", store.table().as_str()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.as_str()),
-    ];
-    let lambdas: Vec<LambdaProcess> = (0..64)
-        .map(|_| LambdaProcess::start("race", &env))
-        .collect();
-    for lambda in &lambdas {
-        assert!(
-            lambda
-                .runtime
-                .wait_for_first_poll(Duration::from_secs(60))
-                .is_some(),
-            "an environment did not finish init:\n{}",
-            lambda.log()
-        );
-    }
-    let results: Vec<(String, u16)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = lambdas
-            .iter()
-            .enumerate()
-            .map(|(i, lambda)| {
-                scope.spawn(move || {
-                    let value = format!("environment-{i}");
-                    let event =
-                        create_event("org_acme", "ADMIN", &create_body("raced_name", &value));
-                    (value, lambda.invoke(&event).status)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("invoker thread"))
-            .collect()
-    });
-    let winners: Vec<&String> = results
-        .iter()
-        .filter(|(_, s)| *s == 201)
-        .map(|(v, _)| v)
-        .collect();
-    assert_eq!(winners.len(), 1, "{results:?}");
-    assert!(
-        results.iter().all(|(_, s)| [201, 409].contains(s)),
-        "{results:?}"
-    );
-    let item = stored_item(&store, "org_acme", "raced_name").await.unwrap();
-    let stored = org_secrets::crypto::Cipher::from_key_list(KEY_A)
-        .unwrap()
-        .decrypt(&org_secrets::crypto::EncryptedValue::from_stored(
-            attr(&item, "encrypted_value").to_owned(),
-        ))
-        .unwrap();
-    use secrecy::ExposeSecret;
-    assert_eq!(stored.expose_secret(), winners[0].as_str());
-}
-
 fn local_lambda(label: &str, table: &str, endpoint: &str, extra: &[(&str, &str)]) -> LambdaProcess {
     let mut env = vec![
         ("ENCRYPTION_KEY", KEY_A),
@@ -573,169 +491,9 @@ fn local_lambda(label: &str, table: &str, endpoint: &str, extra: &[(&str, &str)]
     LambdaProcess::start(label, &env)
 }
 
-fn decrypted(item: &std::collections::HashMap<String, AttributeValue>) -> String {
-    use secrecy::ExposeSecret;
-    org_secrets::crypto::Cipher::from_key_list(KEY_A)
-        .unwrap()
-        .decrypt(&org_secrets::crypto::EncryptedValue::from_stored(
-            attr(item, "encrypted_value").to_owned(),
-        ))
-        .unwrap()
-        .expose_secret()
-        .to_owned()
-}
-
 fn with_body_value(mut event: Value, name: &str, value: &str) -> Value {
     event["body"] = json!(create_body(name, value));
     event
-}
-
-/// Problem 1 of the provisioning issue, for every kind of caller: a second create of a name
-/// whose event repeats the first one's request id but carries another value was 201 and
-/// stored nothing. It is a conflict now, and the stored value is the first one. The same
-/// request id with the same value is still the SDK retry it looks like (201).
-#[tokio::test]
-async fn a_repeated_request_id_with_another_value_is_a_conflict_for_every_caller() {
-    let store = fresh_store().await;
-    let endpoint = dynamodb_endpoint();
-    let lambda = local_lambda("false-201", store.table().as_str(), &endpoint, &[]);
-    // (event, direct, the second create's error code). A direct create must carry an
-    // Idempotency-Key, so there the two events share the key too: that is
-    // idempotency_key_reused, for the others the request id alone: secret_name_taken.
-    // The request id (or key) already names the first create: its own code (issue 19).
-    let callers = [
-        ("http-api-jwt-admin-create.json", false, "request_id_reused"),
-        (
-            "http-api-lambda-authorizer-create.json",
-            false,
-            "request_id_reused",
-        ),
-        ("rest-cognito-create.json", false, "request_id_reused"),
-        (
-            "rest-lambda-authorizer-create.json",
-            false,
-            "request_id_reused",
-        ),
-        ("provisioning-create.json", true, "idempotency_key_reused"),
-    ];
-    for (file, direct, code) in callers {
-        let mut event = sample_event(file);
-        if file == "rest-cognito-create.json" {
-            // This shape's claims are Cognito's; the function reads the default names.
-            let claims = &mut event["requestContext"]["authorizer"]["claims"];
-            claims["org_id"] = claims["custom:org_id"].clone();
-            claims["permissions"] = claims["cognito:groups"].clone();
-        }
-        // No Idempotency-Key (but for the direct create): the request id is all the two
-        // events share.
-        if let Some(headers) = event["headers"].as_object_mut().filter(|_| !direct) {
-            headers.remove("idempotency-key");
-        }
-        event["requestContext"]["requestId"] = json!(format!("template-request-{file}"));
-        let name = format!("shared_{}", file.replace(['-', '.'], "_"));
-        let first = with_body_value(event.clone(), &name, "value-A");
-        let second = with_body_value(event.clone(), &name, "value-B");
-
-        let created = lambda.invoke_direct(&first).expect("first create");
-        assert_eq!(created.status, 201, "{file}");
-        match lambda.invoke_direct(&second) {
-            Ok(response) => {
-                assert!(!direct, "{file}: a direct invocation must fail");
-                assert_eq!(response.status, 409, "{file}");
-                assert_eq!(body_json(&response)["error"]["code"], code);
-            }
-            Err(error) => {
-                assert!(
-                    direct,
-                    "{file}: a gateway event must get a response: {error}"
-                );
-                assert_eq!(error["errorType"], code, "{file}");
-            }
-        }
-        let item = stored_item(&store, "org_acme", &name).await.expect("item");
-        assert_eq!(
-            decrypted(&item),
-            "value-A",
-            "{file}: the stored value changed"
-        );
-        // The same request with the same value: an SDK retry of a create that happened.
-        let retried = lambda.invoke_direct(&first).expect("retry");
-        assert_eq!(retried.status, 201, "{file}");
-        assert_eq!(body_json(&retried)["created"], true, "{file}");
-    }
-    assert_eq!(item_count(&store).await, callers.len());
-}
-
-/// At least once is safe: the provisioning event delivered three times in a row, then eight
-/// times at once to eight separate environments (processes), makes one item holding the
-/// value sent, and every delivery succeeds.
-#[tokio::test]
-async fn the_provisioning_event_delivered_again_and_at_once_creates_one_item() {
-    let event = sample_event("provisioning-create.json");
-    let sent: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
-    let sent_value = sent["secret_value"].as_str().unwrap();
-    let endpoint = dynamodb_endpoint();
-
-    let store = fresh_store().await;
-    let lambda = local_lambda("redelivery", store.table().as_str(), &endpoint, &[]);
-    for delivery in 1..=3 {
-        let response = lambda
-            .invoke_direct(&event)
-            .unwrap_or_else(|err| panic!("delivery {delivery}: {err}"));
-        assert_eq!(response.status, 201, "delivery {delivery}");
-        assert_eq!(body_json(&response)["created"], true);
-    }
-    assert_eq!(item_count(&store).await, 1);
-    let item = stored_item(&store, "org_acme", "webhook_signing_secret")
-        .await
-        .unwrap();
-    assert_eq!(decrypted(&item), sent_value);
-    drop(lambda);
-
-    let store = fresh_store().await;
-    let lambdas: Vec<LambdaProcess> = (0..8)
-        .map(|_| {
-            local_lambda(
-                "concurrent-delivery",
-                store.table().as_str(),
-                &endpoint,
-                &[],
-            )
-        })
-        .collect();
-    for lambda in &lambdas {
-        assert!(
-            lambda
-                .runtime
-                .wait_for_first_poll(Duration::from_secs(60))
-                .is_some(),
-            "an environment did not finish init:\n{}",
-            lambda.log()
-        );
-    }
-    let outcomes: Vec<Result<u16, Value>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = lambdas
-            .iter()
-            .map(|lambda| scope.spawn(|| lambda.invoke_direct(&event).map(|r| r.status)))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert!(
-        outcomes.iter().all(|outcome| outcome == &Ok(201)),
-        "{outcomes:?}"
-    );
-    assert_eq!(item_count(&store).await, 1);
-    let item = stored_item(&store, "org_acme", "webhook_signing_secret")
-        .await
-        .unwrap();
-    assert_eq!(decrypted(&item), sent_value);
-    assert_eq!(
-        store
-            .secret_count(&org_secrets::domain::OrgId::parse("org_acme").unwrap())
-            .await
-            .unwrap(),
-        1
-    );
 }
 
 /// A direct invocation that does not succeed ends in an invocation error named by the error
@@ -763,11 +521,7 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
     key_reused["body"] = json!(create_body("webhook_signing_secret", "a different value"));
     let mut reader = with_body_value(provisioning.clone(), "read_only", "v");
     reader["requestContext"]["authorizer"]["lambda"]["permissions"] = json!(["READ"]);
-    let mut anonymous = with_body_value(provisioning.clone(), "anonymous", "v");
-    anonymous["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
+    let anonymous = without_authorizer(with_body_value(provisioning.clone(), "anonymous", "v"));
     let mut invalid = provisioning.clone();
     invalid["body"] = json!(r#"{"secret_name": "x"}"#);
     let mut missing = update.clone();
@@ -884,7 +638,7 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
     // own: every suite shares this process).
     let closed_port = "http://127.0.0.1:1".to_owned();
     for unavailable in [
-        failing_dynamodb("ProvisionedThroughputExceededException"),
+        FaultyDynamoDb::always(Fault::Error("ProvisionedThroughputExceededException")).serve(),
         closed_port,
     ] {
         let lambda = local_lambda("direct-unavailable", &table, &unavailable, &[]);
@@ -911,10 +665,10 @@ async fn direct_invocation_failures_are_errors_named_by_their_code() {
 
 /// A payload that is not a JSON object cannot come from API Gateway or an ALB, which always
 /// send one, so whoever sent it invoked the function directly: an invocation error
-/// `malformed_event` (it used to be a 400 response, which Lambda counts as a success),
+/// `malformed_event` (not a 400 response, which Lambda would count as a success),
 /// marker or not. An object is API Gateway's unless it has the marker, even when it is too
-/// deep to read. A direct event must say `"version": "2.0"` (it used to be served whatever
-/// it said). Nothing is written, no answer or log line quotes the payload, and the process
+/// deep to read. A direct event must say `"version": "2.0"` (anything else is
+/// refused). Nothing is written, no answer or log line quotes the payload, and the process
 /// serves the next event.
 #[tokio::test]
 async fn payloads_that_are_not_objects_and_direct_events_not_2_0_are_invocation_errors() {
@@ -1031,47 +785,6 @@ async fn payloads_that_are_not_objects_and_direct_events_not_2_0_are_invocation_
     assert_eq!(malformed_direct, 17, "{log}");
 }
 
-/// A direct restore built from the provisioning template (`"rawQueryString": ""`) with the
-/// version in `queryStringParameters` restores that version (it used to restore the deleted
-/// one, ignoring the field); two fields that disagree are `validation_error`.
-#[tokio::test]
-async fn a_direct_restore_takes_its_version_from_either_query_field() {
-    let store = fresh_store().await;
-    let endpoint = dynamodb_endpoint();
-    let lambda = local_lambda("restore-version", store.table().as_str(), &endpoint, &[]);
-    let org = "org_acme";
-    let create = create_event(org, "ADMIN", &create_body("rotated", "v1"));
-    assert_eq!(lambda.invoke(&create).status, 201);
-    let update = op_event("PUT", "/rotated", org, "ADMIN", Some(&update_body("v2")));
-    assert_eq!(lambda.invoke(&update).status, 200);
-    let restore = |raw: &str, params: Value| {
-        let mut event = sample_event("provisioning-update.json");
-        event["requestContext"]["http"]["method"] = json!("POST");
-        let path = "/v1/organizations/secrets/rotated/restore";
-        event["rawPath"] = json!(path);
-        event["requestContext"]["http"]["path"] = json!(path);
-        event["requestContext"]["requestId"] = json!(unique_request_id());
-        event.as_object_mut().unwrap().remove("body");
-        event["rawQueryString"] = json!(raw);
-        event["queryStringParameters"] = params;
-        event
-    };
-    let conflicting = restore("version=deleted", json!({ "version": "previous" }));
-    let error = lambda.invoke_direct(&conflicting).expect_err("conflict");
-    assert_eq!(error["errorType"], "validation_error", "{error}");
-    let answer = lambda
-        .invoke_direct(&restore("", json!({ "version": "previous" })))
-        .expect("restore the previous value");
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    let item = stored_item(&store, org, "rotated").await.expect("live");
-    assert_eq!(decrypted(&item), "v1");
-}
-
 /// `sam local invoke` without `--env-vars` passes every variable the template declares, so
 /// AWS_ENDPOINT_URL_DYNAMODB arrives blank; the SDK would take "" for the endpoint and abort
 /// the process at the first call. Blank counts as unset: the general AWS_ENDPOINT_URL (here
@@ -1081,7 +794,7 @@ async fn a_blank_endpoint_variable_counts_as_unset() {
     let store = fresh_store().await;
     let endpoint = dynamodb_endpoint();
     let table = store.table().as_str().to_owned();
-    let event = create_event("org_acme", "ADMIN", &create_body("blank_endpoint", "v"));
+    let event = admin("org_acme").create_event(&create_body("blank_endpoint", "v"));
     let cases: [(&[(&str, &str)], u16); 3] = [
         (&[("AWS_ENDPOINT_URL", endpoint.as_str())], 201),
         (&[("AWS_ENDPOINT_URL", " ")], 503),
@@ -1096,133 +809,4 @@ async fn a_blank_endpoint_variable_counts_as_unset() {
         let response = lambda.invoke(&event);
         assert_eq!(response.status, status, "{extra:?}: {}", lambda.log());
     }
-}
-
-/// Issue 13's stories through the compiled `bootstrap`: delete then create, delete then
-/// restore, restore over a live name, nothing to restore, the same delete event twice
-/// (through API Gateway and as a redelivered provisioning event), update then restore the
-/// previous value; a deleted secret is absent from list and from the reader, and its copy
-/// expires at the window's end.
-#[tokio::test]
-async fn recoverable_deletes_and_restores_through_the_bootstrap() {
-    use org_secrets::domain::{OrgId, SecretName};
-    use org_secrets::reader::{ReadError, SecretReader};
-    use org_secrets::storage::RecoverySlot;
-    use secrecy::ExposeSecret;
-
-    let store = fresh_store().await;
-    let endpoint = dynamodb_endpoint();
-    let lambda = local_lambda(
-        "recovery",
-        store.table().as_str(),
-        &endpoint,
-        &[("RECOVERY_WINDOW_DAYS", "3")],
-    );
-    let org = "org_acme";
-    let status = |response: &HttpResponse| response.status;
-    let create = |name: &str, value: &str| create_event(org, "ADMIN", &create_body(name, value));
-    let reader = SecretReader::new(
-        store.clone(),
-        org_secrets::crypto::Cipher::from_key_list(KEY_A).unwrap(),
-    );
-    let read = |name: &'static str| {
-        let reader = &reader;
-        async move {
-            reader
-                .read(
-                    &OrgId::parse(org).unwrap(),
-                    &SecretName::parse(name).unwrap(),
-                )
-                .await
-                .map(|value| value.expose_secret().to_owned())
-        }
-    };
-
-    assert_eq!(status(&lambda.invoke(&create("stripe", "sk_1"))), 201);
-    assert_eq!(status(&lambda.invoke(&create("github", "ghp_1"))), 201);
-    // The same delete event twice: 200, 200.
-    let delete = op_event("DELETE", "/stripe", org, "ADMIN", None);
-    let first = lambda.invoke(&delete);
-    let second = lambda.invoke(&delete);
-    assert_eq!((first.status, second.status), (200, 200));
-    assert_eq!(body_json(&second)["deleted"], true);
-    // Absent from list and from the reader; kept until the window's end.
-    let list = lambda.invoke(&op_event("GET", "", org, "READ", None));
-    assert_eq!(body_json(&list)["secrets"], json!(["github"]));
-    assert_eq!(read("stripe").await, Err(ReadError::NotFound));
-    let kept = store
-        .recovery_copy(
-            &OrgId::parse(org).unwrap(),
-            &SecretName::parse("stripe").unwrap(),
-            RecoverySlot::Deleted,
-        )
-        .await
-        .unwrap()
-        .expect("kept");
-    let expires: u64 = kept["expires_at"].as_n().unwrap().parse().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let window = 3 * 24 * 60 * 60;
-    assert!(
-        (now + window - 60..=now + window).contains(&expires),
-        "{expires}"
-    );
-
-    // Restore: the value decrypts as before. Then nothing left, 404; nothing ever, 404.
-    let restore = |name: &str, version: Option<&str>| restore_event(org, "ADMIN", name, version);
-    let restored = lambda.invoke(&restore("stripe", None));
-    assert_eq!(restored.status, 200);
-    assert_eq!(body_json(&restored)["restored"], true);
-    assert_eq!(read("stripe").await.unwrap(), "sk_1");
-    // Restored already: nothing left to restore.
-    assert_eq!(status(&lambda.invoke(&restore("stripe", None))), 404);
-    let nothing = lambda.invoke(&restore("never", None));
-    assert_eq!(nothing.status, 404);
-    assert_eq!(body_json(&nothing)["error"]["code"], "nothing_to_restore");
-
-    // Delete then create: 201 at once.
-    assert_eq!(
-        status(&lambda.invoke(&op_event("DELETE", "/github", org, "ADMIN", None))),
-        200
-    );
-    assert_eq!(status(&lambda.invoke(&create("github", "ghp_2"))), 201);
-    assert_eq!(read("github").await.unwrap(), "ghp_2");
-    // The deleted ghp_1 cannot be restored over the live ghp_2.
-    assert_eq!(status(&lambda.invoke(&restore("github", None))), 409);
-
-    // Update then restore the previous value.
-    let update = op_event("PUT", "/stripe", org, "ADMIN", Some(&update_body("sk_2")));
-    assert_eq!(status(&lambda.invoke(&update)), 200);
-    assert_eq!(read("stripe").await.unwrap(), "sk_2");
-    assert_eq!(
-        status(&lambda.invoke(&restore("stripe", Some("previous")))),
-        200
-    );
-    assert_eq!(read("stripe").await.unwrap(), "sk_1");
-
-    // A provisioning delete delivered twice (same event, so the same request id): both
-    // succeed; a restore with nothing to restore is an invocation error named by its code.
-    let mut direct_delete = sample_event("provisioning-update.json");
-    direct_delete["requestContext"]["http"]["method"] = json!("DELETE");
-    direct_delete["rawPath"] = json!("/v1/organizations/secrets/stripe");
-    direct_delete["requestContext"]["http"]["path"] = json!("/v1/organizations/secrets/stripe");
-    direct_delete["requestContext"]["requestId"] = json!("onboarding-event-1:delete");
-    direct_delete["requestContext"]["authorizer"]["lambda"]["org_id"] = json!(org);
-    direct_delete.as_object_mut().unwrap().remove("body");
-    for delivery in 1..=2 {
-        let answer = lambda
-            .invoke_direct(&direct_delete)
-            .unwrap_or_else(|err| panic!("delivery {delivery}: {err}"));
-        assert_eq!(answer.status, 200, "delivery {delivery}");
-    }
-    let mut direct_restore = direct_delete.clone();
-    direct_restore["requestContext"]["http"]["method"] = json!("POST");
-    direct_restore["rawPath"] = json!("/v1/organizations/secrets/never/restore");
-    direct_restore["requestContext"]["http"]["path"] =
-        json!("/v1/organizations/secrets/never/restore");
-    direct_restore["requestContext"]["requestId"] = json!("onboarding-event-1:restore");
-    let error = lambda.invoke_direct(&direct_restore).unwrap_err();
-    assert_eq!(error["errorType"], "nothing_to_restore", "{error}");
 }

@@ -1,25 +1,28 @@
 //! The integration tests, as one test binary (`cargo test --test api`): the SDK and the
 //! function are linked once, and DynamoDB Local and the Python venv are prepared once (see
-//! `support`). A module per area; narrow a run by module, e.g.
-//! `cargo test --test api hardening::`.
+//! `support`). A module per operation, then one per concern that spans them; narrow a run
+//! by module, e.g. `cargo test --test api create::`.
 
 mod support;
 
-mod adversarial;
-mod binding;
-mod build_settings;
+// The operations, through the handler on DynamoDB Local.
+mod create;
+mod delete;
+mod list;
+mod restore;
+mod update;
+
+// Concerns across every operation.
+mod authorization;
 mod change_records;
-mod create_secret;
-mod deploy;
-mod events;
-mod fernet_vectors;
-mod hardening;
-mod lambda_binary;
-mod lifecycle;
-mod openapi;
-mod provisioning_example;
-mod python_interop;
-mod recovery;
-mod review2;
-mod review_change_records;
+mod malformed_events;
+mod routing;
+mod storage_faults;
+
+// The operator tools: key rotation, token bindings and `secrets-admin verify`.
+mod binding;
 mod rotation;
+
+// The compiled `bootstrap`, and what the code promises to documents and other programs.
+mod contracts;
+mod lambda_binary;

@@ -12,6 +12,7 @@ use org_secrets::rotation::{rotate_keys, RotationOptions};
 use org_secrets::storage::{Found, SecretStore};
 use secrecy::ExposeSecret;
 
+use crate::support::recovery::*;
 use crate::support::*;
 
 const CANARY: &str = "CANARY-rotation-41c2";
@@ -24,7 +25,7 @@ async fn seed_under_key_a(store: &SecretStore) -> HashMap<(String, String), Stri
         let org = if i % 2 == 0 { "org_a" } else { "org_b" };
         let name = format!("secret_{i:02}");
         let value = format!("{CANARY}-{i}");
-        let answer = app.create(org, "ADMIN", &create_body(&name, &value)).await;
+        let answer = app.admin(org).create(&name, &value).await;
         assert_eq!(answer.status, 201);
         expected.insert((org.to_owned(), name), value);
     }
@@ -137,19 +138,17 @@ async fn a_token_no_key_opens_is_counted_as_failed_and_left_alone() {
 async fn rotation_never_overwrites_a_concurrent_update() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
-    assert_eq!(
-        app.create("org_a", "ADMIN", &create_body("k", "before"))
-            .await
-            .status,
-        201
-    );
+    assert_eq!(app.admin("org_a").create("k", "before").await.status, 201);
     let page = store.scan_pages(10).next().await.unwrap().unwrap();
     let stale = org_secrets::storage::tokens(&page)
         .next()
         .expect("the secret's token")
         .clone();
     let update = update_body("after");
-    assert_eq!(app.update("org_a", "ADMIN", "k", &update).await.status, 200);
+    assert_eq!(
+        app.admin("org_a").update_body("k", &update).await.status,
+        200
+    );
 
     let b_then_a = cipher(&format!("{KEY_B},{KEY_A}"));
     let replacement = b_then_a.reencrypt(&stale.encrypted_value).unwrap();
@@ -176,13 +175,10 @@ async fn reader_returns_values_and_typed_errors() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[]);
     assert_eq!(
-        app.create(
-            "org_a",
-            "ADMIN",
-            &create_body("stripe_api_key", "sk_live_9")
-        )
-        .await
-        .status,
+        app.admin("org_a")
+            .create("stripe_api_key", "sk_live_9")
+            .await
+            .status,
         201
     );
     let org = OrgId::parse("org_a").unwrap();
@@ -212,7 +208,9 @@ async fn reader_returns_values_and_typed_errors() {
     );
     // Storage trouble is its own error.
     let broken = SecretReader::new(
-        store_at(&failing_dynamodb("ThrottlingException")).await,
+        FaultyDynamoDb::always(Fault::Error("ThrottlingException"))
+            .store_without_table()
+            .await,
         cipher(KEY_A),
     );
     assert!(matches!(
@@ -282,4 +280,35 @@ fn rotate_keys_command_names_a_bad_key_variable_without_its_value() {
     assert!(!text.contains(CANARY));
     // Config is the function's own loader, so the same rules apply.
     assert!(Config::from_lookup(|_| None).is_err());
+}
+
+/// `RotationOptions::limit`: "Stop after this many rotations (a batch); a rerun continues";
+/// operations.md: `rotate-keys --limit N` "for batches". Re-sealing a change record is a
+/// conditional write like re-encrypting a token, but it is not counted against the limit:
+/// a table whose tokens are current and whose last day of change records is under the old
+/// key has every record re-sealed by `--limit 1`, and the run does not even say it stopped.
+#[tokio::test]
+async fn rotate_keys_limit_bounds_every_write_of_a_batch_reseals_included() {
+    let store = fresh_store().await;
+    // Tokens under KEY_B (current for "KEY_B,KEY_A"); the deletes' records under KEY_A, as
+    // a function still on the old list writes them.
+    let on_b = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_B)]);
+    let on_a = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_A)]);
+    for name in ["l0", "l1", "l2", "l3"] {
+        on_b.seed(ORG, name, &format!("{CANARY}-{name}")).await;
+        assert_eq!(on_a.admin(ORG).delete(name).await.status, 200);
+    }
+    let before = tokens_and_seals(&store).await;
+    let keys = format!("{KEY_B},{KEY_A}");
+    let (code, output) = secrets_admin(&store, &keys, &["rotate-keys", "--limit", "1"], &[CANARY]);
+    assert_eq!(code, Some(0), "{output}");
+    let after = tokens_and_seals(&store).await;
+    let written = before
+        .iter()
+        .filter(|(key, value)| after.get(*key) != Some(value))
+        .count();
+    assert!(
+        written <= 1,
+        "`rotate-keys --limit 1` wrote {written} items:\n{output}"
+    );
 }

@@ -1,14 +1,14 @@
-//! Events that used to fail before the handler ran (a panic, a process exit or an
+//! Hostile events: ones that would fail before the handler ran (a panic, a process exit or an
 //! invocation error), and more of their classes: shared by the handler-level test and the
 //! compiled-`bootstrap` test.
 
 use serde_json::{json, Value};
 
-use super::{create_body, create_event, sample_event, unique_request_id, Answer};
+use super::{admin, create_body, sample_event, unique_request_id, Answer};
 
 /// A well-formed create with one field of the event replaced.
 fn create_with(mutate: impl FnOnce(&mut Value)) -> Value {
-    let mut event = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
+    let mut event = admin("org_a").create_event(&create_body("from_bad_event", "v"));
     mutate(&mut event);
     event
 }
@@ -21,8 +21,8 @@ fn many_headers(count: usize) -> Value {
     )
 }
 
-/// The events that ended in a panic, a process exit or an invocation error before the
-/// handler ran, and more of their classes. (label, event, status, error code or 422 type)
+/// Events that end in a panic, a process exit or an invocation error before the handler
+/// runs unless the event parser catches them, and more of their classes. (label, event, status, error code or 422 type)
 pub fn hostile_events() -> Vec<(&'static str, String, u16, &'static str)> {
     let ok_rest = || {
         let mut event = sample_event("rest-lambda-authorizer-create.json");
@@ -276,7 +276,7 @@ pub fn hostile_events() -> Vec<(&'static str, String, u16, &'static str)> {
             "malformed_event",
         ),
     ];
-    let mut deep = create_event("org_a", "ADMIN", &create_body("from_bad_event", "v"));
+    let mut deep = admin("org_a").create_event(&create_body("from_bad_event", "v"));
     deep["extra"] = json!(null);
     let deep = deep.to_string().replacen(
         "null",

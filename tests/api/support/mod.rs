@@ -3,14 +3,15 @@
 //! table of its own, so tests run in parallel.
 
 mod direct;
+mod faults;
 pub mod hostile;
+pub mod recovery;
 mod services;
+pub mod shapes;
 mod test_app;
 mod yaml;
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,9 +24,19 @@ use org_secrets::storage::{SecretStore, StoreSettings};
 use serde_json::Value;
 
 pub use direct::{deliver, direct, python_recipe, record_slot, sha256_hex};
+pub use faults::{Fault, FaultyDynamoDb};
 pub use services::{dynamodb_endpoint, local_aws_env, python};
-pub use test_app::TestApp;
+pub use test_app::{admin, caller, reader, TestApp};
 pub use yaml::yaml_file;
+
+/// The subject of the JWT sample event every `admin(..)` or `caller(..)` event carries.
+pub const JWT_SUBJECT: &str = "alice@acme.example";
+
+/// Every answer of the service is JSON and never cached.
+pub fn assert_common_headers(answer: &Answer) {
+    assert_eq!(answer.headers["content-type"], "application/json");
+    assert_eq!(answer.headers["cache-control"], "no-store");
+}
 
 /// The Fernet spec's own key, and a second one for rotation tests.
 pub const KEY_A: &str = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
@@ -77,12 +88,6 @@ pub async fn fresh_store() -> SecretStore {
         .await
         .expect("create test table in DynamoDB Local");
     store
-}
-
-/// A store whose DynamoDB endpoint is `endpoint` (a fault server), with short timeouts.
-pub async fn store_at(endpoint: &str) -> SecretStore {
-    let sdk = local_sdk_config(endpoint).await;
-    SecretStore::from_sdk_config(&sdk, unique_table_name(), &fast_fail_settings())
 }
 
 pub fn config_with(table: &TableName, overrides: &[(&str, &str)]) -> Config {
@@ -320,51 +325,6 @@ pub fn attr<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a st
         .unwrap_or_else(|| panic!("attribute {name} missing or not S"))
 }
 
-/// A TCP endpoint that accepts connections and never answers: a stuck DynamoDB.
-pub fn black_hole() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut stream = stream;
-                let mut sink = [0u8; 4096];
-                while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
-/// A DynamoDB endpoint that answers every call with the given error `__type` (JSON 1.0
-/// protocol, HTTP 400), e.g. throttling.
-pub fn failing_dynamodb(error_type: &'static str) -> String {
-    use org_secrets_local::http::{serve_connection, HttpResponse};
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                serve_connection(stream, |_| {
-                    let body = format!(
-                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"injected fault"}}"#
-                    );
-                    let mut response = HttpResponse::json(400, body);
-                    response.headers = vec![
-                        (
-                            "content-type".to_owned(),
-                            "application/x-amz-json-1.0".to_owned(),
-                        ),
-                        ("x-amzn-requestid".to_owned(), "FAULT".to_owned()),
-                    ];
-                    response
-                })
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// An HTTP API event for `method` on `/v1/organizations/secrets` plus `suffix` (e.g.
 /// `"/stripe_api_key"`), for `org` with `permissions`, with an optional body.
 pub fn op_event(
@@ -396,138 +356,18 @@ pub fn restore_event(org: &str, permissions: &str, name: &str, version: Option<&
     event
 }
 
-pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
-    event["headers"][name] = Value::String(value.to_owned());
+/// `event` without its authorizer block: a request no authorizer vouched for.
+pub fn without_authorizer(mut event: Value) -> Value {
+    event["requestContext"]
+        .as_object_mut()
+        .expect("requestContext")
+        .remove("authorizer");
     event
 }
 
-/// How the fault-injecting proxy treats the next DynamoDB request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// Forward to DynamoDB Local.
-    Pass,
-    /// Answer with this DynamoDB error `__type` (HTTP 400, or 500 for InternalServerError).
-    Error(&'static str),
-    /// Close the connection without answering: DynamoDB is gone.
-    Down,
-}
-
-/// A TCP/HTTP proxy in front of DynamoDB Local that applies `plan(n)` to request `n`
-/// (0-based), counting every request it sees.
-pub struct FaultProxy {
-    pub endpoint: String,
-    pub requests: std::sync::Arc<AtomicU64>,
-}
-
-impl FaultProxy {
-    pub fn start(plan: impl Fn(u64) -> Fault + Send + Sync + 'static) -> Self {
-        use org_secrets_local::http::{serve_connection_or_drop, HttpResponse};
-        use std::sync::Arc;
-        let upstream = dynamodb_endpoint().trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let requests = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&requests);
-        let plan = Arc::new(plan);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (upstream, counter, plan) =
-                    (upstream.clone(), Arc::clone(&counter), Arc::clone(&plan));
-                std::thread::spawn(move || {
-                    serve_connection_or_drop(stream, |request| {
-                        let n = counter.fetch_add(1, Ordering::SeqCst);
-                        match plan(n) {
-                            Fault::Down => None,
-                            Fault::Error(error_type) => {
-                                let status = if error_type == "InternalServerError" {
-                                    500
-                                } else {
-                                    400
-                                };
-                                let mut response = HttpResponse::json(
-                                    status,
-                                    format!(
-                                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"injected fault"}}"#
-                                    ),
-                                );
-                                response.headers = vec![(
-                                    "content-type".to_owned(),
-                                    "application/x-amz-json-1.0".to_owned(),
-                                )];
-                                Some(response)
-                            }
-                            Fault::Pass => forward(&upstream, &request),
-                        }
-                    })
-                });
-            }
-        });
-        Self { endpoint, requests }
-    }
-
-    pub fn request_count(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-/// Sends one request to `upstream` (host:port) and reads the whole response.
-fn forward(
-    upstream: &str,
-    request: &org_secrets_local::http::HttpRequest,
-) -> Option<org_secrets_local::http::HttpResponse> {
-    use std::io::{BufRead, BufReader, Write};
-    let mut stream = std::net::TcpStream::connect(upstream).ok()?;
-    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
-    for (name, value) in &request.headers {
-        if !matches!(
-            name.as_str(),
-            "content-length" | "connection" | "transfer-encoding" | "expect"
-        ) {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    head.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        request.body.len()
-    ));
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(&request.body).ok()?;
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let status: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
-    let mut headers = Vec::new();
-    let mut length = None;
-    loop {
-        line.clear();
-        reader.read_line(&mut line).ok()?;
-        let trimmed = line.trim_end();
-        if trimmed.is_empty() {
-            break;
-        }
-        let (name, value) = trimmed.split_once(':')?;
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        if name == "content-length" {
-            length = value.parse::<usize>().ok();
-        } else if name != "connection" && name != "transfer-encoding" {
-            headers.push((name, value));
-        }
-    }
-    let mut body = Vec::new();
-    match length {
-        Some(length) => {
-            body.resize(length, 0);
-            reader.read_exact(&mut body).ok()?;
-        }
-        None => {
-            reader.read_to_end(&mut body).ok()?;
-        }
-    }
-    Some(org_secrets_local::http::HttpResponse {
-        status,
-        headers,
-        body,
-    })
+pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = Value::String(value.to_owned());
+    event
 }
 
 /// Runs `secrets-admin` with `args` against `store`'s table, with `keys` as ENCRYPTION_KEY
@@ -564,4 +404,111 @@ pub fn secrets_admin(
         "secrets-admin printed a key"
     );
     (output.status.code(), text)
+}
+
+/// Writes an item as a version before the counter did: no counter item, and `unknown` with
+/// the idempotency key when the caller had no subject.
+pub async fn put_legacy_item(
+    store: &org_secrets::storage::SecretStore,
+    org: &str,
+    name: &str,
+    extra: &[(&str, &str)],
+) {
+    let mut request = store
+        .client()
+        .put_item()
+        .table_name(store.table().as_str())
+        .item("org_id", AttributeValue::S(org.to_owned()))
+        .item("secret_name", AttributeValue::S(name.to_owned()))
+        .item(
+            "created_at",
+            AttributeValue::S("2026-11-01T00:00:00Z".to_owned()),
+        )
+        .item("request_id", AttributeValue::S("legacy".to_owned()));
+    for (attribute, value) in extra {
+        request = request.item(*attribute, AttributeValue::S((*value).to_owned()));
+    }
+    request.send().await.unwrap();
+}
+
+pub fn request_id_of(event: &Value) -> String {
+    event["requestContext"]["requestId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub async fn set_attribute(
+    store: &SecretStore,
+    key: &(String, String),
+    name: &str,
+    value: AttributeValue,
+) {
+    let mut item = stored_item(store, &key.0, &key.1).await.expect("the item");
+    item.insert(name.to_owned(), value);
+    put_raw_item(store, item).await;
+}
+
+pub fn is_record(item: &HashMap<String, AttributeValue>) -> bool {
+    attr(item, "org_id").starts_with("\u{3}changes:")
+}
+
+/// (partition, sort key) -> the item's token, or its seal for a change record.
+pub async fn tokens_and_seals(store: &SecretStore) -> HashMap<(String, String), String> {
+    all_items(store)
+        .await
+        .into_iter()
+        .filter_map(|item| {
+            let field = if is_record(&item) {
+                "seal"
+            } else {
+                "encrypted_value"
+            };
+            let value = item.get(field)?.as_s().ok()?.clone();
+            Some((
+                (
+                    attr(&item, "org_id").to_owned(),
+                    attr(&item, "secret_name").to_owned(),
+                ),
+                value,
+            ))
+        })
+        .collect()
+}
+
+/// Neither the body nor any header of `answer` holds `canary` (a submitted value).
+pub fn assert_no_echo(answer: &Answer, canary: &str) {
+    assert!(
+        !answer.text.contains(canary),
+        "response echoed the value: {}",
+        answer.text
+    );
+    for (name, value) in &answer.headers {
+        assert!(
+            !value.to_str().unwrap_or("").contains(canary),
+            "header {name} echoed the value"
+        );
+    }
+}
+
+pub async fn set_limit_app(limit: u32) -> TestApp {
+    let limit = limit.to_string();
+    app_on(fresh_store().await, &[("MAX_SECRETS_PER_ORG", &limit)])
+}
+
+pub async fn sequential_create_statuses(app: &TestApp, names: &[&str]) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for name in names {
+        statuses.push(app.admin("org_a").create(name, "v").await.status);
+    }
+    statuses
+}
+
+/// How many change records the table holds.
+pub async fn change_records(store: &SecretStore) -> usize {
+    all_items(store)
+        .await
+        .iter()
+        .filter(|item| attr(item, "org_id").starts_with("\u{3}changes:"))
+        .count()
 }

@@ -117,22 +117,23 @@ async fn observed_statuses_are_declared() {
     let app = fresh_app().await;
     let mut observed = BTreeSet::new();
     let body = create_body("observed", "v");
-    observed.insert(app.create("o", "ADMIN", &body).await.status);
-    observed.insert(app.create("o", "ADMIN", &body).await.status);
-    observed.insert(app.create("o", "READ", &body).await.status);
-    observed.insert(app.create("o", "ADMIN", "{}").await.status);
-    let mut anonymous = create_event("o", "ADMIN", &body);
-    anonymous["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
+    observed.insert(app.admin("o").create_body(&body).await.status);
+    observed.insert(app.admin("o").create_body(&body).await.status);
+    observed.insert(app.reader("o").create_body(&body).await.status);
+    observed.insert(app.admin("o").create_body("{}").await.status);
+    let anonymous = without_authorizer(admin("o").create_event(&body));
     observed.insert(app.call(&anonymous).await.status);
-    let mut get = create_event("o", "ADMIN", &body);
+    let mut get = admin("o").create_event(&body);
     get["requestContext"]["http"]["method"] = json!("PATCH");
     observed.insert(app.call(&get).await.status);
     for fault in ["ValidationException", "ThrottlingException"] {
-        let faulty = app_on(store_at(&failing_dynamodb(fault)).await, &[]);
-        observed.insert(faulty.create("o", "ADMIN", &body).await.status);
+        let faulty = app_on(
+            FaultyDynamoDb::always(Fault::Error(fault))
+                .store_without_table()
+                .await,
+            &[],
+        );
+        observed.insert(faulty.admin("o").create_body(&body).await.status);
     }
     assert_eq!(
         observed,
@@ -152,60 +153,60 @@ async fn observed_statuses_are_declared() {
 async fn lifecycle_statuses_are_declared() {
     let document = openapi();
     let app = fresh_app().await;
-    assert_eq!(
-        app.create("o", "ADMIN", &create_body("present", "v"))
-            .await
-            .status,
-        201
-    );
+    assert_eq!(app.admin("o").create("present", "v").await.status, 201);
     let throttled = app_on(
-        store_at(&failing_dynamodb("ThrottlingException")).await,
+        FaultyDynamoDb::always(Fault::Error("ThrottlingException"))
+            .store_without_table()
+            .await,
         &[],
     );
     let broken = app_on(
-        store_at(&failing_dynamodb("ValidationException")).await,
+        FaultyDynamoDb::always(Fault::Error("ValidationException"))
+            .store_without_table()
+            .await,
         &[],
     );
     let update = update_body("v2");
-    let anonymous = |mut event: Value| {
-        event["requestContext"]
-            .as_object_mut()
-            .unwrap()
-            .remove("authorizer");
-        event
-    };
+    let anonymous = without_authorizer;
 
     let mut list = BTreeSet::new();
     for event in [
-        op_event("GET", "", "o", "READ", None),
-        op_event("GET", "", "o", "NONE", None),
-        anonymous(op_event("GET", "", "o", "READ", None)),
+        reader("o").list_event(),
+        caller("o", "NONE").list_event(),
+        anonymous(reader("o").list_event()),
     ] {
         list.insert(app.call(&event).await.status);
     }
-    list.insert(throttled.list("o", "READ").await.status);
-    list.insert(broken.list("o", "READ").await.status);
+    list.insert(throttled.reader("o").list().await.status);
+    list.insert(broken.reader("o").list().await.status);
     assert_eq!(list, BTreeSet::from([200, 401, 403, 500, 503]));
     assert_declared(&document, "/v1/organizations/secrets", "get", &list);
 
     let mut put = BTreeSet::new();
     for event in [
-        op_event("PUT", "/present", "o", "ADMIN", Some(&update)),
-        op_event("PUT", "/absent", "o", "ADMIN", Some(&update)),
-        op_event("PUT", "/present", "o", "ADMIN", Some("{}")),
-        op_event("PUT", "/present", "o", "READ", Some(&update)),
-        op_event("POST", "/present", "o", "ADMIN", Some(&update)),
-        anonymous(op_event("PUT", "/present", "o", "ADMIN", Some(&update))),
+        admin("o").update_event("present", &update),
+        admin("o").update_event("absent", &update),
+        admin("o").update_event("present", "{}"),
+        reader("o").update_event("present", &update),
+        admin("o").event("POST", "/present", Some(&update)),
+        anonymous(admin("o").update_event("present", &update)),
     ] {
         put.insert(app.call(&event).await.status);
     }
     put.insert(
         throttled
-            .update("o", "ADMIN", "present", &update)
+            .admin("o")
+            .update_body("present", &update)
             .await
             .status,
     );
-    put.insert(broken.update("o", "ADMIN", "present", &update).await.status);
+    put.insert(
+        broken
+            .admin("o")
+            .update_body("present", &update)
+            .await
+            .status,
+    );
     assert_eq!(
         put,
         BTreeSet::from([200, 401, 403, 404, 405, 422, 500, 503])
@@ -219,16 +220,16 @@ async fn lifecycle_statuses_are_declared() {
 
     let mut delete = BTreeSet::new();
     for event in [
-        op_event("DELETE", "/present", "o", "ADMIN", None),
-        op_event("DELETE", "/present", "o", "ADMIN", None),
-        op_event("DELETE", "/%FF", "o", "ADMIN", None),
-        op_event("DELETE", "/present", "o", "WRITE", None),
-        anonymous(op_event("DELETE", "/present", "o", "ADMIN", None)),
+        admin("o").delete_event("present"),
+        admin("o").delete_event("present"),
+        admin("o").delete_event("%FF"),
+        caller("o", "WRITE").delete_event("present"),
+        anonymous(admin("o").delete_event("present")),
     ] {
         delete.insert(app.call(&event).await.status);
     }
-    delete.insert(throttled.delete("o", "ADMIN", "x").await.status);
-    delete.insert(broken.delete("o", "ADMIN", "x").await.status);
+    delete.insert(throttled.admin("o").delete("x").await.status);
+    delete.insert(broken.admin("o").delete("x").await.status);
     assert_eq!(delete, BTreeSet::from([200, 401, 403, 404, 422, 500, 503]));
     assert_declared(
         &document,
@@ -239,30 +240,30 @@ async fn lifecycle_statuses_are_declared() {
 
     let limited = app_on(fresh_store().await, &[("MAX_SECRETS_PER_ORG", "1")]);
     limited.seed("o", "a", "v").await;
-    assert_eq!(limited.delete("o", "ADMIN", "a").await.status, 200);
+    assert_eq!(limited.admin("o").delete("a").await.status, 200);
     limited.seed("o", "b", "v").await;
     let mut restore = BTreeSet::new();
-    restore.insert(limited.restore("o", "ADMIN", "a", None).await.status);
-    assert_eq!(app.delete("o", "ADMIN", "present").await.status, 404);
+    restore.insert(limited.admin("o").restore("a", None).await.status);
+    assert_eq!(app.admin("o").delete("present").await.status, 404);
     app.seed("o", "gone", "v").await;
-    assert_eq!(app.delete("o", "ADMIN", "gone").await.status, 200);
+    assert_eq!(app.admin("o").delete("gone").await.status, 200);
     app.seed("o", "taken", "v1").await;
-    assert_eq!(app.delete("o", "ADMIN", "taken").await.status, 200);
+    assert_eq!(app.admin("o").delete("taken").await.status, 200);
     app.seed("o", "taken", "v2").await;
-    restore.insert(app.restore("o", "ADMIN", "taken", None).await.status);
+    restore.insert(app.admin("o").restore("taken", None).await.status);
     for event in [
-        restore_event("o", "ADMIN", "gone", None),
-        restore_event("o", "ADMIN", "gone", None),
-        restore_event("o", "ADMIN", "never", None),
-        restore_event("o", "ADMIN", "gone", Some("latest")),
-        restore_event("o", "READ", "gone", None),
-        anonymous(restore_event("o", "ADMIN", "gone", None)),
-        op_event("PUT", "/gone/restore", "o", "ADMIN", None),
+        admin("o").restore_event("gone", None),
+        admin("o").restore_event("gone", None),
+        admin("o").restore_event("never", None),
+        admin("o").restore_event("gone", Some("latest")),
+        reader("o").restore_event("gone", None),
+        anonymous(admin("o").restore_event("gone", None)),
+        admin("o").event("PUT", "/gone/restore", None),
     ] {
         restore.insert(app.call(&event).await.status);
     }
-    restore.insert(throttled.restore("o", "ADMIN", "x", None).await.status);
-    restore.insert(broken.restore("o", "ADMIN", "x", None).await.status);
+    restore.insert(throttled.admin("o").restore("x", None).await.status);
+    restore.insert(broken.admin("o").restore("x", None).await.status);
     assert_eq!(
         restore,
         BTreeSet::from([200, 400, 401, 403, 404, 405, 409, 422, 500, 503])

@@ -59,7 +59,7 @@ async fn every_sample_event_has_its_expected_status() {
         let seeder = app_on(store.clone(), &[]);
         for seed in &seeds {
             let [org, name, value] = [0, 1, 2].map(|i| seed[i].as_str().expect("seed entry"));
-            let seeded = seeder.create(org, "ADMIN", &create_body(name, value)).await;
+            let seeded = seeder.admin(org).create(name, value).await;
             assert_eq!(seeded.status, 201, "{file}: seeding {name}");
         }
         let app = app_on(store, &overrides);

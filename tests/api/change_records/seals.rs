@@ -1,18 +1,18 @@
-//! Outside review of issue 19's change records: each test states what the documentation
-//! promises and checks it against the handler on DynamoDB Local. A test that fails is a
-//! finding (see the review report); the others record what held.
+//! Change records judged by their seal: a value's token, a forged record or ledger entry,
+//! or an edited plain attribute never makes a change count as done, and `secrets-admin
+//! verify` names them. Also duplicates delivered at once, resends at the limit, and the
+//! counter under racing writes and duplicates.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use org_secrets::crypto::{Cipher, EncryptedValue};
-use org_secrets::domain::{OrgId, RequestId, SecretName};
-use org_secrets::storage::{RecoverySlot, SecretStore, StoreSettings};
-use secrecy::ExposeSecret;
+use org_secrets::domain::{OrgId, RequestId};
+use org_secrets::storage::{RecoverySlot, SecretStore};
 use serde_json::{json, Value};
 
+use crate::support::recovery::*;
 use crate::support::*;
 
 const ORG: &str = "org_acme";
@@ -98,28 +98,6 @@ async fn scan(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {
     }
 }
 
-fn decrypt(cipher: &Cipher, item: &HashMap<String, AttributeValue>) -> String {
-    cipher
-        .decrypt(&EncryptedValue::from_stored(
-            attr(item, "encrypted_value").to_owned(),
-        ))
-        .expect("decrypts")
-        .expose_secret()
-        .to_owned()
-}
-
-async fn copy_value(app: &TestApp, org: &str, name: &str, slot: RecoverySlot) -> Option<String> {
-    app.store()
-        .recovery_copy(
-            &OrgId::parse(org).unwrap(),
-            &SecretName::parse(name).unwrap(),
-            slot,
-        )
-        .await
-        .unwrap()
-        .map(|item| decrypt(&app.config().cipher, &item))
-}
-
 async fn count(app: &TestApp, org: &str) -> u64 {
     app.store()
         .secret_count(&OrgId::parse(org).unwrap())
@@ -128,24 +106,20 @@ async fn count(app: &TestApp, org: &str) -> u64 {
 }
 
 async fn live_names(app: &TestApp, org: &str) -> Vec<String> {
-    let listed = app.list(org, "ADMIN").await;
+    let listed = app.admin(org).list().await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     serde_json::from_value(listed.json["secrets"].clone()).unwrap()
 }
 
-// ---------------------------------------------------------------------------------------
-// Finding: a secret value's token is a valid seal.
-// ---------------------------------------------------------------------------------------
-
 /// SECURITY.md: "A writer without the key ... cannot forge a change record: a record whose
 /// seal does not open, or names another request ... never makes a request count as done".
-/// But a seal is a Fernet token under the very key that encrypts secret values, of bytes
-/// that need only start with `org-secrets/change-record/v1`, and an ADMIN chooses the bytes
-/// of a value. So an ADMIN of any organization (here `org_evil`) who can also write the
-/// table (no key needed) stores the facts of someone else's future request as a secret
-/// value, and copies the resulting `encrypted_value` into that request's record slot: the
-/// victim's delete (a provisioning workflow's, whose request id is derived from its upstream
-/// event) is answered 200 "deleted" and the credential stays live.
+/// A seal and a secret value's token are both Fernet tokens under the same key, and an ADMIN
+/// chooses the bytes of a value. The attack: an ADMIN of any organization (here `org_evil`)
+/// who can also write the table (no key needed) stores the facts of someone else's future
+/// request as a secret value, and copies the resulting `encrypted_value` into that
+/// request's record slot, so that the victim's delete (a provisioning workflow's, whose
+/// request id is derived from its upstream event) would be answered 200 "deleted" with the
+/// credential still live. The copied token must never count as a seal.
 #[tokio::test]
 async fn a_secret_values_token_is_never_taken_for_a_change_records_seal() {
     let app = fresh_app().await;
@@ -166,9 +140,7 @@ async fn a_secret_values_token_is_never_taken_for_a_change_records_seal() {
         b"",
     );
     let value = String::from_utf8(facts).expect("short fields: UTF-8");
-    let planted = app
-        .create("org_evil", "ADMIN", &create_body("carrier", &value))
-        .await;
+    let planted = app.admin("org_evil").create("carrier", &value).await;
     assert_eq!(planted.status, 201, "{}", planted.text);
 
     // Table write access only: copy that token into the victim's slot.
@@ -241,10 +213,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     let keyed = |event: Value, key: &str| with_header(event, "idempotency-key", key);
 
     // create
-    let create = keyed(
-        create_event(ORG, "ADMIN", &create_body("c", "v1")),
-        "k-create",
-    );
+    let create = keyed(admin(ORG).create_event(&create_body("c", "v1")), "k-create");
     let answers = all_at_once(&app, &create).await;
     assert!(
         answers.iter().all(|a| a.status == 201),
@@ -255,7 +224,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     assert_eq!(count(&app, ORG).await, 1);
 
     // update (request id identity: the same gateway event delivered again)
-    let update = op_event("PUT", "/c", ORG, "ADMIN", Some(&update_body("v2")));
+    let update = admin(ORG).update_event("c", &update_body("v2"));
     let answers = all_at_once(&app, &update).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -264,7 +233,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
     assert_eq!(app.stored_value(ORG, "c").await, "v2");
     assert_eq!(
-        copy_value(&app, ORG, "c", RecoverySlot::Previous)
+        recovery_value(&app, ORG, "c", RecoverySlot::Previous)
             .await
             .as_deref(),
         Some("v1"),
@@ -272,7 +241,7 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
 
     // restore previous: swapped exactly once
-    let swap = restore_event(ORG, "ADMIN", "c", Some("previous"));
+    let swap = admin(ORG).restore_event("c", Some("previous"));
     let answers = all_at_once(&app, &swap).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -281,14 +250,14 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
     assert_eq!(app.stored_value(ORG, "c").await, "v1");
     assert_eq!(
-        copy_value(&app, ORG, "c", RecoverySlot::Previous)
+        recovery_value(&app, ORG, "c", RecoverySlot::Previous)
             .await
             .as_deref(),
         Some("v2")
     );
 
     // delete
-    let delete = keyed(op_event("DELETE", "/c", ORG, "ADMIN", None), "k-delete");
+    let delete = keyed(admin(ORG).delete_event("c"), "k-delete");
     let answers = all_at_once(&app, &delete).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -297,14 +266,14 @@ async fn the_same_write_delivered_at_once_has_one_effect_and_every_delivery_succ
     );
     assert_eq!(count(&app, ORG).await, 0);
     assert_eq!(
-        copy_value(&app, ORG, "c", RecoverySlot::Deleted)
+        recovery_value(&app, ORG, "c", RecoverySlot::Deleted)
             .await
             .as_deref(),
         Some("v1")
     );
 
     // restore deleted
-    let restore = restore_event(ORG, "ADMIN", "c", None);
+    let restore = admin(ORG).restore_event("c", None);
     let answers = all_at_once(&app, &restore).await;
     assert!(
         answers.iter().all(|a| a.status == 200),
@@ -448,23 +417,19 @@ async fn a_live_item_with_a_value_of_the_wrong_type_can_still_be_updated_or_dele
         }
     };
     odd("odd_update").await;
-    let update = app
-        .update(ORG, "ADMIN", "odd_update", &update_body("v2"))
-        .await;
+    let update = app.admin(ORG).update("odd_update", "v2").await;
     assert_eq!(update.status, 200, "{}", update.text);
     assert_eq!(app.stored_value(ORG, "odd_update").await, "v2");
     // The odd value went to the previous copy; restoring it is refused, not done.
-    let back = app
-        .restore(ORG, "ADMIN", "odd_update", Some("previous"))
-        .await;
+    let back = app.admin(ORG).restore("odd_update", Some("previous")).await;
     assert_ne!(back.status, 200, "{}", back.text);
     assert_eq!(app.stored_value(ORG, "odd_update").await, "v2");
 
     odd("odd_delete").await;
-    let delete = app.delete(ORG, "ADMIN", "odd_delete").await;
+    let delete = app.admin(ORG).delete("odd_delete").await;
     assert_eq!(delete.status, 200, "{}", delete.text);
     assert!(app.stored_item(ORG, "odd_delete").await.is_none());
-    let back = app.restore(ORG, "ADMIN", "odd_delete", None).await;
+    let back = app.admin(ORG).restore("odd_delete", None).await;
     assert_ne!(back.status, 200, "{}", back.text);
     assert!(app.stored_item(ORG, "odd_delete").await.is_none());
 }
@@ -494,13 +459,8 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_repla
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
     app.seed(ORG, "pin", "4711").await;
-    assert_eq!(
-        app.update(ORG, "ADMIN", "pin", &update_body("0815"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(app.delete(ORG, "ADMIN", "pin").await.status, 200);
+    assert_eq!(app.admin(ORG).update("pin", "0815").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("pin").await.status, 200);
     let fernet = fernet::Fernet::new(KEY_A).unwrap();
     let digests: Vec<[u8; 32]> = ["4711", "0815"]
         .iter()
@@ -538,37 +498,6 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_repla
 // TransactionInProgressException: retry later, not "an operator must look".
 // ---------------------------------------------------------------------------------------
 
-/// DynamoDB answers `TransactionInProgressException` when a retried `TransactWriteItems`
-/// (the SDK retries with the same ClientRequestToken after an attempt timeout) meets the
-/// first attempt still running; AWS's guidance is to retry. The SDK does not retry it and
-/// `classify` makes it a 500 `internal_error`, which the provisioning contract says not to
-/// retry: a create whose transaction then failed (or never ran) is dropped.
-#[tokio::test]
-async fn a_transaction_in_progress_is_answered_503_retry() {
-    let table = fresh_store().await.table().clone();
-    // The SDK's default timeouts: an attempt timing out on a loaded machine would be a 503
-    // for the wrong reason.
-    let proxy = FaultProxy::start(|_| Fault::Error("TransactionInProgressException"));
-    let sdk = local_sdk_config(&proxy.endpoint).await;
-    let store = SecretStore::from_sdk_config(&sdk, table, &StoreSettings::default());
-    let app = app_on(store, &[]);
-    let answer = app
-        .create(ORG, "ADMIN", &create_body("in_progress", "v"))
-        .await;
-    assert_eq!(answer.status, 503, "{}", answer.text);
-    let mut event = sample_event("provisioning-create.json");
-    event["body"] = json!(create_body("in_progress", "v"));
-    let error = match deliver(&app, &event).await {
-        Ok(answer) => panic!("created? {}", answer.text),
-        Err(error) => error,
-    };
-    assert_eq!(error.error_type, "storage_unavailable", "{error:?}");
-}
-
-// ---------------------------------------------------------------------------------------
-// What held.
-// ---------------------------------------------------------------------------------------
-
 /// Resends in every order: a random walk of writes on one name (create, update, delete,
 /// both restores, by two actors, keyed and not, with recovery on and off alternately);
 /// after every step, every earlier write that succeeded is sent again through both
@@ -591,11 +520,11 @@ async fn every_done_write_resent_after_any_interleaving_writes_nothing() {
         for step in 0..14 {
             let value = format!("v{seed}-{step}");
             let mut event = match next(5) {
-                0 => create_event(ORG, "ADMIN", &create_body("a", &value)),
-                1 => op_event("PUT", "/a", ORG, "ADMIN", Some(&update_body(&value))),
-                2 => op_event("DELETE", "/a", ORG, "ADMIN", None),
-                3 => restore_event(ORG, "ADMIN", "a", None),
-                _ => restore_event(ORG, "ADMIN", "a", Some("previous")),
+                0 => admin(ORG).create_event(&create_body("a", &value)),
+                1 => admin(ORG).update_event("a", &update_body(&value)),
+                2 => admin(ORG).delete_event("a"),
+                3 => admin(ORG).restore_event("a", None),
+                _ => admin(ORG).restore_event("a", Some("previous")),
             };
             if next(2) == 0 {
                 event = with_header(event, "idempotency-key", &format!("k-{seed}-{step}"));
@@ -641,14 +570,14 @@ async fn resends_at_the_limit_get_their_first_answer() {
     let store = fresh_store().await;
     let app = app_on(store.clone(), &[("MAX_SECRETS_PER_ORG", "1")]);
     let create = with_header(
-        create_event(ORG, "ADMIN", &create_body("a", "va")),
+        admin(ORG).create_event(&create_body("a", "va")),
         "idempotency-key",
         "k-a",
     );
     assert_eq!(app.call(&create).await.status, 201);
     // Full, and the name taken by this very create.
     assert_eq!(app.call(&create).await.status, 201);
-    assert_eq!(app.delete(ORG, "ADMIN", "a").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("a").await.status, 200);
     app.seed(ORG, "b", "vb").await;
     // Full, the name free.
     let before = snapshot(&store).await;
@@ -667,17 +596,17 @@ async fn resends_at_the_limit_get_their_first_answer() {
     assert_eq!(error.error_type, "secret_limit_reached");
 
     // A restore, then its resend when the name was deleted again and the org is full.
-    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
-    let restore = restore_event(ORG, "ADMIN", "b", None);
+    assert_eq!(app.admin(ORG).delete("b").await.status, 200);
+    let restore = admin(ORG).restore_event("b", None);
     assert_eq!(app.call(&restore).await.status, 200);
-    assert_eq!(app.delete(ORG, "ADMIN", "b").await.status, 200);
+    assert_eq!(app.admin(ORG).delete("b").await.status, 200);
     app.seed(ORG, "c", "vc").await;
     let before = snapshot(&store).await;
     let again = app.call(&restore).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert!(snapshot(&store).await == before);
     // A new restore is refused at the limit, the copy stays.
-    let refused = app.restore(ORG, "ADMIN", "b", None).await;
+    let refused = app.admin(ORG).restore("b", None).await;
     assert_eq!(refused.json["error"]["code"], "secret_limit_reached");
     assert_eq!(count(&app, ORG).await, 1);
 }
@@ -732,7 +661,7 @@ async fn request_ids_and_keys_are_exact_identities() {
 
     // A key and a request id with the same text; one key in two orgs; two actors.
     let keyed = |org: &str, sub: &str, body: &str| {
-        let mut event = with_header(create_event(org, "ADMIN", body), "idempotency-key", "same");
+        let mut event = with_header(admin(org).create_event(body), "idempotency-key", "same");
         event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
         event
     };
@@ -754,7 +683,7 @@ async fn request_ids_and_keys_are_exact_identities() {
             .status,
         201
     );
-    let mut by_id = create_event(ORG, "ADMIN", &create_body("k4", "v"));
+    let mut by_id = admin(ORG).create_event(&create_body("k4", "v"));
     by_id["requestContext"]["requestId"] = json!("same");
     by_id["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("alice");
     assert_eq!(app.call(&by_id).await.status, 201);
@@ -887,20 +816,14 @@ async fn racing_writes_and_duplicates_keep_the_counter_exact() {
     let mut events = Vec::new();
     for (index, name) in ["r0", "r1", "r2"].iter().enumerate() {
         let create = with_header(
-            create_event(ORG, "ADMIN", &create_body(name, "vc")),
+            admin(ORG).create_event(&create_body(name, "vc")),
             "idempotency-key",
             &format!("kc{index}"),
         );
-        let delete = op_event("DELETE", &format!("/{name}"), ORG, "ADMIN", None);
-        let update = op_event(
-            "PUT",
-            &format!("/{name}"),
-            ORG,
-            "ADMIN",
-            Some(&update_body("vu")),
-        );
-        let restore = restore_event(ORG, "ADMIN", name, None);
-        let swap = restore_event(ORG, "ADMIN", name, Some("previous"));
+        let delete = admin(ORG).event("DELETE", &format!("/{name}"), None);
+        let update = admin(ORG).event("PUT", &format!("/{name}"), Some(&update_body("vu")));
+        let restore = admin(ORG).restore_event(name, None);
+        let swap = admin(ORG).restore_event(name, Some("previous"));
         for event in [create, delete, update, restore, swap] {
             events.push(event.clone());
             events.push(event);
@@ -927,28 +850,246 @@ async fn racing_writes_and_duplicates_keep_the_counter_exact() {
     );
 }
 
-// ---------------------------------------------------------------------------------------
-// Documentation: what a refusal costs.
-// ---------------------------------------------------------------------------------------
-
-/// storage-contract.md, "What each operation costs": a create answered 409
-/// `secret_name_taken` (or 400 `secret_limit_reached`) sends its whole `TransactWriteItems`
-/// (secret, counter, record), which DynamoDB cancels (and charges), then reads the record to
-/// tell a resend: two calls. (The table used to say one read and no write.)
+/// operations.md: `verify` checks that each change record's seal "says what its plain
+/// attributes say"; storage-contract.md: records are what "an organization's change
+/// history and change events are built from". `check_record` compares only `change_op`,
+/// `changed_secret`, `changed_by` and the identity attribute. A record re-dated
+/// (`changed_at`), whose `replay_until` frees its slot early (the test above), whose TTL
+/// `expires_at` has DynamoDB delete it at once, whose `request_id` names another request
+/// (a keyed record: the request id is not sealed at all), or that gains an
+/// `idempotency_key` it never had, passes `verify`.
 #[tokio::test]
-async fn a_create_refused_as_taken_costs_its_cancelled_transaction_and_one_read() {
-    let table = fresh_store().await.table().clone();
-    let proxy = FaultProxy::start(|_| Fault::Pass);
-    let sdk = local_sdk_config(&proxy.endpoint).await;
-    let store = SecretStore::from_sdk_config(&sdk, table, &StoreSettings::default());
-    let app = app_on(store, &[]);
-    app.seed(ORG, "taken", "v").await;
-    let before = proxy.request_count();
-    let answer = app.create(ORG, "ADMIN", &create_body("taken", "w")).await;
-    assert_eq!(answer.status, 409);
+async fn verify_names_records_whose_unsealed_plain_attributes_were_edited() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+    let text = |value: &str| AttributeValue::S(value.to_owned());
+    let number = |value: &str| AttributeValue::N(value.to_owned());
+    let cases: Vec<(&str, Option<&str>, &str, AttributeValue)> = vec![
+        ("re-dated", None, "changed_at", text("2020-01-01T00:00:00Z")),
+        (
+            "replay horizon moved back",
+            None,
+            "replay_until",
+            number("0"),
+        ),
+        ("TTL moved back", None, "expires_at", number("0")),
+        (
+            "request id of a keyed record",
+            Some("k-1"),
+            "request_id",
+            text("someone-else"),
+        ),
+        (
+            "a key it never had",
+            None,
+            "idempotency_key",
+            text("k-forged"),
+        ),
+    ];
+    let mut tampered = Vec::new();
+    for (index, (case, key, attribute, value)) in cases.into_iter().enumerate() {
+        let name = format!("n{index}");
+        app.seed(ORG, &name, "v").await;
+        let mut delete = admin(ORG).event("DELETE", &format!("/{name}"), None);
+        if let Some(key) = key {
+            delete = with_header(delete, "idempotency-key", key);
+        }
+        assert_eq!(app.call(&delete).await.status, 200, "{case}");
+        let slot = record_slot(&app, ORG, Some(JWT_SUBJECT), &request_id_of(&delete), key);
+        set_attribute(&store, &slot, attribute, value).await;
+        tampered.push(case);
+    }
+    let mut named = Vec::new();
+    let summary =
+        org_secrets::integrity::verify_table(&store, &app.config().cipher, 50, |place, problem| {
+            named.push(format!("{place}: {problem}"));
+        })
+        .await
+        .unwrap();
     assert_eq!(
-        proxy.request_count() - before,
-        2,
-        "DynamoDB calls for a 409 create: a cancelled TransactWriteItems and one read"
+        summary.bad_change_records,
+        tampered.len() as u64,
+        "tampered {tampered:?}; verify named {named:#?} ({summary})"
     );
 }
+
+async fn get(
+    store: &SecretStore,
+    key: &(String, String),
+) -> Option<HashMap<String, AttributeValue>> {
+    stored_item(store, &key.0, &key.1).await
+}
+
+/// A ledger entry or change record forged by someone who can write the
+/// table but holds no key never makes a request count as done: a forged ledger entry is
+/// ignored, and a forged, copied or relabelled record is refused (nothing written over it,
+/// the secret untouched) or taken for what its seal says.
+#[tokio::test]
+async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
+    let app = fresh_app().await;
+    let store = app.store().clone();
+
+    // A forged ledger entry (the attribute older versions read) naming the delete that is
+    // about to come: ignored, the delete happens.
+    app.seed(ORG, "ledgered", "v").await;
+    let delete = admin(ORG).delete_event("ledgered");
+    let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
+    let mut item = app.stored_item(ORG, "ledgered").await.unwrap();
+    let entry = |at: i64| {
+        AttributeValue::M(HashMap::from([
+            ("op".to_owned(), AttributeValue::S("delete".to_owned())),
+            // The JWT sample event's subject: the actor of the delete.
+            (
+                "by".to_owned(),
+                AttributeValue::S("alice@acme.example".to_owned()),
+            ),
+            (
+                "request_id".to_owned(),
+                AttributeValue::S(request_id.to_owned()),
+            ),
+            ("at".to_owned(), AttributeValue::N(at.to_string())),
+        ]))
+    };
+    // One dated now and one dated in a hundred years.
+    item.insert(
+        "changes".to_owned(),
+        AttributeValue::L(vec![entry(1_800_000_000), entry(4_900_000_000)]),
+    );
+    put_raw_item(&store, item).await;
+    let answer = app.call(&delete).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert!(
+        app.stored_item(ORG, "ledgered").await.is_none(),
+        "deleted for real"
+    );
+
+    // Records forged into the slot of a delete that is about to come.
+    app.seed(ORG, "other", "v").await;
+    let genuine_of_another = {
+        let other = admin(ORG).delete_event("other");
+        assert_eq!(app.call(&other).await.status, 200);
+        let request_id = other["requestContext"]["requestId"].as_str().unwrap();
+        let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
+        get(&store, &key).await.expect("the other delete's record")
+    };
+    let forgeries: [(&str, Forgery<'_>); 4] = [
+        (
+            "plain attributes, no seal, dated far ahead",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.remove("seal");
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert(
+                    "changed_secret".to_owned(),
+                    AttributeValue::S("target".to_owned()),
+                );
+                item.insert(
+                    "replay_until".to_owned(),
+                    AttributeValue::N("4900000000".to_owned()),
+                );
+                item.insert(
+                    "expires_at".to_owned(),
+                    AttributeValue::N("4900000000".to_owned()),
+                );
+                item
+            }),
+        ),
+        (
+            "another request's genuine record, copied",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert(
+                    "changed_secret".to_owned(),
+                    AttributeValue::S("target".to_owned()),
+                );
+                item
+            }),
+        ),
+        (
+            "a seal that is not a token",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert(
+                    "seal".to_owned(),
+                    AttributeValue::S("gAAAAAforged".to_owned()),
+                );
+                item
+            }),
+        ),
+        (
+            "a seal of the wrong type",
+            Box::new(|key| {
+                let mut item = genuine_of_another.clone();
+                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+                item.insert("seal".to_owned(), AttributeValue::N("1".to_owned()));
+                item
+            }),
+        ),
+    ];
+    for (case, forge) in &forgeries {
+        app.seed(ORG, "target", "sk_target").await;
+        let delete = admin(ORG).delete_event("target");
+        let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
+        let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
+        let forged = forge(&key);
+        put_raw_item(&store, forged.clone()).await;
+        let answer = app.call(&delete).await;
+        assert_eq!(answer.status, 500, "{case}: {}", answer.text);
+        assert_eq!(app.stored_value(ORG, "target").await, "sk_target", "{case}");
+        assert_eq!(
+            get(&store, &key).await,
+            Some(forged),
+            "{case}: nothing over it"
+        );
+        // Any other request goes ahead: a forgery blocks only its own slot.
+        assert_eq!(app.admin(ORG).delete("target").await.status, 200, "{case}");
+    }
+
+    // A genuine record relabelled in its plain attributes: its seal decides, and it says
+    // "delete of another secret", so the same request id for this one is refused.
+    app.seed(ORG, "relabelled", "v").await;
+    app.seed(ORG, "first", "v").await;
+    let first = admin(ORG).delete_event("first");
+    assert_eq!(app.call(&first).await.status, 200);
+    let request_id = first["requestContext"]["requestId"].as_str().unwrap();
+    let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
+    let mut record = get(&store, &key).await.unwrap();
+    record.insert(
+        "changed_secret".to_owned(),
+        AttributeValue::S("relabelled".to_owned()),
+    );
+    put_raw_item(&store, record).await;
+    let mut reused = admin(ORG).delete_event("relabelled");
+    reused["requestContext"]["requestId"] = first["requestContext"]["requestId"].clone();
+    let answer = app.call(&reused).await;
+    assert_eq!(answer.status, 409, "{}", answer.text);
+    assert_eq!(answer.json["error"]["code"], "request_id_reused");
+    assert_eq!(app.stored_value(ORG, "relabelled").await, "v");
+
+    // `secrets-admin verify` names each record that does not verify, and only those.
+    let mut named = Vec::new();
+    let summary =
+        org_secrets::integrity::verify_table(&store, &app.config().cipher, 7, |place, problem| {
+            named.push(format!("{place}: {problem}"));
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.bad_change_records, 5, "{summary}: {named:#?}");
+    assert_eq!(named.len(), 5, "{named:#?}");
+    assert!(
+        named
+            .iter()
+            .all(|line| line.contains("(change record request:")),
+        "{named:#?}"
+    );
+    assert!(summary.change_records > 5, "{summary}");
+}
+
+/// A forged record for the slot (`org_id`, `secret_name`) given.
+type Forgery<'a> = Box<dyn Fn(&(String, String)) -> HashMap<String, AttributeValue> + 'a>;
