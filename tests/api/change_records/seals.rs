@@ -44,31 +44,20 @@ fn sealed_actor(subject: &str) -> String {
     format!("subject:{subject}")
 }
 
-/// The facts a change record seals, encoded as `storage-contract.md` describes them.
-#[allow(clippy::too_many_arguments)]
-fn sealed_facts(
-    org: &str,
-    kind: &str,
-    identity: &str,
-    actor: &str,
-    op: &str,
-    name: &str,
-    at: i64,
-    digest: &[u8],
-) -> Vec<u8> {
+/// The facts the record of a delete identified by its request id seals, encoded as
+/// `storage-contract.md` describes them (a delete seals no digest, so every byte is known).
+fn sealed_delete_facts(org: &str, request_id: &str, actor: &str, name: &str, at: i64) -> Vec<u8> {
     let at = at.to_string();
-    // The request id comes last; the tests here identify requests by it.
-    let request_id = if kind == "request" { identity } else { "" };
     let mut out = b"org-secrets/change-record/v1".to_vec();
     for field in [
         org.as_bytes(),
-        kind.as_bytes(),
-        identity.as_bytes(),
+        b"request",
+        request_id.as_bytes(),
         actor.as_bytes(),
-        op.as_bytes(),
+        b"delete",
         name.as_bytes(),
         at.as_bytes(),
-        digest,
+        b"",
         request_id.as_bytes(),
     ] {
         out.extend_from_slice(&(field.len() as u32).to_be_bytes());
@@ -129,15 +118,12 @@ async fn a_secret_values_token_is_never_taken_for_a_change_records_seal() {
 
     // The attacker's own organization: a value that is exactly the facts of the victim's
     // delete (delete records seal no digest, so the bytes are all known).
-    let facts = sealed_facts(
+    let facts = sealed_delete_facts(
         ORG,
-        "request",
         victim_id,
         &sealed_actor(PROVISIONING),
-        "delete",
         "leaked_credential",
         now(),
-        b"",
     );
     let value = String::from_utf8(facts).expect("short fields: UTF-8");
     let planted = app.admin("org_evil").create("carrier", &value).await;
@@ -710,15 +696,12 @@ async fn tampered_records_are_judged_by_their_seal() {
     };
     let far = AttributeValue::N("4900000000".to_owned());
     let seal_for = |org: &str, id: &str, at: i64| {
-        fernet.encrypt(&sealed_facts(
+        fernet.encrypt(&sealed_delete_facts(
             org,
-            "request",
             id,
             &sealed_actor(PROVISIONING),
-            "delete",
             "t",
             at,
-            b"",
         ))
     };
 
@@ -972,72 +955,51 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
         let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
         get(&store, &key).await.expect("the other delete's record")
     };
-    let forgeries: [(&str, Forgery<'_>); 4] = [
+    // Each forgery: the other delete's genuine record, placed in the coming delete's slot,
+    // with these attributes set (or removed, for `None`).
+    let text = |value: &str| Some(AttributeValue::S(value.to_owned()));
+    let far = || Some(AttributeValue::N("4900000000".to_owned()));
+    let forgeries: [(&str, Vec<(&str, Option<AttributeValue>)>); 4] = [
         (
             "plain attributes, no seal, dated far ahead",
-            Box::new(|key| {
-                let mut item = genuine_of_another.clone();
-                item.remove("seal");
-                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
-                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
-                item.insert(
-                    "changed_secret".to_owned(),
-                    AttributeValue::S("target".to_owned()),
-                );
-                item.insert(
-                    "replay_until".to_owned(),
-                    AttributeValue::N("4900000000".to_owned()),
-                );
-                item.insert(
-                    "expires_at".to_owned(),
-                    AttributeValue::N("4900000000".to_owned()),
-                );
-                item
-            }),
+            vec![
+                ("seal", None),
+                ("changed_secret", text("target")),
+                ("replay_until", far()),
+                ("expires_at", far()),
+            ],
         ),
         (
             "another request's genuine record, copied",
-            Box::new(|key| {
-                let mut item = genuine_of_another.clone();
-                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
-                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
-                item.insert(
-                    "changed_secret".to_owned(),
-                    AttributeValue::S("target".to_owned()),
-                );
-                item
-            }),
+            vec![("changed_secret", text("target"))],
         ),
         (
             "a seal that is not a token",
-            Box::new(|key| {
-                let mut item = genuine_of_another.clone();
-                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
-                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
-                item.insert(
-                    "seal".to_owned(),
-                    AttributeValue::S("gAAAAAforged".to_owned()),
-                );
-                item
-            }),
+            vec![("seal", text("gAAAAAforged"))],
         ),
         (
             "a seal of the wrong type",
-            Box::new(|key| {
-                let mut item = genuine_of_another.clone();
-                item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
-                item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
-                item.insert("seal".to_owned(), AttributeValue::N("1".to_owned()));
-                item
-            }),
+            vec![("seal", Some(AttributeValue::N("1".to_owned())))],
         ),
     ];
-    for (case, forge) in &forgeries {
+    let forge = |key: &(String, String), edits: &[(&str, Option<AttributeValue>)]| {
+        let mut item = genuine_of_another.clone();
+        item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
+        item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
+        for (name, value) in edits {
+            match value {
+                Some(value) => item.insert((*name).to_owned(), value.clone()),
+                None => item.remove(*name),
+            };
+        }
+        item
+    };
+    for (case, edits) in &forgeries {
         app.seed(ORG, "target", "sk_target").await;
         let delete = admin(ORG).delete_event("target");
         let request_id = delete["requestContext"]["requestId"].as_str().unwrap();
         let key = record_slot(&app, ORG, Some(JWT_SUBJECT), request_id, None);
-        let forged = forge(&key);
+        let forged = forge(&key, edits);
         put_raw_item(&store, forged.clone()).await;
         let answer = app.call(&delete).await;
         assert_eq!(answer.status, 500, "{case}: {}", answer.text);
@@ -1090,6 +1052,3 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     );
     assert!(summary.change_records > 5, "{summary}");
 }
-
-/// A forged record for the slot (`org_id`, `secret_name`) given.
-type Forgery<'a> = Box<dyn Fn(&(String, String)) -> HashMap<String, AttributeValue> + 'a>;
