@@ -959,7 +959,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     // with these attributes set (or removed, for `None`).
     let text = |value: &str| Some(AttributeValue::S(value.to_owned()));
     let far = || Some(AttributeValue::N("4900000000".to_owned()));
-    let forgeries: [(&str, Vec<(&str, Option<AttributeValue>)>); 4] = [
+    let forgeries: [(&str, Vec<Edit>); 4] = [
         (
             "plain attributes, no seal, dated far ahead",
             vec![
@@ -982,7 +982,7 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
             vec![("seal", Some(AttributeValue::N("1".to_owned())))],
         ),
     ];
-    let forge = |key: &(String, String), edits: &[(&str, Option<AttributeValue>)]| {
+    let forge = |key: &(String, String), edits: &[Edit]| {
         let mut item = genuine_of_another.clone();
         item.insert("org_id".to_owned(), AttributeValue::S(key.0.clone()));
         item.insert("secret_name".to_owned(), AttributeValue::S(key.1.clone()));
@@ -1052,3 +1052,6 @@ async fn forged_records_and_ledger_entries_never_make_a_change_count_as_done() {
     );
     assert!(summary.change_records > 5, "{summary}");
 }
+
+/// An attribute set to a value, or removed (`None`).
+type Edit = (&'static str, Option<AttributeValue>);
