@@ -54,6 +54,7 @@ pub(crate) enum Outcome {
     /// A client's retry with the same Idempotency-Key and value.
     IdempotentReplay,
     Listed,
+    Described,
     Updated,
     /// The same update request again, after its write had happened: nothing written.
     UpdatedOnRetry,
@@ -74,6 +75,7 @@ impl Outcome {
             Outcome::CreatedOnRetry => "created_on_retry",
             Outcome::IdempotentReplay => "idempotent_replay",
             Outcome::Listed => "listed",
+            Outcome::Described => "described",
             Outcome::Updated => "updated",
             Outcome::UpdatedOnRetry => "updated_on_retry",
             Outcome::Deleted => "deleted",
@@ -260,6 +262,7 @@ impl App {
             RequestContext::authorize(self, request, caller, request_id, (&operation, audit))?;
         match operation {
             Operation::List => routes::list::handle(&ctx).await,
+            Operation::Describe(segment) => routes::describe::handle(&ctx, segment, audit).await,
             Operation::Create => routes::create::handle(&ctx, audit).await,
             Operation::Update(segment) => routes::update::handle(&ctx, segment, audit).await,
             Operation::Delete(segment) => routes::delete::handle(&ctx, segment, audit).await,
@@ -493,6 +496,7 @@ mod tests {
             (Outcome::CreatedOnRetry, "created_on_retry"),
             (Outcome::IdempotentReplay, "idempotent_replay"),
             (Outcome::Listed, "listed"),
+            (Outcome::Described, "described"),
             (Outcome::Updated, "updated"),
             (Outcome::Deleted, "deleted"),
             (Outcome::Failed("NotFoundError"), "NotFoundError"),

@@ -8,17 +8,19 @@ use crate::auth::Permission;
 
 pub(crate) const SECRETS_PATH: &str = "/v1/organizations/secrets";
 const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
-const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
+const ITEM_METHODS: &[&str] = &["DELETE", "GET", "PUT"];
 const RESTORE_METHODS: &[&str] = &["POST"];
 const RESTORE_SUFFIX: &str = "/restore";
 
-/// One of the five operations, with the raw (still percent-encoded) path segment that
+/// One of the six operations, with the raw (still percent-encoded) path segment that
 /// names the secret for the item operations. The segment is parsed into a `SecretName`
 /// only after authorization, so that a 401 or 403 never depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation<'a> {
     List,
     Create,
+    /// `GET .../secrets/{secret_name}`: who made and changed it, when; never its value.
+    Describe(&'a str),
     Update(&'a str),
     Delete(&'a str),
     /// `POST .../secrets/{secret_name}/restore`: bring back a deleted or previous value.
@@ -55,6 +57,7 @@ impl<'a> Operation<'a> {
         }
         let segment = single(rest).ok_or(ApiError::RouteNotFound)?;
         match *method {
+            Method::GET => Ok(Operation::Describe(segment)),
             Method::PUT => Ok(Operation::Update(segment)),
             Method::DELETE => Ok(Operation::Delete(segment)),
             _ => Err(ApiError::MethodNotAllowed {
@@ -77,6 +80,7 @@ impl<'a> Operation<'a> {
         match self {
             Operation::Create => "create_secret",
             Operation::List => "list_secrets",
+            Operation::Describe(_) => "describe_secret",
             Operation::Update(_) => "update_secret",
             Operation::Delete(_) => "delete_secret",
             Operation::Restore(_) => "restore_secret",
@@ -87,7 +91,7 @@ impl<'a> Operation<'a> {
     /// ADMIN, and restore writes a value back, so ADMIN as well.
     pub(crate) fn required_permission(self) -> Permission {
         match self {
-            Operation::List => Permission::Read,
+            Operation::List | Operation::Describe(_) => Permission::Read,
             Operation::Create
             | Operation::Update(_)
             | Operation::Delete(_)
@@ -110,15 +114,16 @@ mod tests {
         let collection = "/v1/organizations/secrets";
         let item = "/v1/organizations/secrets/a%20b";
         let restore = "/v1/organizations/secrets/a%20b/restore";
-        let cases: [(&str, Method, Result<Operation<'_>, &str>); 21] = [
+        let cases: [(&str, Method, Result<Operation<'_>, &str>); 22] = [
             (collection, Method::GET, Ok(Operation::List)),
             (collection, Method::POST, Ok(Operation::Create)),
             (item, Method::PUT, Ok(Operation::Update("a%20b"))),
             (item, Method::DELETE, Ok(Operation::Delete("a%20b"))),
             (collection, Method::PATCH, Err("GET, POST")),
             (collection, Method::DELETE, Err("GET, POST")),
-            (item, Method::POST, Err("DELETE, PUT")),
-            (item, Method::GET, Err("DELETE, PUT")),
+            (item, Method::GET, Ok(Operation::Describe("a%20b"))),
+            (item, Method::POST, Err("DELETE, GET, PUT")),
+            (item, Method::PATCH, Err("DELETE, GET, PUT")),
             ("/v1/organizations/secrets/", Method::PUT, Err("404")),
             ("/v1/organizations/secrets/a/b", Method::PUT, Err("404")),
             ("/v1/organizations/secretsx", Method::GET, Err("404")),

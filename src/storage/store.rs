@@ -19,6 +19,8 @@ use super::change::{Change, ChangeOp, ChangeRecord, ValueDigest, Verdict};
 use super::client::dynamodb_client;
 use super::error::classify;
 use super::item::{self, key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
+#[cfg(feature = "lambda")]
+use super::item::{RecoverySlot, SecretMetadata, Snapshot};
 use super::{StoreError, StoreSettings};
 use crate::config::TableName;
 use crate::crypto::{EncryptedValue, TokenBinding};
@@ -386,6 +388,28 @@ impl SecretStore {
             }
             return Err(cancelled.into_error());
         }
+    }
+
+    /// What describe shows of `name` (`None`: no such secret): one consistent read of the
+    /// live item, and one of its previous copy when the secret exists.
+    #[cfg(feature = "lambda")]
+    pub(crate) async fn describe(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+    ) -> Result<Option<SecretMetadata>, StoreError> {
+        let Some(live) = self.read_item(key(org_id.as_str(), name.as_str())).await? else {
+            return Ok(None);
+        };
+        let previous_key =
+            item::recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
+        let previous = self.read_item(previous_key).await?.map(Snapshot::from);
+        let now = Now::get()?;
+        Ok(Some(SecretMetadata::of(
+            &Snapshot::from(live),
+            previous.as_ref(),
+            now.epoch,
+        )))
     }
 
     /// Every secret name of one organization, sorted; follows all pages of the query with

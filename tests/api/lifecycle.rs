@@ -187,14 +187,14 @@ async fn update_body_is_validated_and_changes_nothing_when_invalid() {
 }
 
 #[tokio::test]
-async fn item_route_allows_put_and_delete_only() {
+async fn item_route_allows_get_put_and_delete_only() {
     let app = fresh_app().await;
-    for method in ["GET", "POST", "PATCH"] {
+    for method in ["POST", "PATCH", "HEAD"] {
         let answer = app
             .call(&op_event(method, "/k", "org_acme", "ADMIN", None))
             .await;
         assert_eq!(answer.status, 405, "{method}");
-        assert_eq!(answer.headers["allow"], "DELETE, PUT");
+        assert_eq!(answer.headers["allow"], "DELETE, GET, PUT");
     }
 }
 
@@ -209,6 +209,10 @@ async fn permission_hierarchy_on_all_four_operations() {
         let is_admin = permission == "ADMIN";
         let list = app.list("org_acme", permission).await;
         assert_eq!(list.status, 200, "{permission} list");
+        let describe = app
+            .call(&op_event("GET", "/existing", "org_acme", permission, None))
+            .await;
+        assert_eq!(describe.status, 200, "{permission} describe");
 
         let create_body = create_body(&format!("new_{permission}"), "v");
         let created = app.create("org_acme", permission, &create_body).await;

@@ -11,6 +11,7 @@ mod build_settings;
 mod change_records;
 mod create_secret;
 mod deploy;
+mod describe;
 mod events;
 mod fernet_vectors;
 mod hardening;

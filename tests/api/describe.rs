@@ -1,0 +1,310 @@
+//! `GET /v1/organizations/secrets/{secret_name}`: who made, changed and restored a secret
+//! and when, and what of it can be restored; never its value.
+
+use std::collections::BTreeSet;
+
+use org_secrets::api::response::SecretDescription;
+use org_secrets::domain::SecretName;
+use org_secrets::storage::SecretMetadata;
+use serde_json::Value;
+
+use crate::support::*;
+
+const CANARY: &str = "canary-describe-9f3b-never-shown";
+
+fn describe_event(org: &str, permissions: &str, name: &str) -> Value {
+    op_event("GET", &format!("/{name}"), org, permissions, None)
+}
+
+fn as_subject(mut event: Value, subject: &str) -> Value {
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::String(subject.into());
+    event
+}
+
+/// A secret's life, step by step: each describe says who did what last, and when, and
+/// whether the previous value can be restored; none shows the value.
+#[tokio::test]
+async fn describe_follows_a_secrets_changes_and_never_shows_its_value() {
+    let app = fresh_app().await;
+    let org = "org_describe";
+    let created = app
+        .call(&as_subject(
+            create_event(org, "ADMIN", &create_body("api_key", CANARY)),
+            "alice",
+        ))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+
+    let first = app.call(&describe_event(org, "READ", "api_key")).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json["secret_name"], "api_key");
+    assert_eq!(first.json["created_by"], "alice");
+    assert!(first.json["created_at"]
+        .as_str()
+        .is_some_and(|at| at.ends_with('Z')));
+    for field in [
+        "updated_at",
+        "updated_by",
+        "restored_at",
+        "restored_by",
+        "previous_restorable_until",
+    ] {
+        assert!(
+            first.json[field].is_null(),
+            "{field} before any change: {}",
+            first.text
+        );
+    }
+    assert_eq!(first.headers["cache-control"], "no-store");
+
+    let updated = app
+        .call(&as_subject(
+            op_event(
+                "PUT",
+                "/api_key",
+                org,
+                "ADMIN",
+                Some(&update_body(&format!("{CANARY}-2"))),
+            ),
+            "bob",
+        ))
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let second = app.call(&describe_event(org, "ADMIN", "api_key")).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.json["created_by"], "alice");
+    assert_eq!(second.json["created_at"], first.json["created_at"]);
+    assert_eq!(second.json["updated_by"], "bob");
+    let updated_at = second.json["updated_at"]
+        .as_str()
+        .expect("updated_at")
+        .to_owned();
+    let until = second.json["previous_restorable_until"]
+        .as_str()
+        .expect("until")
+        .to_owned();
+    // The default window is 7 days from the update.
+    assert!(until > updated_at, "{until} after {updated_at}");
+    assert_eq!(
+        &until[..4],
+        &updated_at[..4],
+        "same year, give or take a week"
+    );
+
+    let restored = app
+        .call(&as_subject(
+            restore_event(org, "ADMIN", "api_key", Some("previous")),
+            "carol",
+        ))
+        .await;
+    assert_eq!(restored.status, 200, "{}", restored.text);
+    let third = app.call(&describe_event(org, "READ", "api_key")).await;
+    assert_eq!(third.json["restored_by"], "carol");
+    assert!(third.json["restored_at"].is_string());
+    assert!(
+        third.json["previous_restorable_until"].is_string(),
+        "the value the restore replaced is the previous one now"
+    );
+
+    for answer in [&first, &second, &third] {
+        assert!(
+            !answer.text.contains(CANARY),
+            "the value in a describe: {}",
+            answer.text
+        );
+        assert!(
+            !answer.text.contains("gAAAA"),
+            "a token in a describe: {}",
+            answer.text
+        );
+    }
+
+    let deleted = app
+        .call(&op_event("DELETE", "/api_key", org, "ADMIN", None))
+        .await;
+    assert_eq!(deleted.status, 200);
+    let gone = app.call(&describe_event(org, "READ", "api_key")).await;
+    assert_eq!(gone.status, 404, "{}", gone.text);
+    assert_eq!(gone.json["error"]["code"], "secret_not_found");
+}
+
+/// A previous value left by a secret's earlier life (deleted, then created again) is not
+/// this secret's: describe does not offer it, as restore would not take it.
+#[tokio::test]
+async fn a_previous_value_of_an_earlier_life_is_not_offered() {
+    let app = fresh_app().await;
+    let org = "org_lives";
+    app.seed(org, "k", "v1").await;
+    assert_eq!(
+        app.update(org, "ADMIN", "k", &update_body("v2"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.delete(org, "ADMIN", "k").await.status, 200);
+    app.seed(org, "k", "v3").await;
+    let answer = app.call(&describe_event(org, "READ", "k")).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.json["previous_restorable_until"].is_null(),
+        "{}",
+        answer.text
+    );
+    assert!(answer.json["updated_at"].is_null());
+    assert_eq!(
+        app.restore(org, "ADMIN", "k", Some("previous"))
+            .await
+            .status,
+        404,
+        "restore agrees: nothing to restore"
+    );
+}
+
+/// With recovery off, an update keeps no previous value, and describe says so.
+#[tokio::test]
+async fn with_recovery_off_there_is_no_previous_value() {
+    let app = app_on(fresh_store().await, &[("RECOVERY_WINDOW_DAYS", "0")]);
+    app.seed("o", "k", "v1").await;
+    assert_eq!(
+        app.update("o", "ADMIN", "k", &update_body("v2"))
+            .await
+            .status,
+        200
+    );
+    let answer = app.call(&describe_event("o", "READ", "k")).await;
+    assert_eq!(answer.status, 200);
+    assert!(answer.json["updated_at"].is_string());
+    assert!(
+        answer.json["previous_restorable_until"].is_null(),
+        "{}",
+        answer.text
+    );
+}
+
+/// Every answer a describe can give, from a table of callers and requests, and each status
+/// declared for the operation in openapi.yaml.
+#[tokio::test]
+async fn describe_answers_each_caller_as_published() {
+    let app = fresh_app().await;
+    app.seed("org_a", "present", "v").await;
+    let anonymous = {
+        let mut event = describe_event("org_a", "READ", "present");
+        event["requestContext"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorizer");
+        event
+    };
+    let cases: Vec<(&str, Value, u16)> = vec![
+        ("READ", describe_event("org_a", "READ", "present"), 200),
+        ("ADMIN", describe_event("org_a", "ADMIN", "present"), 200),
+        (
+            "READ and ADMIN as a JSON array",
+            describe_event("org_a", r#"["READ","ADMIN"]"#, "present"),
+            200,
+        ),
+        (
+            "no permission",
+            describe_event("org_a", "NONE", "present"),
+            403,
+        ),
+        ("no claims", anonymous, 401),
+        (
+            "another organization",
+            describe_event("org_b", "READ", "present"),
+            404,
+        ),
+        (
+            "no such secret",
+            describe_event("org_a", "READ", "absent"),
+            404,
+        ),
+        (
+            "a name the rule refuses",
+            describe_event("org_a", "READ", "a%07b"),
+            422,
+        ),
+        (
+            "a malformed escape",
+            describe_event("org_a", "READ", "a%zz"),
+            422,
+        ),
+        (
+            "an org_id in the query is ignored",
+            {
+                let mut event = describe_event("org_b", "READ", "present");
+                event["rawQueryString"] = Value::String("org_id=org_a".into());
+                event
+            },
+            404,
+        ),
+    ];
+    let mut observed = BTreeSet::new();
+    for (case, event, expected) in cases {
+        let answer = app.call(&event).await;
+        assert_eq!(answer.status, expected, "{case}: {}", answer.text);
+        observed.insert(answer.status);
+    }
+    let not_allowed = app
+        .call(&op_event("POST", "/present", "org_a", "ADMIN", None))
+        .await;
+    assert_eq!(not_allowed.status, 405);
+    assert_eq!(not_allowed.headers["allow"], "DELETE, GET, PUT");
+    observed.insert(not_allowed.status);
+    for (fault, expected) in [("ThrottlingException", 503), ("ValidationException", 500)] {
+        let faulty = app_on(store_at(&failing_dynamodb(fault)).await, &[]);
+        let answer = faulty
+            .call(&describe_event("org_a", "READ", "present"))
+            .await;
+        assert_eq!(answer.status, expected, "{fault}: {}", answer.text);
+        observed.insert(answer.status);
+    }
+
+    let document = yaml_file(&project_path("openapi.yaml"));
+    let declared: BTreeSet<u16> = document["paths"]["/v1/organizations/secrets/{secret_name}"]
+        ["get"]["responses"]
+        .as_object()
+        .expect("describe's responses")
+        .keys()
+        .map(|status| status.parse().expect("a status"))
+        .collect();
+    let undeclared: Vec<_> = observed.difference(&declared).collect();
+    assert!(
+        undeclared.is_empty(),
+        "not declared for describe: {undeclared:?}"
+    );
+}
+
+/// The body is exactly the published `SecretDescription`, every field present (null when
+/// the secret has none).
+#[test]
+fn the_description_serializes_exactly_its_published_schema() {
+    let document = yaml_file(&project_path("openapi.yaml"));
+    let schema = &document["components"]["schemas"]["SecretDescription"];
+    let published: BTreeSet<String> = schema["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect();
+    let required: BTreeSet<String> = schema["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .map(|name| name.as_str().expect("a name").to_owned())
+        .collect();
+    assert_eq!(published, required, "every field is always present");
+    let name = SecretName::parse("n").unwrap();
+    let metadata = SecretMetadata {
+        created_at: None,
+        created_by: None,
+        updated_at: None,
+        updated_by: None,
+        restored_at: None,
+        restored_by: None,
+        previous_restorable_until: None,
+    };
+    let body = serde_json::to_value(SecretDescription::of(&name, &metadata)).unwrap();
+    let keys: BTreeSet<String> = body.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, published);
+}
