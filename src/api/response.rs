@@ -78,6 +78,7 @@ pub struct SecretListResponse<'a> {
 pub struct SecretDescription<'a> {
     pub created_at: Option<&'a str>,
     pub created_by: Option<&'a str>,
+    pub description: Option<&'a str>,
     pub previous_restorable_until: Option<&'a str>,
     pub restored_at: Option<&'a str>,
     pub restored_by: Option<&'a str>,
@@ -91,6 +92,7 @@ impl<'a> SecretDescription<'a> {
         Self {
             created_at: metadata.created_at.as_deref(),
             created_by: metadata.created_by.as_deref(),
+            description: metadata.description.as_deref(),
             previous_restorable_until: metadata.previous_restorable_until.as_deref(),
             restored_at: metadata.restored_at.as_deref(),
             restored_by: metadata.restored_by.as_deref(),

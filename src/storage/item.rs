@@ -98,6 +98,7 @@ pub(super) enum Attr {
     Seal,
     MarkedAt,
     MarkedBy,
+    Description,
 }
 
 impl Attr {
@@ -128,6 +129,7 @@ impl Attr {
             Attr::Seal => "seal",
             Attr::MarkedAt => "marked_at",
             Attr::MarkedBy => "marked_by",
+            Attr::Description => "description",
         }
     }
 }
@@ -211,6 +213,12 @@ impl From<NewItem<'_>> for RawItem {
                 text(secret.binding.into_string()),
             ),
         ]);
+        if let Some(description) = secret.description {
+            item.insert(
+                Attr::Description.name().to_owned(),
+                text(description.as_str().to_owned()),
+            );
+        }
         item
     }
 }
@@ -491,6 +499,7 @@ pub(super) fn recovery_key(org_id: &str, slot: RecoverySlot, name: &str) -> RawI
 /// when its previous value can be restored. Never a value, token, binding or digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretMetadata {
+    pub description: Option<String>,
     /// `None` only for an item written around the function without them.
     pub created_at: Option<String>,
     pub created_by: Option<String>,
@@ -517,6 +526,7 @@ impl SecretMetadata {
                     .ok()
             });
         Self {
+            description: text(Attr::Description),
             created_at: text(Attr::CreatedAt),
             created_by: text(Attr::CreatedBy),
             updated_at: text(Attr::UpdatedAt),

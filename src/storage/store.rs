@@ -24,7 +24,7 @@ use super::item::{RecoverySlot, SecretMetadata, Snapshot};
 use super::{StoreError, StoreSettings};
 use crate::config::TableName;
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{OrgId, SecretName};
+use crate::domain::{Description, OrgId, SecretName};
 
 /// The smallest sort key a secret can have: names start at U+0020 or above.
 #[cfg(feature = "lambda")]
@@ -53,6 +53,8 @@ pub struct NewSecret<'a> {
     pub binding: TokenBinding,
     /// The digest of the value, sealed into the change record.
     pub value: &'a ValueDigest,
+    /// What people are told the secret is for; never part of the secret.
+    pub description: Option<&'a Description>,
     /// The organization's limit (`MAX_SECRETS_PER_ORG`).
     pub max_secrets: u32,
 }

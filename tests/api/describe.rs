@@ -296,6 +296,7 @@ fn the_description_serializes_exactly_its_published_schema() {
     assert_eq!(published, required, "every field is always present");
     let name = SecretName::parse("n").unwrap();
     let metadata = SecretMetadata {
+        description: None,
         created_at: None,
         created_by: None,
         updated_at: None,
@@ -307,4 +308,229 @@ fn the_description_serializes_exactly_its_published_schema() {
     let body = serde_json::to_value(SecretDescription::of(&name, &metadata)).unwrap();
     let keys: BTreeSet<String> = body.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys, published);
+}
+
+/// The description describe shows for `org`/`name`.
+async fn described(app: &TestApp, org: &str, name: &str) -> Value {
+    let answer = app.call(&describe_event(org, "READ", name)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json["description"].clone()
+}
+
+fn body_with_description(name: Option<&str>, value: &str, description: Value) -> String {
+    let mut body = serde_json::json!({ "secret_value": value, "description": description });
+    if let Some(name) = name {
+        body["secret_name"] = Value::String(name.to_owned());
+    }
+    body.to_string()
+}
+
+/// A description is set by a create, kept by an update that says nothing of it, replaced
+/// or removed (`null`, `""`) by one that does, and left alone by a restore of the previous
+/// value; describe shows it. The provisioning example's description is kept too.
+#[tokio::test]
+async fn a_description_is_set_kept_replaced_and_removed() {
+    let app = fresh_app().await;
+    let org = "org_acme";
+    let created = app
+        .create(
+            org,
+            "ADMIN",
+            &body_with_description(
+                Some("k"),
+                "v1",
+                "For the \u{1F468}\u{200D}\u{1F469} team\n\tline two".into(),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        described(&app, org, "k").await,
+        "For the \u{1F468}\u{200D}\u{1F469} team\n\tline two"
+    );
+
+    let steps: [(&str, String, Value); 5] = [
+        (
+            "an update that says nothing of it keeps it",
+            update_body("v2"),
+            "For the \u{1F468}\u{200D}\u{1F469} team\n\tline two".into(),
+        ),
+        (
+            "a string replaces it",
+            body_with_description(None, "v3", "Rotated by the billing job".into()),
+            "Rotated by the billing job".into(),
+        ),
+        (
+            "null removes it",
+            body_with_description(None, "v4", Value::Null),
+            Value::Null,
+        ),
+        (
+            "a string sets it again",
+            body_with_description(None, "v5", "Back again".into()),
+            "Back again".into(),
+        ),
+        (
+            "the empty string removes it",
+            body_with_description(None, "v6", "".into()),
+            Value::Null,
+        ),
+    ];
+    for (step, body, expected) in steps {
+        let answer = app.update(org, "ADMIN", "k", &body).await;
+        assert_eq!(answer.status, 200, "{step}: {}", answer.text);
+        assert_eq!(described(&app, org, "k").await, expected, "{step}");
+    }
+    let item = app.stored_item(org, "k").await.expect("item");
+    assert!(
+        !item.contains_key("description"),
+        "removed, not stored empty"
+    );
+
+    assert_eq!(
+        app.update(
+            org,
+            "ADMIN",
+            "k",
+            &body_with_description(None, "v7", "Current".into())
+        )
+        .await
+        .status,
+        200
+    );
+    let restored = app.restore(org, "ADMIN", "k", Some("previous")).await;
+    assert_eq!(restored.status, 200, "{}", restored.text);
+    assert_eq!(app.stored_value(org, "k").await, "v6");
+    assert_eq!(
+        described(&app, org, "k").await,
+        "Current",
+        "a description is not a value"
+    );
+
+    let provisioning = app.call(&sample_event("provisioning-create.json")).await;
+    assert_eq!(provisioning.status, 201, "{}", provisioning.text);
+    assert_eq!(
+        described(&app, org, "webhook_signing_secret").await,
+        "Signs webhooks sent to Acme"
+    );
+}
+
+/// Descriptions the rule refuses, on create and on update: 422 at `["body", "description"]`,
+/// nothing written, and the message never quotes the text.
+#[tokio::test]
+async fn descriptions_the_rule_refuses_are_422_and_change_nothing() {
+    let app = fresh_app().await;
+    app.seed("o", "k", "v1").await;
+    let long = format!("{CANARY}{}", "x".repeat(2049 - CANARY.len()));
+    let at_limit = "y".repeat(2048);
+    let refused: [(&str, Value, &str); 5] = [
+        ("2049 characters", long.clone().into(), "string_too_long"),
+        (
+            "a bell",
+            format!("{CANARY}\u{7}").into(),
+            "string_pattern_mismatch",
+        ),
+        (
+            "a carriage return",
+            format!("{CANARY}\r\n").into(),
+            "string_pattern_mismatch",
+        ),
+        ("a number", 7.into(), "string_type"),
+        (
+            "an object",
+            serde_json::json!({ "text": CANARY }),
+            "string_type",
+        ),
+    ];
+    for (case, description, kind) in refused {
+        for answer in [
+            app.create(
+                "o",
+                "ADMIN",
+                &body_with_description(Some("new"), "v", description.clone()),
+            )
+            .await,
+            app.update(
+                "o",
+                "ADMIN",
+                "k",
+                &body_with_description(None, "v2", description.clone()),
+            )
+            .await,
+        ] {
+            assert_eq!(answer.status, 422, "{case}: {}", answer.text);
+            let issue = &answer.json["detail"][0];
+            assert_eq!(
+                issue["loc"],
+                serde_json::json!(["body", "description"]),
+                "{case}"
+            );
+            assert_eq!(issue["type"], kind, "{case}");
+            assert!(!answer.text.contains(CANARY), "{case}: the text quoted");
+        }
+    }
+    assert!(app.stored_item("o", "new").await.is_none());
+    assert_eq!(app.stored_value("o", "k").await, "v1");
+    let accepted = app
+        .create(
+            "o",
+            "ADMIN",
+            &body_with_description(Some("at_limit"), "v", at_limit.into()),
+        )
+        .await;
+    assert_eq!(
+        accepted.status, 201,
+        "2048 characters fit: {}",
+        accepted.text
+    );
+}
+
+/// The same request sent again is the same only with the same description: a keyed create
+/// or a repeated request id with another description is refused, nothing written.
+#[tokio::test]
+async fn a_resend_must_say_the_same_of_the_description() {
+    let app = fresh_app().await;
+    let org = "org_acme";
+    let first = body_with_description(Some("k"), "v", "first".into());
+    assert_eq!(
+        app.create_keyed(org, "ADMIN", &first, "key-1").await.status,
+        201
+    );
+    let again = app.create_keyed(org, "ADMIN", &first, "key-1").await;
+    assert_eq!(again.status, 201, "the same request: {}", again.text);
+    let other = body_with_description(Some("k"), "v", "second".into());
+    let reused = app.create_keyed(org, "ADMIN", &other, "key-1").await;
+    assert_eq!(reused.status, 409, "{}", reused.text);
+    assert_eq!(reused.json["error"]["code"], "idempotency_key_reused");
+    let bare = app
+        .create_keyed(org, "ADMIN", &create_body("k", "v"), "key-1")
+        .await;
+    assert_eq!(
+        bare.status, 409,
+        "no description is another request: {}",
+        bare.text
+    );
+
+    let update = with_header(
+        op_event(
+            "PUT",
+            "/k",
+            org,
+            "ADMIN",
+            Some(&body_with_description(None, "v2", "new".into())),
+        ),
+        "idempotency-key",
+        "key-2",
+    );
+    assert_eq!(app.call(&update).await.status, 200);
+    assert_eq!(app.call(&update).await.status, 200, "resent");
+    let mut changed = update.clone();
+    changed["body"] = Value::String(body_with_description(None, "v2", Value::Null).to_string());
+    let refused = app.call(&changed).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    let described = app.call(&describe_event(org, "READ", "k")).await;
+    assert_eq!(
+        described.json["description"], "new",
+        "nothing written by the refusals"
+    );
 }
