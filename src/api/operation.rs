@@ -11,6 +11,8 @@ const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
 const ITEM_METHODS: &[&str] = &["DELETE", "GET", "PUT"];
 const RESTORE_METHODS: &[&str] = &["POST"];
 const RESTORE_SUFFIX: &str = "/restore";
+/// The list's query parameter that picks live (the default) or deleted secrets.
+pub(crate) const STATE_PARAMETER: &str = "state";
 
 /// One of the six operations, with the raw (still percent-encoded) path segment that
 /// names the secret for the item operations. The segment is parsed into a `SecretName`
@@ -18,6 +20,8 @@ const RESTORE_SUFFIX: &str = "/restore";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation<'a> {
     List,
+    /// `GET .../secrets?state=deleted`: the deleted secrets that can still be restored.
+    ListDeleted,
     Create,
     /// `GET .../secrets/{secret_name}`: who made and changed it, when; never its value.
     Describe(&'a str),
@@ -66,6 +70,23 @@ impl<'a> Operation<'a> {
         }
     }
 
+    /// A list that asks for the deleted secrets (`?state=deleted`, from either query field)
+    /// is an operation of its own: it needs ADMIN. Any other `state` stays a list, which
+    /// judges it after authorization, so a 401 or 403 never depends on the query.
+    pub(crate) fn with_query(self, request: &lambda_http::Request) -> Self {
+        match self {
+            Operation::List
+                if matches!(
+                    crate::event::query_values(request, STATE_PARAMETER).as_deref(),
+                    Ok(["deleted"])
+                ) =>
+            {
+                Operation::ListDeleted
+            }
+            other => other,
+        }
+    }
+
     /// Whether `path` names one of our routes as it is (used to tell a stage prefix from
     /// a path that only looks like one).
     pub(crate) fn is_our_path(path: &str) -> bool {
@@ -80,6 +101,7 @@ impl<'a> Operation<'a> {
         match self {
             Operation::Create => "create_secret",
             Operation::List => "list_secrets",
+            Operation::ListDeleted => "list_deleted_secrets",
             Operation::Describe(_) => "describe_secret",
             Operation::Update(_) => "update_secret",
             Operation::Delete(_) => "delete_secret",
@@ -93,6 +115,7 @@ impl<'a> Operation<'a> {
         match self {
             Operation::List | Operation::Describe(_) => Permission::Read,
             Operation::Create
+            | Operation::ListDeleted
             | Operation::Update(_)
             | Operation::Delete(_)
             | Operation::Restore(_) => Permission::Admin,

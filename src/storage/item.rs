@@ -495,6 +495,49 @@ pub(super) fn recovery_key(org_id: &str, slot: RecoverySlot, name: &str) -> RawI
     )
 }
 
+/// The partition and sort-key prefix under which `org_id`'s copies of `slot` are kept.
+pub(super) fn recovery_prefix(org_id: &str, slot: RecoverySlot) -> (String, &'static str) {
+    (
+        format!("{RECOVERY_PARTITION_PREFIX}{org_id}"),
+        slot.prefix(),
+    )
+}
+
+/// A deleted secret that can still be restored: never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedSecret {
+    pub secret_name: String,
+    pub deleted_at: Option<String>,
+    pub deleted_by: Option<String>,
+    /// RFC 3339: a restore can bring it back until then.
+    pub restorable_until: String,
+}
+
+impl DeletedSecret {
+    /// The deleted copy `item` as listed, if it is one and still recoverable at `now_epoch`.
+    pub(super) fn of(item: RawItem, now_epoch: i64) -> Option<Self> {
+        let (_, sort) = primary_key(&item)?;
+        let secret_name = sort
+            .strip_prefix(RecoverySlot::Deleted.prefix())?
+            .to_owned();
+        let copy = Snapshot::from(item);
+        if !copy.is_recoverable(now_epoch) {
+            return None;
+        }
+        let restorable_until = copy.expires_at().and_then(|at| {
+            aws_sdk_dynamodb::primitives::DateTime::from_secs(at)
+                .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
+                .ok()
+        })?;
+        Some(Self {
+            secret_name,
+            deleted_at: copy.string(Attr::RemovedAt.name()).map(str::to_owned),
+            deleted_by: copy.string(Attr::RemovedBy.name()).map(str::to_owned),
+            restorable_until,
+        })
+    }
+}
+
 /// What describe shows of a secret: who made, changed and restored it and when, and until
 /// when its previous value can be restored. Never a value, token, binding or digest.
 #[derive(Debug, Clone, PartialEq, Eq)]

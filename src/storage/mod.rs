@@ -26,7 +26,7 @@ pub use change::{Change, ChangeOp, Identity, RecordProblem, ValueDigest, REPLAY_
 pub use client::StoreSettings;
 pub use error::StoreError;
 pub use item::{
-    ItemKey, ItemPlace, RecoverySlot, SecretMetadata, BINDINGS_MARKER_PARTITION,
+    DeletedSecret, ItemKey, ItemPlace, RecoverySlot, SecretMetadata, BINDINGS_MARKER_PARTITION,
     BINDINGS_MARKER_SORT_KEY, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE,
 };
 pub use lifecycle::{DeleteOutcome, NewValue, RestoreOutcome, RestorePolicy, UpdateOutcome};

@@ -20,7 +20,7 @@ use super::client::dynamodb_client;
 use super::error::classify;
 use super::item::{self, key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
 #[cfg(feature = "lambda")]
-use super::item::{RecoverySlot, SecretMetadata, Snapshot};
+use super::item::{DeletedSecret, RecoverySlot, SecretMetadata, Snapshot};
 use super::{StoreError, StoreSettings};
 use crate::config::TableName;
 use crate::crypto::{EncryptedValue, TokenBinding};
@@ -412,6 +412,41 @@ impl SecretStore {
             previous.as_ref(),
             now.epoch,
         )))
+    }
+
+    /// The organization's deleted secrets that can still be restored, sorted by name: every
+    /// page of its deleted copies (consistent reads), those past their window left out.
+    #[cfg(feature = "lambda")]
+    pub(crate) async fn list_deleted(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Vec<DeletedSecret>, StoreError> {
+        let (partition, prefix) = item::recovery_prefix(org_id.as_str(), RecoverySlot::Deleted);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(self.table.as_str())
+            .key_condition_expression("#org = :partition AND begins_with(#name, :prefix)")
+            .expression_attribute_names("#org", Attr::OrgId.name())
+            .expression_attribute_names("#name", Attr::SecretName.name())
+            .expression_attribute_values(":partition", AttributeValue::S(partition))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let now = Now::get()?;
+        let mut deleted = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| classify(&err))?;
+            deleted.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|item| DeletedSecret::of(item, now.epoch)),
+            );
+        }
+        deleted.sort_unstable_by(|a, b| a.secret_name.cmp(&b.secret_name));
+        Ok(deleted)
     }
 
     /// Every secret name of one organization, sorted; follows all pages of the query with

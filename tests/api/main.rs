@@ -17,6 +17,7 @@ mod fernet_vectors;
 mod hardening;
 mod lambda_binary;
 mod lifecycle;
+mod list_deleted;
 mod openapi;
 mod provisioning_example;
 mod python_interop;
