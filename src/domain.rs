@@ -115,6 +115,62 @@ impl fmt::Debug for SecretName {
     }
 }
 
+/// A secret's description: plain text for people, up to 2,048 characters (AWS Secrets
+/// Manager's limit), not empty, with no control characters but tab and line feed (they
+/// would corrupt the consoles and log viewers it is shown in). Never part of the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Description(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DescriptionError {
+    #[error("String should have at most {max} characters")]
+    TooLong { max: usize },
+    #[error("String should not contain control characters other than tab and line feed")]
+    ControlCharacter,
+}
+
+impl Description {
+    pub const MAX_CHARS: usize = 2048;
+
+    /// `None` for the empty string: no description.
+    pub fn parse(raw: String) -> Result<Option<Self>, DescriptionError> {
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(DescriptionError::TooLong {
+                max: Self::MAX_CHARS,
+            });
+        }
+        if raw
+            .chars()
+            .any(|c| c.is_control() && c != '\t' && c != '\n')
+        {
+            return Err(DescriptionError::ControlCharacter);
+        }
+        Ok(Some(Self(raw)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Description {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Description({} characters)", self.0.chars().count())
+    }
+}
+
+/// What a request does to a secret's description: an update that says nothing of it keeps
+/// it; `null` or `""` removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DescriptionChange {
+    Keep,
+    Remove,
+    Set(Description),
+}
+
 /// The organization a request acts for; it only ever comes from authorizer claims.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct OrgId(String);

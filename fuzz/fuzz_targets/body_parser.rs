@@ -13,9 +13,15 @@ fuzz_target!(|data: &[u8]| {
         assert!(!name.is_empty() && name.chars().count() <= 100);
         assert!(!name.chars().any(char::is_control));
         assert!(request.value.len_bytes() >= 1 && request.value.len_bytes() <= 64);
+        if let Some(description) = &request.description {
+            assert_description(description.as_str());
+        }
     }
-    if let Ok(value) = parse_update_body(data, 64) {
-        assert!(value.len_bytes() >= 1 && value.len_bytes() <= 64);
+    if let Ok(request) = parse_update_body(data, 64) {
+        assert!(request.value.len_bytes() >= 1 && request.value.len_bytes() <= 64);
+        if let org_secrets::domain::DescriptionChange::Set(description) = &request.description {
+            assert_description(description.as_str());
+        }
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(name) = parse_path_name(text) {
@@ -27,3 +33,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = require_json(Some(data));
 });
+
+fn assert_description(text: &str) {
+    assert!(!text.is_empty() && text.chars().count() <= 2048);
+    assert!(!text.chars().any(|c| c.is_control() && c != '\t' && c != '\n'));
+}

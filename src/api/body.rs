@@ -4,7 +4,10 @@ use lambda_http::Request;
 use serde_json::Value;
 
 use super::error::{ApiError, LocPart, ValidationIssue};
-use crate::domain::{IdempotencyKey, SecretName, SecretNameError, SecretValue, SecretValueError};
+use crate::domain::{
+    Description, DescriptionChange, DescriptionError, IdempotencyKey, SecretName, SecretNameError,
+    SecretValue, SecretValueError,
+};
 use crate::event::{self, QueryConflict};
 use crate::storage::RecoverySlot;
 
@@ -13,14 +16,23 @@ use crate::storage::RecoverySlot;
 pub struct CreateSecretRequest {
     pub name: SecretName,
     pub value: SecretValue,
+    pub description: Option<Description>,
+}
+
+/// An update request that passed validation.
+#[derive(Debug)]
+pub struct UpdateSecretRequest {
+    pub value: SecretValue,
+    pub description: DescriptionChange,
 }
 
 const SECRET_NAME: &str = "secret_name";
 const SECRET_VALUE: &str = "secret_value";
+const DESCRIPTION: &str = "description";
 
-/// Parses a create body. Unknown fields (the contract's own examples carry
-/// `description`) are ignored, and so is any `org_id`: the organization comes from claims.
-/// Problems are reported FastAPI-style, one entry each, and never quote the input.
+/// Parses a create body. Unknown fields are ignored, and so is any `org_id`: the
+/// organization comes from claims. Problems are reported FastAPI-style, one entry each, and
+/// never quote the input.
 pub fn parse_create_body(
     body: &[u8],
     max_value_bytes: usize,
@@ -29,20 +41,65 @@ pub fn parse_create_body(
     let mut issues = Vec::new();
     let name = take_name(&mut fields, &mut issues);
     let value = take_value(&mut fields, max_value_bytes, &mut issues);
-    match (name, value) {
-        // Both parsed means no issue was recorded.
-        (Some(name), Some(value)) => Ok(CreateSecretRequest { name, value }),
+    let description = take_description(&mut fields, &mut issues);
+    match (name, value, description) {
+        // All parsed means no issue was recorded.
+        (Some(name), Some(value), Some(description)) => Ok(CreateSecretRequest {
+            name,
+            value,
+            description: match description {
+                DescriptionChange::Set(description) => Some(description),
+                DescriptionChange::Keep | DescriptionChange::Remove => None,
+            },
+        }),
         _ => Err(ApiError::Validation(issues)),
     }
 }
 
-/// Parses an update body: `{"secret_value"}`; the name comes from the path.
-pub fn parse_update_body(body: &[u8], max_value_bytes: usize) -> Result<SecretValue, ApiError> {
+/// Parses an update body: `{"secret_value", "description"?}`; the name comes from the path.
+pub fn parse_update_body(
+    body: &[u8],
+    max_value_bytes: usize,
+) -> Result<UpdateSecretRequest, ApiError> {
     let mut fields = parse_object(body)?;
     let mut issues = Vec::new();
-    match take_value(&mut fields, max_value_bytes, &mut issues) {
-        Some(value) => Ok(value),
+    let value = take_value(&mut fields, max_value_bytes, &mut issues);
+    let description = take_description(&mut fields, &mut issues);
+    match (value, description) {
+        (Some(value), Some(description)) => Ok(UpdateSecretRequest { value, description }),
         _ => Err(ApiError::Validation(issues)),
+    }
+}
+
+/// The optional `description`: absent keeps it, `null` or `""` removes it, a string sets it.
+fn take_description(
+    fields: &mut serde_json::Map<String, Value>,
+    issues: &mut Vec<ValidationIssue>,
+) -> Option<DescriptionChange> {
+    let raw = match fields.remove(DESCRIPTION) {
+        None => return Some(DescriptionChange::Keep),
+        Some(Value::Null) => return Some(DescriptionChange::Remove),
+        Some(Value::String(text)) => text,
+        Some(_) => {
+            issues.push(ValidationIssue::field(
+                DESCRIPTION,
+                "Input should be a valid string".to_owned(),
+                "string_type",
+            ));
+            return None;
+        }
+    };
+    match Description::parse(raw) {
+        Ok(Some(description)) => Some(DescriptionChange::Set(description)),
+        Ok(None) => Some(DescriptionChange::Remove),
+        Err(err) => {
+            let kind = match err {
+                DescriptionError::TooLong { .. } => "string_too_long",
+                DescriptionError::ControlCharacter => "string_pattern_mismatch",
+            };
+            issues.push(ValidationIssue::field(DESCRIPTION, err.to_string(), kind));
+            None
+        }
     }
 }
 

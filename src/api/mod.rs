@@ -54,6 +54,8 @@ pub(crate) enum Outcome {
     /// A client's retry with the same Idempotency-Key and value.
     IdempotentReplay,
     Listed,
+    ListedDeleted,
+    Described,
     Updated,
     /// The same update request again, after its write had happened: nothing written.
     UpdatedOnRetry,
@@ -74,6 +76,8 @@ impl Outcome {
             Outcome::CreatedOnRetry => "created_on_retry",
             Outcome::IdempotentReplay => "idempotent_replay",
             Outcome::Listed => "listed",
+            Outcome::ListedDeleted => "listed_deleted",
+            Outcome::Described => "described",
             Outcome::Updated => "updated",
             Outcome::UpdatedOnRetry => "updated_on_retry",
             Outcome::Deleted => "deleted",
@@ -254,12 +258,14 @@ impl App {
         let path = resource_path(request);
         // Method and path only: the body is never logged, at any level.
         tracing::trace!(method = %request.method(), path, "routing request");
-        let operation = Operation::from_request(path, request.method())?;
+        let operation = Operation::from_request(path, request.method())?.with_query(request);
         audit.operation = Some(operation.name());
         let ctx =
             RequestContext::authorize(self, request, caller, request_id, (&operation, audit))?;
         match operation {
             Operation::List => routes::list::handle(&ctx).await,
+            Operation::ListDeleted => routes::list::handle_deleted(&ctx).await,
+            Operation::Describe(segment) => routes::describe::handle(&ctx, segment, audit).await,
             Operation::Create => routes::create::handle(&ctx, audit).await,
             Operation::Update(segment) => routes::update::handle(&ctx, segment, audit).await,
             Operation::Delete(segment) => routes::delete::handle(&ctx, segment, audit).await,
@@ -493,6 +499,8 @@ mod tests {
             (Outcome::CreatedOnRetry, "created_on_retry"),
             (Outcome::IdempotentReplay, "idempotent_replay"),
             (Outcome::Listed, "listed"),
+            (Outcome::ListedDeleted, "listed_deleted"),
+            (Outcome::Described, "described"),
             (Outcome::Updated, "updated"),
             (Outcome::Deleted, "deleted"),
             (Outcome::Failed("NotFoundError"), "NotFoundError"),

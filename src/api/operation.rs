@@ -8,17 +8,23 @@ use crate::auth::Permission;
 
 pub(crate) const SECRETS_PATH: &str = "/v1/organizations/secrets";
 const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
-const ITEM_METHODS: &[&str] = &["DELETE", "PUT"];
+const ITEM_METHODS: &[&str] = &["DELETE", "GET", "PUT"];
 const RESTORE_METHODS: &[&str] = &["POST"];
 const RESTORE_SUFFIX: &str = "/restore";
+/// The list's query parameter that picks live (the default) or deleted secrets.
+pub(crate) const STATE_PARAMETER: &str = "state";
 
-/// One of the five operations, with the raw (still percent-encoded) path segment that
+/// One of the six operations, with the raw (still percent-encoded) path segment that
 /// names the secret for the item operations. The segment is parsed into a `SecretName`
 /// only after authorization, so that a 401 or 403 never depends on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Operation<'a> {
     List,
+    /// `GET .../secrets?state=deleted`: the deleted secrets that can still be restored.
+    ListDeleted,
     Create,
+    /// `GET .../secrets/{secret_name}`: who made and changed it, when; never its value.
+    Describe(&'a str),
     Update(&'a str),
     Delete(&'a str),
     /// `POST .../secrets/{secret_name}/restore`: bring back a deleted or previous value.
@@ -55,11 +61,29 @@ impl<'a> Operation<'a> {
         }
         let segment = single(rest).ok_or(ApiError::RouteNotFound)?;
         match *method {
+            Method::GET => Ok(Operation::Describe(segment)),
             Method::PUT => Ok(Operation::Update(segment)),
             Method::DELETE => Ok(Operation::Delete(segment)),
             _ => Err(ApiError::MethodNotAllowed {
                 allow: ITEM_METHODS,
             }),
+        }
+    }
+
+    /// A list that asks for the deleted secrets (`?state=deleted`, from either query field)
+    /// is an operation of its own: it needs ADMIN. Any other `state` stays a list, which
+    /// judges it after authorization, so a 401 or 403 never depends on the query.
+    pub(crate) fn with_query(self, request: &lambda_http::Request) -> Self {
+        match self {
+            Operation::List
+                if matches!(
+                    crate::event::query_values(request, STATE_PARAMETER).as_deref(),
+                    Ok(["deleted"])
+                ) =>
+            {
+                Operation::ListDeleted
+            }
+            other => other,
         }
     }
 
@@ -77,6 +101,8 @@ impl<'a> Operation<'a> {
         match self {
             Operation::Create => "create_secret",
             Operation::List => "list_secrets",
+            Operation::ListDeleted => "list_deleted_secrets",
+            Operation::Describe(_) => "describe_secret",
             Operation::Update(_) => "update_secret",
             Operation::Delete(_) => "delete_secret",
             Operation::Restore(_) => "restore_secret",
@@ -87,8 +113,9 @@ impl<'a> Operation<'a> {
     /// ADMIN, and restore writes a value back, so ADMIN as well.
     pub(crate) fn required_permission(self) -> Permission {
         match self {
-            Operation::List => Permission::Read,
+            Operation::List | Operation::Describe(_) => Permission::Read,
             Operation::Create
+            | Operation::ListDeleted
             | Operation::Update(_)
             | Operation::Delete(_)
             | Operation::Restore(_) => Permission::Admin,
@@ -110,15 +137,16 @@ mod tests {
         let collection = "/v1/organizations/secrets";
         let item = "/v1/organizations/secrets/a%20b";
         let restore = "/v1/organizations/secrets/a%20b/restore";
-        let cases: [(&str, Method, Result<Operation<'_>, &str>); 21] = [
+        let cases: [(&str, Method, Result<Operation<'_>, &str>); 22] = [
             (collection, Method::GET, Ok(Operation::List)),
             (collection, Method::POST, Ok(Operation::Create)),
             (item, Method::PUT, Ok(Operation::Update("a%20b"))),
             (item, Method::DELETE, Ok(Operation::Delete("a%20b"))),
             (collection, Method::PATCH, Err("GET, POST")),
             (collection, Method::DELETE, Err("GET, POST")),
-            (item, Method::POST, Err("DELETE, PUT")),
-            (item, Method::GET, Err("DELETE, PUT")),
+            (item, Method::GET, Ok(Operation::Describe("a%20b"))),
+            (item, Method::POST, Err("DELETE, GET, PUT")),
+            (item, Method::PATCH, Err("DELETE, GET, PUT")),
             ("/v1/organizations/secrets/", Method::PUT, Err("404")),
             ("/v1/organizations/secrets/a/b", Method::PUT, Err("404")),
             ("/v1/organizations/secretsx", Method::GET, Err("404")),

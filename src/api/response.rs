@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::SecretName;
+use crate::storage::{DeletedSecret, SecretMetadata};
 
 /// The answer to a create, update, delete or restore: the flag of the operation that
 /// happened is `true`, the other published ones are `null`. `restored` is not one of the
@@ -69,6 +70,70 @@ impl<'a> SecretResponse<'a> {
 pub struct SecretListResponse<'a> {
     pub count: usize,
     pub secrets: &'a [String],
+}
+
+/// The answer to a list of deleted secrets (`?state=deleted`): those that can still be
+/// restored, sorted by name, and how many there are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeletedSecretListResponse<'a> {
+    pub count: usize,
+    pub deleted: Vec<DeletedSecretEntry<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeletedSecretEntry<'a> {
+    pub deleted_at: Option<&'a str>,
+    pub deleted_by: Option<&'a str>,
+    pub restorable_until: &'a str,
+    pub secret_name: &'a str,
+}
+
+impl<'a> DeletedSecretListResponse<'a> {
+    pub fn of(deleted: &'a [DeletedSecret]) -> Self {
+        Self {
+            count: deleted.len(),
+            deleted: deleted
+                .iter()
+                .map(|secret| DeletedSecretEntry {
+                    deleted_at: secret.deleted_at.as_deref(),
+                    deleted_by: secret.deleted_by.as_deref(),
+                    restorable_until: &secret.restorable_until,
+                    secret_name: &secret.secret_name,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The answer to a describe: the secret's history in brief, never its value. A field the
+/// item does not have (never updated, never restored, no previous value) is `null`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretDescription<'a> {
+    pub created_at: Option<&'a str>,
+    pub created_by: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub previous_restorable_until: Option<&'a str>,
+    pub restored_at: Option<&'a str>,
+    pub restored_by: Option<&'a str>,
+    pub secret_name: &'a str,
+    pub updated_at: Option<&'a str>,
+    pub updated_by: Option<&'a str>,
+}
+
+impl<'a> SecretDescription<'a> {
+    pub fn of(name: &'a SecretName, metadata: &'a SecretMetadata) -> Self {
+        Self {
+            created_at: metadata.created_at.as_deref(),
+            created_by: metadata.created_by.as_deref(),
+            description: metadata.description.as_deref(),
+            previous_restorable_until: metadata.previous_restorable_until.as_deref(),
+            restored_at: metadata.restored_at.as_deref(),
+            restored_by: metadata.restored_by.as_deref(),
+            secret_name: name.as_str(),
+            updated_at: metadata.updated_at.as_deref(),
+            updated_by: metadata.updated_by.as_deref(),
+        }
+    }
 }
 
 /// The published error envelope (every error but 422, whose body is FastAPI's).

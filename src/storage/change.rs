@@ -25,7 +25,9 @@ use subtle::ConstantTimeEq;
 
 use super::item::{change_record_key, primary_key, RawItem, RecordAttributes};
 use crate::crypto::Cipher;
-use crate::domain::{Actor, IdempotencyKey, OrgId, RequestId, SecretName, SecretValue};
+use crate::domain::{
+    Actor, DescriptionChange, IdempotencyKey, OrgId, RequestId, SecretName, SecretValue,
+};
 
 /// How long a request is recognised when sent again: 24 hours, like AWS Powertools'
 /// idempotency default and Stripe's keys. After that its identity may name a new request.
@@ -119,8 +121,37 @@ impl Identity<'_> {
 pub struct ValueDigest([u8; 32]);
 
 impl ValueDigest {
-    pub fn of(org_id: &OrgId, name: &SecretName, value: &SecretValue) -> Self {
+    /// The digest of a create or update of `name` to `value`, with what it does to the
+    /// description: the same request sent again must say the same of both.
+    pub fn of(
+        org_id: &OrgId,
+        name: &SecretName,
+        value: &SecretValue,
+        description: &DescriptionChange,
+    ) -> Self {
         let mut hasher = Sha256::new();
+        if *description != DescriptionChange::Keep {
+            // Its own domain: a length prefix never starts with 0xff (lengths are far below
+            // 2^24), so no digest of the form below can equal one of this form.
+            hasher.update(DESCRIBED_DIGEST_TAG);
+            for part in [org_id.as_str(), name.as_str()] {
+                hasher.update(length_prefix(part.len()));
+                hasher.update(part.as_bytes());
+            }
+            hasher.update(length_prefix(value.expose_bytes().len()));
+            hasher.update(value.expose_bytes());
+            match description {
+                DescriptionChange::Set(text) => {
+                    hasher.update([1]);
+                    hasher.update(length_prefix(text.as_str().len()));
+                    hasher.update(text.as_str().as_bytes());
+                }
+                DescriptionChange::Remove | DescriptionChange::Keep => hasher.update([0]),
+            }
+            return Self(hasher.finalize().into());
+        }
+        // A request that leaves the description alone: the digest records written before
+        // descriptions existed hold, so their resends are still recognised.
         for part in [org_id.as_str(), name.as_str()] {
             hasher.update(length_prefix(part.len()));
             hasher.update(part.as_bytes());
@@ -129,6 +160,9 @@ impl ValueDigest {
         Self(hasher.finalize().into())
     }
 }
+
+/// Starts the digest of a request that sets or removes a description.
+const DESCRIBED_DIGEST_TAG: &[u8] = b"\xffdescribed/v1";
 
 impl std::fmt::Debug for ValueDigest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -484,6 +518,7 @@ mod tests {
             &OrgId::parse("org_a").unwrap(),
             &SecretName::parse("n").unwrap(),
             &SecretValue::parse(value.to_owned(), 64).unwrap(),
+            &DescriptionChange::Keep,
         )
     }
 

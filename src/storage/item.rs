@@ -98,6 +98,7 @@ pub(super) enum Attr {
     Seal,
     MarkedAt,
     MarkedBy,
+    Description,
 }
 
 impl Attr {
@@ -128,6 +129,7 @@ impl Attr {
             Attr::Seal => "seal",
             Attr::MarkedAt => "marked_at",
             Attr::MarkedBy => "marked_by",
+            Attr::Description => "description",
         }
     }
 }
@@ -211,6 +213,12 @@ impl From<NewItem<'_>> for RawItem {
                 text(secret.binding.into_string()),
             ),
         ]);
+        if let Some(description) = secret.description {
+            item.insert(
+                Attr::Description.name().to_owned(),
+                text(description.as_str().to_owned()),
+            );
+        }
         item
     }
 }
@@ -487,6 +495,92 @@ pub(super) fn recovery_key(org_id: &str, slot: RecoverySlot, name: &str) -> RawI
     )
 }
 
+/// The partition and sort-key prefix under which `org_id`'s copies of `slot` are kept.
+pub(super) fn recovery_prefix(org_id: &str, slot: RecoverySlot) -> (String, &'static str) {
+    (
+        format!("{RECOVERY_PARTITION_PREFIX}{org_id}"),
+        slot.prefix(),
+    )
+}
+
+/// A deleted secret that can still be restored: never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedSecret {
+    pub secret_name: String,
+    pub deleted_at: Option<String>,
+    pub deleted_by: Option<String>,
+    /// RFC 3339: a restore can bring it back until then.
+    pub restorable_until: String,
+}
+
+impl DeletedSecret {
+    /// The deleted copy `item` as listed, if it is one and still recoverable at `now_epoch`.
+    pub(super) fn of(item: RawItem, now_epoch: i64) -> Option<Self> {
+        let (_, sort) = primary_key(&item)?;
+        let secret_name = sort
+            .strip_prefix(RecoverySlot::Deleted.prefix())?
+            .to_owned();
+        let copy = Snapshot::from(item);
+        if !copy.is_recoverable(now_epoch) {
+            return None;
+        }
+        let restorable_until = copy.expires_at().and_then(|at| {
+            aws_sdk_dynamodb::primitives::DateTime::from_secs(at)
+                .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
+                .ok()
+        })?;
+        Some(Self {
+            secret_name,
+            deleted_at: copy.string(Attr::RemovedAt.name()).map(str::to_owned),
+            deleted_by: copy.string(Attr::RemovedBy.name()).map(str::to_owned),
+            restorable_until,
+        })
+    }
+}
+
+/// What describe shows of a secret: who made, changed and restored it and when, and until
+/// when its previous value can be restored. Never a value, token, binding or digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretMetadata {
+    pub description: Option<String>,
+    /// `None` only for an item written around the function without them.
+    pub created_at: Option<String>,
+    pub created_by: Option<String>,
+    pub updated_at: Option<String>,
+    pub updated_by: Option<String>,
+    pub restored_at: Option<String>,
+    pub restored_by: Option<String>,
+    /// Until when (RFC 3339) the previous value, the one the last update or restore of the
+    /// previous value replaced, can be restored. `None`: there is none.
+    pub previous_restorable_until: Option<String>,
+}
+
+impl SecretMetadata {
+    /// The live item's metadata, with its previous copy if that is still this secret's
+    /// and recoverable at `now_epoch` (as a restore of the previous value would judge it).
+    pub(super) fn of(live: &Snapshot, previous: Option<&Snapshot>, now_epoch: i64) -> Self {
+        let text = |attr: Attr| live.string(attr.name()).map(str::to_owned);
+        let previous_restorable_until = previous
+            .filter(|copy| copy.is_recoverable(now_epoch) && copy.same_secret_as(live))
+            .and_then(Snapshot::expires_at)
+            .and_then(|at| {
+                aws_sdk_dynamodb::primitives::DateTime::from_secs(at)
+                    .fmt(aws_sdk_dynamodb::primitives::DateTimeFormat::DateTime)
+                    .ok()
+            });
+        Self {
+            description: text(Attr::Description),
+            created_at: text(Attr::CreatedAt),
+            created_by: text(Attr::CreatedBy),
+            updated_at: text(Attr::UpdatedAt),
+            updated_by: text(Attr::UpdatedBy),
+            restored_at: text(Attr::RestoredAt),
+            restored_by: text(Attr::RestoredBy),
+            previous_restorable_until,
+        }
+    }
+}
+
 /// Who removed a value from the live item, and until when its copy is kept.
 pub(super) struct Removal<'a> {
     pub(super) at: &'a str,
@@ -558,14 +652,17 @@ impl Snapshot {
         }
     }
 
-    /// `expires_at` is still ahead (DynamoDB's TTL removes items some time after it).
-    pub(super) fn is_recoverable(&self, now_epoch: i64) -> bool {
-        let expires_at = self
-            .0
+    /// A recovery copy's `expires_at` (Unix seconds), if it is a number.
+    fn expires_at(&self) -> Option<i64> {
+        self.0
             .get(Attr::ExpiresAt.name())
             .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok());
-        self.encrypted_value().is_some() && expires_at.is_some_and(|at| at > now_epoch)
+            .and_then(|n| n.parse::<i64>().ok())
+    }
+
+    /// `expires_at` is still ahead (DynamoDB's TTL removes items some time after it).
+    pub(super) fn is_recoverable(&self, now_epoch: i64) -> bool {
+        self.encrypted_value().is_some() && self.expires_at().is_some_and(|at| at > now_epoch)
     }
 
     /// A previous value belongs to the live secret only if that secret is the same one

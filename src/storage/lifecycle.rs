@@ -18,17 +18,19 @@ use super::item::{key, recovery_key, Attr, RawItem, RecoverySlot, Removal, Resto
 use super::store::{Committed, Now, Resend};
 use super::{SecretStore, StoreError};
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{Actor, RecoveryWindow, SecretName};
+use crate::domain::{Actor, DescriptionChange, RecoveryWindow, SecretName};
 
 /// How often an operation reads and tries again after another writer changed the item
 /// between its read and its write. Each attempt is itself retried on transaction conflicts.
 const CHANGE_ATTEMPTS: u32 = 4;
 
-/// A value about to be written: its token and the token's binding to the secret.
+/// An update's new value: its token, the token's binding to the secret, and what the update
+/// does to the description.
 #[derive(Debug, Clone)]
-pub struct BoundToken {
+pub struct NewValue {
     pub token: EncryptedValue,
     pub binding: TokenBinding,
+    pub description: DescriptionChange,
 }
 
 /// How an update, delete or restore ended. `AlreadyDone`: this very request was made
@@ -142,6 +144,7 @@ impl SecretStore {
         item_key: RawItem,
         live: &Snapshot,
         value: (&str, &str),
+        description: &DescriptionChange,
         stamp: [(Attr, &str); 2],
     ) -> Result<TransactWriteItem, StoreError> {
         let (condition, mut values) = live.unchanged_condition();
@@ -149,11 +152,20 @@ impl SecretStore {
         let mut sets: Vec<(Attr, &str)> =
             vec![(Attr::EncryptedValue, token), (Attr::Binding, binding)];
         sets.extend(stamp);
+        let mut removals = vec!["#idem", "#ledger"];
+        match description {
+            DescriptionChange::Set(text) => sets.push((Attr::Description, text.as_str())),
+            DescriptionChange::Remove => removals.push("#description"),
+            DescriptionChange::Keep => {}
+        }
         let mut update = Update::builder()
             .table_name(self.table().as_str())
             .set_key(Some(item_key))
             .expression_attribute_names("#idem", Attr::IdempotencyKey.name())
             .expression_attribute_names("#ledger", Attr::LegacyChanges.name());
+        if *description == DescriptionChange::Remove {
+            update = update.expression_attribute_names("#description", Attr::Description.name());
+        }
         let mut assignments = Vec::new();
         for (index, (attr, value)) in sets.into_iter().enumerate() {
             assignments.push(format!("#set{index} = :set{index}"));
@@ -162,8 +174,9 @@ impl SecretStore {
         }
         let update = update
             .update_expression(format!(
-                "SET {} REMOVE #idem, #ledger",
-                assignments.join(", ")
+                "SET {} REMOVE {}",
+                assignments.join(", "),
+                removals.join(", ")
             ))
             .condition_expression(condition)
             .set_expression_attribute_values(Some(values))
@@ -199,7 +212,7 @@ impl SecretStore {
     pub async fn update(
         &self,
         name: &SecretName,
-        new: BoundToken,
+        new: NewValue,
         value: &ValueDigest,
         change: &Change<'_>,
         window: RecoveryWindow,
@@ -228,6 +241,7 @@ impl SecretStore {
                 live_key(),
                 &live,
                 (new.token.as_str(), new.binding.as_str()),
+                &new.description,
                 [
                     (Attr::UpdatedAt, &now.rfc3339),
                     (Attr::UpdatedBy, change.actor.as_str()),
@@ -465,6 +479,8 @@ impl SecretStore {
             live_key(),
             &live,
             (&token, &binding),
+            // A description says what the secret is for, not which value it holds.
+            &DescriptionChange::Keep,
             [
                 (Attr::RestoredAt, &now.rfc3339),
                 (Attr::RestoredBy, change.actor.as_str()),

@@ -26,8 +26,8 @@ pub use change::{Change, ChangeOp, Identity, RecordProblem, ValueDigest, REPLAY_
 pub use client::StoreSettings;
 pub use error::StoreError;
 pub use item::{
-    ItemKey, ItemPlace, RecoverySlot, BINDINGS_MARKER_PARTITION, BINDINGS_MARKER_SORT_KEY,
-    COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE,
+    DeletedSecret, ItemKey, ItemPlace, RecoverySlot, SecretMetadata, BINDINGS_MARKER_PARTITION,
+    BINDINGS_MARKER_SORT_KEY, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE,
 };
-pub use lifecycle::{BoundToken, DeleteOutcome, RestoreOutcome, RestorePolicy, UpdateOutcome};
+pub use lifecycle::{DeleteOutcome, NewValue, RestoreOutcome, RestorePolicy, UpdateOutcome};
 pub use store::{CreateOutcome, Found, NewSecret, SecretStore, StoredSecret, WARM_UP_TIMEOUT};

@@ -19,10 +19,12 @@ use super::change::{Change, ChangeOp, ChangeRecord, ValueDigest, Verdict};
 use super::client::dynamodb_client;
 use super::error::classify;
 use super::item::{self, key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
+#[cfg(feature = "lambda")]
+use super::item::{DeletedSecret, RecoverySlot, SecretMetadata, Snapshot};
 use super::{StoreError, StoreSettings};
 use crate::config::TableName;
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{OrgId, SecretName};
+use crate::domain::{Description, OrgId, SecretName};
 
 /// The smallest sort key a secret can have: names start at U+0020 or above.
 #[cfg(feature = "lambda")]
@@ -51,6 +53,8 @@ pub struct NewSecret<'a> {
     pub binding: TokenBinding,
     /// The digest of the value, sealed into the change record.
     pub value: &'a ValueDigest,
+    /// What people are told the secret is for; never part of the secret.
+    pub description: Option<&'a Description>,
     /// The organization's limit (`MAX_SECRETS_PER_ORG`).
     pub max_secrets: u32,
 }
@@ -387,6 +391,63 @@ impl SecretStore {
             }
             return Err(cancelled.into_error());
         }
+    }
+
+    /// What describe shows of `name` (`None`: no such secret): one consistent read of the
+    /// live item, and one of its previous copy when the secret exists.
+    #[cfg(feature = "lambda")]
+    pub(crate) async fn describe(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+    ) -> Result<Option<SecretMetadata>, StoreError> {
+        let Some(live) = self.read_item(key(org_id.as_str(), name.as_str())).await? else {
+            return Ok(None);
+        };
+        let previous_key =
+            item::recovery_key(org_id.as_str(), RecoverySlot::Previous, name.as_str());
+        let previous = self.read_item(previous_key).await?.map(Snapshot::from);
+        let now = Now::get()?;
+        Ok(Some(SecretMetadata::of(
+            &Snapshot::from(live),
+            previous.as_ref(),
+            now.epoch,
+        )))
+    }
+
+    /// The organization's deleted secrets that can still be restored, sorted by name: every
+    /// page of its deleted copies (consistent reads), those past their window left out.
+    #[cfg(feature = "lambda")]
+    pub(crate) async fn list_deleted(
+        &self,
+        org_id: &OrgId,
+    ) -> Result<Vec<DeletedSecret>, StoreError> {
+        let (partition, prefix) = item::recovery_prefix(org_id.as_str(), RecoverySlot::Deleted);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(self.table.as_str())
+            .key_condition_expression("#org = :partition AND begins_with(#name, :prefix)")
+            .expression_attribute_names("#org", Attr::OrgId.name())
+            .expression_attribute_names("#name", Attr::SecretName.name())
+            .expression_attribute_values(":partition", AttributeValue::S(partition))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let now = Now::get()?;
+        let mut deleted = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| classify(&err))?;
+            deleted.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|item| DeletedSecret::of(item, now.epoch)),
+            );
+        }
+        deleted.sort_unstable_by(|a, b| a.secret_name.cmp(&b.secret_name));
+        Ok(deleted)
     }
 
     /// Every secret name of one organization, sorted; follows all pages of the query with

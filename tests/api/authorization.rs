@@ -122,8 +122,9 @@ async fn permissions_as_a_json_array_in_a_lambda_authorizer_context() {
     assert_eq!(app.call(&event).await.status, 201);
 }
 
-/// The hierarchy ADMIN > DELETE > WRITE > READ, as a table over every operation: list needs
-/// READ, create, update, restore and delete need ADMIN; a caller with no known permission
+/// The hierarchy ADMIN > DELETE > WRITE > READ, as a table over every operation: list and
+/// describe need READ; create, update, restore, delete and the list of deleted secrets need
+/// ADMIN; a caller with no known permission
 /// may do nothing. A refused request is 403 naming the permission it needed, and changes
 /// no item; restore is refused even when there is a deleted value to bring back.
 #[tokio::test]
@@ -151,6 +152,16 @@ async fn the_permission_hierarchy_on_every_operation() {
                 if permission == "NOT_READ" { 403 } else { 200 },
             ),
             (
+                "describe",
+                who.describe_event("existing"),
+                if permission == "NOT_READ" { 403 } else { 200 },
+            ),
+            (
+                "list deleted",
+                who.list_deleted_event(),
+                if is_admin { 200 } else { 403 },
+            ),
+            (
                 "update",
                 who.update_event("existing", &update_body("changed")),
                 if is_admin { 200 } else { 403 },
@@ -176,7 +187,7 @@ async fn the_permission_hierarchy_on_every_operation() {
             );
             if status == 403 {
                 assert_eq!(answer.json["error"]["type"], "UnauthorizedError");
-                if operation != "list" {
+                if !["list", "describe"].contains(&operation) {
                     assert_eq!(
                         answer.json["error"]["details"]["required_permission"], "ADMIN",
                         "{permission} {operation}"
@@ -481,7 +492,7 @@ async fn a_request_refused_by_authorization_never_reaches_dynamodb() {
         cases.push((format!("{operation} with no permission"), event, 403));
     }
     for (operation, event) in reader("org_acme").every_operation("target") {
-        if operation != "list" {
+        if !["list", "describe"].contains(&operation) {
             cases.push((format!("{operation} by READ"), event, 403));
         }
     }

@@ -310,6 +310,11 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
                 200,
             ),
             (admin("org_acme").restore_event(&name, Some(canary)), 422),
+            // Describe reads the items that hold the canary's tokens, and shows none.
+            (
+                reader("org_acme").event("GET", &format!("/{name}"), None),
+                200,
+            ),
         ];
         // Adversarial outcomes too (the adversarial module has the full set in process).
         let mut bad_base64 = admin("org_acme").create_event("");
@@ -466,7 +471,7 @@ async fn canary_never_appears_in_responses_or_trace_logs() {
         .lines()
         .filter(|line| line.contains("org_secrets::audit"))
         .count();
-    assert_eq!(audit_lines, 56, "{all_logs}");
+    assert_eq!(audit_lines, 58, "{all_logs}");
     // The DynamoDB failures are diagnosable from the log: the error code and request id.
     assert!(all_logs.contains("ValidationException"), "{all_logs}");
     assert!(

@@ -8,7 +8,9 @@ mod support;
 // The operations, through the handler on DynamoDB Local.
 mod create;
 mod delete;
+mod describe;
 mod list;
+mod list_deleted;
 mod restore;
 mod update;
 

@@ -64,11 +64,11 @@ async fn path_names_are_percent_decoded_and_validated() {
 }
 
 #[tokio::test]
-async fn item_route_allows_put_and_delete_only() {
+async fn item_route_allows_get_put_and_delete_only() {
     let app = fresh_app().await;
-    for method in ["GET", "POST", "PATCH"] {
+    for method in ["POST", "PATCH", "HEAD"] {
         let answer = app.call(&admin("org_acme").event(method, "/k", None)).await;
         assert_eq!(answer.status, 405, "{method}");
-        assert_eq!(answer.headers["allow"], "DELETE, PUT");
+        assert_eq!(answer.headers["allow"], "DELETE, GET, PUT");
     }
 }

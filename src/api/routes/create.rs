@@ -9,7 +9,7 @@ use crate::api::error::{ApiError, ValidationIssue};
 use crate::api::response::{json_response, SecretResponse};
 use crate::api::{Audit, Handled, Outcome};
 use crate::auth::AuthError;
-use crate::domain::IdempotencyKey;
+use crate::domain::{DescriptionChange, IdempotencyKey};
 use crate::event::Caller;
 use crate::storage::{CreateOutcome, Identity, NewSecret, ValueDigest};
 
@@ -30,12 +30,18 @@ pub(crate) async fn handle(
     let binding = config
         .cipher
         .bind(org_id.as_str(), input.name.as_str(), &encrypted_value);
-    let digest = ValueDigest::of(org_id, &input.name, &input.value);
+    // A create without a description digests as one did before descriptions existed.
+    let described = input
+        .description
+        .clone()
+        .map_or(DescriptionChange::Keep, DescriptionChange::Set);
+    let digest = ValueDigest::of(org_id, &input.name, &input.value, &described);
     let new_secret = NewSecret {
         name: &input.name,
         encrypted_value,
         binding,
         value: &digest,
+        description: input.description.as_ref(),
         max_secrets: config.max_secrets_per_org,
     };
     let outcome = match ctx.store().create(new_secret, &change).await? {

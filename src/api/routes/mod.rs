@@ -5,6 +5,7 @@
 
 pub(super) mod create;
 pub(super) mod delete;
+pub(super) mod describe;
 pub(super) mod list;
 pub(super) mod restore;
 pub(super) mod update;

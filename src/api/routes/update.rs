@@ -8,7 +8,7 @@ use crate::api::context::{reused, RequestContext};
 use crate::api::error::ApiError;
 use crate::api::response::{json_response, SecretResponse};
 use crate::api::{Audit, Handled, Outcome};
-use crate::storage::{BoundToken, UpdateOutcome, ValueDigest};
+use crate::storage::{NewValue, UpdateOutcome, ValueDigest};
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -17,16 +17,20 @@ pub(crate) async fn handle(
 ) -> Result<Handled, ApiError> {
     let name = ctx.secret_name(segment, audit)?;
     let config = ctx.config();
-    let value = parse_update_body(ctx.body(), config.max_secret_value_bytes)?;
+    let input = parse_update_body(ctx.body(), config.max_secret_value_bytes)?;
     let idempotency_key = ctx.idempotency_key()?;
     let change = ctx.change(idempotency_key.as_ref());
     let org_id = &ctx.principal.org_id;
-    let token = config.cipher.encrypt(&value);
+    let token = config.cipher.encrypt(&input.value);
     let binding = config.cipher.bind(org_id.as_str(), name.as_str(), &token);
-    // The same request again only if it sends the same value: the value's digest, sealed,
-    // goes into the change record (never the value).
-    let digest = ValueDigest::of(org_id, &name, &value);
-    let new = BoundToken { token, binding };
+    // The same request again only if it sends the same value and description: their
+    // digest, sealed, goes into the change record (never the value).
+    let digest = ValueDigest::of(org_id, &name, &input.value, &input.description);
+    let new = NewValue {
+        token,
+        binding,
+        description: input.description,
+    };
     let window = config.recovery_window;
     let outcome = match ctx
         .store()

@@ -134,7 +134,12 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
     };
     let create = |value: &str| {
         let value = org_secrets::domain::SecretValue::parse(value.to_owned(), 100).unwrap();
-        let digest = org_secrets::storage::ValueDigest::of(&org, &name, &value);
+        let digest = org_secrets::storage::ValueDigest::of(
+            &org,
+            &name,
+            &value,
+            &org_secrets::domain::DescriptionChange::Keep,
+        );
         (cipher.encrypt(&value), digest)
     };
     for (value, expected) in [
@@ -149,6 +154,7 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
                     encrypted_value: token,
                     binding: org_secrets::crypto::TokenBinding::from_stored("v1:unused".to_owned()),
                     value: &digest,
+                    description: None,
                     max_secrets: 1_000,
                 },
                 &change,

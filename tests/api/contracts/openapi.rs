@@ -10,32 +10,8 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-/// openapi.yaml as JSON.
-fn openapi() -> Value {
-    yaml_file(&project_path("openapi.yaml"))
-}
-
-fn declared(document: &Value, path: &str, method: &str) -> BTreeSet<u16> {
-    assert_eq!(document["openapi"], "3.1.0");
-    document["paths"][path][method]["responses"]
-        .as_object()
-        .unwrap_or_else(|| panic!("openapi.yaml has no responses for {method} {path}"))
-        .keys()
-        .map(|code| code.parse().expect("numeric status"))
-        .collect()
-}
-
 fn declared_statuses() -> BTreeSet<u16> {
     declared(&openapi(), "/v1/organizations/secrets", "post")
-}
-
-fn assert_declared(document: &Value, path: &str, method: &str, observed: &BTreeSet<u16>) {
-    let declared = declared(document, path, method);
-    let missing: Vec<_> = observed.difference(&declared).collect();
-    assert!(
-        missing.is_empty(),
-        "{method} {path}: statuses not declared in openapi.yaml: {missing:?}"
-    );
 }
 
 /// One value of every `ApiError` variant. The match makes this fail to compile when a

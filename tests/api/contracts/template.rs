@@ -111,6 +111,7 @@ fn template_routes_every_operation() {
     for (method, path) in [
         ("POST", "/v1/organizations/secrets"),
         ("GET", "/v1/organizations/secrets"),
+        ("GET", "/v1/organizations/secrets/{secret_name}"),
         ("PUT", "/v1/organizations/secrets/{secret_name}"),
         ("DELETE", "/v1/organizations/secrets/{secret_name}"),
         ("POST", "/v1/organizations/secrets/{secret_name}/restore"),
@@ -120,7 +121,7 @@ fn template_routes_every_operation() {
             "template.yaml does not route {method} {path}: {routes:?}"
         );
     }
-    assert_eq!(routes.len(), 5);
+    assert_eq!(routes.len(), 6);
 }
 
 /// Recovery copies expire through the table's TTL on the attribute the code writes, after

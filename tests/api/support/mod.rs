@@ -26,8 +26,8 @@ use serde_json::Value;
 pub use direct::{deliver, direct, python_recipe, record_slot, sha256_hex};
 pub use faults::{Fault, FaultyDynamoDb};
 pub use services::{dynamodb_endpoint, local_aws_env, python};
-pub use test_app::{admin, caller, reader, TestApp};
-pub use yaml::yaml_file;
+pub use test_app::{admin, caller, reader, Identity, TestApp};
+pub use yaml::{assert_declared, declared, openapi, schema_properties, yaml_file};
 
 /// The subject of the JWT sample event every `admin(..)` or `caller(..)` event carries.
 pub const JWT_SUBJECT: &str = "alice@acme.example";

@@ -86,6 +86,18 @@ impl Identity {
         self.event("GET", "", None)
     }
 
+    /// `GET /v1/organizations/secrets/{name}`: describe.
+    pub fn describe_event(&self, name: &str) -> Value {
+        self.event("GET", &format!("/{name}"), None)
+    }
+
+    /// `GET /v1/organizations/secrets?state=deleted`.
+    pub fn list_deleted_event(&self) -> Value {
+        let mut event = self.list_event();
+        event["rawQueryString"] = Value::String("state=deleted".to_owned());
+        event
+    }
+
     /// `POST /v1/organizations/secrets/{name}/restore`, with `?version=` when given.
     pub fn restore_event(&self, name: &str, version: Option<&str>) -> Value {
         self.keyed_event(restore_event(&self.org, &self.permissions, name, version))
@@ -97,6 +109,8 @@ impl Identity {
         vec![
             ("create", self.create_event(&create_body(name, "v"))),
             ("list", self.list_event()),
+            ("list deleted", self.list_deleted_event()),
+            ("describe", self.describe_event(name)),
             ("update", self.update_event(name, &update_body("v2"))),
             ("delete", self.delete_event(name)),
             ("restore", self.restore_event(name, None)),
@@ -167,6 +181,16 @@ impl<'a> Caller<'a> {
     /// Deletes `name` (the path segment as sent).
     pub fn delete(&self, name: &str) -> impl Future<Output = Answer> + 'a {
         self.send(self.delete_event(name))
+    }
+
+    /// Describes `name` (the path segment as sent).
+    pub fn describe(&self, name: &str) -> impl Future<Output = Answer> + 'a {
+        self.send(self.describe_event(name))
+    }
+
+    /// The deleted secrets that can still be restored.
+    pub fn list_deleted(&self) -> impl Future<Output = Answer> + 'a {
+        self.send(self.list_deleted_event())
     }
 
     /// Restores `name`: the deleted value, or the `version` given (`previous`, `deleted`).

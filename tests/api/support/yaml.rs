@@ -89,3 +89,44 @@ fn short_form_tags_become_long_forms() {
         })
     );
 }
+
+/// openapi.yaml as JSON.
+pub fn openapi() -> Value {
+    yaml_file(&super::project_path("openapi.yaml"))
+}
+
+/// The statuses openapi.yaml declares for `method` on `path`.
+pub fn declared(document: &Value, path: &str, method: &str) -> std::collections::BTreeSet<u16> {
+    assert_eq!(document["openapi"], "3.1.0");
+    document["paths"][path][method]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("openapi.yaml has no responses for {method} {path}"))
+        .keys()
+        .map(|code| code.parse().expect("numeric status"))
+        .collect()
+}
+
+/// Every status in `observed` is declared for `method` on `path`.
+pub fn assert_declared(
+    document: &Value,
+    path: &str,
+    method: &str,
+    observed: &std::collections::BTreeSet<u16>,
+) {
+    let declared = declared(document, path, method);
+    let missing: Vec<_> = observed.difference(&declared).collect();
+    assert!(
+        missing.is_empty(),
+        "{method} {path}: statuses not declared in openapi.yaml: {missing:?}"
+    );
+}
+
+/// The property names of the component schema `schema`.
+pub fn schema_properties(document: &Value, schema: &str) -> std::collections::BTreeSet<String> {
+    document["components"]["schemas"][schema]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("openapi.yaml has no schema {schema}"))
+        .keys()
+        .cloned()
+        .collect()
+}
