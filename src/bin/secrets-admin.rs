@@ -180,14 +180,18 @@ async fn bind(options: BindOptions) -> ExitCode {
             );
             ExitCode::FAILURE
         }
+        // A dry run exits as the run would: 1 when the run would leave the table unmarked.
         Ok(BindOutcome::Done(summary)) if options.dry_run => {
-            let then = if summary.complete() {
-                "a run would mark the table bound"
+            let (then, code) = if summary.complete() {
+                ("a run would mark the table bound", ExitCode::SUCCESS)
             } else {
-                "a run would leave the table unmarked (see above)"
+                (
+                    "a run would leave the table unmarked (see above)",
+                    ExitCode::FAILURE,
+                )
             };
             println!("bind: done{mode}: {summary}; {then}");
-            ExitCode::SUCCESS
+            code
         }
         Ok(BindOutcome::Done(summary)) if summary.marked => {
             println!("bind: done: {summary}; table {table} marked bound");

@@ -346,8 +346,15 @@ async fn bind_marks_the_table_only_after_a_complete_pass_and_verify_reports_a_mi
         "{report}"
     );
 
-    // A legacy item no configured key opens stays unbound, and the table unmarked.
+    // A legacy item no configured key opens stays unbound, and the table unmarked; a dry
+    // run says so and exits as the run will.
     strip_binding(store, "org_a", "y").await;
+    let (code, dry) = run_admin(store, KEY_B, &["bind", "--dry-run"]);
+    assert_eq!(code, Some(1), "{dry}");
+    assert!(
+        dry.contains("failed 1; a run would leave the table unmarked"),
+        "{dry}"
+    );
     let (code, failed) = run_admin(store, KEY_B, &["bind"]);
     assert_eq!(code, Some(1), "{failed}");
     assert!(
