@@ -58,7 +58,7 @@ expect() {
 # features, e.g. tokio's test-util, so the plain binaries differ from the tests' ones.)
 cargo build --quiet --workspace --bins
 start || exit 1
-# The same requests as the README's "Try it" section.
+# The README's "Try it" requests, then describe and the list of deleted secrets.
 expect "admin creates"         201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_local_123"}'
 expect "same name again"       409 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_other_456"}'
 expect "invalid body"          422 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": ""}'
@@ -78,6 +78,12 @@ expect "delete again"          404 -X DELETE "$BASE/v1/organizations/secrets/git
 expect "restore"               200 -X POST "$BASE/v1/organizations/secrets/github_token/restore" -H 'Authorization: Bearer dev-admin-acme'
 expect "restore again"         404 -X POST "$BASE/v1/organizations/secrets/github_token/restore" -H 'Authorization: Bearer dev-admin-acme'
 expect "previous value back"   200 -X POST "$BASE/v1/organizations/secrets/stripe_api_key/restore?version=previous" -H 'Authorization: Bearer dev-admin-acme'
+expect "reader describes"      200 "$BASE/v1/organizations/secrets/stripe_api_key" -H 'Authorization: Bearer dev-reader-acme'
+if grep -q '"restored_by":"dev-admin-acme\|"restored_at":"' "$STATE/body" && grep -q '"previous_restorable_until":"' "$STATE/body"; then passed=$((passed + 1)); else echo "smoke: FAIL describe body: $(cat "$STATE/body")"; failed=$((failed + 1)); fi
+expect "delete for the list"   200 -X DELETE "$BASE/v1/organizations/secrets/github_token" -H 'Authorization: Bearer dev-admin-acme'
+expect "admin lists deleted"   200 "$BASE/v1/organizations/secrets?state=deleted" -H 'Authorization: Bearer dev-admin-acme'
+if grep -q '"secret_name":"github_token"' "$STATE/body"; then passed=$((passed + 1)); else echo "smoke: FAIL deleted list body: $(cat "$STATE/body")"; failed=$((failed + 1)); fi
+expect "reader cannot"         403 "$BASE/v1/organizations/secrets?state=deleted" -H 'Authorization: Bearer dev-reader-acme'
 stop
 
 # Data and key survive a restart: the name is still taken.
