@@ -393,6 +393,38 @@ impl SecretStore {
         }
     }
 
+    /// Every item of `partition` whose sort key (`#name`) meets `sort_condition` against
+    /// `:sort`: all pages, through the SDK's paginator, with consistent reads; only the
+    /// attributes `projection` names, when it names any.
+    #[cfg(feature = "lambda")]
+    async fn query_partition(
+        &self,
+        partition: String,
+        sort_condition: &str,
+        sort: &str,
+        projection: Option<&str>,
+    ) -> Result<Vec<RawItem>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(self.table.as_str())
+            .key_condition_expression(format!("#org = :partition AND {sort_condition}"))
+            .expression_attribute_names("#org", Attr::OrgId.name())
+            .expression_attribute_names("#name", Attr::SecretName.name())
+            .expression_attribute_values(":partition", AttributeValue::S(partition))
+            .expression_attribute_values(":sort", AttributeValue::S(sort.to_owned()))
+            .set_projection_expression(projection.map(str::to_owned))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| classify(&err))?;
+            items.extend(page.items.unwrap_or_default());
+        }
+        Ok(items)
+    }
+
     /// What describe shows of `name` (`None`: no such secret): one consistent read of the
     /// live item, and one of its previous copy when the secret exists.
     #[cfg(feature = "lambda")]
@@ -416,63 +448,38 @@ impl SecretStore {
     }
 
     /// The organization's deleted secrets that can still be restored, sorted by name: every
-    /// page of its deleted copies (consistent reads), those past their window left out.
+    /// page of its deleted copies, those past their window left out.
     #[cfg(feature = "lambda")]
     pub(crate) async fn list_deleted(
         &self,
         org_id: &OrgId,
     ) -> Result<Vec<DeletedSecret>, StoreError> {
         let (partition, prefix) = item::recovery_prefix(org_id.as_str(), RecoverySlot::Deleted);
-        let mut pages = self
-            .client
-            .query()
-            .table_name(self.table.as_str())
-            .key_condition_expression("#org = :partition AND begins_with(#name, :prefix)")
-            .expression_attribute_names("#org", Attr::OrgId.name())
-            .expression_attribute_names("#name", Attr::SecretName.name())
-            .expression_attribute_values(":partition", AttributeValue::S(partition))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
+        let copies = self
+            .query_partition(partition, "begins_with(#name, :sort)", prefix, None)
+            .await?;
         let now = Now::get()?;
-        let mut deleted = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| classify(&err))?;
-            deleted.extend(
-                page.items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|item| DeletedSecret::of(item, now.epoch)),
-            );
-        }
+        let mut deleted: Vec<DeletedSecret> = copies
+            .into_iter()
+            .filter_map(|copy| DeletedSecret::of(copy, now.epoch))
+            .collect();
         deleted.sort_unstable_by(|a, b| a.secret_name.cmp(&b.secret_name));
         Ok(deleted)
     }
 
-    /// Every secret name of one organization, sorted; follows all pages of the query with
-    /// the SDK's paginator.
+    /// Every secret name of one organization, sorted.
     #[cfg(feature = "lambda")]
     pub(crate) async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
-        let mut pages = self
-            .client
-            .query()
-            .table_name(self.table.as_str())
-            // The counter item sorts below the first possible name, so it is not listed.
-            .key_condition_expression("#org = :org AND #name >= :first")
-            .expression_attribute_names("#org", Attr::OrgId.name())
-            .expression_attribute_names("#name", Attr::SecretName.name())
-            .expression_attribute_values(":org", AttributeValue::S(org_id.as_str().to_owned()))
-            .expression_attribute_values(":first", AttributeValue::S(FIRST_NAME_KEY.to_owned()))
-            .projection_expression("#name")
-            .consistent_read(true)
-            .into_paginator()
-            .send();
-        let mut names = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| classify(&err))?;
-            names.extend(page.items().iter().filter_map(item::secret_name));
-        }
+        // The counter item sorts below the first possible name, so it is not listed.
+        let items = self
+            .query_partition(
+                org_id.as_str().to_owned(),
+                "#name >= :sort",
+                FIRST_NAME_KEY,
+                Some("#name"),
+            )
+            .await?;
+        let mut names: Vec<String> = items.iter().filter_map(item::secret_name).collect();
         names.sort_unstable();
         Ok(names)
     }
