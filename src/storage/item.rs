@@ -496,6 +496,7 @@ pub(super) fn recovery_key(org_id: &str, slot: RecoverySlot, name: &str) -> RawI
 }
 
 /// The partition and sort-key prefix under which `org_id`'s copies of `slot` are kept.
+#[cfg(feature = "lambda")]
 pub(super) fn recovery_prefix(org_id: &str, slot: RecoverySlot) -> (String, &'static str) {
     (
         format!("{RECOVERY_PARTITION_PREFIX}{org_id}"),
@@ -515,6 +516,7 @@ pub struct DeletedSecret {
 
 impl DeletedSecret {
     /// The deleted copy `item` as listed, if it is one and still recoverable at `now_epoch`.
+    #[cfg(feature = "lambda")]
     pub(super) fn of(item: RawItem, now_epoch: i64) -> Option<Self> {
         let (_, sort) = primary_key(&item)?;
         let secret_name = sort
@@ -558,6 +560,7 @@ pub struct SecretMetadata {
 impl SecretMetadata {
     /// The live item's metadata, with its previous copy if that is still this secret's
     /// and recoverable at `now_epoch` (as a restore of the previous value would judge it).
+    #[cfg(feature = "lambda")]
     pub(super) fn of(live: &Snapshot, previous: Option<&Snapshot>, now_epoch: i64) -> Self {
         let text = |attr: Attr| live.string(attr.name()).map(str::to_owned);
         let previous_restorable_until = previous
