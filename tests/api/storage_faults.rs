@@ -27,9 +27,8 @@ async fn one_deadline_bounds_every_operation_against_a_dynamodb_that_never_answe
         operation_timeout: minute,
         max_attempts: 3,
     };
-    let store = FaultyDynamoDb::always(Fault::Hang)
-        .store_with(&patient, false)
-        .await;
+    let faulty = FaultyDynamoDb::always(Fault::Hang);
+    let store = faulty.store_with(&patient, false).await;
     let app = app_on(store, &[]);
     let events = [
         admin("org_acme").create_event(&create_body("n", "v")),
@@ -51,6 +50,10 @@ async fn one_deadline_bounds_every_operation_against_a_dynamodb_that_never_answe
             "{route}: virtual wait {waited:?}"
         );
     }
+    // Every request met a DynamoDB that never answered (on a paused clock a timeout fires
+    // before a real answer too, so the statuses alone would not show it).
+    assert!(faulty.request_count() >= events.len() as u64);
+    assert_eq!(faulty.hung_count(), faulty.request_count());
 }
 
 /// The warm-up call has its own short timeout: against a DynamoDB that accepts connections
@@ -58,11 +61,18 @@ async fn one_deadline_bounds_every_operation_against_a_dynamodb_that_never_answe
 /// virtual here (tokio's paused clock), so this measures which timeout fired, not speed.
 #[tokio::test(start_paused = true)]
 async fn the_warm_up_gives_up_on_its_own_short_timeout() {
-    let store = FaultyDynamoDb::always(Fault::Hang)
+    let faulty = FaultyDynamoDb::always(Fault::Hang);
+    let store = faulty
         .store_with(&org_secrets::storage::StoreSettings::default(), false)
         .await;
     let started = tokio::time::Instant::now();
     let err = store.warm_up().await.unwrap_err();
+    assert!(faulty.request_count() >= 1);
+    assert_eq!(
+        faulty.hung_count(),
+        faulty.request_count(),
+        "only hung requests"
+    );
     let waited = started.elapsed();
     // The operation timed out: the endpoint never answers, so no attempt can end first.
     assert_eq!(

@@ -54,6 +54,7 @@ type Plan = dyn Fn(u64) -> Fault + Send + Sync;
 pub struct FaultyDynamoDb {
     plan: Arc<Plan>,
     requests: Arc<AtomicU64>,
+    hung: Arc<AtomicU64>,
     upstream: SharedHttpConnector,
 }
 
@@ -70,6 +71,7 @@ impl FaultyDynamoDb {
         Self {
             plan: Arc::new(plan),
             requests: Arc::new(AtomicU64::new(0)),
+            hung: Arc::new(AtomicU64::new(0)),
             upstream: SharedHttpConnector::new(Connector::builder().build_http()),
         }
     }
@@ -82,6 +84,12 @@ impl FaultyDynamoDb {
     /// How many requests the SDK has sent so far (retries included).
     pub fn request_count(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many of them were left unanswered ([`Fault::Hang`]): a test on a paused clock
+    /// checks this, since a timeout would fire there before a real answer, too.
+    pub fn hung_count(&self) -> u64 {
+        self.hung.load(Ordering::SeqCst)
     }
 
     /// A store on a fresh table name through this client, with `settings`. With
@@ -134,7 +142,10 @@ impl HttpConnector for FaultyDynamoDb {
                 response.headers_mut().insert("x-amzn-requestid", "FAULT");
                 HttpConnectorFuture::ready(Ok(response))
             }
-            Fault::Hang => HttpConnectorFuture::new(std::future::pending()),
+            Fault::Hang => {
+                self.hung.fetch_add(1, Ordering::SeqCst);
+                HttpConnectorFuture::new(std::future::pending())
+            }
             Fault::Drop => HttpConnectorFuture::ready(Err(ConnectorError::io(
                 "injected fault: connection closed without an answer".into(),
             ))),
