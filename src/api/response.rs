@@ -72,12 +72,14 @@ pub struct SecretListResponse<'a> {
     pub secrets: &'a [String],
 }
 
-/// The answer to a list of deleted secrets (`?state=deleted`): those that can still be
-/// restored, sorted by name, and how many there are.
+/// The answer to a list of deleted secrets (`?state=deleted`): a page of those that can
+/// still be restored, in name order, how many it holds, and where the next page starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeletedSecretListResponse<'a> {
     pub count: usize,
     pub deleted: Vec<DeletedSecretEntry<'a>>,
+    /// Where the next page starts (`cursor=`), `null` on the last page.
+    pub next_cursor: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,9 +91,10 @@ pub struct DeletedSecretEntry<'a> {
 }
 
 impl<'a> DeletedSecretListResponse<'a> {
-    pub fn of(deleted: &'a [DeletedSecret]) -> Self {
+    pub fn of(deleted: &'a [DeletedSecret], next_cursor: Option<&'a str>) -> Self {
         Self {
             count: deleted.len(),
+            next_cursor,
             deleted: deleted
                 .iter()
                 .map(|secret| DeletedSecretEntry {

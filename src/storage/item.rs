@@ -11,7 +11,7 @@ use super::admin::{
 };
 use super::{NewSecret, StoredSecret, StoredToken};
 use crate::crypto::{EncryptedValue, TokenBinding};
-use crate::domain::{Actor, OrgId, RequestId};
+use crate::domain::{Actor, OrgId, RecoveryWindow, RequestId};
 
 /// Recovery copies live in a partition of their own per organization, so an
 /// organization's partition (what list and Python consumers query) holds exactly what it
@@ -504,6 +504,13 @@ pub(super) fn recovery_prefix(org_id: &str, slot: RecoverySlot) -> (String, &'st
     )
 }
 
+/// The secret name of a recovery copy of `slot`, from its sort key.
+#[cfg(feature = "lambda")]
+pub(super) fn recovery_copy_name(item: &RawItem, slot: RecoverySlot) -> Option<String> {
+    let (_, sort) = primary_key(item)?;
+    sort.strip_prefix(slot.prefix()).map(str::to_owned)
+}
+
 /// A deleted secret that can still be restored: never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeletedSecret {
@@ -663,9 +670,16 @@ impl Snapshot {
             .and_then(|n| n.parse::<i64>().ok())
     }
 
-    /// `expires_at` is still ahead (DynamoDB's TTL removes items some time after it).
+    /// The copy holds a value and its window is open: `expires_at` is still ahead (DynamoDB's
+    /// TTL removes items some time after it), and no further ahead than the longest window
+    /// the function ever gives (plus a day for clocks that disagree). A later expiry was not
+    /// written by the function: such a copy is neither restored, described nor listed.
     pub(super) fn is_recoverable(&self, now_epoch: i64) -> bool {
-        self.encrypted_value().is_some() && self.expires_at().is_some_and(|at| at > now_epoch)
+        let latest = now_epoch + (i64::from(RecoveryWindow::MAX_DAYS) + 1) * 24 * 60 * 60;
+        self.encrypted_value().is_some()
+            && self
+                .expires_at()
+                .is_some_and(|at| at > now_epoch && at <= latest)
     }
 
     /// A previous value belongs to the live secret only if that secret is the same one

@@ -26,6 +26,38 @@ use crate::config::TableName;
 use crate::crypto::{EncryptedValue, TokenBinding};
 use crate::domain::{Description, OrgId, SecretName};
 
+/// How many pages of deleted copies (each up to 1 MB) one list of deleted secrets reads at
+/// most before it answers with what it has and a cursor.
+#[cfg(feature = "lambda")]
+const DELETED_LIST_PAGES_READ: u32 = 4;
+
+/// A query of one partition's items whose sort key (`#name`) meets `sort_condition` against
+/// `:sort`.
+#[cfg(feature = "lambda")]
+struct PartitionQuery<'a> {
+    partition: String,
+    sort_condition: &'a str,
+    sort: &'a str,
+    /// Only these attributes, when given.
+    projection: Option<&'a str>,
+    /// The key of the item to start after.
+    start_after: Option<RawItem>,
+    /// Items read per page (DynamoDB's `Limit`).
+    page_size: Option<i32>,
+}
+
+/// A query's pages, as the SDK's paginator yields them.
+#[cfg(feature = "lambda")]
+type QueryPages = aws_smithy_async::future::pagination_stream::PaginationStream<
+    Result<
+        aws_sdk_dynamodb::operation::query::QueryOutput,
+        SdkError<
+            aws_sdk_dynamodb::operation::query::QueryError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >,
+>;
+
 /// The smallest sort key a secret can have: names start at U+0020 or above.
 #[cfg(feature = "lambda")]
 const FIRST_NAME_KEY: &str = " ";
@@ -393,36 +425,23 @@ impl SecretStore {
         }
     }
 
-    /// Every item of `partition` whose sort key (`#name`) meets `sort_condition` against
-    /// `:sort`: all pages, through the SDK's paginator, with consistent reads; only the
-    /// attributes `projection` names, when it names any.
+    /// The pages of `query`'s items, through the SDK's paginator, with consistent reads.
     #[cfg(feature = "lambda")]
-    async fn query_partition(
-        &self,
-        partition: String,
-        sort_condition: &str,
-        sort: &str,
-        projection: Option<&str>,
-    ) -> Result<Vec<RawItem>, StoreError> {
-        let mut pages = self
-            .client
+    fn partition_pages(&self, query: PartitionQuery<'_>) -> QueryPages {
+        self.client
             .query()
             .table_name(self.table.as_str())
-            .key_condition_expression(format!("#org = :partition AND {sort_condition}"))
+            .key_condition_expression(format!("#org = :partition AND {}", query.sort_condition))
             .expression_attribute_names("#org", Attr::OrgId.name())
             .expression_attribute_names("#name", Attr::SecretName.name())
-            .expression_attribute_values(":partition", AttributeValue::S(partition))
-            .expression_attribute_values(":sort", AttributeValue::S(sort.to_owned()))
-            .set_projection_expression(projection.map(str::to_owned))
+            .expression_attribute_values(":partition", AttributeValue::S(query.partition))
+            .expression_attribute_values(":sort", AttributeValue::S(query.sort.to_owned()))
+            .set_projection_expression(query.projection.map(str::to_owned))
+            .set_exclusive_start_key(query.start_after)
+            .set_limit(query.page_size)
             .consistent_read(true)
             .into_paginator()
-            .send();
-        let mut items = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| classify(&err))?;
-            items.extend(page.items.unwrap_or_default());
-        }
-        Ok(items)
+            .send()
     }
 
     /// What describe shows of `name` (`None`: no such secret): one consistent read of the
@@ -447,38 +466,78 @@ impl SecretStore {
         )))
     }
 
-    /// The organization's deleted secrets that can still be restored, sorted by name: every
-    /// page of its deleted copies, those past their window left out.
+    /// A page of the organization's deleted secrets that can still be restored, in name
+    /// order (DynamoDB's, UTF-8 bytes), after the name `after`: at most `limit` of them, from
+    /// at most [`DELETED_LIST_PAGES_READ`] pages of its deleted copies, so that one request's
+    /// work is bounded however many copies there are, expired or large. Also the name the
+    /// next page starts after (`None`: there is no next page).
     #[cfg(feature = "lambda")]
     pub(crate) async fn list_deleted(
         &self,
         org_id: &OrgId,
-    ) -> Result<Vec<DeletedSecret>, StoreError> {
+        after: Option<&SecretName>,
+        limit: usize,
+    ) -> Result<(Vec<DeletedSecret>, Option<String>), StoreError> {
         let (partition, prefix) = item::recovery_prefix(org_id.as_str(), RecoverySlot::Deleted);
-        let copies = self
-            .query_partition(partition, "begins_with(#name, :sort)", prefix, None)
-            .await?;
+        let start_after = after.map(|name| key(&partition, &format!("{prefix}{}", name.as_str())));
+        let mut pages = self.partition_pages(PartitionQuery {
+            partition,
+            sort_condition: "begins_with(#name, :sort)",
+            sort: prefix,
+            projection: None,
+            start_after,
+            page_size: i32::try_from(limit).ok(),
+        });
         let now = Now::get()?;
-        let mut deleted: Vec<DeletedSecret> = copies
-            .into_iter()
-            .filter_map(|copy| DeletedSecret::of(copy, now.epoch))
-            .collect();
-        deleted.sort_unstable_by(|a, b| a.secret_name.cmp(&b.secret_name));
-        Ok(deleted)
+        let mut deleted = Vec::new();
+        let mut pages_read = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| classify(&err))?;
+            pages_read += 1;
+            let more = page
+                .last_evaluated_key
+                .as_ref()
+                .is_some_and(|k| !k.is_empty());
+            let mut last_seen = None;
+            for copy in page.items.unwrap_or_default() {
+                last_seen = item::recovery_copy_name(&copy, RecoverySlot::Deleted);
+                if let Some(entry) = DeletedSecret::of(copy, now.epoch) {
+                    deleted.push(entry);
+                    if deleted.len() == limit {
+                        return Ok((deleted, last_seen));
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+            if pages_read >= DELETED_LIST_PAGES_READ && last_seen.is_some() {
+                return Ok((deleted, last_seen));
+            }
+        }
+        Ok((deleted, None))
     }
 
     /// Every secret name of one organization, sorted.
     #[cfg(feature = "lambda")]
     pub(crate) async fn list_names(&self, org_id: &OrgId) -> Result<Vec<String>, StoreError> {
         // The counter item sorts below the first possible name, so it is not listed.
-        let items = self
-            .query_partition(
-                org_id.as_str().to_owned(),
-                "#name >= :sort",
-                FIRST_NAME_KEY,
-                Some("#name"),
-            )
-            .await?;
+        let mut pages = self.partition_pages(PartitionQuery {
+            partition: org_id.as_str().to_owned(),
+            sort_condition: "#name >= :sort",
+            sort: FIRST_NAME_KEY,
+            projection: Some("#name"),
+            start_after: None,
+            page_size: None,
+        });
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            items.extend(
+                page.map_err(|err| classify(&err))?
+                    .items
+                    .unwrap_or_default(),
+            );
+        }
         let mut names: Vec<String> = items.iter().filter_map(item::secret_name).collect();
         names.sort_unstable();
         Ok(names)
