@@ -27,21 +27,38 @@ if [[ -d examples ]]; then
     \( -name template.yaml -o -name template.yml \) -type f -print0 | sort -z)
 fi
 
-for template in "${templates[@]}"; do
+# One template's checks; the templates are checked side by side (each tool is a
+# single-threaded Python process), their output printed in order.
+lint_one() {
+  local template="$1" transformed
   echo "lint-templates: $template"
-  "$BIN/cfn-lint" "$template"
-  # A region is needed for the transform (no AWS call is made).
-  "$BIN/sam" validate --lint --template "$template" --region us-east-1
-  "$BIN/checkov" --file "$template" --framework cloudformation --quiet --compact --skip-download
+  "$BIN/cfn-lint" "$template" || return 1
+  "$BIN/sam" validate --lint --template "$template" --region us-east-1 || return 1
+  "$BIN/checkov" --file "$template" --framework cloudformation --quiet --compact --skip-download || return 1
   transformed="$(mktemp --suffix=.json)"
-  "$BIN/python" scripts/sam-transform.py "$template" "$transformed"
+  "$BIN/python" scripts/sam-transform.py "$template" "$transformed" || { rm -f "$transformed"; return 1; }
   { "$BIN/cfn-lint" "$transformed" &&
     "$BIN/checkov" --file "$transformed" --framework cloudformation --quiet --compact --skip-download; } ||
-    { rm -f "$transformed"; echo "lint-templates: $template, after the SAM transform (above)" >&2; exit 1; }
+    { rm -f "$transformed"; echo "lint-templates: $template, after the SAM transform (above)" >&2; return 1; }
   rm -f "$transformed"
-done
+}
 
-# Every checkov skip carries its reason.
+pids=()
+logs=()
+for template in "${templates[@]}"; do
+  log="$(mktemp)"
+  logs+=("$log")
+  lint_one "$template" >"$log" 2>&1 &
+  pids+=("$!")
+done
+status=0
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || status=1
+  cat "${logs[$i]}"
+  rm -f "${logs[$i]}"
+done
+[[ "$status" -eq 0 ]] || exit 1
+
 "$BIN/python" - "${templates[@]}" <<'PY'
 import sys
 from cfnlint.decode import decode
