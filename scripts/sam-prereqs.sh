@@ -70,7 +70,12 @@ ensure_docker() {
     # defaults (the docker0 bridge and iptables rules, which SAM's port publishing needs).
     mkdir -p "$(dirname "$DOCKERD_LOG")"
     say "starting dockerd (log: $DOCKERD_LOG)"
-    setsid dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    # Without the userland proxy, a container's published port refuses connections until
+    # the Lambda emulator inside listens, so `sam local invoke` waits for it; with the proxy,
+    # the port accepts at once, SAM posts the event after three quick retries, and an
+    # emulator still starting under arm64 emulation misses it ("No response from invoke
+    # container").
+    setsid dockerd --userland-proxy=false >>"$DOCKERD_LOG" 2>&1 </dev/null &
     for _ in $(seq 1 60); do
       docker_ok && break
       sleep 0.5
