@@ -122,26 +122,7 @@ async fn only_what_can_still_be_restored_is_listed() {
     assert_eq!(app.admin(org).delete("expired").await.status, 200);
     assert_eq!(off.admin(org).delete("unkept").await.status, 200);
     // The window of one copy ends, as its expires_at passing would end it.
-    let key = std::collections::HashMap::from([
-        (
-            "org_id".to_owned(),
-            AttributeValue::S(format!("\u{2}recovery:{org}")),
-        ),
-        (
-            "secret_name".to_owned(),
-            AttributeValue::S("deleted:expired".to_owned()),
-        ),
-    ]);
-    app.store()
-        .client()
-        .update_item()
-        .table_name(app.store().table().as_str())
-        .set_key(Some(key))
-        .update_expression("SET expires_at = :past")
-        .expression_attribute_values(":past", AttributeValue::N("1".to_owned()))
-        .send()
-        .await
-        .expect("ends the window");
+    set_copy_expiry(&app, org, "deleted", "expired", "1").await;
     let listed = app.admin(org).list_deleted().await;
     assert_eq!(names_of(&listed), ["kept"], "{}", listed.text);
 }
@@ -243,28 +224,16 @@ async fn the_deleted_list_answers_each_caller_as_published() {
     );
 }
 
-/// Sets `expires_at` of `org`'s deleted copy of `name`.
-async fn set_copy_expiry(app: &TestApp, org: &str, name: &str, expires_at: &str) {
-    let key = std::collections::HashMap::from([
-        (
-            "org_id".to_owned(),
-            AttributeValue::S(format!("\u{2}recovery:{org}")),
-        ),
-        (
-            "secret_name".to_owned(),
-            AttributeValue::S(format!("deleted:{name}")),
-        ),
-    ]);
-    app.store()
-        .client()
-        .update_item()
-        .table_name(app.store().table().as_str())
-        .set_key(Some(key))
-        .update_expression("SET expires_at = :at")
-        .expression_attribute_values(":at", AttributeValue::N(expires_at.to_owned()))
-        .send()
-        .await
-        .expect("sets the copy's expiry");
+/// Sets `expires_at` of `org`'s `slot` copy (`deleted`, `previous`) of `name`.
+async fn set_copy_expiry(app: &TestApp, org: &str, slot: &str, name: &str, expires_at: &str) {
+    let key = (format!("\u{2}recovery:{org}"), format!("{slot}:{name}"));
+    set_attribute(
+        app.store(),
+        &key,
+        "expires_at",
+        AttributeValue::N(expires_at.to_owned()),
+    )
+    .await;
 }
 
 /// The list pages: `limit` entries at most, and `next_cursor` continues exactly where the
@@ -282,7 +251,7 @@ async fn the_deleted_list_pages_with_a_cursor() {
     }
     // Six of them run past their window: only s0, s7 and s8 can still be restored.
     for name in &names[1..7] {
-        set_copy_expiry(&app, org, name, "1").await;
+        set_copy_expiry(&app, org, "deleted", name, "1").await;
     }
     let mut listed = Vec::new();
     let mut answers = 0;
@@ -388,8 +357,8 @@ async fn a_copy_dated_beyond_any_window_is_neither_listed_described_nor_restored
     app.seed(org, "far", "v").await;
     assert_eq!(app.admin(org).delete("far").await.status, 200);
     // Past year 9999, and merely 40 days ahead: neither is a window the function writes.
-    for expires_at in ["253402300800", &(unix_now() + 40 * 86_400).to_string()] {
-        set_copy_expiry(&app, org, "far", expires_at).await;
+    for expires_at in ["253402300800", &(recovery::now() + 40 * 86_400).to_string()] {
+        set_copy_expiry(&app, org, "deleted", "far", expires_at).await;
         let listed = app.admin(org).list_deleted().await;
         assert!(
             names_of(&listed).is_empty(),
@@ -402,26 +371,7 @@ async fn a_copy_dated_beyond_any_window_is_neither_listed_described_nor_restored
     // The previous value: not offered by describe, not restored.
     app.seed(org, "prev", "v1").await;
     assert_eq!(app.admin(org).update("prev", "v2").await.status, 200);
-    let key = std::collections::HashMap::from([
-        (
-            "org_id".to_owned(),
-            AttributeValue::S(format!("\u{2}recovery:{org}")),
-        ),
-        (
-            "secret_name".to_owned(),
-            AttributeValue::S("previous:prev".to_owned()),
-        ),
-    ]);
-    app.store()
-        .client()
-        .update_item()
-        .table_name(app.store().table().as_str())
-        .set_key(Some(key))
-        .update_expression("SET expires_at = :at")
-        .expression_attribute_values(":at", AttributeValue::N("253402300800".to_owned()))
-        .send()
-        .await
-        .expect("sets the previous copy's expiry");
+    set_copy_expiry(&app, org, "previous", "prev", "253402300800").await;
     let described = app.reader(org).describe("prev").await;
     assert!(
         described.json["previous_restorable_until"].is_null(),
@@ -431,11 +381,4 @@ async fn a_copy_dated_beyond_any_window_is_neither_listed_described_nor_restored
     let restored = app.admin(org).restore("prev", Some("previous")).await;
     assert_eq!(restored.status, 404, "{}", restored.text);
     assert_eq!(app.stored_value(org, "prev").await, "v2");
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs() as i64
 }
