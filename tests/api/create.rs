@@ -259,7 +259,8 @@ async fn concurrent_creates_of_one_name_have_exactly_one_winner() {
             let app = Arc::clone(&app);
             tokio::spawn(async move {
                 let value = format!("value-of-contender-{i}");
-                let answer = app.admin("org_acme").create("contested", &value).await;
+                let event = admin("org_acme").create_event(&create_body("contested", &value));
+                let answer = app.call_as_client(&event).await;
                 (value, answer.status)
             })
         })
@@ -402,7 +403,8 @@ async fn the_limit_is_exact_under_concurrent_creates() {
         .map(|i| {
             let app = Arc::clone(&app);
             tokio::spawn(async move {
-                let answer = app.admin("org_a").create(&format!("n{i}"), "v").await;
+                let event = admin("org_a").create_event(&create_body(&format!("n{i}"), "v"));
+                let answer = app.call_as_client(&event).await;
                 (answer.status, error_code(&answer))
             })
         })

@@ -525,7 +525,7 @@ async fn the_provisioning_event_delivered_again_and_at_once_creates_one_item() {
     let deliveries: Vec<_> = (0..8)
         .map(|_| {
             let (app, event) = (Arc::clone(&app), event.clone());
-            tokio::spawn(async move { deliver(&app, &event).await.map(|a| a.status) })
+            tokio::spawn(async move { deliver_with_retries(&app, &event).await.map(|a| a.status) })
         })
         .collect();
     for delivery in deliveries {

@@ -177,7 +177,7 @@ async fn all_at_once(app: &Arc<TestApp>, event: &Value) -> Vec<Answer> {
         .map(|_| {
             let app = Arc::clone(app);
             let event = event.clone();
-            tokio::spawn(async move { app.call(&event).await })
+            tokio::spawn(async move { app.call_as_client(&event).await })
         })
         .collect();
     let mut answers = Vec::new();
