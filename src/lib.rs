@@ -5,9 +5,10 @@
 //! (DynamoDB), [`api`] (HTTP routing, handlers and the error envelope), [`logging`],
 //! [`reader`] (the internal reader other Rust services use to get a value), [`rotation`]
 //! (re-encrypting every item under the current key) and [`integrity`] (verifying and
-//! adding the bindings that tie each token to its organization and name).
+//! adding the bindings that tie each token to its organization and name), and [`publisher`]
+//! (the change events: the table's stream to EventBridge).
 //!
-//! `api`, `auth`, `event` and `logging` make up the Lambda function and need the default
+//! `api`, `auth`, `event`, `logging` and `publisher` make up the Lambda function and need the default
 //! feature `lambda`; a service that only reads secrets depends on this crate with
 //! `default-features = false` (see docs/storage-contract.md).
 
@@ -21,6 +22,8 @@ pub mod auth;
 pub mod event;
 #[cfg(feature = "lambda")]
 pub mod logging;
+#[cfg(feature = "lambda")]
+pub mod publisher;
 
 pub mod config;
 pub mod crypto;

@@ -12,6 +12,7 @@ use lambda_http::{service_fn, Error, LambdaEvent};
 use org_secrets::api::App;
 use org_secrets::config::Config;
 use org_secrets::logging;
+use org_secrets::publisher::{Publisher, PublisherConfig};
 use org_secrets::storage::SecretStore;
 use serde_json::value::RawValue;
 
@@ -24,8 +25,32 @@ fn main() -> Result<(), Error> {
         .block_on(serve())
 }
 
+/// The function's role: `ORG_SECRETS_FUNCTION` unset, blank or `api` is the API;
+/// `publisher` the change-event publisher on the table's stream.
+enum Role {
+    Api,
+    Publisher,
+}
+
+fn role() -> Result<Role, Error> {
+    match std::env::var("ORG_SECRETS_FUNCTION") {
+        Err(std::env::VarError::NotPresent) => Ok(Role::Api),
+        Ok(role) if role.trim().is_empty() || role == "api" => Ok(Role::Api),
+        Ok(role) if role == "publisher" => Ok(Role::Publisher),
+        _ => Err(Error::from("ORG_SECRETS_FUNCTION must be api or publisher")),
+    }
+}
+
 async fn serve() -> Result<(), Error> {
     logging::init_from_env();
+
+    // Decided before the API's configuration is read: the publisher needs no ENCRYPTION_KEY.
+    let role = role().inspect_err(|err| {
+        tracing::error!(error = %err, "invalid configuration; the function cannot start");
+    })?;
+    if let Role::Publisher = role {
+        return publish().await;
+    }
 
     // A bad configuration stops the function at init, naming the variable (never its value).
     let config = Config::from_env().map_err(|err| {
@@ -55,6 +80,20 @@ async fn serve() -> Result<(), Error> {
             app.handle_event(event.payload.get(), Some(event.context))
                 .await
         }
+    }))
+    .await
+}
+
+/// The change-event publisher: each invocation is a batch of the table's stream records.
+async fn publish() -> Result<(), Error> {
+    let config = PublisherConfig::from_env().map_err(|err| {
+        tracing::error!(error = %err, "invalid configuration; the function cannot start");
+        Error::from(err)
+    })?;
+    let publisher = Arc::new(Publisher::connect(config).await);
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let publisher = Arc::clone(&publisher);
+        async move { Ok::<_, Error>(publisher.handle(&event.payload).await) }
     }))
     .await
 }
