@@ -19,8 +19,10 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-struct LambdaProcess {
-    runtime: RuntimeApi,
+/// A compiled `bootstrap` behind its own local Runtime API (also the change-event
+/// publisher's, in `publisher.rs`).
+pub(crate) struct LambdaProcess {
+    pub(crate) runtime: RuntimeApi,
     child: Child,
     log_path: PathBuf,
 }
@@ -34,7 +36,7 @@ fn log_file_path(label: &str) -> PathBuf {
 }
 
 impl LambdaProcess {
-    fn start(label: &str, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(label: &str, env: &[(&str, &str)]) -> Self {
         let runtime = RuntimeApi::start().expect("runtime API");
         let log_path = log_file_path(label);
         let log = File::create(&log_path).expect("log file");
@@ -87,7 +89,7 @@ impl LambdaProcess {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 }

@@ -28,3 +28,6 @@ mod rotation;
 // The compiled `bootstrap`, and what the code promises to documents and other programs.
 mod contracts;
 mod lambda_binary;
+
+// The change events: the table's stream through the compiled publisher to EventBridge.
+mod publisher;
