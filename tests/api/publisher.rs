@@ -14,6 +14,7 @@ use org_secrets::publisher::EventKind;
 use org_secrets_local::runtime_api::Invocation;
 use serde_json::{json, Value};
 
+use crate::contracts::event_schemas::{schema, violations};
 use crate::lambda_binary::LambdaProcess;
 use crate::support::*;
 
@@ -276,6 +277,8 @@ async fn every_committed_change_is_published_once_per_delivery_without_a_value()
                 .as_str()
                 .is_some_and(|id| !id.is_empty()));
         }
+        let problems = violations(&schema(kind), detail, kind.detail_type());
+        assert!(problems.is_empty(), "{problems:#?}");
         let version = detail["version"]
             .as_u64()
             .unwrap_or_else(|| panic!("no version: {event}"));

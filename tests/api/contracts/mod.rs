@@ -3,6 +3,7 @@
 //! Fernet spec's vectors, Python `cryptography`, and the build settings of the artifact.
 
 mod build_settings;
+pub(crate) mod event_schemas;
 mod fernet_vectors;
 mod openapi;
 mod provisioning_example;
