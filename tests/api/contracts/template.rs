@@ -72,8 +72,22 @@ fn actions_called_by_the_function() -> BTreeSet<String> {
         .collect()
 }
 
+/// The DynamoDB actions of the API function's policy (SecretsFunctionPolicy); the
+/// publisher's stream reads are checked in `change_events_are_wired_with_least_privilege`.
 fn actions_granted_by_the_template() -> BTreeSet<String> {
-    read("template.yaml")
+    let template = read("template.yaml");
+    let start = template
+        .find("\n  SecretsFunctionPolicy:\n")
+        .expect("SecretsFunctionPolicy");
+    let rest = &template[start + 1..];
+    let end = rest
+        .lines()
+        .skip(1)
+        .position(|line| line.starts_with("  ") && !line.starts_with("   ") && line.ends_with(':'))
+        .map_or(rest.len(), |n| {
+            rest.lines().take(n + 1).map(|line| line.len() + 1).sum()
+        });
+    rest[..end]
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- dynamodb:"))
         .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
@@ -92,6 +106,15 @@ fn template_grants_exactly_the_dynamodb_actions_the_code_calls() {
     );
     assert_eq!(actions_granted_by_the_template(), called);
     let template = read("template.yaml");
+    let dynamodb_lines = template
+        .lines()
+        .filter(|line| line.trim().starts_with("- dynamodb:"))
+        .count();
+    assert_eq!(
+        dynamodb_lines,
+        called.len() + 3,
+        "the API's actions and the publisher's three stream reads"
+    );
     assert!(!template.contains("dynamodb:*"));
     assert!(!template.contains("DynamoDBCrudPolicy"));
 }
@@ -769,20 +792,40 @@ fn the_function_may_write_only_its_own_log_group() {
                 ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "{id}: {statement}"
             );
+            // Each function's role writes its own log group only.
+            let (role, group) = match id.as_str() {
+                "SecretsFunctionPolicy" => ("SecretsFunctionRole", "SecretsFunctionLogGroup"),
+                "PublisherFunctionPolicy" => ("PublisherFunctionRole", "PublisherFunctionLogGroup"),
+                other => panic!("{other} grants logs: {statement}"),
+            };
             assert_eq!(
                 statement["Resource"],
-                get_att("SecretsFunctionLogGroup", "Arn"),
+                get_att(group, "Arn"),
                 "{id}: {statement}"
             );
             assert_eq!(
                 resource["Properties"]["Roles"],
-                json!([{ "Ref": "SecretsFunctionRole" }]),
+                json!([{ "Ref": role }]),
                 "{id}"
             );
             log_statements += 1;
         }
     }
-    assert_eq!(log_statements, 1);
+    assert_eq!(log_statements, 2);
+    let publisher = &resources["PublisherFunction"]["Properties"];
+    assert_eq!(
+        publisher["LoggingConfig"]["LogGroup"],
+        json!({ "Ref": "PublisherFunctionLogGroup" })
+    );
+    assert_eq!(publisher["Role"], get_att("PublisherFunctionRole", "Arn"));
+    let role = &resources["PublisherFunctionRole"]["Properties"];
+    assert!(
+        role["ManagedPolicyArns"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{role}"
+    );
+    assert!(role["Policies"].is_null(), "{role}");
 }
 
 #[test]
@@ -806,7 +849,11 @@ fn the_table_log_groups_and_queue_are_encrypted_with_the_stack_key() {
         .map(sub_text)
         .collect();
     let log_groups = resources_of_type(&template, "AWS::Logs::LogGroup");
-    assert_eq!(log_groups.len(), 2, "the function's and the access log's");
+    assert_eq!(
+        log_groups.len(),
+        3,
+        "the function's, the access log's and the publisher's"
+    );
     let mut named = BTreeSet::new();
     for (id, group) in log_groups {
         let properties = &group["Properties"];
@@ -1292,4 +1339,204 @@ fn alarms_watch_errors_throttles_5xx_table_throttles_and_the_failure_queue() {
     );
     assert_eq!(queue_alarm["ComparisonOperator"], "GreaterThanThreshold");
     assert_eq!(queue_alarm["Threshold"], 0);
+}
+
+/// The change events' wiring (docs/operations.md "Change events"): the table's stream, the
+/// publisher as the same build in its own role, an event source mapping that reports partial
+/// failures, retries a bounded number of times and keeps what it gives up on, filters that
+/// let only change records and TTL removals of recovery copies through, a role with exactly
+/// what Lambda and the publisher's code call, and alarms on the failure queue and the lag.
+/// The API function gains nothing: a write never calls EventBridge.
+#[test]
+fn change_events_are_wired_with_least_privilege() {
+    let template = template();
+    let table = &resource(&template, "SecretsTable")["Properties"];
+    assert_eq!(
+        table["StreamSpecification"],
+        json!({ "StreamViewType": "NEW_AND_OLD_IMAGES" })
+    );
+
+    // The same build as the API function, in the publisher role, with no key.
+    let api = resource(&template, "SecretsFunction");
+    let publisher = resource(&template, "PublisherFunction");
+    for field in ["CodeUri", "Handler", "Runtime", "Architectures"] {
+        assert_eq!(
+            publisher["Properties"][field], api["Properties"][field],
+            "{field}"
+        );
+    }
+    for field in ["BuildMethod", "BuildProperties"] {
+        assert_eq!(
+            publisher["Metadata"][field], api["Metadata"][field],
+            "{field}"
+        );
+    }
+    assert_eq!(
+        publisher["Properties"]["Environment"]["Variables"],
+        json!({
+            "ORG_SECRETS_FUNCTION": "publisher",
+            "EVENT_BUS_NAME": { "Ref": "EventBusName" },
+            "EVENT_SOURCE": { "Ref": "EventSource" },
+        })
+    );
+    assert_eq!(template["Parameters"]["EventBusName"]["Default"], "default");
+    assert_eq!(
+        template["Parameters"]["EventSource"]["Default"],
+        org_secrets::publisher::DEFAULT_EVENT_SOURCE
+    );
+
+    // One event source: the table's stream.
+    let events = publisher["Properties"]["Events"]
+        .as_object()
+        .expect("Events");
+    assert_eq!(events.len(), 1);
+    let mapping = &events["TableStream"];
+    assert_eq!(mapping["Type"], "DynamoDB");
+    let mapping = &mapping["Properties"];
+    assert_eq!(mapping["Stream"], get_att("SecretsTable", "StreamArn"));
+    assert_eq!(mapping["StartingPosition"], "TRIM_HORIZON");
+    assert_eq!(
+        mapping["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(mapping["BisectBatchOnFunctionError"], true);
+    assert_eq!(mapping["MaximumRecordAgeInSeconds"], 86400);
+    assert!(mapping["BatchSize"].as_u64().is_some_and(|n| n <= 100));
+    assert_eq!(
+        mapping["MaximumRetryAttempts"],
+        json!({ "Ref": "EventPublisherMaxRetryAttempts" })
+    );
+    let retries = &template["Parameters"]["EventPublisherMaxRetryAttempts"];
+    assert_eq!(retries["MinValue"], 0, "bounded: never -1 (forever)");
+    assert_eq!(retries["MaxValue"], 10000);
+    assert_eq!(
+        mapping["DestinationConfig"]["OnFailure"]["Destination"],
+        get_att("PublisherFailureQueue", "Arn")
+    );
+    let queue = &resource(&template, "PublisherFailureQueue")["Properties"];
+    assert!(!queue["KmsMasterKeyId"].is_null());
+
+    // The filters: change records inserted or modified, and TTL removals of recovery copies.
+    let patterns: Vec<Value> = mapping["FilterCriteria"]["Filters"]
+        .as_array()
+        .expect("filters")
+        .iter()
+        .map(|filter| {
+            serde_json::from_str(filter["Pattern"].as_str().expect("a pattern"))
+                .expect("a pattern is JSON")
+        })
+        .collect();
+    assert_eq!(
+        patterns,
+        [
+            json!({
+                "eventName": ["INSERT", "MODIFY"],
+                "dynamodb": { "Keys": {
+                    "org_id": { "S": [{ "prefix": "\u{3}changes:" }] },
+                    "secret_name": { "S": [{ "prefix": "request:" }] },
+                } },
+            }),
+            json!({
+                "eventName": ["REMOVE"],
+                "userIdentity": { "type": ["Service"], "principalId": ["dynamodb.amazonaws.com"] },
+                "dynamodb": { "Keys": { "org_id": { "S": [{ "prefix": "\u{2}recovery:" }] } } },
+            }),
+        ]
+    );
+
+    // The role: exactly what Lambda does with it and what the code calls.
+    let source = read("src/publisher.rs");
+    let calls: Vec<&str> = source
+        .split(".client")
+        .skip(1)
+        .filter_map(|rest| rest.trim_start().strip_prefix('.'))
+        .filter_map(|rest| rest.split('(').next())
+        .filter(|call| !call.is_empty())
+        .collect();
+    assert_eq!(calls, ["put_events"], "the publisher's EventBridge calls");
+    let policy = &resource(&template, "PublisherFunctionPolicy")["Properties"];
+    assert_eq!(policy["Roles"], json!([{ "Ref": "PublisherFunctionRole" }]));
+    let granted: BTreeMap<String, Value> = policy["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|statement| {
+            assert_eq!(statement["Effect"], "Allow");
+            assert!(statement["Condition"].is_null());
+            strings(&statement["Action"])
+                .into_iter()
+                .map(|action| (action.to_owned(), statement["Resource"].clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let stream = get_att("SecretsTable", "StreamArn");
+    let expected = BTreeMap::from([
+        ("dynamodb:DescribeStream".to_owned(), stream.clone()),
+        ("dynamodb:GetRecords".to_owned(), stream.clone()),
+        ("dynamodb:GetShardIterator".to_owned(), stream),
+        (
+            "dynamodb:ListStreams".to_owned(),
+            json!({ "Fn::Sub": "${SecretsTable.Arn}/stream/*" }),
+        ),
+        (
+            "events:PutEvents".to_owned(),
+            json!({ "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}" }),
+        ),
+        (
+            "sqs:SendMessage".to_owned(),
+            get_att("PublisherFailureQueue", "Arn"),
+        ),
+        (
+            "logs:CreateLogStream".to_owned(),
+            get_att("PublisherFunctionLogGroup", "Arn"),
+        ),
+        (
+            "logs:PutLogEvents".to_owned(),
+            get_att("PublisherFunctionLogGroup", "Arn"),
+        ),
+    ]);
+    assert_eq!(granted, expected);
+    // SAM adds nothing to it (an explicit role gets no generated policy).
+    let deployed = transformed_template();
+    for (id, resource) in deployed["Resources"].as_object().expect("Resources") {
+        if resource["Type"] == "AWS::IAM::Policy" && id != "PublisherFunctionPolicy" {
+            assert!(
+                !refers_to(&resource["Properties"]["Roles"][0], "PublisherFunctionRole"),
+                "{id}"
+            );
+        }
+    }
+
+    // The write path gains no EventBridge call: not in the API function's policy, not in
+    // the code a request runs.
+    let api_policy = resource(&template, "SecretsFunctionPolicy").to_string();
+    assert!(!api_policy.contains("events:"), "{api_policy}");
+    for dir in ["src/api", "src/storage"] {
+        let mut stack = vec![project_path(dir)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(!text.contains("eventbridge"), "{}", path.display());
+            }
+        }
+    }
+
+    // Alarms: a batch given up on, and events lagging.
+    let queue_alarm = &resource(&template, "PublisherFailureQueueNotEmptyAlarm")["Properties"];
+    assert_eq!(
+        queue_alarm["Dimensions"][0]["Value"],
+        get_att("PublisherFailureQueue", "QueueName")
+    );
+    assert_eq!(
+        queue_alarm["MetricName"],
+        "ApproximateNumberOfMessagesVisible"
+    );
+    let lag = &resource(&template, "PublisherIteratorAgeAlarm")["Properties"];
+    assert_eq!(lag["MetricName"], "IteratorAge");
+    assert_eq!(
+        lag["Dimensions"][0]["Value"],
+        json!({ "Ref": "PublisherFunction" })
+    );
 }
