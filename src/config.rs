@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::crypto::{Cipher, KeyListError};
-use crate::domain::RecoveryWindow;
+use crate::domain::{HistoryRetention, RecoveryWindow};
 
 pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const SECRETS_TABLE_NAME: &str = "SECRETS_TABLE_NAME";
@@ -14,6 +14,7 @@ pub(crate) const PERMISSIONS_CLAIM: &str = "PERMISSIONS_CLAIM";
 pub(crate) const SUBJECT_CLAIM: &str = "SUBJECT_CLAIM";
 pub(crate) const MAX_SECRETS_PER_ORG: &str = "MAX_SECRETS_PER_ORG";
 pub(crate) const RECOVERY_WINDOW_DAYS: &str = "RECOVERY_WINDOW_DAYS";
+pub(crate) const CHANGE_HISTORY_DAYS: &str = "CHANGE_HISTORY_DAYS";
 
 /// GitHub's limit for an organization's secrets.
 pub(crate) const DEFAULT_MAX_SECRETS_PER_ORG: u32 = 1_000;
@@ -95,6 +96,8 @@ pub struct Config {
     pub max_secrets_per_org: u32,
     /// How long deleted and replaced values stay recoverable (`RECOVERY_WINDOW_DAYS`).
     pub recovery_window: RecoveryWindow,
+    /// How long a change stays in its secret's history (`CHANGE_HISTORY_DAYS`).
+    pub history_retention: HistoryRetention,
 }
 
 /// `ENCRYPTION_KEY` as a [`Cipher`]; shared with the reader and the admin commands.
@@ -185,6 +188,14 @@ impl Config {
             (0, RecoveryWindow::MAX_DAYS),
             " of days",
         )?);
+        // At least a day: a change record also recognises a resend for 24 hours.
+        let history_retention = HistoryRetention::days(bounded_number(
+            &lookup,
+            CHANGE_HISTORY_DAYS,
+            HistoryRetention::DEFAULT_DAYS,
+            (HistoryRetention::MIN_DAYS, HistoryRetention::MAX_DAYS),
+            " of days",
+        )?);
 
         let defaults = ClaimNames::default();
         let claim = |var: &'static str, default: String| -> Result<String, ConfigError> {
@@ -210,6 +221,7 @@ impl Config {
             max_secret_value_bytes,
             max_secrets_per_org,
             recovery_window,
+            history_retention,
         })
     }
 }

@@ -393,6 +393,40 @@ impl RecoveryWindow {
     }
 }
 
+/// How long a change stays in its secret's history (`CHANGE_HISTORY_DAYS`): the change
+/// record's TTL. At least a day, since the record also recognises a resend for 24 hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryRetention {
+    days: u32,
+}
+
+impl HistoryRetention {
+    pub const DEFAULT_DAYS: u32 = 30;
+    pub const MIN_DAYS: u32 = 1;
+    pub const MAX_DAYS: u32 = 365;
+
+    pub fn days(days: u32) -> Self {
+        Self {
+            days: days.clamp(Self::MIN_DAYS, Self::MAX_DAYS),
+        }
+    }
+
+    pub fn as_days(self) -> u32 {
+        self.days
+    }
+
+    /// Unix seconds: when a change made at `at` leaves the history.
+    pub(crate) fn expires_at(self, at: i64) -> i64 {
+        at + i64::from(self.days) * 24 * 60 * 60
+    }
+}
+
+impl Default for HistoryRetention {
+    fn default() -> Self {
+        Self::days(Self::DEFAULT_DAYS)
+    }
+}
+
 impl Default for RecoveryWindow {
     fn default() -> Self {
         Self::days(Self::DEFAULT_DAYS)

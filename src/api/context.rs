@@ -102,6 +102,7 @@ impl<'a> RequestContext<'a> {
             request_id: self.request_id,
             idempotency_key,
             cipher: &self.app.config.cipher,
+            history: self.app.config.history_retention,
         }
     }
 }

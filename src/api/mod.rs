@@ -56,6 +56,7 @@ pub(crate) enum Outcome {
     Listed,
     ListedDeleted,
     Described,
+    HistoryShown,
     Updated,
     /// The same update request again, after its write had happened: nothing written.
     UpdatedOnRetry,
@@ -78,6 +79,7 @@ impl Outcome {
             Outcome::Listed => "listed",
             Outcome::ListedDeleted => "listed_deleted",
             Outcome::Described => "described",
+            Outcome::HistoryShown => "history_shown",
             Outcome::Updated => "updated",
             Outcome::UpdatedOnRetry => "updated_on_retry",
             Outcome::Deleted => "deleted",
@@ -270,6 +272,7 @@ impl App {
             Operation::Update(segment) => routes::update::handle(&ctx, segment, audit).await,
             Operation::Delete(segment) => routes::delete::handle(&ctx, segment, audit).await,
             Operation::Restore(segment) => routes::restore::handle(&ctx, segment, audit).await,
+            Operation::History(segment) => routes::history::handle(&ctx, segment, audit).await,
         }
     }
 }

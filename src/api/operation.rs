@@ -11,6 +11,8 @@ const COLLECTION_METHODS: &[&str] = &["GET", "POST"];
 const ITEM_METHODS: &[&str] = &["DELETE", "GET", "PUT"];
 const RESTORE_METHODS: &[&str] = &["POST"];
 const RESTORE_SUFFIX: &str = "/restore";
+const HISTORY_METHODS: &[&str] = &["GET"];
+const HISTORY_SUFFIX: &str = "/history";
 /// The list's query parameter that picks live (the default) or deleted secrets.
 pub(crate) const STATE_PARAMETER: &str = "state";
 
@@ -29,6 +31,8 @@ pub(crate) enum Operation<'a> {
     Delete(&'a str),
     /// `POST .../secrets/{secret_name}/restore`: bring back a deleted or previous value.
     Restore(&'a str),
+    /// `GET .../secrets/{secret_name}/history`: the secret's changes, newest first.
+    History(&'a str),
 }
 
 impl<'a> Operation<'a> {
@@ -56,6 +60,14 @@ impl<'a> Operation<'a> {
                 Method::POST => Ok(Operation::Restore(segment)),
                 _ => Err(ApiError::MethodNotAllowed {
                     allow: RESTORE_METHODS,
+                }),
+            };
+        }
+        if let Some(segment) = rest.strip_suffix(HISTORY_SUFFIX).and_then(single) {
+            return match *method {
+                Method::GET => Ok(Operation::History(segment)),
+                _ => Err(ApiError::MethodNotAllowed {
+                    allow: HISTORY_METHODS,
                 }),
             };
         }
@@ -106,6 +118,7 @@ impl<'a> Operation<'a> {
             Operation::Update(_) => "update_secret",
             Operation::Delete(_) => "delete_secret",
             Operation::Restore(_) => "restore_secret",
+            Operation::History(_) => "secret_history",
         }
     }
 
@@ -118,7 +131,8 @@ impl<'a> Operation<'a> {
             | Operation::ListDeleted
             | Operation::Update(_)
             | Operation::Delete(_)
-            | Operation::Restore(_) => Permission::Admin,
+            | Operation::Restore(_)
+            | Operation::History(_) => Permission::Admin,
         }
     }
 
@@ -137,7 +151,8 @@ mod tests {
         let collection = "/v1/organizations/secrets";
         let item = "/v1/organizations/secrets/a%20b";
         let restore = "/v1/organizations/secrets/a%20b/restore";
-        let cases: [(&str, Method, Result<Operation<'_>, &str>); 22] = [
+        let history = "/v1/organizations/secrets/a%20b/history";
+        let cases: [(&str, Method, Result<Operation<'_>, &str>); 30] = [
             (collection, Method::GET, Ok(Operation::List)),
             (collection, Method::POST, Ok(Operation::Create)),
             (item, Method::PUT, Ok(Operation::Update("a%20b"))),
@@ -175,6 +190,35 @@ mod tests {
             (
                 "/v1/organizations/secrets/a/restore/x",
                 Method::POST,
+                Err("404"),
+            ),
+            (history, Method::GET, Ok(Operation::History("a%20b"))),
+            (history, Method::POST, Err("GET")),
+            (history, Method::DELETE, Err("GET")),
+            // A secret named `history` is an item like any other.
+            (
+                "/v1/organizations/secrets/history",
+                Method::GET,
+                Ok(Operation::Describe("history")),
+            ),
+            (
+                "/v1/organizations/secrets/history/history",
+                Method::GET,
+                Ok(Operation::History("history")),
+            ),
+            (
+                "/v1/organizations/secrets//history",
+                Method::GET,
+                Err("404"),
+            ),
+            (
+                "/v1/organizations/secrets/a/b/history",
+                Method::GET,
+                Err("404"),
+            ),
+            (
+                "/v1/organizations/secrets/a/history/x",
+                Method::GET,
                 Err("404"),
             ),
         ];

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::SecretName;
-use crate::storage::{DeletedSecret, SecretMetadata};
+use crate::storage::{DeletedSecret, HistoryEntry, SecretMetadata};
 
 /// The answer to a create, update, delete or restore: the flag of the operation that
 /// happened is `true`, the other published ones are `null`. `restored` is not one of the
@@ -108,6 +108,50 @@ impl<'a> DeletedSecretListResponse<'a> {
     }
 }
 
+/// The answer to a history request: a page of the secret's changes, newest first, how many
+/// it holds, and where the next page starts. Never a value, token, binding or digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryResponse<'a> {
+    pub secret_name: &'a str,
+    pub count: usize,
+    pub changes: Vec<HistoryEntryResponse<'a>>,
+    /// Where the next page starts (`cursor=`), `null` on the last page.
+    pub next_cursor: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryEntryResponse<'a> {
+    pub version: u64,
+    pub operation: &'a str,
+    pub changed_by: &'a str,
+    pub changed_at: &'a str,
+    pub request_id: &'a str,
+}
+
+impl<'a> HistoryResponse<'a> {
+    pub fn of(
+        name: &'a SecretName,
+        changes: &'a [HistoryEntry],
+        next_cursor: Option<&'a str>,
+    ) -> Self {
+        Self {
+            secret_name: name.as_str(),
+            count: changes.len(),
+            changes: changes
+                .iter()
+                .map(|change| HistoryEntryResponse {
+                    version: change.version,
+                    operation: &change.operation,
+                    changed_by: &change.changed_by,
+                    changed_at: &change.changed_at,
+                    request_id: &change.request_id,
+                })
+                .collect(),
+            next_cursor,
+        }
+    }
+}
+
 /// The answer to a describe: the secret's history in brief, never its value. A field the
 /// item does not have (never updated, never restored, no previous value) is `null`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,6 +165,7 @@ pub struct SecretDescription<'a> {
     pub secret_name: &'a str,
     pub updated_at: Option<&'a str>,
     pub updated_by: Option<&'a str>,
+    pub version: u64,
 }
 
 impl<'a> SecretDescription<'a> {
@@ -135,6 +180,7 @@ impl<'a> SecretDescription<'a> {
             secret_name: name.as_str(),
             updated_at: metadata.updated_at.as_deref(),
             updated_by: metadata.updated_by.as_deref(),
+            version: metadata.version,
         }
     }
 }

@@ -3,14 +3,15 @@
 //! (`secrets-admin`, [`crate::rotation`], [`crate::integrity`]), and the bindings marker.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
 use super::change::{check_record, RecordProblem};
 use super::error::{classify, found_unless_condition_failed};
-use super::item::{bindings_marker_key, shown, Attr, RawItem, RecordAttributes};
+use super::item::{bindings_marker_key, shown, Attr, RawItem, RecordAttributes, HISTORY_INDEX};
 use super::store::Now;
 use super::{Found, ItemKey, ItemPlace, SecretStore, StoreError, EXPIRY_ATTRIBUTE};
 use crate::config::TableName;
@@ -46,7 +47,7 @@ pub enum ScannedItem {
     /// The table's bindings marker ([`BindingsMarker`]).
     Marker,
     /// A change record (`change.rs`): re-sealed by `rotate-keys`, checked by `verify`.
-    ChangeRecord(StoredRecord),
+    ChangeRecord(Box<StoredRecord>),
     /// Not an organization's item: a partition starting with a control character other than
     /// the recovery prefix (another engineer's change records, say), or a key no secret or
     /// recovery copy has.
@@ -352,9 +353,83 @@ async fn put_bindings_marker(
     found_unless_condition_failed(result)
 }
 
-/// Creates the table with the contract's key schema if it does not exist (local development
-/// and tests; in AWS the SAM template owns the table), and marks it bound at birth: it holds
-/// nothing, so nothing in it lacks a binding. `Ok(true)`: created now.
+fn key_element(attr: Attr, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder()
+        .attribute_name(attr.name())
+        .key_type(key_type)
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))
+}
+
+fn attribute_definition(
+    attr: Attr,
+    kind: ScalarAttributeType,
+) -> Result<AttributeDefinition, StoreError> {
+    AttributeDefinition::builder()
+        .attribute_name(attr.name())
+        .attribute_type(kind)
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// The history index (docs/storage-contract.md): change records by secret, newest version
+/// last. All attributes are projected, so a history entry's seal is checked as the record's.
+fn history_index() -> Result<GlobalSecondaryIndex, StoreError> {
+    GlobalSecondaryIndex::builder()
+        .index_name(HISTORY_INDEX)
+        .key_schema(key_element(Attr::HistoryKey, KeyType::Hash)?)
+        .key_schema(key_element(Attr::Version, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// Adds the history index to a table created before it (local development and tests; in
+/// AWS the SAM template owns the table). `Ok(true)`: it was missing and is being built.
+async fn add_history_index_if_missing(
+    client: &Client,
+    table: &TableName,
+    description: &aws_sdk_dynamodb::types::TableDescription,
+) -> Result<bool, StoreError> {
+    if description
+        .global_secondary_indexes()
+        .iter()
+        .any(|index| index.index_name() == Some(HISTORY_INDEX))
+    {
+        return Ok(false);
+    }
+    let index = history_index()?;
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(HISTORY_INDEX)
+        .set_key_schema(Some(index.key_schema().to_vec()))
+        .set_projection(index.projection().cloned())
+        .build()
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    client
+        .update_table()
+        .table_name(table.as_str())
+        .attribute_definitions(attribute_definition(
+            Attr::HistoryKey,
+            ScalarAttributeType::S,
+        )?)
+        .attribute_definitions(attribute_definition(Attr::Version, ScalarAttributeType::N)?)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder().create(create).build(),
+        )
+        .send()
+        .await
+        .map_err(|err| classify(&err))?;
+    Ok(true)
+}
+
+/// Creates the table with the contract's key schema and history index if it does not exist
+/// (local development and tests; in AWS the SAM template owns the table), and marks it
+/// bound at birth: it holds nothing, so nothing in it lacks a binding. A table from before
+/// the history index gets it. `Ok(true)`: created now.
 pub async fn create_table_if_missing(
     client: &Client,
     table: &TableName,
@@ -365,39 +440,30 @@ pub async fn create_table_if_missing(
         .send()
         .await
     {
-        Ok(_) => return Ok(false),
+        Ok(output) => {
+            if let Some(description) = output.table() {
+                add_history_index_if_missing(client, table, description).await?;
+            }
+            return Ok(false);
+        }
         Err(err)
             if err
                 .as_service_error()
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(err) => return Err(classify(&err)),
     }
-    let key = |attr: Attr, key_type: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(attr.name())
-            .key_type(key_type)
-            .build()
-    };
-    let attribute = |attr: Attr| {
-        AttributeDefinition::builder()
-            .attribute_name(attr.name())
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-    };
+    let text = ScalarAttributeType::S;
     let result = client
         .create_table()
         .table_name(table.as_str())
         .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(Attr::OrgId, KeyType::Hash).map_err(|e| StoreError::Other(e.to_string()))?)
-        .key_schema(
-            key(Attr::SecretName, KeyType::Range).map_err(|e| StoreError::Other(e.to_string()))?,
-        )
-        .attribute_definitions(
-            attribute(Attr::OrgId).map_err(|e| StoreError::Other(e.to_string()))?,
-        )
-        .attribute_definitions(
-            attribute(Attr::SecretName).map_err(|e| StoreError::Other(e.to_string()))?,
-        )
+        .key_schema(key_element(Attr::OrgId, KeyType::Hash)?)
+        .key_schema(key_element(Attr::SecretName, KeyType::Range)?)
+        .attribute_definitions(attribute_definition(Attr::OrgId, text.clone())?)
+        .attribute_definitions(attribute_definition(Attr::SecretName, text.clone())?)
+        .attribute_definitions(attribute_definition(Attr::HistoryKey, text)?)
+        .attribute_definitions(attribute_definition(Attr::Version, ScalarAttributeType::N)?)
+        .global_secondary_indexes(history_index()?)
         .send()
         .await;
     match result {

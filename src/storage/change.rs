@@ -23,10 +23,13 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::item::{change_record_key, primary_key, RawItem, RecordAttributes};
+use super::item::{
+    archived_record_key, change_record_key, history_key, primary_key, RawItem, RecordAttributes,
+};
 use crate::crypto::Cipher;
 use crate::domain::{
-    Actor, DescriptionChange, IdempotencyKey, OrgId, RequestId, SecretName, SecretValue,
+    Actor, DescriptionChange, HistoryRetention, IdempotencyKey, OrgId, RequestId, SecretName,
+    SecretValue,
 };
 
 /// How long a request is recognised when sent again: 24 hours, like AWS Powertools'
@@ -71,6 +74,8 @@ pub struct Change<'a> {
     /// subject (without one, anyone could replay it); otherwise the request id does.
     pub idempotency_key: Option<&'a IdempotencyKey>,
     pub cipher: &'a Cipher,
+    /// How long the change stays in the secret's history (its record's TTL).
+    pub history: HistoryRetention,
 }
 
 /// What identifies a request in its change record.
@@ -170,6 +175,13 @@ impl std::fmt::Debug for ValueDigest {
     }
 }
 
+/// A number written as [`u64`]'s `to_string` writes it, and only so (a seal has one
+/// encoding of its facts).
+fn canonical_number(text: &str) -> Option<u64> {
+    let number: u64 = text.parse().ok()?;
+    (number.to_string() == text).then_some(number)
+}
+
 fn length_prefix(len: usize) -> [u8; 4] {
     // Everything sealed is far below 4 GiB; saturate rather than wrap anyway.
     u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()
@@ -191,7 +203,7 @@ pub(super) enum Verdict {
 }
 
 /// The facts a record seals.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Facts {
     org_id: String,
     identity_kind: String,
@@ -205,11 +217,16 @@ struct Facts {
     /// The request's id, also when a key identifies it (it is not part of the identity, so
     /// a resend compares nothing with it; `verify` holds the plain `request_id` to it).
     request_id: String,
+    /// The version of the secret the change produced (not part of what a resend compares:
+    /// a resend made later would be given another). `None` in records sealed before
+    /// versions were introduced.
+    version: Option<u64>,
 }
 
 impl Facts {
     fn encode(&self) -> Vec<u8> {
         let at = self.at.to_string();
+        let version = self.version.map(|v| v.to_string());
         let fields: [&[u8]; 9] = [
             self.org_id.as_bytes(),
             self.identity_kind.as_bytes(),
@@ -222,7 +239,10 @@ impl Facts {
             self.request_id.as_bytes(),
         ];
         let mut out = SEAL_MAGIC.to_vec();
-        for field in fields {
+        for field in fields
+            .into_iter()
+            .chain(version.as_deref().map(str::as_bytes))
+        {
             out.extend_from_slice(&length_prefix(field.len()));
             out.extend_from_slice(field);
         }
@@ -231,18 +251,25 @@ impl Facts {
 
     fn decode(bytes: &[u8]) -> Option<Self> {
         let mut rest = bytes.strip_prefix(SEAL_MAGIC)?;
-        let mut next = || -> Option<Vec<u8>> {
+        let mut fields = Vec::new();
+        while !rest.is_empty() {
             let (len, tail) = rest.split_first_chunk::<4>()?;
             let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
             if tail.len() < len {
                 return None;
             }
             let (field, tail) = tail.split_at(len);
+            fields.push(field.to_vec());
             rest = tail;
-            Some(field.to_vec())
-        };
+        }
+        // The tenth field, the version, came later: a record sealed before has nine.
+        if !(9..=10).contains(&fields.len()) {
+            return None;
+        }
+        let mut fields = fields.into_iter();
+        let mut next = || fields.next();
         let text = |bytes: Vec<u8>| String::from_utf8(bytes).ok();
-        let facts = Self {
+        Some(Self {
             org_id: text(next()?)?,
             identity_kind: text(next()?)?,
             identity: text(next()?)?,
@@ -252,8 +279,11 @@ impl Facts {
             at: text(next()?)?.parse().ok()?,
             value_digest: next()?,
             request_id: text(next()?)?,
-        };
-        rest.is_empty().then_some(facts)
+            version: match next() {
+                None => None,
+                Some(version) => Some(canonical_number(&text(version)?)?),
+            },
+        })
     }
 
     /// The same request: same identity, operation, secret and value.
@@ -282,15 +312,21 @@ impl Facts {
             request_id: Some(self.request_id.clone()),
             idempotency_key: (self.identity_kind == KEY_KIND).then(|| self.identity.clone()),
             replay_until: Some(self.at + REPLAY_HORIZON_SECS),
+            version: self.version,
+            history_key: self
+                .version
+                .map(|_| history_key(&self.org_id, &self.secret_name)),
             ..RecordAttributes::default()
         }
     }
 }
 
-/// The change record of one request, ready to be written with its change.
+/// The change record of one request, ready to be sealed at the version its change makes
+/// and written with it.
 pub(super) struct ChangeRecord {
-    item: RawItem,
     facts: Facts,
+    changed_at: String,
+    expires_at: i64,
 }
 
 impl ChangeRecord {
@@ -315,20 +351,28 @@ impl ChangeRecord {
             at: epoch,
             value_digest: value.map(|digest| digest.0.to_vec()).unwrap_or_default(),
             request_id: change.request_id.as_str().to_owned(),
+            version: None,
         };
-        let seal = change.cipher.seal(&facts.encode());
-        let attributes = RecordAttributes {
-            changed_at: Some(rfc3339.to_owned()),
-            expires_at: Some(epoch + REPLAY_HORIZON_SECS),
-            seal: Some(seal),
-            ..facts.plain_attributes()
-        };
-        let item = attributes.into_item(record_key(change));
-        Self { item, facts }
+        Self {
+            facts,
+            changed_at: rfc3339.to_owned(),
+            expires_at: change.history.expires_at(epoch),
+        }
     }
 
-    pub(super) fn item(&self) -> &RawItem {
-        &self.item
+    /// The record's item, as the change that makes `version` of the secret, sealed.
+    pub(super) fn item_at(&self, version: u64, cipher: &Cipher) -> RawItem {
+        let facts = Facts {
+            version: Some(version),
+            ..self.facts.clone()
+        };
+        let attributes = RecordAttributes {
+            changed_at: Some(self.changed_at.clone()),
+            expires_at: Some(self.expires_at),
+            seal: Some(cipher.seal(&facts.encode())),
+            ..facts.plain_attributes()
+        };
+        attributes.into_item(record_key_of(&facts))
     }
 
     pub(super) fn key(&self) -> RawItem {
@@ -436,7 +480,13 @@ pub(super) fn check_record(
     let seal = stored.seal.as_deref().ok_or(RecordProblem::NoSeal)?;
     let plain = cipher.open_seal(seal).ok_or(RecordProblem::Undecryptable)?;
     let facts = Facts::decode(&plain).ok_or(RecordProblem::Misplaced)?;
-    if primary_key(stored_key) != primary_key(&record_key_of(&facts)) {
+    let own_key = record_key_of(&facts);
+    let archive_key = facts
+        .version
+        .and_then(|version| archived_record_key(&own_key, version));
+    let stored_at = primary_key(stored_key);
+    if stored_at != primary_key(&own_key) && stored_at != archive_key.as_ref().and_then(primary_key)
+    {
         return Err(RecordProblem::Misplaced);
     }
     let changed_at = stored.changed_at.as_deref().and_then(|at| {
@@ -503,6 +553,7 @@ mod tests {
                 request_id: &self.request_id,
                 idempotency_key: self.key.as_ref(),
                 cipher,
+                history: HistoryRetention::default(),
             }
         }
     }
@@ -529,15 +580,36 @@ mod tests {
         name: &str,
         value: Option<&str>,
         at: i64,
-    ) -> ChangeRecord {
+    ) -> Sealed {
         let digest = value.map(digest);
-        ChangeRecord::new(
+        let record = ChangeRecord::new(
             &request.change(cipher),
             op,
             &SecretName::parse(name).unwrap(),
             digest.as_ref(),
             (&rfc3339(at), at),
-        )
+        );
+        let item = record.item_at(SEALED_VERSION, cipher);
+        Sealed { record, item }
+    }
+
+    /// The version the records of these tests are sealed at.
+    const SEALED_VERSION: u64 = 7;
+
+    /// A record, and its item as sealed at [`SEALED_VERSION`].
+    struct Sealed {
+        record: ChangeRecord,
+        item: RawItem,
+    }
+
+    impl Sealed {
+        fn item(&self) -> &RawItem {
+            &self.item
+        }
+
+        fn judge(&self, stored: &RawItem, cipher: &Cipher, now_epoch: i64) -> Verdict {
+            self.record.judge(stored, cipher, now_epoch)
+        }
     }
 
     #[test]
@@ -611,7 +683,9 @@ mod tests {
         let keys = cipher(1);
         let key_of = |actor: &str, request_id: &str, key: Option<&str>| {
             let request = Request::new(actor, request_id, key);
-            record(&request, &keys, ChangeOp::Delete, "n", None, 1).key()
+            record(&request, &keys, ChangeOp::Delete, "n", None, 1)
+                .record
+                .key()
         };
         assert_eq!(key_of("alice", "r1", None), key_of("alice", "r1", None));
         assert_ne!(key_of("alice", "r1", None), key_of("bob", "r1", None));
@@ -704,7 +778,39 @@ mod tests {
 
     #[test]
     fn sealed_facts_round_trip_and_refuse_trailing_or_short_input() {
-        let facts = Facts {
+        // Records sealed before versions have nine fields; since, ten.
+        for version in [None, Some(0), Some(12), Some(u64::MAX)] {
+            let facts = Facts {
+                org_id: "o".to_owned(),
+                identity_kind: "request".to_owned(),
+                identity: "r".to_owned(),
+                actor: "subject:a".to_owned(),
+                op: "update".to_owned(),
+                secret_name: "n".to_owned(),
+                at: 42,
+                value_digest: vec![7; 32],
+                request_id: "r".to_owned(),
+                version,
+            };
+            let bytes = facts.encode();
+            assert!(Facts::decode(&bytes) == Some(facts.clone()), "{version:?}");
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Facts::decode(&longer).is_none());
+            assert!(Facts::decode(&bytes[..bytes.len() - 1]).is_none());
+            let mut one_more = bytes.clone();
+            one_more.extend_from_slice(&length_prefix(1));
+            one_more.push(b'1');
+            // Nine fields and one more is a versioned seal; ten and one more is nothing.
+            assert_eq!(
+                Facts::decode(&one_more).map(|f| f.version),
+                version.is_none().then_some(Some(1)),
+                "{version:?}"
+            );
+        }
+        assert!(Facts::decode(b"other").is_none());
+        // A version has one spelling.
+        let nine = Facts {
             org_id: "o".to_owned(),
             identity_kind: "request".to_owned(),
             identity: "r".to_owned(),
@@ -714,14 +820,24 @@ mod tests {
             at: 42,
             value_digest: vec![7; 32],
             request_id: "r".to_owned(),
-        };
-        let bytes = facts.encode();
-        assert!(Facts::decode(&bytes) == Some(facts));
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(Facts::decode(&longer).is_none());
-        assert!(Facts::decode(&bytes[..bytes.len() - 1]).is_none());
-        assert!(Facts::decode(b"other").is_none());
+            version: None,
+        }
+        .encode();
+        for spelling in [
+            "",
+            "012",
+            "+1",
+            " 1",
+            "1 ",
+            "-1",
+            "18446744073709551616",
+            "1e3",
+        ] {
+            let mut bytes = nine.clone();
+            bytes.extend_from_slice(&length_prefix(spelling.len()));
+            bytes.extend_from_slice(spelling.as_bytes());
+            assert!(Facts::decode(&bytes).is_none(), "{spelling:?}");
+        }
     }
 
     #[test]
@@ -789,7 +905,7 @@ mod tests {
         }
     }
 
-    fn record_of_bob(keys: &Cipher) -> ChangeRecord {
+    fn record_of_bob(keys: &Cipher) -> Sealed {
         let bob = Request::new("bob", "r1", Some("k1"));
         record(&bob, keys, ChangeOp::Update, "n", Some("v"), 1_796_000_000)
     }

@@ -23,6 +23,16 @@ const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
 const CHANGE_PARTITION_PREFIX: &str = "\u{3}changes:";
 /// The sort key of a change record: this, then its request identity's digest.
 const RECORD_SORT_PREFIX: &str = "request:";
+/// The sort key of an archived change record (a record whose identity a later request took
+/// over after the replay horizon, kept for the history): this, the identity's digest, `:`
+/// and the record's version.
+const ARCHIVED_SORT_PREFIX: &str = "archived:";
+/// The sort key of a secret name's version item, in its organization's partition: this,
+/// then the name. The control character keeps it out of list and every consumer's query.
+const VERSION_SORT_PREFIX: &str = "\u{4}version:";
+/// Between the organization and the name in `history_key` (the history index's partition
+/// key): neither may contain it.
+const HISTORY_KEY_SEPARATOR: char = '\u{1f}';
 
 /// The TTL attribute: DynamoDB deletes a recovery copy some time after this (Unix seconds).
 pub const EXPIRY_ATTRIBUTE: &str = Attr::ExpiresAt.name();
@@ -99,6 +109,8 @@ pub(super) enum Attr {
     MarkedAt,
     MarkedBy,
     Description,
+    Version,
+    HistoryKey,
 }
 
 impl Attr {
@@ -130,6 +142,8 @@ impl Attr {
             Attr::MarkedAt => "marked_at",
             Attr::MarkedBy => "marked_by",
             Attr::Description => "description",
+            Attr::Version => "version",
+            Attr::HistoryKey => "history_key",
         }
     }
 }
@@ -181,6 +195,7 @@ pub(super) struct NewItem<'a> {
     pub(super) created_by: &'a Actor,
     pub(super) request_id: &'a RequestId,
     pub(super) created_at: String,
+    pub(super) version: u64,
 }
 
 impl From<NewItem<'_>> for RawItem {
@@ -191,6 +206,7 @@ impl From<NewItem<'_>> for RawItem {
             created_by,
             request_id,
             created_at,
+            version,
         } = new;
         let mut item = key(org_id.as_str(), secret.name.as_str());
         let text = AttributeValue::S;
@@ -213,6 +229,10 @@ impl From<NewItem<'_>> for RawItem {
                 text(secret.binding.into_string()),
             ),
         ]);
+        item.insert(
+            Attr::Version.name().to_owned(),
+            AttributeValue::N(version.to_string()),
+        );
         if let Some(description) = secret.description {
             item.insert(
                 Attr::Description.name().to_owned(),
@@ -250,7 +270,7 @@ impl From<&RawItem> for ScannedItem {
         }
         if let Some(org_id) = partition.strip_prefix(CHANGE_PARTITION_PREFIX) {
             let attributes = RecordAttributes::from(item);
-            return ScannedItem::ChangeRecord(StoredRecord {
+            return ScannedItem::ChangeRecord(Box::new(StoredRecord {
                 place: ItemPlace {
                     org_id: org_id.to_owned(),
                     secret_name: attributes
@@ -263,7 +283,7 @@ impl From<&RawItem> for ScannedItem {
                 seal: attributes.seal.clone().map(EncryptedValue::from_stored),
                 attributes,
                 key: ItemKey(key(partition, sort)),
-            });
+            }));
         }
         let Some(place) = ItemPlace::of(partition, sort) else {
             return ScannedItem::Other;
@@ -320,6 +340,38 @@ pub(super) fn change_record_key(org_id: &str, identity_digest: &str) -> RawItem 
     )
 }
 
+/// Where the record at `record_key`, of `version`, is archived when a later request takes
+/// over its identity.
+pub(super) fn archived_record_key(record_key: &RawItem, version: u64) -> Option<RawItem> {
+    let (partition, sort) = primary_key(record_key)?;
+    let digest = sort.strip_prefix(RECORD_SORT_PREFIX)?;
+    Some(key(
+        partition,
+        &format!("{ARCHIVED_SORT_PREFIX}{digest}:{version}"),
+    ))
+}
+
+/// The key of the item holding the last version of `name` in `org_id`: it outlives the
+/// secret, so a name deleted and created again goes on counting.
+pub(super) fn version_key(org_id: &str, name: &str) -> RawItem {
+    key(org_id, &format!("{VERSION_SORT_PREFIX}{name}"))
+}
+
+/// The history index's partition key of `name` in `org_id`.
+pub(super) fn history_key(org_id: &str, name: &str) -> String {
+    format!("{org_id}{HISTORY_KEY_SEPARATOR}{name}")
+}
+
+/// The name of the table's history index (partition `history_key`, sort `version`).
+pub const HISTORY_INDEX: &str = "history";
+
+/// A number attribute as a `u64`, if it is one.
+pub(super) fn number_attr(item: &RawItem, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<u64>().ok())
+}
+
 /// A change record's attributes besides its key, typed. Read back from a table, an
 /// attribute that is missing or of another type reads as `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -333,6 +385,9 @@ pub(super) struct RecordAttributes {
     pub(super) replay_until: Option<i64>,
     pub(super) expires_at: Option<i64>,
     pub(super) seal: Option<String>,
+    /// The version of the secret this change produced, and the history index's key.
+    pub(super) version: Option<u64>,
+    pub(super) history_key: Option<String>,
 }
 
 impl RecordAttributes {
@@ -346,12 +401,17 @@ impl RecordAttributes {
             (Attr::RequestId, self.request_id),
             (Attr::IdempotencyKey, self.idempotency_key),
             (Attr::Seal, self.seal),
+            (Attr::HistoryKey, self.history_key),
         ]
         .into_iter()
         .filter_map(|(attr, value)| Some((attr.name().to_owned(), AttributeValue::S(value?))));
         let numbers = [
             (Attr::ReplayUntil, self.replay_until),
             (Attr::ExpiresAt, self.expires_at),
+            (
+                Attr::Version,
+                self.version.and_then(|v| i64::try_from(v).ok()),
+            ),
         ]
         .into_iter()
         .filter_map(|(attr, value)| {
@@ -384,6 +444,8 @@ impl From<&RawItem> for RecordAttributes {
             replay_until: number(Attr::ReplayUntil),
             expires_at: number(Attr::ExpiresAt),
             seal: text(Attr::Seal),
+            version: number_attr(item, Attr::Version.name()),
+            history_key: text(Attr::HistoryKey),
         }
     }
 }
@@ -559,6 +621,9 @@ pub struct SecretMetadata {
     pub updated_by: Option<String>,
     pub restored_at: Option<String>,
     pub restored_by: Option<String>,
+    /// Increases by one with every change of the name; 0 for a secret not changed since
+    /// versions were introduced.
+    pub version: u64,
     /// Until when (RFC 3339) the previous value, the one the last update or restore of the
     /// previous value replaced, can be restored. `None`: there is none.
     pub previous_restorable_until: Option<String>,
@@ -586,6 +651,7 @@ impl SecretMetadata {
             updated_by: text(Attr::UpdatedBy),
             restored_at: text(Attr::RestoredAt),
             restored_by: text(Attr::RestoredBy),
+            version: live.version().unwrap_or(0),
             previous_restorable_until,
         }
     }
@@ -597,12 +663,15 @@ pub(super) struct Removal<'a> {
     pub(super) by: &'a Actor,
     /// Unix seconds, the TTL.
     pub(super) expires_at: i64,
+    /// The version of the change that removed it.
+    pub(super) version: u64,
 }
 
-/// Who restored a value.
+/// Who restored a value, in the change of which version.
 pub(super) struct Restoration<'a> {
     pub(super) at: &'a str,
     pub(super) by: &'a Actor,
+    pub(super) version: u64,
 }
 
 /// An item as read (a live secret or a recovery copy), for the lifecycle operations.
@@ -632,6 +701,12 @@ impl Snapshot {
 
     pub(super) fn binding(&self) -> Option<&str> {
         self.string(Attr::Binding.name())
+    }
+
+    /// The version the item was written at; `None` before versions were introduced.
+    #[cfg(feature = "lambda")]
+    pub(super) fn version(&self) -> Option<u64> {
+        number_attr(&self.0, Attr::Version.name())
     }
 
     fn string(&self, name: &str) -> Option<&str> {
@@ -708,6 +783,10 @@ impl Snapshot {
             Attr::ExpiresAt.name().to_owned(),
             AttributeValue::N(removal.expires_at.to_string()),
         );
+        item.insert(
+            Attr::Version.name().to_owned(),
+            AttributeValue::N(removal.version.to_string()),
+        );
         item
     }
 
@@ -726,6 +805,10 @@ impl Snapshot {
         ] {
             item.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
         }
+        item.insert(
+            Attr::Version.name().to_owned(),
+            AttributeValue::N(restoration.version.to_string()),
+        );
         item
     }
 }

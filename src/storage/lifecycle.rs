@@ -146,6 +146,7 @@ impl SecretStore {
         value: (&str, &str),
         description: &DescriptionChange,
         stamp: [(Attr, &str); 2],
+        version: u64,
     ) -> Result<TransactWriteItem, StoreError> {
         let (condition, mut values) = live.unchanged_condition();
         let (token, binding) = value;
@@ -162,11 +163,16 @@ impl SecretStore {
             .table_name(self.table().as_str())
             .set_key(Some(item_key))
             .expression_attribute_names("#idem", Attr::IdempotencyKey.name())
-            .expression_attribute_names("#ledger", Attr::LegacyChanges.name());
+            .expression_attribute_names("#ledger", Attr::LegacyChanges.name())
+            .expression_attribute_names("#version", Attr::Version.name());
         if *description == DescriptionChange::Remove {
             update = update.expression_attribute_names("#description", Attr::Description.name());
         }
-        let mut assignments = Vec::new();
+        let mut assignments = vec!["#version = :version".to_owned()];
+        values.insert(
+            ":version".to_owned(),
+            AttributeValue::N(version.to_string()),
+        );
         for (index, (attr, value)) in sets.into_iter().enumerate() {
             assignments.push(format!("#set{index} = :set{index}"));
             update = update.expression_attribute_names(format!("#set{index}"), attr.name());
@@ -229,7 +235,11 @@ impl SecretStore {
         let live_key = || key(org, name.as_str());
         let copy_key = || recovery_key(org, RecoverySlot::Previous, name.as_str());
         for _ in 0..CHANGE_ATTEMPTS {
-            let Some(live) = self.read(live_key()).await? else {
+            let (live, version) = tokio::try_join!(
+                self.read(live_key()),
+                self.next_version(change.org_id, name)
+            )?;
+            let Some(live) = live else {
                 let answers = [
                     UpdateOutcome::AlreadyUpdated,
                     UpdateOutcome::RequestReused,
@@ -246,9 +256,10 @@ impl SecretStore {
                     (Attr::UpdatedAt, &now.rfc3339),
                     (Attr::UpdatedBy, change.actor.as_str()),
                 ],
+                version.next,
             )?;
             let keep = if window.keeps_values() {
-                let removal = removal(&now, change.actor, window);
+                let removal = removal(&now, change.actor, window, version.next);
                 // The copy follows the live item: every writer of it first changes the live
                 // item, which the condition above guards.
                 self.put(live.recovery_copy(copy_key(), &removal), None)?
@@ -257,9 +268,10 @@ impl SecretStore {
                 self.delete_item(copy_key(), None)?
             };
             match self
-                .commit(vec![set, keep], &record, change, now.epoch)
+                .commit(vec![set, keep], &record, change, (name, version), now.epoch)
                 .await?
             {
+                Committed::VersionMoved => continue,
                 Committed::Yes => return Ok(UpdateOutcome::Updated),
                 Committed::Resend(Resend::Same) => return Ok(UpdateOutcome::AlreadyUpdated),
                 Committed::Resend(Resend::Reused) => return Ok(UpdateOutcome::RequestReused),
@@ -295,7 +307,11 @@ impl SecretStore {
         let copy_key = |slot| recovery_key(org, slot, name.as_str());
         let mut counted = true;
         for _ in 0..CHANGE_ATTEMPTS {
-            let Some(live) = self.read(live_key()).await? else {
+            let (live, version) = tokio::try_join!(
+                self.read(live_key()),
+                self.next_version(change.org_id, name)
+            )?;
+            let Some(live) = live else {
                 let answers = [
                     DeleteOutcome::AlreadyDeleted,
                     DeleteOutcome::RequestReused,
@@ -306,7 +322,7 @@ impl SecretStore {
             let mut items = vec![self.delete_item(live_key(), Some(live.unchanged_condition()))?];
             if window.keeps_values() {
                 // Replaces an older deleted copy: the most recent delete is the one kept.
-                let removal = removal(&now, change.actor, window);
+                let removal = removal(&now, change.actor, window, version.next);
                 let copy = live.recovery_copy(copy_key(RecoverySlot::Deleted), &removal);
                 items.push(self.put(copy, None)?);
             } else {
@@ -318,7 +334,11 @@ impl SecretStore {
             if counted {
                 items.push(self.count(change.org_id, -1, 0)?);
             }
-            match self.commit(items, &record, change, now.epoch).await? {
+            let committed = self
+                .commit(items, &record, change, (name, version), now.epoch)
+                .await?;
+            match committed {
+                Committed::VersionMoved => continue,
                 Committed::Yes => return Ok(DeleteOutcome::Deleted),
                 Committed::Resend(Resend::Same) => return Ok(DeleteOutcome::AlreadyDeleted),
                 Committed::Resend(Resend::Reused) => return Ok(DeleteOutcome::RequestReused),
@@ -406,8 +426,11 @@ impl SecretStore {
         let org = change.org_id.as_str();
         let live_key = key(org, name.as_str());
         let copy_key = recovery_key(org, RecoverySlot::Deleted, name.as_str());
-        let (live, copy) =
-            tokio::try_join!(self.read(live_key.clone()), self.read(copy_key.clone()))?;
+        let (live, copy, version) = tokio::try_join!(
+            self.read(live_key.clone()),
+            self.read(copy_key.clone()),
+            self.next_version(change.org_id, name)
+        )?;
         let Some(copy) = copy.filter(|copy| copy.is_recoverable(now.epoch)) else {
             return Ok(Attempt::Done(RestoreOutcome::NothingToRestore));
         };
@@ -420,6 +443,7 @@ impl SecretStore {
         let restoration = Restoration {
             at: &now.rfc3339,
             by: change.actor,
+            version: version.next,
         };
         let items = vec![
             self.put(
@@ -429,7 +453,11 @@ impl SecretStore {
             self.delete_item(copy_key, Some(copy.unchanged_condition()))?,
             self.count(change.org_id, 1, policy.max_secrets)?,
         ];
-        Ok(match self.commit(items, record, change, now.epoch).await? {
+        let committed = self
+            .commit(items, record, change, (name, version), now.epoch)
+            .await?;
+        Ok(match committed {
+            Committed::VersionMoved => Attempt::Again,
             Committed::Yes => Attempt::Done(RestoreOutcome::Restored),
             Committed::Resend(Resend::Same) => Attempt::Done(RestoreOutcome::AlreadyRestored),
             Committed::Resend(Resend::Reused) => Attempt::Done(RestoreOutcome::RequestReused),
@@ -462,7 +490,11 @@ impl SecretStore {
         let org = change.org_id.as_str();
         let live_key = || key(org, name.as_str());
         let copy_key = || recovery_key(org, RecoverySlot::Previous, name.as_str());
-        let (live, previous) = tokio::try_join!(self.read(live_key()), self.read(copy_key()))?;
+        let (live, previous, version) = tokio::try_join!(
+            self.read(live_key()),
+            self.read(copy_key()),
+            self.next_version(change.org_id, name)
+        )?;
         let Some(live) = live else {
             return Ok(Attempt::Done(RestoreOutcome::NothingToRestore));
         };
@@ -485,9 +517,10 @@ impl SecretStore {
                 (Attr::RestoredAt, &now.rfc3339),
                 (Attr::RestoredBy, change.actor.as_str()),
             ],
+            version.next,
         )?;
         let swap_out = if policy.window.keeps_values() {
-            let removal = removal(now, change.actor, policy.window);
+            let removal = removal(now, change.actor, policy.window, version.next);
             self.put(
                 live.recovery_copy(copy_key(), &removal),
                 Some(previous.unchanged_condition()),
@@ -497,9 +530,16 @@ impl SecretStore {
         };
         Ok(
             match self
-                .commit(vec![swap_in, swap_out], record, change, now.epoch)
+                .commit(
+                    vec![swap_in, swap_out],
+                    record,
+                    change,
+                    (name, version),
+                    now.epoch,
+                )
                 .await?
             {
+                Committed::VersionMoved => Attempt::Again,
                 Committed::Yes => Attempt::Done(RestoreOutcome::Restored),
                 Committed::Resend(Resend::Same) => Attempt::Done(RestoreOutcome::AlreadyRestored),
                 Committed::Resend(Resend::Reused) => Attempt::Done(RestoreOutcome::RequestReused),
@@ -546,11 +586,12 @@ fn accepted(
     .then(|| (token.to_owned(), binding.to_owned()))
 }
 
-fn removal<'a>(now: &'a Now, by: &'a Actor, window: RecoveryWindow) -> Removal<'a> {
+fn removal<'a>(now: &'a Now, by: &'a Actor, window: RecoveryWindow, version: u64) -> Removal<'a> {
     Removal {
         at: &now.rfc3339,
         by,
         expires_at: window.expires_at(now.epoch),
+        version,
     }
 }
 

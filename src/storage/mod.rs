@@ -6,7 +6,8 @@
 //! types here), `store` ([`SecretStore`]: what the function and [`crate::reader`] call, and
 //! `commit`, which writes a change together with its change record), `change` (the change
 //! record: how the same request sent again is recognised), `lifecycle` (update, delete and
-//! restore, each with its recovery copy), `admin` (operator-only calls: table setup and the
+//! restore, each with its recovery copy), `history` (a secret's change history, read from
+//! the change records), `admin` (operator-only calls: table setup and the
 //! key-rotation scan), `client` (the DynamoDB client's configuration) and `error`
 //! ([`StoreError`]).
 
@@ -14,6 +15,8 @@ mod admin;
 mod change;
 mod client;
 mod error;
+#[cfg(feature = "lambda")]
+mod history;
 mod item;
 mod lifecycle;
 mod store;
@@ -25,6 +28,8 @@ pub use admin::{
 pub use change::{Change, ChangeOp, Identity, RecordProblem, ValueDigest, REPLAY_HORIZON_SECS};
 pub use client::StoreSettings;
 pub use error::StoreError;
+#[cfg(feature = "lambda")]
+pub use history::{HistoryEntry, HistoryPage};
 pub use item::{
     DeletedSecret, ItemKey, ItemPlace, RecoverySlot, SecretMetadata, BINDINGS_MARKER_PARTITION,
     BINDINGS_MARKER_SORT_KEY, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE,

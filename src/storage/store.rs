@@ -18,7 +18,10 @@ use aws_sdk_dynamodb::Client;
 use super::change::{Change, ChangeOp, ChangeRecord, ValueDigest, Verdict};
 use super::client::dynamodb_client;
 use super::error::classify;
-use super::item::{self, key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
+use super::item::{
+    self, archived_record_key, key, number_attr, version_key, Attr, NewItem, RawItem,
+    COUNTER_SORT_KEY,
+};
 #[cfg(feature = "lambda")]
 use super::item::{DeletedSecret, RecoverySlot, SecretMetadata, Snapshot};
 use super::{StoreError, StoreSettings};
@@ -127,11 +130,33 @@ pub(super) enum Committed {
     Resend(Resend),
     /// A condition on one of the change's own items failed (not the record's).
     ItemsChanged(Cancelled),
+    /// Only the name's version moved since it was read: another change of the name
+    /// committed in between. Read again and decide again.
+    VersionMoved,
+}
+
+/// The version a change makes of a secret name: one more than its version item holds (which
+/// outlives the secret, so a name deleted and created again goes on counting). Every write
+/// puts the version item on the condition that it still holds what was read, so two changes
+/// of a name never make the same version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NextVersion {
+    /// `None`: the name has no version item (never written since versions came).
+    read: Option<u64>,
+    pub(super) next: u64,
 }
 
 /// How many times a write tries again when its record's slot held an expired record, or
 /// one that vanished between the failed write and the read.
 const RECORD_ATTEMPTS: u32 = 3;
+
+/// How many times a create reads the name's version again after another change of the name
+/// moved it (update, delete and restore read again within their own attempts).
+const VERSION_ATTEMPTS: u32 = 4;
+
+pub(super) fn version_kept_moving() -> StoreError {
+    StoreError::Unavailable("the name's version kept moving under concurrent writes".to_owned())
+}
 
 /// Whether a conditional write found the item as it expected (operator tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,30 +248,46 @@ impl SecretStore {
             (&now.rfc3339, now.epoch),
         );
         let max_secrets = secret.max_secrets;
-        let item = RawItem::from(NewItem {
+        let name = secret.name;
+        let mut item = RawItem::from(NewItem {
             org_id,
             secret,
             created_by: change.actor,
             request_id: change.request_id,
             created_at: now.rfc3339.clone(),
+            version: 0,
         });
-        // The whole item first: no later call on the builder can drop an attribute.
-        let put = Put::builder()
-            .set_item(Some(item))
-            .table_name(self.table.as_str())
-            .condition_expression("attribute_not_exists(#org)")
-            .expression_attribute_names("#org", Attr::OrgId.name())
-            .build()
-            .map_err(|err| StoreError::Other(format!("put: {err}")))?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            self.count(org_id, 1, max_secrets)?,
-        ];
-        let cancelled = match self.commit(items, &record, change, now.epoch).await? {
-            Committed::Yes => return Ok(CreateOutcome::Created),
-            Committed::Resend(Resend::Same) => return Ok(CreateOutcome::AlreadyCreated),
-            Committed::Resend(Resend::Reused) => return Ok(CreateOutcome::RequestReused),
-            Committed::ItemsChanged(cancelled) => cancelled,
+        let mut attempts = 0;
+        let cancelled = loop {
+            attempts += 1;
+            let version = self.next_version(org_id, name).await?;
+            item.insert(
+                Attr::Version.name().to_owned(),
+                AttributeValue::N(version.next.to_string()),
+            );
+            // The whole item first: no later call on the builder can drop an attribute.
+            let put = Put::builder()
+                .set_item(Some(item.clone()))
+                .table_name(self.table.as_str())
+                .condition_expression("attribute_not_exists(#org)")
+                .expression_attribute_names("#org", Attr::OrgId.name())
+                .build()
+                .map_err(|err| StoreError::Other(format!("put: {err}")))?;
+            let items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                self.count(org_id, 1, max_secrets)?,
+            ];
+            let committed = self
+                .commit(items, &record, change, (name, version), now.epoch)
+                .await?;
+            match committed {
+                Committed::Yes => return Ok(CreateOutcome::Created),
+                Committed::Resend(Resend::Same) => return Ok(CreateOutcome::AlreadyCreated),
+                Committed::Resend(Resend::Reused) => return Ok(CreateOutcome::RequestReused),
+                Committed::ItemsChanged(cancelled) => break cancelled,
+                Committed::VersionMoved if attempts < VERSION_ATTEMPTS => continue,
+                Committed::VersionMoved => return Err(version_kept_moving()),
+            }
         };
         // The name first: a taken name is the answer even when the organization is full.
         let refusal = if cancelled.condition_failed(0) {
@@ -269,21 +310,42 @@ impl SecretStore {
     /// record found decides: this request was done already, or its identity named another
     /// one, or the record is past the replay horizon (the put is retried over exactly that
     /// record). A record whose seal does not verify is an error: nothing is written over it.
+    ///
+    /// The change makes `version` of the named secret: the version item is put with it, on
+    /// the condition that it still holds the version read, and the record is sealed with it.
+    /// A record taken over after the replay horizon is archived in the same transaction, so
+    /// the history keeps it.
     pub(super) async fn commit(
         &self,
         items: Vec<TransactWriteItem>,
         record: &ChangeRecord,
         change: &Change<'_>,
+        (name, version): (&SecretName, NextVersion),
         now_epoch: i64,
     ) -> Result<Committed, StoreError> {
         let mut expired_seal: Option<String> = None;
+        let mut archive: Option<RawItem> = None;
         for _ in 0..RECORD_ATTEMPTS {
             let mut all = items.clone();
-            all.push(self.put_record(record, expired_seal.take())?);
+            let version_index = all.len();
+            all.push(self.put_version(change.org_id, name, version)?);
+            if let Some(archived) = archive.take() {
+                all.push(self.put_archived(archived)?);
+            }
+            all.push(self.put_record(
+                record.item_at(version.next, change.cipher),
+                expired_seal.take(),
+            )?);
             let record_index = all.len() - 1;
             let cancelled = match self.transact(all).await? {
                 None => return Ok(Committed::Yes),
                 Some(cancelled) if cancelled.condition_failed(record_index) => cancelled,
+                Some(cancelled)
+                    if cancelled.condition_failed(version_index)
+                        && !(0..version_index).any(|index| cancelled.condition_failed(index)) =>
+                {
+                    return Ok(Committed::VersionMoved)
+                }
                 Some(cancelled) => return Ok(Committed::ItemsChanged(cancelled)),
             };
             let stored = match cancelled.item(record_index) {
@@ -296,7 +358,17 @@ impl SecretStore {
             match record.judge(&stored, change.cipher, now_epoch) {
                 Verdict::SameRequest => return Ok(Committed::Resend(Resend::Same)),
                 Verdict::OtherRequest => return Ok(Committed::Resend(Resend::Reused)),
-                Verdict::Expired(seal) => expired_seal = Some(seal),
+                Verdict::Expired(seal) => {
+                    expired_seal = Some(seal);
+                    // A record from before versions is in no history: nothing to keep.
+                    archive = number_attr(&stored, Attr::Version.name())
+                        .and_then(|old| archived_record_key(&record.key(), old))
+                        .map(|archived_key| {
+                            let mut archived = stored.clone();
+                            archived.extend(archived_key);
+                            archived
+                        });
+                }
                 Verdict::Forged => return Err(forged_record()),
             }
         }
@@ -329,12 +401,12 @@ impl SecretStore {
     /// attributes. On a failed condition DynamoDB returns the record in the slot.
     fn put_record(
         &self,
-        record: &ChangeRecord,
+        record: RawItem,
         over_expired: Option<String>,
     ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(self.table.as_str())
-            .set_item(Some(record.item().clone()))
+            .set_item(Some(record))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let put = match over_expired {
             Some(seal) => put
@@ -348,6 +420,71 @@ impl SecretStore {
         let put = put
             .build()
             .map_err(|err| StoreError::Other(format!("record: {err}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The version `name` is at now, and the one a change makes of it.
+    pub(super) async fn next_version(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+    ) -> Result<NextVersion, StoreError> {
+        let read = match self
+            .read_item(version_key(org_id.as_str(), name.as_str()))
+            .await?
+        {
+            None => None,
+            Some(item) => Some(
+                number_attr(&item, Attr::Version.name())
+                    .filter(|version| *version < u64::MAX)
+                    .ok_or_else(|| {
+                        StoreError::Other("a version item holds no version".to_owned())
+                    })?,
+            ),
+        };
+        Ok(NextVersion {
+            read,
+            next: read.map_or(1, |version| version + 1),
+        })
+    }
+
+    /// The put of `name`'s version item at `version.next`, if it still holds what was read.
+    fn put_version(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        version: NextVersion,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut item = version_key(org_id.as_str(), name.as_str());
+        item.insert(
+            Attr::Version.name().to_owned(),
+            AttributeValue::N(version.next.to_string()),
+        );
+        let put = Put::builder()
+            .table_name(self.table.as_str())
+            .set_item(Some(item));
+        let put = match version.read {
+            None => put
+                .condition_expression("attribute_not_exists(#org)")
+                .expression_attribute_names("#org", Attr::OrgId.name()),
+            Some(read) => put
+                .condition_expression("#version = :read")
+                .expression_attribute_names("#version", Attr::Version.name())
+                .expression_attribute_values(":read", AttributeValue::N(read.to_string())),
+        };
+        let put = put
+            .build()
+            .map_err(|err| StoreError::Other(format!("version: {err}")))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The put of a change record kept for the history under its archive key.
+    fn put_archived(&self, archived: RawItem) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table.as_str())
+            .set_item(Some(archived))
+            .build()
+            .map_err(|err| StoreError::Other(format!("archived record: {err}")))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 

@@ -51,7 +51,8 @@ async fn create_returns_201_and_stores_the_contract_item() {
             "encrypted_value",
             "org_id",
             "request_id",
-            "secret_name"
+            "secret_name",
+            "version"
         ]
     );
     assert_eq!(attr(&item, "created_by"), "alice@acme.example");
@@ -428,9 +429,9 @@ async fn the_limit_is_exact_under_concurrent_creates() {
 }
 
 /// storage-contract.md, "What each operation costs": a create answered 409
-/// `secret_name_taken` (or 400 `secret_limit_reached`) sends its whole `TransactWriteItems`
-/// (secret, counter, record), which DynamoDB cancels (and charges), then reads the record to
-/// tell a resend: two calls.
+/// `secret_name_taken` (or 400 `secret_limit_reached`) reads the name's version, sends its
+/// whole `TransactWriteItems` (secret, counter, version, record), which DynamoDB cancels (and
+/// charges), then reads the record to tell a resend: three calls.
 #[tokio::test]
 async fn a_create_refused_as_taken_costs_its_cancelled_transaction_and_one_read() {
     let dynamodb = FaultyDynamoDb::always(Fault::Pass);
@@ -442,8 +443,9 @@ async fn a_create_refused_as_taken_costs_its_cancelled_transaction_and_one_read(
     assert_eq!(answer.status, 409);
     assert_eq!(
         dynamodb.request_count() - before,
-        2,
-        "DynamoDB calls for a 409 create: a cancelled TransactWriteItems and one read"
+        3,
+        "DynamoDB calls for a 409 create: the version read, a cancelled TransactWriteItems \
+         and the record read"
     );
 }
 

@@ -286,6 +286,7 @@ fn the_description_serializes_exactly_its_published_schema() {
         updated_by: None,
         restored_at: None,
         restored_by: None,
+        version: 0,
         previous_restorable_until: None,
     };
     let body = serde_json::to_value(SecretDescription::of(&name, &metadata)).unwrap();

@@ -53,10 +53,15 @@ async fn list_follows_every_page_past_one_megabyte() {
         .client()
         .query()
         .table_name(app.store().table().as_str())
-        .key_condition_expression("org_id = :o")
+        // From the first name on, as list reads: the names' version items sort first.
+        .key_condition_expression("org_id = :o AND secret_name >= :first")
         .expression_attribute_values(
             ":o",
             aws_sdk_dynamodb::types::AttributeValue::S("org_big".into()),
+        )
+        .expression_attribute_values(
+            ":first",
+            aws_sdk_dynamodb::types::AttributeValue::S(" ".into()),
         )
         .projection_expression("secret_name")
         .send()

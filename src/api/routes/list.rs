@@ -85,7 +85,7 @@ pub(crate) async fn handle_deleted(ctx: &RequestContext<'_>) -> Result<Handled, 
 
 /// The query parameter `name` given once (from either query field, which must agree), or
 /// not at all; anything else is 422. The value is never echoed.
-fn single_value<'r>(
+pub(super) fn single_value<'r>(
     ctx: &RequestContext<'r>,
     name: &'static str,
 ) -> Result<Option<&'r str>, ApiError> {
@@ -110,6 +110,6 @@ fn state_issue(msg: &'static str) -> ApiError {
     query_issue(STATE_PARAMETER, msg, "enum")
 }
 
-fn query_issue(name: &'static str, msg: &'static str, kind: &'static str) -> ApiError {
+pub(super) fn query_issue(name: &'static str, msg: &'static str, kind: &'static str) -> ApiError {
     ApiError::Validation(vec![ValidationIssue::query(name, msg, kind)])
 }

@@ -6,6 +6,7 @@
 pub(super) mod create;
 pub(super) mod delete;
 pub(super) mod describe;
+pub(super) mod history;
 pub(super) mod list;
 pub(super) mod restore;
 pub(super) mod update;

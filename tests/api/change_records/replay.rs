@@ -131,6 +131,7 @@ async fn retry_of_our_own_write_is_201_and_a_stranger_gets_409() {
         request_id: &request_id,
         idempotency_key: None,
         cipher,
+        history: app.config().history_retention,
     };
     let create = |value: &str| {
         let value = org_secrets::domain::SecretValue::parse(value.to_owned(), 100).unwrap();

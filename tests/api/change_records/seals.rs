@@ -436,14 +436,17 @@ fn value_digest(org: &str, name: &str, value: &str) -> [u8; 32] {
 }
 
 /// With `RECOVERY_WINDOW_DAYS=0` a delete leaves no value of the secret in the table. The
-/// change records of the writes before it keep a SHA-256 of each value for the replay
-/// horizon, as SECURITY.md says: only sealed (no attribute of any item holds the digest or
-/// the value readable without a key; the key that encrypts values does not open a seal),
-/// and for 24 hours.
+/// change records of the writes before it keep a SHA-256 of each value as long as the
+/// history keeps them, as SECURITY.md says: only sealed (no attribute of any item holds the
+/// digest or the value readable without a key; the key that encrypts values does not open
+/// a seal), and for `CHANGE_HISTORY_DAYS` (here 2), after which TTL removes the record.
 #[tokio::test]
-async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_replay_horizon() {
+async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_history() {
     let store = fresh_store().await;
-    let app = app_on(store.clone(), &[("RECOVERY_WINDOW_DAYS", "0")]);
+    let app = app_on(
+        store.clone(),
+        &[("RECOVERY_WINDOW_DAYS", "0"), ("CHANGE_HISTORY_DAYS", "2")],
+    );
     app.seed(ORG, "pin", "4711").await;
     assert_eq!(app.admin(ORG).update("pin", "0815").await.status, 200);
     assert_eq!(app.admin(ORG).delete("pin").await.status, 200);
@@ -475,7 +478,8 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_repla
         assert!(fernet.decrypt(seal).is_err(), "the value key opens a seal");
         let until: i64 = item["replay_until"].as_n().unwrap().parse().unwrap();
         assert!(until <= now() + 24 * 60 * 60, "{until}");
-        assert_eq!(item["expires_at"], item["replay_until"]);
+        let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+        assert_eq!(expires, until + 24 * 60 * 60, "two days after the change");
     }
     assert_eq!(records, 3, "create, update and delete");
 }

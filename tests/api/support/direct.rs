@@ -112,6 +112,7 @@ pub fn record_slot(
         request_id: &request_id,
         idempotency_key: key.as_ref(),
         cipher: &app.config().cipher,
+        history: app.config().history_retention,
     }
     .record_key()
 }

@@ -291,15 +291,17 @@ pub async fn put_raw_item(store: &SecretStore, item: HashMap<String, AttributeVa
 }
 
 /// How many live secrets the table holds (every organization's; the per-organization
-/// counter items and the recovery copies, change records and the bindings marker, in
-/// partitions of their own, are not counted).
+/// counter items, the names' version items, and the recovery copies, change records and
+/// the bindings marker, in partitions of their own, are not counted).
 pub async fn item_count(store: &SecretStore) -> usize {
     all_items(store)
         .await
         .iter()
         .filter(|item| {
             let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            text("secret_name").as_deref() != Some(org_secrets::storage::COUNTER_SORT_KEY)
+            // Secrets only: not the counter or a name's version item (sort keys starting
+            // with a control character), nor copies and records (partitions starting so).
+            !text("secret_name").is_some_and(|sort| sort.starts_with(char::is_control))
                 && !text("org_id").is_some_and(|org| org.starts_with(char::is_control))
         })
         .count()
