@@ -585,6 +585,155 @@ mod tests {
         );
     }
 
+    fn change_record(event_name: &str, sort: &str, version: &str, history_key: &str) -> Value {
+        let image = json!({
+            "change_op": { "S": "update" },
+            "changed_secret": { "S": "k" },
+            "changed_by": { "S": "alice" },
+            "changed_at": { "S": "2026-01-02T03:04:05.678Z" },
+            "request_id": { "S": "r" },
+            "seal": { "S": "gAAAAA-seal" },
+            "version": { "N": version },
+            "history_key": { "S": history_key },
+        });
+        json!({
+            "eventName": event_name,
+            "dynamodb": {
+                "SequenceNumber": "1",
+                "Keys": { "org_id": { "S": "\u{3}changes:o" }, "secret_name": { "S": sort } },
+                "NewImage": image,
+                "OldImage": image,
+            }
+        })
+    }
+
+    fn is_event(record: &Value) -> bool {
+        matches!(classify(record), Classified::Event(_))
+    }
+
+    /// What produces an event and what does not (docs/storage-contract.md "The stream").
+    #[test]
+    fn only_changes_and_ttl_removals_of_copies_are_events() {
+        assert!(is_event(&change_record(
+            "INSERT",
+            "request:a",
+            "3",
+            "o\u{1f}k"
+        )));
+        // Archived copies of a record, and a record's own removal, are not.
+        assert!(!is_event(&change_record(
+            "INSERT",
+            "archived:a:3",
+            "3",
+            "o\u{1f}k"
+        )));
+        assert!(!is_event(&change_record(
+            "REMOVE",
+            "request:a",
+            "3",
+            "o\u{1f}k"
+        )));
+        // Re-sealed in place (same version and history key): not a change.
+        assert!(!is_event(&change_record(
+            "MODIFY",
+            "request:a",
+            "3",
+            "o\u{1f}k"
+        )));
+        // The slot reused after 24 hours: a new change.
+        let mut reused = change_record("MODIFY", "request:a", "3", "o\u{1f}k");
+        reused["dynamodb"]["OldImage"]["version"] = json!({ "N": "2" });
+        assert!(is_event(&reused));
+        let mut other_secret = change_record("MODIFY", "request:a", "3", "o\u{1f}k");
+        other_secret["dynamodb"]["OldImage"]["history_key"] = json!({ "S": "o\u{1f}j" });
+        assert!(is_event(&other_secret));
+        // A record without a version is not published (and is logged).
+        let mut old = change_record("INSERT", "request:a", "3", "o\u{1f}k");
+        old["dynamodb"]["NewImage"]
+            .as_object_mut()
+            .unwrap()
+            .remove("version");
+        assert!(matches!(classify(&old), Classified::Unreadable(_)));
+
+        let copy = |identity: Value, partition: &str, sort: &str| {
+            json!({
+                "eventName": "REMOVE",
+                "userIdentity": identity,
+                "dynamodb": {
+                    "SequenceNumber": "2",
+                    "Keys": { "org_id": { "S": partition }, "secret_name": { "S": sort } },
+                    "OldImage": {
+                        "version": { "N": "4" },
+                        "expires_at": { "N": "1767323045" },
+                        "encrypted_value": { "S": "gAAAAA-token" },
+                    },
+                }
+            })
+        };
+        let ttl = json!({ "type": "Service", "principalId": "dynamodb.amazonaws.com" });
+        let recovery = "\u{2}recovery:o";
+        assert!(is_event(&copy(ttl.clone(), recovery, "deleted:k")));
+        assert!(is_event(&copy(ttl.clone(), recovery, "previous:k")));
+        // Removed by a write (restore, a delete with recovery off): not an expiry.
+        assert!(!is_event(&copy(Value::Null, recovery, "deleted:k")));
+        assert!(!is_event(&copy(
+            json!({ "type": "Service", "principalId": "x" }),
+            recovery,
+            "deleted:k"
+        )));
+        // TTL removing anything else: a live item, a version head, a marker.
+        assert!(!is_event(&copy(ttl.clone(), "o", "k")));
+        assert!(!is_event(&copy(ttl.clone(), "o", "\u{4}version:k")));
+        assert!(!is_event(&copy(
+            ttl,
+            "\u{1}org-secrets",
+            "\u{1}bindings-complete"
+        )));
+    }
+
+    #[test]
+    fn a_batch_stops_at_the_first_chunk_not_published_and_reports_its_first_failed_record() {
+        let records: Vec<Value> = (0..25)
+            .map(|n| {
+                let mut record =
+                    change_record("INSERT", "request:a", &(n + 1).to_string(), "o\u{1f}k");
+                record["dynamodb"]["SequenceNumber"] = json!(format!("{:03}", n));
+                record
+            })
+            .collect();
+        let event = json!({ "Records": records });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // The second chunk's fourth entry is refused: records 0-12 are published.
+        let mut calls = Vec::new();
+        let report = runtime.block_on(handle_batch(&event, |chunk| {
+            calls.push(chunk.len());
+            let call = calls.len();
+            async move { Ok((0..chunk.len()).map(|i| call == 2 && i == 3).collect()) }
+        }));
+        assert_eq!(calls, [10, 10]);
+        assert_eq!(report.published, 13);
+        assert_eq!(
+            report.response(),
+            json!({ "batchItemFailures": [{ "itemIdentifier": "013" }] })
+        );
+        // A call failing as a whole: its first record.
+        let report = runtime.block_on(handle_batch(&event, |_| async { Err("down".to_owned()) }));
+        assert_eq!(
+            report.response(),
+            json!({ "batchItemFailures": [{ "itemIdentifier": "000" }] })
+        );
+        // All published: no failure.
+        let report = runtime.block_on(handle_batch(&event, |chunk| async move {
+            Ok(vec![false; chunk.len()])
+        }));
+        assert_eq!(
+            (report.published, report.response()),
+            (25, json!({ "batchItemFailures": [] }))
+        );
+    }
+
     #[test]
     fn configuration_needs_a_bus_and_defaults_the_source() {
         let config = PublisherConfig::from_lookup(|name| {
