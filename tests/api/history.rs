@@ -385,6 +385,22 @@ async fn the_history_answers_as_openapi_declares() {
                 keys(&answer.json["changes"][0]),
                 schema_properties(&document, "SecretChange")
             );
+            // Serialized in name order, as every body of this API.
+            let at = |field: &str| answer.text.find(&format!("\"{field}\":")).expect(field);
+            for fields in [
+                ["changes", "count", "next_cursor", "secret_name"].as_slice(),
+                [
+                    "changed_at",
+                    "changed_by",
+                    "operation",
+                    "request_id",
+                    "version",
+                ]
+                .as_slice(),
+            ] {
+                let positions: Vec<usize> = fields.iter().map(|field| at(field)).collect();
+                assert!(positions.windows(2).all(|w| w[0] < w[1]), "{}", answer.text);
+            }
         }
     }
     assert_declared(
