@@ -58,7 +58,7 @@ expect() {
 # features, e.g. tokio's test-util, so the plain binaries differ from the tests' ones.)
 cargo build --quiet --workspace --bins
 start || exit 1
-# The README's "Try it" requests, then describe and the list of deleted secrets.
+# The README's "Try it" requests, then describe, the list of deleted secrets and a history.
 expect "admin creates"         201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_local_123"}'
 expect "same name again"       409 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_other_456"}'
 expect "invalid body"          422 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": ""}'
@@ -84,6 +84,10 @@ expect "delete for the list"   200 -X DELETE "$BASE/v1/organizations/secrets/git
 expect "admin lists deleted"   200 "$BASE/v1/organizations/secrets?state=deleted" -H 'Authorization: Bearer dev-admin-acme'
 if grep -q '"secret_name":"github_token"' "$STATE/body"; then passed=$((passed + 1)); else echo "smoke: FAIL deleted list body: $(cat "$STATE/body")"; failed=$((failed + 1)); fi
 expect "reader cannot"         403 "$BASE/v1/organizations/secrets?state=deleted" -H 'Authorization: Bearer dev-reader-acme'
+# github_token: created, deleted, restored, deleted again: four versions, newest first.
+expect "admin reads history"   200 "$BASE/v1/organizations/secrets/github_token/history" -H 'Authorization: Bearer dev-admin-acme'
+if grep -q '"changes":\[{"changed_at":"[^"]*","changed_by":"[^"]*","operation":"delete","request_id":"[^"]*","version":4}' "$STATE/body" && grep -q '"operation":"restore_deleted"' "$STATE/body"; then passed=$((passed + 1)); else echo "smoke: FAIL history body: $(cat "$STATE/body")"; failed=$((failed + 1)); fi
+expect "reader cannot history" 403 "$BASE/v1/organizations/secrets/github_token/history" -H 'Authorization: Bearer dev-reader-acme'
 stop
 
 # Data and key survive a restart: the name is still taken.

@@ -112,20 +112,20 @@ impl<'a> DeletedSecretListResponse<'a> {
 /// it holds, and where the next page starts. Never a value, token, binding or digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryResponse<'a> {
-    pub secret_name: &'a str,
-    pub count: usize,
     pub changes: Vec<HistoryEntryResponse<'a>>,
+    pub count: usize,
     /// Where the next page starts (`cursor=`), `null` on the last page.
     pub next_cursor: Option<&'a str>,
+    pub secret_name: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryEntryResponse<'a> {
-    pub version: u64,
-    pub operation: &'a str,
-    pub changed_by: &'a str,
     pub changed_at: &'a str,
+    pub changed_by: &'a str,
+    pub operation: &'a str,
     pub request_id: &'a str,
+    pub version: u64,
 }
 
 impl<'a> HistoryResponse<'a> {

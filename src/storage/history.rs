@@ -73,7 +73,8 @@ impl SecretStore {
                 AttributeValue::S(history_key(org_id.as_str(), name.as_str())),
             )
             .scan_index_forward(false)
-            .set_limit(i32::try_from(limit).ok());
+            // One more than asked for: a page that has it tells that there is a next page.
+            .set_limit(i32::try_from(limit + 1).ok());
         query = match below {
             None => query.key_condition_expression("#history = :history"),
             Some(below) => query

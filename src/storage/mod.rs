@@ -32,7 +32,7 @@ pub use error::StoreError;
 pub use history::{HistoryEntry, HistoryPage};
 pub use item::{
     DeletedSecret, ItemKey, ItemPlace, RecoverySlot, SecretMetadata, BINDINGS_MARKER_PARTITION,
-    BINDINGS_MARKER_SORT_KEY, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE,
+    BINDINGS_MARKER_SORT_KEY, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE, HISTORY_INDEX,
 };
 pub use lifecycle::{DeleteOutcome, NewValue, RestoreOutcome, RestorePolicy, UpdateOutcome};
 pub use store::{CreateOutcome, Found, NewSecret, SecretStore, StoredSecret, WARM_UP_TIMEOUT};

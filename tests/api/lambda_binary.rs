@@ -114,6 +114,8 @@ fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The compiled function: a create, the same create as a new request (409), a REST create,
+/// then describe, the deleted list and the history of what it created.
 #[tokio::test]
 async fn bootstrap_answers_201_then_409_for_the_same_event() {
     let store = fresh_store().await;
@@ -151,6 +153,20 @@ async fn bootstrap_answers_201_then_409_for_the_same_event() {
     let mut rest = rest;
     rest["body"] = json!(create_body("rest_secret", "v"));
     assert_eq!(lambda.invoke(&rest).status, 201);
+
+    // Describe, the deleted list and the history, as their sample events ask.
+    let described = lambda.invoke(&sample_event("http-api-jwt-describe.json"));
+    assert_eq!(described.status, 200);
+    assert_eq!(body_json(&described)["version"], 1);
+    let deleted = lambda.invoke(&sample_event("http-api-jwt-list-deleted.json"));
+    assert_eq!(deleted.status, 200);
+    assert_eq!(body_json(&deleted)["count"], 0);
+    let history = lambda.invoke(&sample_event("http-api-jwt-history.json"));
+    assert_eq!(history.status, 200);
+    let changes = &body_json(&history)["changes"];
+    assert_eq!(changes[0]["operation"], "create");
+    assert_eq!(changes[0]["version"], 1);
+    assert_eq!(changes.as_array().map(Vec::len), Some(1));
 }
 
 /// Every hostile event (`support::hostile`: events that would otherwise end in a panic, a

@@ -9,6 +9,7 @@ mod support;
 mod create;
 mod delete;
 mod describe;
+mod history;
 mod list;
 mod list_deleted;
 mod restore;

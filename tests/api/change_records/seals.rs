@@ -13,6 +13,7 @@ use org_secrets::storage::{RecoverySlot, SecretStore};
 use serde_json::{json, Value};
 
 use crate::support::recovery::*;
+use crate::support::seals::*;
 use crate::support::*;
 
 const ORG: &str = "org_acme";
@@ -23,47 +24,6 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// The Fernet key that seals change records under the Fernet key `key`, derived as
-/// `storage-contract.md` describes (HKDF-SHA256, `info = "org-secrets/change-record-seal/v1"`).
-fn seal_fernet(key: &str) -> fernet::Fernet {
-    use base64::Engine;
-    let ikm = base64::engine::general_purpose::URL_SAFE
-        .decode(key)
-        .unwrap();
-    let mut derived = [0u8; 32];
-    hkdf::Hkdf::<sha2::Sha256>::new(None, &ikm)
-        .expand(b"org-secrets/change-record-seal/v1", &mut derived)
-        .unwrap();
-    fernet::Fernet::new(&base64::engine::general_purpose::URL_SAFE.encode(derived)).unwrap()
-}
-
-/// How a record names an actor with the subject `subject`.
-fn sealed_actor(subject: &str) -> String {
-    format!("subject:{subject}")
-}
-
-/// The facts the record of a delete identified by its request id seals, encoded as
-/// `storage-contract.md` describes them (a delete seals no digest, so every byte is known).
-fn sealed_delete_facts(org: &str, request_id: &str, actor: &str, name: &str, at: i64) -> Vec<u8> {
-    let at = at.to_string();
-    let mut out = b"org-secrets/change-record/v1".to_vec();
-    for field in [
-        org.as_bytes(),
-        b"request",
-        request_id.as_bytes(),
-        actor.as_bytes(),
-        b"delete",
-        name.as_bytes(),
-        at.as_bytes(),
-        b"",
-        request_id.as_bytes(),
-    ] {
-        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
-        out.extend_from_slice(field);
-    }
-    out
 }
 
 async fn scan(store: &SecretStore) -> Vec<HashMap<String, AttributeValue>> {

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::support::{project_path, python, yaml_file};
+use crate::support::{openapi, project_path, python, yaml_file};
 
 fn read(relative: &str) -> String {
     std::fs::read_to_string(project_path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
@@ -119,6 +119,8 @@ fn template_grants_exactly_the_dynamodb_actions_the_code_calls() {
     assert!(!template.contains("DynamoDBCrudPolicy"));
 }
 
+/// API Gateway routes exactly the operations openapi.yaml publishes: one route per path and
+/// method, none missing (API Gateway would answer 404 itself) and none extra.
 #[test]
 fn template_routes_every_operation() {
     let template = read("template.yaml");
@@ -131,20 +133,53 @@ fn template_routes_every_operation() {
             Some((method.to_owned(), path.to_owned()))
         })
         .collect();
-    for (method, path) in [
-        ("POST", "/v1/organizations/secrets"),
-        ("GET", "/v1/organizations/secrets"),
-        ("GET", "/v1/organizations/secrets/{secret_name}"),
-        ("PUT", "/v1/organizations/secrets/{secret_name}"),
-        ("DELETE", "/v1/organizations/secrets/{secret_name}"),
-        ("POST", "/v1/organizations/secrets/{secret_name}/restore"),
-    ] {
-        assert!(
-            routes.contains(&(method.to_owned(), path.to_owned())),
-            "template.yaml does not route {method} {path}: {routes:?}"
-        );
+    let document = openapi();
+    let mut published = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                published.push((method.to_uppercase(), path.clone()));
+            }
+        }
     }
-    assert_eq!(routes.len(), 6);
+    let mut sorted = routes.clone();
+    sorted.sort();
+    published.sort();
+    assert_eq!(
+        sorted, published,
+        "template.yaml's routes against openapi.yaml"
+    );
+    assert_eq!(routes.len(), 7);
+}
+
+/// Change records stay for the history the stack configures, within the code's bounds, and
+/// the table has the history index the code queries.
+#[test]
+fn the_history_index_and_retention_are_the_codes() {
+    use org_secrets::domain::HistoryRetention;
+    let template = template();
+    let environment =
+        &resource(&template, "SecretsFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        environment["CHANGE_HISTORY_DAYS"],
+        json!({ "Ref": "ChangeHistoryDays" })
+    );
+    let days = &template["Parameters"]["ChangeHistoryDays"];
+    assert_eq!(days["Default"], HistoryRetention::DEFAULT_DAYS);
+    assert_eq!(days["MinValue"], HistoryRetention::MIN_DAYS);
+    assert_eq!(days["MaxValue"], HistoryRetention::MAX_DAYS);
+    let table = &resource(&template, "SecretsTable")["Properties"];
+    assert_eq!(
+        table["GlobalSecondaryIndexes"],
+        json!([{
+            "IndexName": org_secrets::storage::HISTORY_INDEX,
+            "KeySchema": [
+                { "AttributeName": "history_key", "KeyType": "HASH" },
+                { "AttributeName": "version", "KeyType": "RANGE" }
+            ],
+            "Projection": { "ProjectionType": "ALL" }
+        }])
+    );
 }
 
 /// Recovery copies expire through the table's TTL on the attribute the code writes, after

@@ -6,6 +6,7 @@ mod direct;
 mod faults;
 pub mod hostile;
 pub mod recovery;
+pub mod seals;
 mod services;
 pub mod shapes;
 mod test_app;

@@ -101,6 +101,23 @@ impl Identity {
         event
     }
 
+    /// `GET /v1/organizations/secrets/{name}/history`, with the raw query string given
+    /// (`""` for none).
+    pub fn history_event(&self, name: &str, query: &str) -> Value {
+        let mut event = self.event("GET", &format!("/{name}/history"), None);
+        event["rawQueryString"] = Value::String(query.to_owned());
+        // As API Gateway fills both fields (the tests' queries need no decoding).
+        let parameters: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(key, value)| (key.to_owned(), Value::String(value.to_owned())))
+            .collect();
+        if !parameters.is_empty() {
+            event["queryStringParameters"] = Value::Object(parameters);
+        }
+        event
+    }
+
     /// `POST /v1/organizations/secrets/{name}/restore`, with `?version=` when given.
     pub fn restore_event(&self, name: &str, version: Option<&str>) -> Value {
         self.keyed_event(restore_event(&self.org, &self.permissions, name, version))
@@ -117,6 +134,7 @@ impl Identity {
             ("update", self.update_event(name, &update_body("v2"))),
             ("delete", self.delete_event(name)),
             ("restore", self.restore_event(name, None)),
+            ("history", self.history_event(name, "")),
         ]
     }
 }
@@ -194,6 +212,11 @@ impl<'a> Caller<'a> {
     /// The deleted secrets that can still be restored.
     pub fn list_deleted(&self) -> impl Future<Output = Answer> + 'a {
         self.send(self.list_deleted_event())
+    }
+
+    /// The history of `name`, with the raw query string given (`""` for none).
+    pub fn history(&self, name: &str, query: &str) -> impl Future<Output = Answer> + 'a {
+        self.send(self.history_event(name, query))
     }
 
     /// Restores `name`: the deleted value, or the `version` given (`previous`, `deleted`).
