@@ -19,23 +19,19 @@
 //! copy removed by a write. An event never carries a value, a token, a binding, a seal, a
 //! digest or an idempotency key; logs name sequence numbers and counts only.
 //!
-//! The attribute names below are the stream's side of the storage contract
-//! (docs/storage-contract.md); `tests/api/publisher.rs` runs real writes through this code.
+//! The attribute names and key prefixes are the storage contract's own (`storage::item`,
+//! docs/storage-contract.md); `tests/api/publisher.rs` runs real writes through this code.
 
 use std::fmt::Write as _;
 use std::future::Future;
 
 use serde_json::{json, Map, Value};
+
+use crate::storage::{
+    Attr, RecoverySlot, CHANGE_PARTITION_PREFIX, RECORD_SORT_PREFIX, RECOVERY_PARTITION_PREFIX,
+};
 use sha2::{Digest, Sha256};
 
-/// The partition prefix of an organization's change records.
-const CHANGES_PARTITION_PREFIX: &str = "\u{3}changes:";
-/// The sort-key prefix of a live change record (archived copies start `archived:`).
-const RECORD_SORT_PREFIX: &str = "request:";
-/// The partition prefix of an organization's recovery copies.
-const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
-const DELETED_COPY_PREFIX: &str = "deleted:";
-const PREVIOUS_COPY_PREFIX: &str = "previous:";
 /// Who removes an item when its TTL passes, as the stream record's `userIdentity` names it.
 const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
 /// PutEvents takes at most ten entries per call.
@@ -169,15 +165,15 @@ pub fn classify(record: &Value) -> Classified {
     let stream = &record["dynamodb"];
     let keys = &stream["Keys"];
     let (Some(partition), Some(sort)) = (
-        string_attr(keys, "org_id"),
-        string_attr(keys, "secret_name"),
+        string_attr(keys, Attr::OrgId.name()),
+        string_attr(keys, Attr::SecretName.name()),
     ) else {
         return Classified::Ignored;
     };
     match record["eventName"].as_str() {
         Some(op @ ("INSERT" | "MODIFY")) => {
             let (Some(org), Some(_)) = (
-                partition.strip_prefix(CHANGES_PARTITION_PREFIX),
+                partition.strip_prefix(CHANGE_PARTITION_PREFIX),
                 sort.strip_prefix(RECORD_SORT_PREFIX),
             ) else {
                 return Classified::Ignored;
@@ -189,7 +185,7 @@ pub fn classify(record: &Value) -> Classified {
                     let new_value = attr(new, name);
                     new_value.is_some() && new_value == attr(old, name)
                 };
-                if same("version") && same("history_key") {
+                if same(Attr::Version.name()) && same(Attr::HistoryKey.name()) {
                     return Classified::Ignored;
                 }
             }
@@ -204,9 +200,10 @@ pub fn classify(record: &Value) -> Classified {
             if !by_ttl {
                 return Classified::Ignored;
             }
-            let (kind, name) = if let Some(name) = sort.strip_prefix(DELETED_COPY_PREFIX) {
+            let (kind, name) = if let Some(name) = sort.strip_prefix(RecoverySlot::Deleted.prefix())
+            {
                 (EventKind::DeletedExpired, name)
-            } else if let Some(name) = sort.strip_prefix(PREVIOUS_COPY_PREFIX) {
+            } else if let Some(name) = sort.strip_prefix(RecoverySlot::Previous.prefix()) {
                 (EventKind::PreviousExpired, name)
             } else {
                 return Classified::Ignored;
@@ -218,21 +215,22 @@ pub fn classify(record: &Value) -> Classified {
 }
 
 fn from_change_record(org: &str, image: &Value) -> Classified {
-    let Some(kind) = string_attr(image, "change_op").and_then(EventKind::of_change_op) else {
+    let Some(kind) = string_attr(image, Attr::ChangeOp.name()).and_then(EventKind::of_change_op)
+    else {
         return Classified::Unreadable(Unreadable("change record without a known change_op"));
     };
-    let Some(name) = string_attr(image, "changed_secret") else {
+    let Some(name) = string_attr(image, Attr::ChangedSecret.name()) else {
         return Classified::Unreadable(Unreadable("change record without changed_secret"));
     };
-    let Some(version) = number_attr(image, "version") else {
+    let Some(version) = number_attr(image, Attr::Version.name()) else {
         return Classified::Unreadable(Unreadable("change record without a version"));
     };
-    let Some(time) = string_attr(image, "changed_at") else {
+    let Some(time) = string_attr(image, Attr::ChangedAt.name()) else {
         return Classified::Unreadable(Unreadable("change record without changed_at"));
     };
     let (Some(actor), Some(request_id)) = (
-        string_attr(image, "changed_by"),
-        string_attr(image, "request_id"),
+        string_attr(image, Attr::ChangedBy.name()),
+        string_attr(image, Attr::RequestId.name()),
     ) else {
         return Classified::Unreadable(Unreadable(
             "change record without changed_by or request_id",
@@ -255,10 +253,11 @@ fn from_change_record(org: &str, image: &Value) -> Classified {
 }
 
 fn from_expired_copy(kind: EventKind, org: &str, name: &str, image: &Value) -> Classified {
-    let Some(version) = number_attr(image, "version") else {
+    let Some(version) = number_attr(image, Attr::Version.name()) else {
         return Classified::Unreadable(Unreadable("recovery copy without a version"));
     };
-    let Some(expires_at) = number_attr(image, "expires_at").and_then(rfc3339_of_epoch) else {
+    let Some(expires_at) = number_attr(image, Attr::ExpiresAt.name()).and_then(rfc3339_of_epoch)
+    else {
         return Classified::Unreadable(Unreadable("recovery copy without expires_at"));
     };
     let mut detail = Map::new();
@@ -271,11 +270,11 @@ fn from_expired_copy(kind: EventKind, org: &str, name: &str, image: &Value) -> C
     detail.insert("time".into(), json!(expires_at));
     detail.insert(
         "removed_at".into(),
-        string_attr(image, "removed_at").map_or(Value::Null, |s| json!(s)),
+        string_attr(image, Attr::RemovedAt.name()).map_or(Value::Null, |s| json!(s)),
     );
     detail.insert(
         "removed_by".into(),
-        string_attr(image, "removed_by").map_or(Value::Null, |s| json!(s)),
+        string_attr(image, Attr::RemovedBy.name()).map_or(Value::Null, |s| json!(s)),
     );
     Classified::Event(ChangeEvent {
         kind,
@@ -298,29 +297,12 @@ fn number_attr(image: &Value, name: &str) -> Option<u64> {
     image.get(name)?.get("N")?.as_str()?.trim().parse().ok()
 }
 
-/// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`), by the civil-from-days algorithm.
+/// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`), as the function writes times.
 fn rfc3339_of_epoch(secs: u64) -> Option<String> {
-    let secs = i64::try_from(secs).ok()?;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if !(1970..=9999).contains(&year) {
-        return None;
-    }
-    Some(format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    ))
+    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
+    DateTime::from_secs(i64::try_from(secs).ok()?)
+        .fmt(DateTimeFormat::DateTime)
+        .ok()
 }
 
 /// An event as one PutEvents entry: the detail serialized, the rest as fields.

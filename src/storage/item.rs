@@ -17,12 +17,12 @@ use crate::domain::{Actor, OrgId, RecoveryWindow, RequestId};
 /// organization's partition (what list and Python consumers query) holds exactly what it
 /// always held. Organization ids never contain control characters, so no organization's
 /// partition can be this one.
-const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
+pub(crate) const RECOVERY_PARTITION_PREFIX: &str = "\u{2}recovery:";
 
 /// Change records live in a partition of their own per organization, for the same reason.
-const CHANGE_PARTITION_PREFIX: &str = "\u{3}changes:";
+pub(crate) const CHANGE_PARTITION_PREFIX: &str = "\u{3}changes:";
 /// The sort key of a change record: this, then its request identity's digest.
-const RECORD_SORT_PREFIX: &str = "request:";
+pub(crate) const RECORD_SORT_PREFIX: &str = "request:";
 /// The sort key of an archived change record (a record whose identity a later request took
 /// over after the replay horizon, kept for the history): this, the identity's digest, `:`
 /// and the record's version.
@@ -82,7 +82,7 @@ pub(super) type RawItem = HashMap<String, AttributeValue>;
 /// written. `LegacyChanges` is a legacy attribute (docs/storage-contract.md), ignored and
 /// dropped from an item on its next write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Attr {
+pub(crate) enum Attr {
     OrgId,
     SecretName,
     EncryptedValue,
@@ -114,7 +114,7 @@ pub(super) enum Attr {
 }
 
 impl Attr {
-    pub(super) const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Attr::OrgId => "org_id",
             Attr::SecretName => "secret_name",
@@ -534,7 +534,7 @@ pub enum RecoverySlot {
 }
 
 impl RecoverySlot {
-    fn prefix(self) -> &'static str {
+    pub(crate) fn prefix(self) -> &'static str {
         match self {
             RecoverySlot::Deleted => "deleted:",
             RecoverySlot::Previous => "previous:",

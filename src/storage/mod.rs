@@ -30,6 +30,11 @@ pub use client::StoreSettings;
 pub use error::StoreError;
 #[cfg(feature = "lambda")]
 pub use history::{HistoryEntry, HistoryPage};
+/// The stream's side of the layout (the change-event publisher reads the table's stream).
+#[cfg(feature = "lambda")]
+pub(crate) use item::{
+    Attr, CHANGE_PARTITION_PREFIX, RECORD_SORT_PREFIX, RECOVERY_PARTITION_PREFIX,
+};
 pub use item::{
     DeletedSecret, ItemKey, ItemPlace, RecoverySlot, SecretMetadata, BINDINGS_MARKER_PARTITION,
     BINDINGS_MARKER_SORT_KEY, COUNTER_SORT_KEY, EXPIRY_ATTRIBUTE, HISTORY_INDEX,
