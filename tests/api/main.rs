@@ -10,6 +10,7 @@ mod create;
 mod delete;
 mod describe;
 mod history;
+mod history_attack;
 mod list;
 mod list_deleted;
 mod restore;
