@@ -11,6 +11,7 @@ mod delete;
 mod describe;
 mod history;
 mod history_attack;
+mod history_attack_held;
 mod list;
 mod list_deleted;
 mod restore;
