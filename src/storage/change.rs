@@ -188,15 +188,19 @@ fn length_prefix(len: usize) -> [u8; 4] {
 }
 
 /// What a stored record says about the request at hand.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Verdict {
     /// This very request (same operation, name and value): it was done.
     SameRequest,
     /// Another request with the same identity: another operation, name or value.
     OtherRequest,
     /// A record older than the replay horizon: the identity is free again. Holds the seal,
-    /// so that only this very record is replaced.
-    Expired(String),
+    /// so that only this very record is replaced, and, for a record in a history, the key
+    /// it is archived under (from its sealed facts, never its plain attributes).
+    Expired {
+        seal: String,
+        archive_key: Option<RawItem>,
+    },
     /// Not a record this function wrote for this identity (no key opens its seal, or the
     /// seal names another request): the table was written outside the function.
     Forged,
@@ -395,7 +399,10 @@ impl ChangeRecord {
             return Verdict::Forged;
         }
         if facts.at + REPLAY_HORIZON_SECS <= now_epoch {
-            return Verdict::Expired(seal);
+            let archive_key = facts.version.and_then(|version| {
+                archived_record_key(&record_key_of(&facts), version, &facts.secret_name)
+            });
+            return Verdict::Expired { seal, archive_key };
         }
         if facts.same_request_as(&self.facts) {
             Verdict::SameRequest
@@ -483,7 +490,7 @@ pub(super) fn check_record(
     let own_key = record_key_of(&facts);
     let archive_key = facts
         .version
-        .and_then(|version| archived_record_key(&own_key, version));
+        .and_then(|version| archived_record_key(&own_key, version, &facts.secret_name));
     let stored_at = primary_key(stored_key);
     if stored_at != primary_key(&own_key) && stored_at != archive_key.as_ref().and_then(primary_key)
     {
@@ -674,7 +681,7 @@ mod tests {
         );
         assert!(matches!(
             later.judge(stored.item(), &keys, now + 86_400),
-            Verdict::Expired(_)
+            Verdict::Expired { .. }
         ));
     }
 

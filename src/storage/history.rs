@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::change::check_record;
 use super::error::classify;
 use super::item::{history_key, key, Attr, RecordAttributes, HISTORY_INDEX};
+use super::store::Now;
 use super::{SecretStore, StoreError};
 use crate::crypto::Cipher;
 use crate::domain::{OrgId, SecretName};
@@ -62,6 +63,37 @@ impl SecretStore {
         limit: usize,
         cipher: &Cipher,
     ) -> Result<Option<HistoryPage>, StoreError> {
+        let now = Now::get()?.epoch;
+        let page = self
+            .history_page(org_id, name, below, limit, cipher, now)
+            .await?;
+        if !page.changes.is_empty() || page.next_below.is_some() {
+            return Ok(Some(page));
+        }
+        // Nothing to show: an answer only for a name that has a history or a live secret,
+        // whatever the cursor (cursors are not bound to a name).
+        if below.is_some() {
+            let newest = self
+                .history_page(org_id, name, None, 1, cipher, now)
+                .await?;
+            if !newest.changes.is_empty() || newest.next_below.is_some() {
+                return Ok(Some(page));
+            }
+        }
+        let live = self.read_item(key(org_id.as_str(), name.as_str())).await?;
+        Ok(live.map(|_| page))
+    }
+
+    /// One page of [`SecretStore::history`], at `now` (Unix seconds).
+    async fn history_page(
+        &self,
+        org_id: &OrgId,
+        name: &SecretName,
+        below: Option<u64>,
+        limit: usize,
+        cipher: &Cipher,
+        now: i64,
+    ) -> Result<HistoryPage, StoreError> {
         let mut query = self
             .client()
             .query()
@@ -83,7 +115,7 @@ impl SecretStore {
                 .expression_attribute_values(":below", AttributeValue::N(below.to_string())),
         };
         let mut pages = query.into_paginator().send();
-        let mut changes = Vec::new();
+        let mut changes: Vec<HistoryEntry> = Vec::new();
         let mut left_out = 0_usize;
         let mut pages_read = 0;
         let mut next_below = None;
@@ -99,11 +131,17 @@ impl SecretStore {
             for (index, item) in items.into_iter().enumerate() {
                 let attributes = RecordAttributes::from(&item);
                 let last_seen = attributes.version;
+                // Past CHANGE_HISTORY_DAYS, whether or not DynamoDB's TTL removed it yet.
+                let current = attributes.expires_at.is_some_and(|at| at > now);
                 let entry = check_record(&item, &attributes, cipher)
                     .ok()
                     .and_then(|()| HistoryEntry::of(attributes));
                 match entry {
-                    Some(entry) => changes.push(entry),
+                    // A version is made once; a second record of it is a copy of the first
+                    // (written around the function), shown once.
+                    Some(entry) if changes.last().map(|e| e.version) == Some(entry.version) => {}
+                    Some(entry) if current => changes.push(entry),
+                    Some(_) => {}
                     None => left_out += 1,
                 }
                 let rest_of_page = index + 1 < count;
@@ -127,15 +165,9 @@ impl SecretStore {
                  (secrets-admin verify names them)"
             );
         }
-        if below.is_none() && changes.is_empty() && next_below.is_none() {
-            let live = self.read_item(key(org_id.as_str(), name.as_str())).await?;
-            if live.is_none() {
-                return Ok(None);
-            }
-        }
-        Ok(Some(HistoryPage {
+        Ok(HistoryPage {
             changes,
             next_below,
-        }))
+        })
     }
 }

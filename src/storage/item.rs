@@ -24,8 +24,9 @@ pub(crate) const CHANGE_PARTITION_PREFIX: &str = "\u{3}changes:";
 /// The sort key of a change record: this, then its request identity's digest.
 pub(crate) const RECORD_SORT_PREFIX: &str = "request:";
 /// The sort key of an archived change record (a record whose identity a later request took
-/// over after the replay horizon, kept for the history): this, the identity's digest, `:`
-/// and the record's version.
+/// over after the replay horizon, kept for the history): this, the identity's digest, `:`,
+/// the record's version, `:` and its secret's name (an identity may be taken over on other
+/// names, whose versions may be the same).
 const ARCHIVED_SORT_PREFIX: &str = "archived:";
 /// The sort key of a secret name's version item, in its organization's partition: this,
 /// then the name. The control character keeps it out of list and every consumer's query.
@@ -340,14 +341,18 @@ pub(super) fn change_record_key(org_id: &str, identity_digest: &str) -> RawItem 
     )
 }
 
-/// Where the record at `record_key`, of `version`, is archived when a later request takes
-/// over its identity.
-pub(super) fn archived_record_key(record_key: &RawItem, version: u64) -> Option<RawItem> {
+/// Where the record at `record_key`, of `version` of `name`, is archived when a later
+/// request takes over its identity.
+pub(super) fn archived_record_key(
+    record_key: &RawItem,
+    version: u64,
+    name: &str,
+) -> Option<RawItem> {
     let (partition, sort) = primary_key(record_key)?;
     let digest = sort.strip_prefix(RECORD_SORT_PREFIX)?;
     Some(key(
         partition,
-        &format!("{ARCHIVED_SORT_PREFIX}{digest}:{version}"),
+        &format!("{ARCHIVED_SORT_PREFIX}{digest}:{version}:{name}"),
     ))
 }
 
@@ -408,10 +413,6 @@ impl RecordAttributes {
         let numbers = [
             (Attr::ReplayUntil, self.replay_until),
             (Attr::ExpiresAt, self.expires_at),
-            (
-                Attr::Version,
-                self.version.and_then(|v| i64::try_from(v).ok()),
-            ),
         ]
         .into_iter()
         .filter_map(|(attr, value)| {
@@ -420,8 +421,14 @@ impl RecordAttributes {
                 AttributeValue::N(value?.to_string()),
             ))
         });
+        let version = self.version.map(|v| {
+            (
+                Attr::Version.name().to_owned(),
+                AttributeValue::N(v.to_string()),
+            )
+        });
         let mut item = record_key;
-        item.extend(text.chain(numbers));
+        item.extend(text.chain(numbers).chain(version));
         item
     }
 }

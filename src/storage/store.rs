@@ -18,10 +18,7 @@ use aws_sdk_dynamodb::Client;
 use super::change::{Change, ChangeOp, ChangeRecord, ValueDigest, Verdict};
 use super::client::dynamodb_client;
 use super::error::classify;
-use super::item::{
-    self, archived_record_key, key, number_attr, version_key, Attr, NewItem, RawItem,
-    COUNTER_SORT_KEY,
-};
+use super::item::{self, key, number_attr, version_key, Attr, NewItem, RawItem, COUNTER_SORT_KEY};
 #[cfg(feature = "lambda")]
 use super::item::{DeletedSecret, RecoverySlot, SecretMetadata, Snapshot};
 use super::{StoreError, StoreSettings};
@@ -358,16 +355,14 @@ impl SecretStore {
             match record.judge(&stored, change.cipher, now_epoch) {
                 Verdict::SameRequest => return Ok(Committed::Resend(Resend::Same)),
                 Verdict::OtherRequest => return Ok(Committed::Resend(Resend::Reused)),
-                Verdict::Expired(seal) => {
+                Verdict::Expired { seal, archive_key } => {
                     expired_seal = Some(seal);
                     // A record from before versions is in no history: nothing to keep.
-                    archive = number_attr(&stored, Attr::Version.name())
-                        .and_then(|old| archived_record_key(&record.key(), old))
-                        .map(|archived_key| {
-                            let mut archived = stored.clone();
-                            archived.extend(archived_key);
-                            archived
-                        });
+                    archive = archive_key.map(|archived_key| {
+                        let mut archived = stored.clone();
+                        archived.extend(archived_key);
+                        archived
+                    });
                 }
                 Verdict::Forged => return Err(forged_record()),
             }
@@ -391,7 +386,7 @@ impl SecretStore {
         match record.judge(&stored, change.cipher, now_epoch) {
             Verdict::SameRequest => Ok(Some(Resend::Same)),
             Verdict::OtherRequest => Ok(Some(Resend::Reused)),
-            Verdict::Expired(_) => Ok(None),
+            Verdict::Expired { .. } => Ok(None),
             Verdict::Forged => Err(forged_record()),
         }
     }
@@ -478,11 +473,14 @@ impl SecretStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// The put of a change record kept for the history under its archive key.
+    /// The put of a change record kept for the history under its archive key, which no
+    /// other record has (never over one: that would erase a change from the history).
     fn put_archived(&self, archived: RawItem) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(self.table.as_str())
             .set_item(Some(archived))
+            .condition_expression("attribute_not_exists(#org)")
+            .expression_attribute_names("#org", Attr::OrgId.name())
             .build()
             .map_err(|err| StoreError::Other(format!("archived record: {err}")))?;
         Ok(TransactWriteItem::builder().put(put).build())

@@ -2,6 +2,9 @@
 //! newest first, from its change records; never a value. And the per-secret `version` that
 //! describe, the history and the change events share.
 
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
@@ -9,6 +12,7 @@ use crate::support::*;
 
 const ORG: &str = "org_history";
 const CANARY: &str = "canary-history-51c2-never-shown";
+const PROVISIONING: &str = "provisioning:org-onboarding";
 
 /// `event`, sent, answered with `status`; its request id.
 async fn sent(app: &TestApp, event: Value, status: u16) -> String {
@@ -413,11 +417,9 @@ async fn the_history_answers_as_openapi_declares() {
 
 /// A request id is recognised for 24 hours; after that another request may take the
 /// identity over. The change the old record describes stays in the history: the record is
-/// archived (`archived:<digest>:<version>`) in the transaction that takes its slot.
+/// archived (`archived:<digest>:<version>:<name>`) in the transaction that takes its slot.
 #[tokio::test]
 async fn a_change_whose_request_id_is_taken_over_after_a_day_stays_in_the_history() {
-    use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
-    const PROVISIONING: &str = "provisioning:org-onboarding";
     let app = fresh_app().await;
     app.seed(ORG, "t", "v1").await;
     let mut delete = direct("DELETE", "/t", None, "reused");
@@ -483,9 +485,411 @@ async fn a_change_whose_request_id_is_taken_over_after_a_day_stays_in_the_histor
             (1, "create", before[2].3.as_str()),
         ]
     );
-    let archived_sort = slot.1.replacen("request:", "archived:", 1) + ":2";
+    let archived_sort = slot.1.replacen("request:", "archived:", 1) + ":2:t";
     assert!(
         app.stored_item(&slot.0, &archived_sort).await.is_some(),
         "the old record, archived"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Found by an outside review: the edges of versions and the history.
+// ---------------------------------------------------------------------------------------
+
+/// The history's entries as (version, operation).
+fn versions_and_ops(answer: &Answer) -> Vec<(u64, String)> {
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|change| {
+            (
+                change["version"].as_u64().expect("version"),
+                change["operation"].as_str().expect("operation").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A direct (provisioning) delete of `name` in [`ORG`] with the request id `request_id`.
+fn direct_delete(name: &str, request_id: &str) -> Value {
+    let mut delete = direct("DELETE", &format!("/{name}"), None, request_id);
+    delete["requestContext"]["authorizer"]["lambda"]["org_id"] = Value::String(ORG.into());
+    delete
+}
+
+/// Rewrites the record in `slot` as the delete of `name` at `version` made at `at` (Unix
+/// seconds), sealed under KEY_A: what a record of that age looks like. `expires_at` is set
+/// only when given (else the one the function wrote stays).
+async fn age_delete_record(
+    app: &TestApp,
+    slot: &(String, String),
+    (request_id, name, version): (&str, &str, u64),
+    at: i64,
+    expires_at: Option<i64>,
+) {
+    let facts = seals::sealed_versioned_delete_facts(
+        ORG,
+        request_id,
+        &seals::sealed_actor(PROVISIONING),
+        name,
+        at,
+        version,
+    );
+    let mut edits = vec![
+        (
+            "seal",
+            AttributeValue::S(seals::seal_fernet(KEY_A).encrypt(&facts)),
+        ),
+        (
+            "changed_at",
+            AttributeValue::S(
+                DateTime::from_secs(at)
+                    .fmt(DateTimeFormat::DateTime)
+                    .unwrap(),
+            ),
+        ),
+        (
+            "replay_until",
+            AttributeValue::N((at + 24 * 60 * 60).to_string()),
+        ),
+    ];
+    if let Some(expires_at) = expires_at {
+        edits.push(("expires_at", AttributeValue::N(expires_at.to_string())));
+    }
+    for (attribute, value) in edits {
+        set_attribute(app.store(), slot, attribute, value).await;
+    }
+}
+
+/// The same identity taken over after the replay horizon on several names whose changes
+/// made the same version keeps every archived change: an archive key names the secret too,
+/// and an archive is never written over (else an actor could erase their own entry).
+#[tokio::test]
+async fn an_identity_reused_on_several_names_keeps_every_archived_change() {
+    let app = fresh_app().await;
+    for name in ["first", "second", "third"] {
+        app.seed(ORG, name, "v1").await;
+    }
+    let slot = record_slot(&app, ORG, Some(PROVISIONING), "nightly", None);
+    let day_and_more_ago = recovery::now() - 25 * 60 * 60;
+
+    // Day 1: the identity deletes `first` (its version 2).
+    let answer = deliver(&app, &direct_delete("first", "nightly"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    age_delete_record(&app, &slot, ("nightly", "first", 2), day_and_more_ago, None).await;
+
+    // Day 2: the same identity deletes `second` (also its version 2): `first`'s record is
+    // archived at archived:<digest>:2.
+    let answer = deliver(&app, &direct_delete("second", "nightly"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(
+        versions_and_ops(&app.admin(ORG).history("first", "").await),
+        [(2, "delete".to_owned()), (1, "create".to_owned())],
+        "first's delete is archived"
+    );
+    age_delete_record(
+        &app,
+        &slot,
+        ("nightly", "second", 2),
+        day_and_more_ago,
+        None,
+    )
+    .await;
+
+    // Day 3: the same identity deletes `third`: `second`'s record is archived at
+    // archived:<digest>:2 too, over `first`'s.
+    let answer = deliver(&app, &direct_delete("third", "nightly"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+
+    assert_eq!(
+        versions_and_ops(&app.admin(ORG).history("second", "").await),
+        [(2, "delete".to_owned()), (1, "create".to_owned())],
+    );
+    assert_eq!(
+        versions_and_ops(&app.admin(ORG).history("first", "").await),
+        [(2, "delete".to_owned()), (1, "create".to_owned())],
+        "first's delete must stay in its history for CHANGE_HISTORY_DAYS"
+    );
+}
+
+/// A version above `i64::MAX` (a version item holding a large number) is written as it is:
+/// the record is in the history, and it verifies.
+#[tokio::test]
+async fn a_version_above_i64_max_is_in_the_history_and_verifies() {
+    let app = fresh_app().await;
+    app.seed(ORG, "big", "v1").await;
+    let big = i64::MAX as u64;
+    set_attribute(
+        app.store(),
+        &(ORG.to_owned(), "\u{4}version:big".to_owned()),
+        "version",
+        AttributeValue::N(big.to_string()),
+    )
+    .await;
+    let answer = app.admin(ORG).update("big", "v2").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let described = app.reader(ORG).describe("big").await;
+    assert_eq!(described.json["version"].as_u64(), Some(big + 1));
+    let history = versions_and_ops(&app.admin(ORG).history("big", "").await);
+    assert_eq!(
+        history.first(),
+        Some(&(big + 1, "update".to_owned())),
+        "the update describe shows is the newest history entry: {history:?}"
+    );
+    let (code, report) = secrets_admin(app.store(), KEY_A, &["verify"], &["v1", "v2"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "verify on a table only the function wrote:\n{report}"
+    );
+}
+
+/// A change past `CHANGE_HISTORY_DAYS` is not shown even before DynamoDB's TTL removes its
+/// record (TTL runs some time after), and a name with only such changes is 404.
+#[tokio::test]
+async fn changes_past_change_history_days_are_not_shown() {
+    let app = fresh_app().await;
+    app.seed(ORG, "old", "v1").await;
+    let answer = deliver(&app, &direct_delete("old", "old-delete"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let slot = record_slot(&app, ORG, Some(PROVISIONING), "old-delete", None);
+    // Made 40 days ago, past its 30 days since 10 days, not yet removed by TTL.
+    let at = recovery::now() - 40 * 24 * 60 * 60;
+    age_delete_record(
+        &app,
+        &slot,
+        ("old-delete", "old", 2),
+        at,
+        Some(at + 30 * 24 * 60 * 60),
+    )
+    .await;
+    assert_eq!(
+        versions_and_ops(&app.admin(ORG).history("old", "").await),
+        [(1, "create".to_owned())],
+        "a change past CHANGE_HISTORY_DAYS is not in the history"
+    );
+}
+
+/// With a `cursor` too, a name never written in the caller's organization is 404 (cursors
+/// are not bound to a name).
+#[tokio::test]
+async fn a_name_never_written_is_404_with_a_cursor_too() {
+    let app = fresh_app().await;
+    app.seed(ORG, "paged", "v1").await;
+    app.admin(ORG).update("paged", "v2").await;
+    let first = app.admin(ORG).history("paged", "limit=1").await;
+    let cursor = first.json["next_cursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_owned();
+    let answer = app
+        .admin(ORG)
+        .history("never-written", &format!("cursor={cursor}"))
+        .await;
+    assert_eq!(answer.status, 404, "{}", answer.text);
+}
+
+fn versions(answer: &Answer) -> Vec<u64> {
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|change| change["version"].as_u64().expect("version"))
+        .collect()
+}
+
+async fn described_version(app: &TestApp, name: &str) -> u64 {
+    let answer = app.reader(ORG).describe(name).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.json["version"].as_u64().expect("version")
+}
+
+async fn delete_raw(app: &TestApp, org: &str, sort: &str) {
+    app.store()
+        .client()
+        .delete_item()
+        .table_name(app.store().table().as_str())
+        .key("org_id", AttributeValue::S(org.to_owned()))
+        .key("secret_name", AttributeValue::S(sort.to_owned()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Resends after other writes keep their first answer and add no entry; refusals (404,
+/// 409) bump no version and leave no version item.
+#[tokio::test]
+async fn resends_and_refusals_add_nothing_to_the_history() {
+    let app = fresh_app().await;
+    let create = admin(ORG).create_event(&create_body("r", CANARY));
+    let update = admin(ORG).update_event("r", &update_body("v2"));
+    let delete = admin(ORG).delete_event("r");
+    for (event, status) in [(&create, 201), (&update, 200), (&delete, 200)] {
+        assert_eq!(app.call(event).await.status, status);
+    }
+    app.seed(ORG, "r", "second-life").await;
+    assert_eq!(described_version(&app, "r").await, 4);
+    let before = snapshot(app.store()).await;
+    for (event, status) in [(&delete, 200), (&update, 200), (&create, 201)] {
+        let answer = app.call(event).await;
+        assert_eq!(answer.status, status, "{}", answer.text);
+        assert!(!answer.text.contains(CANARY));
+    }
+    let refusals = [
+        (admin(ORG).update_event("nope", &update_body("x")), 404),
+        (admin(ORG).delete_event("nope"), 404),
+        (admin(ORG).create_event(&create_body("r", "x")), 409),
+        (admin(ORG).restore_event("r", None), 409),
+        (admin(ORG).restore_event("nope", Some("previous")), 404),
+    ];
+    for (event, status) in refusals {
+        let answer = app.call(&event).await;
+        assert_eq!(answer.status, status, "{}", answer.text);
+    }
+    assert_eq!(snapshot(app.store()).await, before, "nothing written");
+    assert_eq!(
+        versions(&app.admin(ORG).history("r", "").await),
+        [4, 3, 2, 1]
+    );
+    assert_eq!(app.admin(ORG).history("nope", "").await.status, 404);
+}
+
+/// Racing creates, deletes and restores of one name: every committed change has its own
+/// version, with no gap, and describe shows the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_deletes_creates_and_restores_make_contiguous_versions() {
+    let app = Arc::new(fresh_app().await);
+    app.seed(ORG, "churn", "v0").await;
+    let tasks: Vec<_> = (0..18)
+        .map(|i| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                let event = match i % 3 {
+                    0 => admin(ORG).delete_event("churn"),
+                    1 => admin(ORG).create_event(&create_body("churn", &format!("v{i}"))),
+                    _ => admin(ORG).restore_event("churn", None),
+                };
+                app.call_as_client(&event).await.status
+            })
+        })
+        .collect();
+    let mut committed = 1;
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(
+            [200, 201, 404, 409].contains(&status),
+            "unexpected {status}"
+        );
+        if status == 200 || status == 201 {
+            committed += 1;
+        }
+    }
+    let mut seen = versions(&app.admin(ORG).history("churn", "").await);
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=committed).collect::<Vec<u64>>());
+    if app.stored_item(ORG, "churn").await.is_some() {
+        assert!(described_version(&app, "churn").await <= committed);
+    }
+}
+
+/// A secret from before versions (no `version`, no version item, no versioned record):
+/// describe shows 0, the next change makes 1 and is the history.
+#[tokio::test]
+async fn a_secret_from_before_versions_starts_at_one() {
+    let app = fresh_app().await;
+    app.seed(ORG, "legacy", "v1").await;
+    let mut live = app.stored_item(ORG, "legacy").await.unwrap();
+    live.remove("version");
+    put_raw_item(app.store(), live).await;
+    delete_raw(&app, ORG, "\u{4}version:legacy").await;
+    for item in all_items(app.store()).await {
+        if is_record(&item) {
+            delete_raw(&app, attr(&item, "org_id"), attr(&item, "secret_name")).await;
+        }
+    }
+    assert_eq!(described_version(&app, "legacy").await, 0);
+    assert_eq!(app.admin(ORG).history("legacy", "").await.json["count"], 0);
+    assert_eq!(app.admin(ORG).update("legacy", "v2").await.status, 200);
+    assert_eq!(described_version(&app, "legacy").await, 1);
+    assert_eq!(versions(&app.admin(ORG).history("legacy", "").await), [1]);
+}
+
+/// A version item that holds no usable version stops writes of that name with a generic
+/// 500 (nothing of the item in the answer), and writes of other names go on.
+#[tokio::test]
+async fn a_garbage_version_item_fails_closed_and_quietly() {
+    let app = fresh_app().await;
+    app.seed(ORG, "g", "v1").await;
+    app.seed(ORG, "other", "v1").await;
+    for garbage in ["1.5", "-3", "18446744073709551615"] {
+        set_attribute(
+            app.store(),
+            &(ORG.to_owned(), "\u{4}version:g".to_owned()),
+            "version",
+            AttributeValue::N(garbage.to_owned()),
+        )
+        .await;
+        let answer = app.admin(ORG).update("g", "v2").await;
+        assert_eq!(answer.status, 500, "{garbage}: {}", answer.text);
+        assert!(!answer.text.contains("version item"), "{}", answer.text);
+        assert!(!answer.text.contains(garbage), "{}", answer.text);
+    }
+    assert_eq!(app.admin(ORG).update("other", "v2").await.status, 200);
+}
+
+/// `rotate-keys` re-seals every record, the archived ones too: after it, a deployment on
+/// the new key alone still shows the whole history, and verify finds nothing.
+#[tokio::test]
+async fn the_history_verifies_after_a_key_rotation() {
+    let store = fresh_store().await;
+    let on_a = app_on(store.clone(), &[]);
+    on_a.seed(ORG, "rot", "v1").await;
+    assert_eq!(on_a.admin(ORG).update("rot", "v2").await.status, 200);
+    assert_eq!(on_a.admin(ORG).delete("rot").await.status, 200);
+    let (code, report) = secrets_admin(
+        &store,
+        &format!("{KEY_B},{KEY_A}"),
+        &["rotate-keys"],
+        &["v1", "v2"],
+    );
+    assert_eq!(code, Some(0), "{report}");
+    let on_b = app_on(store.clone(), &[("ENCRYPTION_KEY", KEY_B)]);
+    assert_eq!(
+        versions(&on_b.admin(ORG).history("rot", "").await),
+        [3, 2, 1]
+    );
+    let (code, report) = secrets_admin(&store, KEY_B, &["verify"], &["v1", "v2"]);
+    assert_eq!(code, Some(0), "{report}");
+}
+
+/// Names that look like routes or need percent-encoding have their own history.
+#[tokio::test]
+async fn odd_names_have_their_own_history() {
+    let app = fresh_app().await;
+    for (name, segment) in [
+        ("history", "history"),
+        ("a/history", "a%2Fhistory"),
+        ("ü b", "%C3%BC%20b"),
+        ("restore", "restore"),
+    ] {
+        let answer = app.admin(ORG).create(name, "v").await;
+        assert_eq!(answer.status, 201, "{name}: {}", answer.text);
+        let answer = app.admin(ORG).history(segment, "").await;
+        assert_eq!(versions(&answer), [1], "{name}");
+        assert_eq!(answer.json["secret_name"], Value::String(name.to_owned()));
+    }
+    let answer = app.admin(ORG).describe("history").await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json["secret_name"], "history");
 }

@@ -10,8 +10,6 @@ mod create;
 mod delete;
 mod describe;
 mod history;
-mod history_attack;
-mod history_attack_held;
 mod list;
 mod list_deleted;
 mod restore;

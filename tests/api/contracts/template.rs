@@ -182,6 +182,30 @@ fn the_history_index_and_retention_are_the_codes() {
     );
 }
 
+/// The function's table access covers the table and the history index, and nothing else: a
+/// `Query` of a secondary index is authorized against the index's own ARN
+/// (`<table arn>/index/<name>`), so without it every history request is denied in AWS
+/// (DynamoDB Local and `sam local` check no IAM).
+#[test]
+fn the_function_may_query_the_table_and_its_history_index_only() {
+    let template = template();
+    let statements = resource(&template, "SecretsFunctionPolicy")["Properties"]["PolicyDocument"]
+        ["Statement"]
+        .as_array()
+        .expect("statements");
+    let access = statements
+        .iter()
+        .find(|statement| statement["Sid"] == "SecretsTableAccess")
+        .expect("SecretsTableAccess");
+    assert_eq!(
+        access["Resource"],
+        json!([
+            get_att("SecretsTable", "Arn"),
+            { "Fn::Sub": format!("${{SecretsTable.Arn}}/index/{}", org_secrets::storage::HISTORY_INDEX) }
+        ])
+    );
+}
+
 /// Recovery copies expire through the table's TTL on the attribute the code writes, after
 /// the window the stack configures, within the code's bounds.
 #[test]
