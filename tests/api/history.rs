@@ -302,6 +302,25 @@ async fn records_edited_or_forged_in_the_table_are_left_out_of_the_history() {
     );
     assert!(!answer.text.contains("mallory"));
 
+    // A genuine record copied to its own archive key verifies there, and is shown once.
+    let newest = record_of(&request_ids[2]);
+    let mut copy = app
+        .stored_item(&newest.0, &newest.1)
+        .await
+        .expect("the record");
+    copy.insert(
+        "secret_name".to_owned(),
+        AttributeValue::S(newest.1.replacen("request:", "archived:", 1) + ":3:t"),
+    );
+    put_raw_item(app.store(), copy).await;
+    let answer = app.admin(ORG).history("t", "").await;
+    let versions: Vec<u64> = entries(&answer).into_iter().map(|entry| entry.0).collect();
+    assert_eq!(
+        versions,
+        [3, 1],
+        "a copy of version 3 is not a second change"
+    );
+
     // Paged one at a time, the left-out entries neither show nor end the history early.
     let mut versions = Vec::new();
     let mut query = "limit=1".to_owned();
