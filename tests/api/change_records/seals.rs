@@ -407,18 +407,18 @@ async fn with_recovery_off_value_digests_stay_only_sealed_and_only_for_the_histo
         store.clone(),
         &[("RECOVERY_WINDOW_DAYS", "0"), ("CHANGE_HISTORY_DAYS", "2")],
     );
-    app.seed(ORG, "pin", "4711").await;
-    assert_eq!(app.admin(ORG).update("pin", "0815").await.status, 200);
+    app.seed(ORG, "pin", "pin-4711").await;
+    assert_eq!(app.admin(ORG).update("pin", "pin-0815").await.status, 200);
     assert_eq!(app.admin(ORG).delete("pin").await.status, 200);
     let fernet = fernet::Fernet::new(KEY_A).unwrap();
-    let digests: Vec<[u8; 32]> = ["4711", "0815"]
+    let digests: Vec<[u8; 32]> = ["pin-4711", "pin-0815"]
         .iter()
         .map(|value| value_digest(ORG, "pin", value))
         .collect();
     let mut records = 0;
     for item in scan(&store).await {
         let text = format!("{item:?}");
-        for (value, digest) in ["4711", "0815"].iter().zip(&digests) {
+        for (value, digest) in ["pin-4711", "pin-0815"].iter().zip(&digests) {
             assert!(!text.contains(value), "{value} in {text}");
             for encoded in [
                 digest
