@@ -36,6 +36,11 @@ use sha2::{Digest, Sha256};
 const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
 /// PutEvents takes at most ten entries per call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
+/// EventBridge's limit on one entry, and on a PutEvents call's entries together (bytes).
+pub const MAX_EVENTBRIDGE_BYTES: usize = 256 * 1024;
+/// The longest `source` EventBridge takes: an entry's size is counted with it, whatever
+/// `EVENT_SOURCE` is.
+const MAX_SOURCE_BYTES: usize = 256;
 /// The default `source` of every event (`EVENT_SOURCE`).
 pub const DEFAULT_EVENT_SOURCE: &str = "org-secrets";
 
@@ -160,8 +165,19 @@ pub enum Classified {
     Unreadable(Unreadable),
 }
 
-/// Reads one stream record of the Lambda event (`Records[i]`).
+/// Reads one stream record of the Lambda event (`Records[i]`). An event larger than
+/// EventBridge takes (only a record written around the function can make one) is
+/// unreadable: no attempt could publish it.
 pub fn classify(record: &Value) -> Classified {
+    match classify_record(record) {
+        Classified::Event(event) if entry_size(&event) > MAX_EVENTBRIDGE_BYTES => {
+            Classified::Unreadable(Unreadable("an event larger than EventBridge takes"))
+        }
+        other => other,
+    }
+}
+
+fn classify_record(record: &Value) -> Classified {
     let stream = &record["dynamodb"];
     let keys = &stream["Keys"];
     let (Some(partition), Some(sort)) = (
@@ -170,48 +186,74 @@ pub fn classify(record: &Value) -> Classified {
     ) else {
         return Classified::Ignored;
     };
+    if let Some(org) = partition.strip_prefix(CHANGE_PARTITION_PREFIX) {
+        return classify_change_record(record, org, sort);
+    }
+    if let Some(org) = partition.strip_prefix(RECOVERY_PARTITION_PREFIX) {
+        return classify_copy_removal(record, org, sort);
+    }
+    Classified::Ignored
+}
+
+/// A change record's INSERT is a change; so is a MODIFY that makes another version of a
+/// secret (its identity slot taken over after 24 hours). A MODIFY that keeps `version` and
+/// `history_key` as they were, present or not (`rotate-keys` re-sealing in place), is not.
+fn classify_change_record(record: &Value, org: &str, sort: &str) -> Classified {
+    if !sort.starts_with(RECORD_SORT_PREFIX) {
+        return Classified::Ignored;
+    }
+    let stream = &record["dynamodb"];
+    let new = &stream["NewImage"];
     match record["eventName"].as_str() {
-        Some(op @ ("INSERT" | "MODIFY")) => {
-            let (Some(org), Some(_)) = (
-                partition.strip_prefix(CHANGE_PARTITION_PREFIX),
-                sort.strip_prefix(RECORD_SORT_PREFIX),
-            ) else {
-                return Classified::Ignored;
-            };
-            let new = &stream["NewImage"];
-            if op == "MODIFY" {
-                let old = &stream["OldImage"];
-                let same = |name| {
-                    let new_value = attr(new, name);
-                    new_value.is_some() && new_value == attr(old, name)
-                };
-                if same(Attr::Version.name()) && same(Attr::HistoryKey.name()) {
-                    return Classified::Ignored;
-                }
-            }
-            from_change_record(org, new)
-        }
-        Some("REMOVE") => {
-            let by_ttl = record["userIdentity"]["type"].as_str() == Some("Service")
-                && record["userIdentity"]["principalId"].as_str() == Some(TTL_PRINCIPAL);
-            let Some(org) = partition.strip_prefix(RECOVERY_PARTITION_PREFIX) else {
-                return Classified::Ignored;
-            };
-            if !by_ttl {
-                return Classified::Ignored;
-            }
-            let (kind, name) = if let Some(name) = sort.strip_prefix(RecoverySlot::Deleted.prefix())
-            {
-                (EventKind::DeletedExpired, name)
-            } else if let Some(name) = sort.strip_prefix(RecoverySlot::Previous.prefix()) {
-                (EventKind::PreviousExpired, name)
+        Some("INSERT") => from_change_record(org, new),
+        Some("MODIFY") => {
+            let old = &stream["OldImage"];
+            let kept = |name| attr(new, name) == attr(old, name);
+            if old.is_object() && kept(Attr::Version.name()) && kept(Attr::HistoryKey.name()) {
+                Classified::Ignored
             } else {
-                return Classified::Ignored;
-            };
-            from_expired_copy(kind, org, name, &stream["OldImage"])
+                from_change_record(org, new)
+            }
         }
         _ => Classified::Ignored,
     }
+}
+
+/// A recovery copy's window ended when DynamoDB's TTL removes it, and also when a write
+/// replaces or removes it after its `expires_at` but before TTL got to it (TTL runs up to
+/// days late, and the function treats a copy past its window as gone): its old image's
+/// `expires_at` is then at or before the stream record's time. A copy replaced or removed
+/// inside its window (update, delete, restore) is not an expiry: that change has its own
+/// event.
+fn classify_copy_removal(record: &Value, org: &str, sort: &str) -> Classified {
+    let stream = &record["dynamodb"];
+    let old = &stream["OldImage"];
+    let by_ttl = record["userIdentity"]["type"].as_str() == Some("Service")
+        && record["userIdentity"]["principalId"].as_str() == Some(TTL_PRINCIPAL);
+    let window_over = || {
+        let written_at = stream["ApproximateCreationDateTime"]
+            .as_f64()
+            .map(|secs| secs.floor());
+        let expired_at = number_attr(old, Attr::ExpiresAt.name());
+        // Seconds since 1970 are exact in an f64 for millions of years.
+        matches!((written_at, expired_at), (Some(written), Some(expires)) if expires as f64 <= written)
+    };
+    let ended = match record["eventName"].as_str() {
+        Some("REMOVE") => by_ttl || window_over(),
+        Some("MODIFY") => window_over(),
+        _ => false,
+    };
+    if !ended {
+        return Classified::Ignored;
+    }
+    let (kind, name) = if let Some(name) = sort.strip_prefix(RecoverySlot::Deleted.prefix()) {
+        (EventKind::DeletedExpired, name)
+    } else if let Some(name) = sort.strip_prefix(RecoverySlot::Previous.prefix()) {
+        (EventKind::PreviousExpired, name)
+    } else {
+        return Classified::Ignored;
+    };
+    from_expired_copy(kind, org, name, old)
 }
 
 fn from_change_record(org: &str, image: &Value) -> Classified {
@@ -225,6 +267,9 @@ fn from_change_record(org: &str, image: &Value) -> Classified {
     let Some(version) = number_attr(image, Attr::Version.name()) else {
         return Classified::Unreadable(Unreadable("change record without a version"));
     };
+    if !fits_eventbridge(version) {
+        return Classified::Unreadable(Unreadable("a version beyond EventBridge's integers"));
+    }
     let Some(time) = string_attr(image, Attr::ChangedAt.name()) else {
         return Classified::Unreadable(Unreadable("change record without changed_at"));
     };
@@ -256,6 +301,9 @@ fn from_expired_copy(kind: EventKind, org: &str, name: &str, image: &Value) -> C
     let Some(version) = number_attr(image, Attr::Version.name()) else {
         return Classified::Unreadable(Unreadable("recovery copy without a version"));
     };
+    if !fits_eventbridge(version) {
+        return Classified::Unreadable(Unreadable("a version beyond EventBridge's integers"));
+    }
     let Some(expires_at) = number_attr(image, Attr::ExpiresAt.name()).and_then(rfc3339_of_epoch)
     else {
         return Classified::Unreadable(Unreadable("recovery copy without expires_at"));
@@ -297,6 +345,18 @@ fn number_attr(image: &Value, name: &str) -> Option<u64> {
     image.get(name)?.get("N")?.as_str()?.trim().parse().ok()
 }
 
+/// EventBridge takes JSON integers up to `i64::MAX` only; the function makes no version
+/// above it (a version item that holds one stops the name's writes).
+fn fits_eventbridge(version: u64) -> bool {
+    i64::try_from(version).is_ok()
+}
+
+/// An entry's size as EventBridge counts it (the time's 14 bytes, the source, the
+/// detail-type and the detail), with the longest source.
+pub fn entry_size(event: &ChangeEvent) -> usize {
+    14 + MAX_SOURCE_BYTES + event.kind.detail_type().len() + event.detail.to_string().len()
+}
+
 /// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`), as the function writes times.
 fn rfc3339_of_epoch(secs: u64) -> Option<String> {
     use aws_sdk_dynamodb::primitives::{DateTime, DateTimeFormat};
@@ -313,9 +373,33 @@ pub struct Entry {
     pub event: ChangeEvent,
 }
 
-/// What a PutEvents call did with a chunk of entries: `Ok(n_failed_per_entry)` with one flag per
-/// entry (true: EventBridge refused it), or `Err` for a call that failed as a whole.
-pub type ChunkOutcome = Result<Vec<bool>, String>;
+/// What EventBridge did with one entry of a PutEvents call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryOutcome {
+    Published,
+    /// Refused for a reason a later attempt can cure (throttling, an internal failure, and
+    /// also the bus's permissions or the account, which an operator fixes): the batch is
+    /// delivered again from this entry.
+    Retry,
+    /// Refused for what the entry is (`MalformedDetail`, `InvalidArgument`): no attempt can
+    /// publish it, so it is skipped (an ERROR line names it) and the batch goes on.
+    Undeliverable,
+}
+
+impl EntryOutcome {
+    /// The outcome EventBridge's per-entry `ErrorCode` means (`None`: published).
+    pub fn of_error_code(code: Option<&str>) -> Self {
+        match code {
+            None => Self::Published,
+            Some("MalformedDetail" | "InvalidArgument") => Self::Undeliverable,
+            Some(_) => Self::Retry,
+        }
+    }
+}
+
+/// What a PutEvents call did with a chunk of entries: one outcome per entry, or `Err` for a
+/// call that failed as a whole.
+pub type ChunkOutcome = Result<Vec<EntryOutcome>, String>;
 
 /// The outcome of one batch, also what the summary log line says.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -324,6 +408,8 @@ pub struct BatchReport {
     pub published: usize,
     pub ignored: usize,
     pub unreadable: usize,
+    /// Refused by EventBridge for what they are: skipped.
+    pub undeliverable: usize,
     /// The sequence number of the first record not published, if any.
     pub first_failed: Option<String>,
 }
@@ -379,23 +465,39 @@ where
             }),
         }
     }
-    for chunk in entries.chunks(MAX_ENTRIES_PER_CALL) {
+    for chunk in chunks(&entries) {
         let outcome = put(chunk.iter().map(|entry| entry.event.clone()).collect()).await;
-        let failed_at = match outcome {
-            Ok(flags) if flags.len() == chunk.len() => flags.iter().position(|failed| *failed),
+        let outcomes = match outcome {
+            Ok(outcomes) if outcomes.len() == chunk.len() => outcomes,
             Ok(_) => {
                 tracing::error!("PutEvents answered a different number of entries");
-                Some(0)
+                vec![EntryOutcome::Retry; chunk.len()]
             }
             Err(error) => {
                 tracing::error!(error = %error, entries = chunk.len(), "PutEvents failed");
-                Some(0)
+                vec![EntryOutcome::Retry; chunk.len()]
             }
         };
-        match failed_at {
-            None => report.published += chunk.len(),
+        let retry_at = outcomes.iter().position(|o| *o == EntryOutcome::Retry);
+        for (entry, outcome) in chunk
+            .iter()
+            .zip(&outcomes)
+            .take(retry_at.unwrap_or(chunk.len()))
+        {
+            if *outcome == EntryOutcome::Undeliverable {
+                report.undeliverable += 1;
+                tracing::error!(
+                    sequence_number = %entry.sequence_number,
+                    event_id = %entry.event.event_id(),
+                    "EventBridge refused an event no attempt can publish; skipped"
+                );
+            } else {
+                report.published += 1;
+            }
+        }
+        match retry_at {
+            None => {}
             Some(index) => {
-                report.published += index;
                 let first = &chunk[index];
                 tracing::warn!(
                     sequence_number = %first.sequence_number,
@@ -412,10 +514,34 @@ where
         published = report.published,
         ignored = report.ignored,
         unreadable = report.unreadable,
+        undeliverable = report.undeliverable,
         failed_from = report.first_failed.as_deref().unwrap_or(""),
         "stream batch done"
     );
     report
+}
+
+/// The entries in PutEvents calls, in order: at most [`MAX_ENTRIES_PER_CALL`] per call and
+/// at most [`MAX_EVENTBRIDGE_BYTES`] together.
+fn chunks(entries: &[Entry]) -> Vec<&[Entry]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        let size = entry_size(&entry.event);
+        if index > start
+            && (index - start == MAX_ENTRIES_PER_CALL || bytes + size > MAX_EVENTBRIDGE_BYTES)
+        {
+            chunks.push(&entries[start..index]);
+            start = index;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < entries.len() {
+        chunks.push(&entries[start..]);
+    }
+    chunks
 }
 
 /// The publisher's configuration: `EVENT_BUS_NAME` (a name or ARN; required) and
@@ -518,9 +644,12 @@ impl Publisher {
         if results.len() != count {
             return Ok(Vec::new());
         }
-        let flags: Vec<bool> = results
+        let outcomes: Vec<EntryOutcome> = results
             .iter()
-            .map(|result| result.error_code().is_some() || result.event_id().is_none())
+            .map(|result| match (result.error_code(), result.event_id()) {
+                (None, None) => EntryOutcome::Retry,
+                (code, _) => EntryOutcome::of_error_code(code),
+            })
             .collect();
         for (result, event) in results.iter().zip(&events) {
             if let Some(code) = result.error_code() {
@@ -531,7 +660,7 @@ impl Publisher {
                 );
             }
         }
-        Ok(flags)
+        Ok(outcomes)
     }
 }
 
@@ -692,7 +821,14 @@ mod tests {
         let report = runtime.block_on(handle_batch(&event, |chunk| {
             calls.push(chunk.len());
             let call = calls.len();
-            async move { Ok((0..chunk.len()).map(|i| call == 2 && i == 3).collect()) }
+            async move {
+                Ok((0..chunk.len())
+                    .map(|i| match (call, i) {
+                        (2, 3) => EntryOutcome::Retry,
+                        _ => EntryOutcome::Published,
+                    })
+                    .collect())
+            }
         }));
         assert_eq!(calls, [10, 10]);
         assert_eq!(report.published, 13);
@@ -700,6 +836,17 @@ mod tests {
             report.response(),
             json!({ "batchItemFailures": [{ "itemIdentifier": "013" }] })
         );
+        // An entry refused for what it is is skipped; the batch goes on past it.
+        let report = runtime.block_on(handle_batch(&event, |chunk| async move {
+            Ok((0..chunk.len())
+                .map(|i| match i {
+                    1 => EntryOutcome::Undeliverable,
+                    _ => EntryOutcome::Published,
+                })
+                .collect())
+        }));
+        assert_eq!((report.published, report.undeliverable), (22, 3));
+        assert_eq!(report.response(), json!({ "batchItemFailures": [] }));
         // A call failing as a whole: its first record.
         let report = runtime.block_on(handle_batch(&event, |_| async { Err("down".to_owned()) }));
         assert_eq!(
@@ -708,12 +855,53 @@ mod tests {
         );
         // All published: no failure.
         let report = runtime.block_on(handle_batch(&event, |chunk| async move {
-            Ok(vec![false; chunk.len()])
+            Ok(vec![EntryOutcome::Published; chunk.len()])
         }));
         assert_eq!(
             (report.published, report.response()),
             (25, json!({ "batchItemFailures": [] }))
         );
+    }
+
+    #[test]
+    fn error_codes_say_whether_a_retry_can_publish_an_entry() {
+        let cases = [
+            (None, EntryOutcome::Published),
+            (Some("ThrottlingException"), EntryOutcome::Retry),
+            (Some("InternalFailure"), EntryOutcome::Retry),
+            // An operator fixes these; the events wait for the fix.
+            (Some("AccessDeniedException"), EntryOutcome::Retry),
+            (Some("NotAuthorizedForSourceException"), EntryOutcome::Retry),
+            (Some("SomethingNew"), EntryOutcome::Retry),
+            (Some("MalformedDetail"), EntryOutcome::Undeliverable),
+            (Some("InvalidArgument"), EntryOutcome::Undeliverable),
+        ];
+        for (code, expected) in cases {
+            assert_eq!(EntryOutcome::of_error_code(code), expected, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn calls_hold_at_most_ten_entries_and_256_kb() {
+        let event = |name_bytes: usize| Entry {
+            sequence_number: "1".to_owned(),
+            event: ChangeEvent {
+                kind: EventKind::Created,
+                time: "2026-01-01T00:00:00Z".to_owned(),
+                detail: json!({ "name": "n".repeat(name_bytes) }),
+            },
+        };
+        let small: Vec<Entry> = (0..25).map(|_| event(10)).collect();
+        let sizes: Vec<usize> = chunks(&small).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        let large: Vec<Entry> = (0..5).map(|_| event(100 * 1024)).collect();
+        let sizes: Vec<usize> = chunks(&large).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        for chunk in chunks(&large) {
+            let bytes: usize = chunk.iter().map(|e| entry_size(&e.event)).sum();
+            assert!(bytes <= MAX_EVENTBRIDGE_BYTES);
+        }
+        assert!(chunks(&[]).is_empty());
     }
 
     #[test]

@@ -431,7 +431,12 @@ impl SecretStore {
             None => None,
             Some(item) => Some(
                 number_attr(&item, Attr::Version.name())
-                    .filter(|version| *version < u64::MAX)
+                    // Versions stay within i64: EventBridge takes no larger JSON integer.
+                    .filter(|version| {
+                        version
+                            .checked_add(1)
+                            .is_some_and(|next| i64::try_from(next).is_ok())
+                    })
                     .ok_or_else(|| {
                         StoreError::Other("a version item holds no version".to_owned())
                     })?,

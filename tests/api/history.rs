@@ -639,28 +639,29 @@ async fn an_identity_reused_on_several_names_keeps_every_archived_change() {
     );
 }
 
-/// A version above `i64::MAX` (a version item holding a large number) is written as it is:
-/// the record is in the history, and it verifies.
+/// Versions stay within `i64` (EventBridge takes no larger JSON integer): a version item at
+/// `i64::MAX - 1` makes the last version, `i64::MAX`, which is in the history and verifies;
+/// one at `i64::MAX` stops the name's writes like any unusable version item (500).
 #[tokio::test]
-async fn a_version_above_i64_max_is_in_the_history_and_verifies() {
+async fn versions_end_at_i64_max_in_the_history_and_verify() {
     let app = fresh_app().await;
     app.seed(ORG, "big", "v1").await;
-    let big = i64::MAX as u64;
+    let last = i64::MAX as u64;
     set_attribute(
         app.store(),
         &(ORG.to_owned(), "\u{4}version:big".to_owned()),
         "version",
-        AttributeValue::N(big.to_string()),
+        AttributeValue::N((last - 1).to_string()),
     )
     .await;
     let answer = app.admin(ORG).update("big", "v2").await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     let described = app.reader(ORG).describe("big").await;
-    assert_eq!(described.json["version"].as_u64(), Some(big + 1));
+    assert_eq!(described.json["version"].as_u64(), Some(last));
     let history = versions_and_ops(&app.admin(ORG).history("big", "").await);
     assert_eq!(
         history.first(),
-        Some(&(big + 1, "update".to_owned())),
+        Some(&(last, "update".to_owned())),
         "the update describe shows is the newest history entry: {history:?}"
     );
     let (code, report) = secrets_admin(app.store(), KEY_A, &["verify"], &["v1", "v2"]);
@@ -669,6 +670,9 @@ async fn a_version_above_i64_max_is_in_the_history_and_verifies() {
         Some(0),
         "verify on a table only the function wrote:\n{report}"
     );
+    let answer = app.admin(ORG).update("big", "v3").await;
+    assert_eq!(answer.status, 500, "{}", answer.text);
+    assert_eq!(app.stored_value(ORG, "big").await, "v2");
 }
 
 /// A change past `CHANGE_HISTORY_DAYS` is not shown even before DynamoDB's TTL removes its
@@ -851,7 +855,7 @@ async fn a_garbage_version_item_fails_closed_and_quietly() {
     let app = fresh_app().await;
     app.seed(ORG, "g", "v1").await;
     app.seed(ORG, "other", "v1").await;
-    for garbage in ["1.5", "-3", "18446744073709551615"] {
+    for garbage in ["1.5", "-3", "9223372036854775807", "18446744073709551615"] {
         set_attribute(
             app.store(),
             &(ORG.to_owned(), "\u{4}version:g".to_owned()),

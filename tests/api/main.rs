@@ -32,4 +32,3 @@ mod lambda_binary;
 
 // The change events: the table's stream through the compiled publisher to EventBridge.
 mod publisher;
-mod publisher_attack;

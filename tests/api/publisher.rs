@@ -10,7 +10,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
-use org_secrets::publisher::EventKind;
+use org_secrets::publisher::{
+    classify, handle_batch, ChangeEvent, Classified, EntryOutcome, EventKind,
+};
 use org_secrets_local::runtime_api::Invocation;
 use serde_json::{json, Value};
 
@@ -347,4 +349,333 @@ async fn every_committed_change_is_published_once_per_delivery_without_a_value()
             assert!(!text.contains(secret.as_str()), "a stored secret leaked");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Found by an outside review: records no attempt can publish, windows that end before TTL,
+// re-seals, and the mapping's time limits.
+// ---------------------------------------------------------------------------------------
+
+/// EventBridge's documented limits on a PutEvents entry that no retry can change: the entry
+/// (time 14 bytes + source + detail-type + detail) under 256 KB, and every JSON integer of the
+/// detail within i64 (PutEvents API reference: "For the JSON number (integer) data type, the
+/// constraints are: a minimum value of -9,223,372,036,854,775,808 and a maximum value of
+/// 9,223,372,036,854,775,807"). An entry outside them is refused every time it is sent.
+fn eventbridge_would_accept(event: &ChangeEvent) -> bool {
+    fn integers_fit(value: &Value) -> bool {
+        match value {
+            Value::Number(n) => n.is_i64() || !n.is_u64(),
+            Value::Array(items) => items.iter().all(integers_fit),
+            Value::Object(map) => map.values().all(integers_fit),
+            _ => true,
+        }
+    }
+    let size =
+        14 + "org-secrets".len() + event.kind.detail_type().len() + event.detail.to_string().len();
+    size < 256 * 1024 && integers_fit(&event.detail)
+}
+
+fn change_record(sequence: &str, sort: &str, name: &str, version: &str) -> Value {
+    let image = json!({
+        "change_op": { "S": "update" },
+        "changed_secret": { "S": name },
+        "changed_by": { "S": "alice" },
+        "changed_at": { "S": "2026-01-02T03:04:05.678Z" },
+        "request_id": { "S": "r" },
+        "seal": { "S": "gAAAAA-seal" },
+        "version": { "N": version },
+        "history_key": { "S": format!("o\u{1f}{name}") },
+    });
+    json!({
+        "eventName": "INSERT",
+        "dynamodb": {
+            "SequenceNumber": sequence,
+            "Keys": { "org_id": { "S": "\u{3}changes:o" }, "secret_name": { "S": sort } },
+            "NewImage": image,
+        }
+    })
+}
+
+/// A version above `i64::MAX` (only a record written around the function has one: versions
+/// end there) is never an entry: EventBridge would refuse it on every attempt.
+#[test]
+fn a_change_at_a_version_above_i64_max_is_never_an_entry_eventbridge_refuses() {
+    let version = (i64::MAX as u64 + 1).to_string();
+    let record = change_record("1", "request:a", "k", &version);
+    if let Classified::Event(event) = classify(&record) {
+        assert!(
+            eventbridge_would_accept(&event),
+            "version {version} goes to PutEvents, which refuses it on every retry: {}",
+            event.detail
+        );
+    }
+}
+
+/// A change record written outside the function with a 300 KB name is never an entry: over
+/// 256 KB, EventBridge would refuse it on every attempt.
+#[test]
+fn an_oversized_record_is_never_an_entry_eventbridge_refuses() {
+    let name = "n".repeat(300 * 1024);
+    let record = change_record("1", "request:a", &name, "3");
+    if let Classified::Event(event) = classify(&record) {
+        assert!(
+            eventbridge_would_accept(&event),
+            "a {} byte detail goes to PutEvents, which refuses it on every retry",
+            event.detail.to_string().len()
+        );
+    }
+}
+
+/// A record EventBridge can never take does not hold up the shard: it is skipped (logged,
+/// counted) and the change behind it is published, through Lambda's redeliveries from the
+/// reported record.
+#[tokio::test]
+async fn a_record_eventbridge_can_never_take_does_not_block_the_changes_behind_it() {
+    let poison = change_record("100", "request:a", "k", &(i64::MAX as u64 + 1).to_string());
+    let good = change_record("200", "request:b", "j", "1");
+    let batch = json!({ "Records": [poison, good] });
+    let mut published = Vec::new();
+    let mut response = Value::Null;
+    // Lambda delivering the batch again from the reported record, a few times.
+    let mut records = batch["Records"].as_array().unwrap().clone();
+    for _attempt in 0..5 {
+        let report = handle_batch(&json!({ "Records": records }), |events| {
+            let outcomes: Vec<EntryOutcome> = events
+                .iter()
+                .map(|event| match eventbridge_would_accept(event) {
+                    true => EntryOutcome::Published,
+                    false => EntryOutcome::Retry,
+                })
+                .collect();
+            for (event, outcome) in events.iter().zip(&outcomes) {
+                if *outcome == EntryOutcome::Published {
+                    published.push(event.detail["name"].as_str().unwrap().to_owned());
+                }
+            }
+            async move { Ok(outcomes) }
+        })
+        .await;
+        response = report.response();
+        let Some(from) = report.first_failed else {
+            break;
+        };
+        let at = records
+            .iter()
+            .position(|r| r["dynamodb"]["SequenceNumber"] == from.as_str())
+            .unwrap();
+        records = records[at..].to_vec();
+    }
+    assert_eq!(
+        response,
+        json!({ "batchItemFailures": [] }),
+        "the shard is stuck on a record EventBridge refuses every time"
+    );
+    assert_eq!(
+        published,
+        ["j"],
+        "the good change behind it was never published"
+    );
+}
+
+fn copy_record(event_name: &str, identity: Value, old: Value, new: Option<Value>) -> Value {
+    let mut record = json!({
+        "eventName": event_name,
+        "userIdentity": identity,
+        "dynamodb": {
+            "SequenceNumber": "7",
+            // One hour after the old copy's window ended; TTL had not got to it yet
+            // (DynamoDB: "typically within a few days").
+            "ApproximateCreationDateTime": 1_767_326_645u64,
+            "Keys": {
+                "org_id": { "S": "\u{2}recovery:o" },
+                "secret_name": { "S": "previous:k" },
+            },
+            "OldImage": old,
+        }
+    });
+    if let Some(new) = new {
+        record["dynamodb"]["NewImage"] = new;
+    }
+    record
+}
+
+/// Lambda event filtering as far as the template's patterns use it: exact strings in a list,
+/// `{"prefix": ...}`, and nested objects (all keys must match).
+fn matches(pattern: &Value, event: &Value) -> bool {
+    match pattern {
+        Value::Object(fields) => fields
+            .iter()
+            .all(|(key, sub)| event.get(key).is_some_and(|value| matches(sub, value))),
+        Value::Array(options) => options.iter().any(|option| match option {
+            Value::Object(rule) => rule["prefix"]
+                .as_str()
+                .zip(event.as_str())
+                .is_some_and(|(prefix, text)| text.starts_with(prefix)),
+            other => other == event,
+        }),
+        other => panic!("pattern element {other}"),
+    }
+}
+
+fn passes_template_filters(record: &Value) -> bool {
+    let template = yaml_file(&project_path("template.yaml"));
+    let filters = template["Resources"]["PublisherFunction"]["Properties"]["Events"]["TableStream"]
+        ["Properties"]["FilterCriteria"]["Filters"]
+        .as_array()
+        .expect("filters")
+        .clone();
+    filters.iter().any(|filter| {
+        let pattern: Value = serde_json::from_str(filter["Pattern"].as_str().unwrap()).unwrap();
+        matches(&pattern, record)
+    })
+}
+
+/// A recovery copy's window ending is an event also when a write replaces (update, restore
+/// of the previous value, a second delete) or removes (a delete with recovery off) the copy
+/// after its `expires_at` but before TTL got to it (TTL runs up to days late): the old
+/// image's `expires_at` is before the record's `ApproximateCreationDateTime`.
+#[test]
+fn a_copy_whose_window_ended_before_a_write_replaced_it_still_gets_its_expiry_event() {
+    let expired = json!({
+        "version": { "N": "4" },
+        "expires_at": { "N": "1767323045" },
+        "removed_at": { "S": "2025-12-26T03:04:05Z" },
+        "removed_by": { "S": "alice" },
+        "encrypted_value": { "S": "gAAAAA-token" },
+    });
+    let replacement = json!({
+        "version": { "N": "7" },
+        "expires_at": { "N": "1767931445" },
+        "encrypted_value": { "S": "gAAAAA-token-2" },
+    });
+    for record in [
+        copy_record("MODIFY", Value::Null, expired.clone(), Some(replacement)),
+        copy_record("REMOVE", Value::Null, expired.clone(), None),
+    ] {
+        let event_name = record["eventName"].clone();
+        let Classified::Event(event) = classify(&record) else {
+            panic!("{event_name}: the copy's window ended (expires_at before the write) and no event says so");
+        };
+        assert_eq!(event.kind, EventKind::PreviousExpired, "{event_name}");
+        assert_eq!(event.detail["version"], 4, "{event_name}");
+        assert_eq!(event.time, "2026-01-02T03:04:05Z", "{event_name}");
+        assert!(
+            passes_template_filters(&record),
+            "{event_name}: the template's FilterCriteria never hands it to the publisher"
+        );
+    }
+    // A copy replaced inside its window is not an expiry (the change's own event says it).
+    let mut live = copy_record("MODIFY", Value::Null, expired, None);
+    live["dynamodb"]["ApproximateCreationDateTime"] = json!(1_767_300_000u64);
+    assert_eq!(classify(&live), Classified::Ignored);
+}
+
+/// `secrets-admin rotate-keys` re-sealing in place a record from before versions (no
+/// `version`, no `history_key`) is not a change and not an unreadable record.
+#[test]
+fn a_record_from_before_versions_resealed_in_place_is_not_a_change() {
+    let image = |seal: &str| {
+        json!({
+            "change_op": { "S": "update" },
+            "changed_secret": { "S": "k" },
+            "changed_by": { "S": "alice" },
+            "changed_at": { "S": "2026-01-02T03:04:05.678Z" },
+            "request_id": { "S": "r" },
+            "seal": { "S": seal },
+        })
+    };
+    let record = json!({
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "SequenceNumber": "1",
+            "Keys": { "org_id": { "S": "\u{3}changes:o" }, "secret_name": { "S": "request:a" } },
+            "OldImage": image("gAAAAA-old-seal"),
+            "NewImage": image("gAAAAA-new-seal"),
+        }
+    });
+    assert_eq!(classify(&record), Classified::Ignored);
+}
+
+/// The publisher's timeout covers its worst batch (ten calls at the client's operation
+/// timeout), so the partial-failure answer always comes; a timeout would redeliver the whole
+/// batch, bisected.
+#[test]
+fn the_publisher_timeout_covers_its_worst_batch() {
+    let template = yaml_file(&project_path("template.yaml"));
+    let function = &template["Resources"]["PublisherFunction"]["Properties"];
+    let timeout = function["Timeout"].as_u64().expect("Timeout");
+    let batch = function["Events"]["TableStream"]["Properties"]["BatchSize"]
+        .as_u64()
+        .expect("BatchSize");
+    let source = std::fs::read_to_string(project_path("src/publisher.rs")).unwrap();
+    let per_call: u64 = source
+        .split(".operation_timeout(Duration::from_secs(")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the publisher's operation timeout");
+    let calls = batch.div_ceil(org_secrets::publisher::MAX_ENTRIES_PER_CALL as u64);
+    let uses_deadline = source.contains("deadline");
+    assert!(
+        uses_deadline || timeout > calls * per_call,
+        "Timeout {timeout} s < {calls} calls x {per_call} s, and the publisher does not watch its deadline"
+    );
+}
+
+/// A batch given up on for its age reaches the failure queue while the stream still holds
+/// its records, so the runbook can publish them again.
+#[test]
+fn a_batch_given_up_on_for_its_age_can_still_be_re_driven() {
+    let template = yaml_file(&project_path("template.yaml"));
+    let age = template["Resources"]["PublisherFunction"]["Properties"]["Events"]["TableStream"]
+        ["Properties"]["MaximumRecordAgeInSeconds"]
+        .as_u64()
+        .expect("MaximumRecordAgeInSeconds");
+    let runbook = std::fs::read_to_string(project_path("docs/operations.md")).unwrap();
+    let runbook = runbook.split_whitespace().collect::<Vec<_>>().join(" ");
+    let promises_redrive = runbook.contains("Within the 24 hours, read the records");
+    assert!(
+        !promises_redrive || age <= 86400 - 3600,
+        "MaximumRecordAgeInSeconds {age}: the failure record comes when the stream no longer \
+         holds its records, yet the runbook re-drives from the stream"
+    );
+}
+
+/// Held: the template's filters, as Lambda applies them (exact lists, `prefix`, nested keys,
+/// control characters decoded from the pattern's `\u0003`/`\u0002` JSON escapes), pass every
+/// record shape the publisher turns into an event, and drop archived records, a change
+/// record's own removal and TTL removing anything else.
+#[test]
+fn held_the_template_filters_pass_exactly_the_records_that_can_be_events() {
+    let insert = change_record("1", "request:a", "k", "3");
+    let mut reused = insert.clone();
+    reused["eventName"] = json!("MODIFY");
+    reused["dynamodb"]["OldImage"] = insert["dynamodb"]["NewImage"].clone();
+    reused["dynamodb"]["OldImage"]["version"] = json!({ "N": "2" });
+    let ttl = json!({ "type": "Service", "principalId": "dynamodb.amazonaws.com" });
+    let copy = json!({
+        "version": { "N": "4" },
+        "expires_at": { "N": "1767323045" },
+    });
+    let mut expired = copy_record("REMOVE", ttl.clone(), copy.clone(), None);
+    expired["dynamodb"]["Keys"]["secret_name"] = json!({ "S": "deleted:k" });
+    for record in [&insert, &reused, &expired] {
+        assert!(matches!(classify(record), Classified::Event(_)));
+        assert!(passes_template_filters(record), "{record}");
+    }
+    let archived = change_record("1", "archived:x:3:k", "k", "3");
+    let mut own_removal = insert.clone();
+    own_removal["eventName"] = json!("REMOVE");
+    own_removal["userIdentity"] = ttl.clone();
+    let mut live_ttl = copy_record("REMOVE", ttl, copy.clone(), None);
+    live_ttl["dynamodb"]["Keys"]["org_id"] = json!({ "S": "o" });
+    for record in [&archived, &own_removal, &live_ttl] {
+        assert!(!passes_template_filters(record), "{record}");
+    }
+    // A copy removed by a write passes the filter (its window may have ended before TTL got
+    // to it); inside its window the publisher makes nothing of it.
+    let mut by_write = copy_record("REMOVE", Value::Null, copy, None);
+    by_write["dynamodb"]["ApproximateCreationDateTime"] = json!(1_767_300_000u64);
+    assert!(passes_template_filters(&by_write));
+    assert_eq!(classify(&by_write), Classified::Ignored);
 }

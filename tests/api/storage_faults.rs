@@ -125,7 +125,11 @@ async fn one_internal_error_then_success_is_201_and_stored_once() {
     assert_eq!(answer.status, 201, "{}", answer.text);
     // The version read failed once and was retried by the SDK, then the transaction: three
     // requests, or more when an attempt on a loaded machine outlived its own 2 s timeout.
-    assert!(dynamodb.request_count() >= 3, "{}", dynamodb.request_count());
+    assert!(
+        dynamodb.request_count() >= 3,
+        "{}",
+        dynamodb.request_count()
+    );
     assert_eq!(app.item_count().await, 1);
 }
 

@@ -1455,7 +1455,8 @@ fn change_events_are_wired_with_least_privilege() {
         json!(["ReportBatchItemFailures"])
     );
     assert_eq!(mapping["BisectBatchOnFunctionError"], true);
-    assert_eq!(mapping["MaximumRecordAgeInSeconds"], 86400);
+    // Below the stream's 24 hours, leaving time to publish a given-up batch again.
+    assert_eq!(mapping["MaximumRecordAgeInSeconds"], 72000);
     assert!(mapping["BatchSize"].as_u64().is_some_and(|n| n <= 100));
     assert_eq!(
         mapping["MaximumRetryAttempts"],
@@ -1471,7 +1472,8 @@ fn change_events_are_wired_with_least_privilege() {
     let queue = &resource(&template, "PublisherFailureQueue")["Properties"];
     assert!(!queue["KmsMasterKeyId"].is_null());
 
-    // The filters: change records inserted or modified, and TTL removals of recovery copies.
+    // The filters: change records inserted or modified, and recovery copies replaced or
+    // removed (the publisher tells a window's end from the rest).
     let patterns: Vec<Value> = mapping["FilterCriteria"]["Filters"]
         .as_array()
         .expect("filters")
@@ -1492,8 +1494,7 @@ fn change_events_are_wired_with_least_privilege() {
                 } },
             }),
             json!({
-                "eventName": ["REMOVE"],
-                "userIdentity": { "type": ["Service"], "principalId": ["dynamodb.amazonaws.com"] },
+                "eventName": ["MODIFY", "REMOVE"],
                 "dynamodb": { "Keys": { "org_id": { "S": [{ "prefix": "\u{2}recovery:" }] } } },
             }),
         ]
