@@ -7,14 +7,14 @@
 # bootstrap got local's hyper "server" feature. Cargo.toml's [workspace.metadata.lambda.build]
 # `packages` gives cargo-lambda the package instead. This runs scripts/build-lambda.sh (after
 # a `sam build` of the same packages and features cargo finds its work done: a zip and its
-# checks), then compares .aws-sam/build/SecretsFunction/bootstrap with bootstrap.zip's.
+# checks), then compares the bootstrap sam build made (scripts/sam-built-bootstrap.sh) with
+# bootstrap.zip's.
 # scripts/sam-local-test.sh runs it after `sam build`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-SAM_BOOTSTRAP=.aws-sam/build/SecretsFunction/bootstrap
-[[ -f "$SAM_BOOTSTRAP" ]] || { echo "check-sam-build: no $SAM_BOOTSTRAP; run sam build" >&2; exit 1; }
+SAM_BOOTSTRAP=$(scripts/sam-built-bootstrap.sh)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

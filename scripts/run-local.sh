@@ -17,7 +17,10 @@ API_ADDR="${API_ADDR:-127.0.0.1:3000}"
 DDB_PORT="${DYNAMODB_LOCAL_PORT:-8000}"
 export SECRETS_TABLE_NAME="${SECRETS_TABLE_NAME:-org-secrets-local}"
 
-cargo build --quiet --workspace --bins
+# With the tests' features (`--tests` turns on the dev-dependencies' features, e.g. tokio's
+# test-util, which change no behaviour): `make run` after `make test`, and the reverse, reuse
+# one build of the dependencies instead of compiling them twice.
+cargo build --quiet --workspace --bins --tests
 mkdir -p "$STATE_DIR"
 
 KEY_FILE="$STATE_DIR/encryption.key"

@@ -41,7 +41,7 @@ done
 KEY_FILE="$STATE_DIR/encryption.key"
 if [[ ! -s "$KEY_FILE" ]]; then
   mkdir -p "$STATE_DIR"
-  [[ -x target/debug/secrets-admin ]] || cargo build --quiet --bin secrets-admin
+  [[ -x target/debug/secrets-admin ]] || cargo build --quiet --workspace --bins --tests
   (umask 077 && target/debug/secrets-admin generate-key >"$KEY_FILE.tmp" && mv "$KEY_FILE.tmp" "$KEY_FILE")
   echo "sam-local-env: created a local ENCRYPTION_KEY in $KEY_FILE (kept for next time)" >&2
 fi

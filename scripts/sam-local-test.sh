@@ -58,15 +58,15 @@ if [[ "${SAM_SKIP_BUILD:-0}" != 1 ]]; then
   fi
   echo "sam-local-test: sam build took $((SECONDS - build_started)) s" >&2
 fi
-[[ -x .aws-sam/build/SecretsFunction/bootstrap ]] || { echo "sam-local-test: no .aws-sam/build; run sam build" >&2; exit 1; }
+SAM_BOOTSTRAP=$(scripts/sam-built-bootstrap.sh)
 # sam build ran cargo lambda in this folder, so .cargo/config.toml applied: aws-lc without its
 # jitter entropy source (docs/decisions/0001-randomness-and-tls-start-up.md).
-scripts/check-entropy-build.py .aws-sam/build/SecretsFunction/bootstrap
+scripts/check-entropy-build.py "$SAM_BOOTSTRAP"
 # The same binary as make build's: SAM names no cargo package, and the workspace's other
 # member (local/) must not lend it features (Cargo.toml's [workspace.metadata.lambda.build]).
 scripts/check-sam-build.sh
 # The host's own secrets-admin: tables and the local key.
-cargo build --quiet --bin secrets-admin
+cargo build --quiet --workspace --bins --tests # as make run builds it (scripts/run-local.sh)
 
 scripts/dynamodb-local.sh install
 DDB_PORT=$(scripts/dynamodb-local.sh free-port)
@@ -90,7 +90,6 @@ done
 cat >"$WORK/helper.py" <<'PY'
 import json, os, sys, unicodedata
 
-COUNTER_SORT_KEY = "\u0001org-secrets-count"  # src/storage/item.rs: the per-organization counter
 
 
 def prepare(events_dir, work, only):
@@ -205,14 +204,18 @@ def count(table):
     client = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"])
     n = 0
     for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        # Live secrets only: not the counter item, nor anything in a partition that starts
-        # with a control character, which is never an organization's (the recovery copies,
-        # the bindings marker; docs/storage-contract.md).
+        # Live secrets only: no item whose sort key starts with a control character (the
+        # counter, the names' version items), nor anything in a partition that does, which
+        # is never an organization's (the recovery copies, change records, the bindings
+        # marker; docs/storage-contract.md). Valid names never start with one.
+        def controlled(text):
+            return unicodedata.category(text[:1] or "\0") == "Cc"
+
         n += sum(
             1
             for item in page["Items"]
-            if item.get("secret_name", {}).get("S") != COUNTER_SORT_KEY
-            and unicodedata.category(item.get("org_id", {}).get("S", "\0")[:1] or "\0") != "Cc"
+            if not controlled(item.get("secret_name", {}).get("S", ""))
+            and not controlled(item.get("org_id", {}).get("S", ""))
         )
     print(n)
 

@@ -53,10 +53,9 @@ expect() {
   fi
 }
 
-# `make run` builds the binaries first; do it here, outside the wait for the service to come
-# up. (After `cargo test` this is a real build: the tests' dev-dependencies turn on extra
-# features, e.g. tokio's test-util, so the plain binaries differ from the tests' ones.)
-cargo build --quiet --workspace --bins
+# `make run` builds the binaries first (scripts/run-local.sh, with the tests' features, so
+# after `cargo test` it finds its work done); do it here, outside the wait for the service.
+cargo build --quiet --workspace --bins --tests
 start || exit 1
 # The README's "Try it" requests, then describe, the list of deleted secrets and a history.
 expect "admin creates"         201 -X POST "$BASE/v1/organizations/secrets" -H 'Authorization: Bearer dev-admin-acme' -H 'Content-Type: application/json' -d '{"secret_name": "stripe_api_key", "secret_value": "sk_test_local_123"}'
