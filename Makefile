@@ -20,16 +20,18 @@ test:
 	scripts/test.sh
 	scripts/smoke-local.sh
 
+# The checks that need no cargo first: .ci/run runs this beside make sam-local-test, whose
+# few cargo calls then find target/ free instead of waiting for clippy's lock.
 lint:
 	scripts/python-env.sh
 	scripts/check-doc-links.py --self-test
 	scripts/check-doc-links.py
-	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy -p org-secrets --no-default-features --lib --bin secrets-admin -- -D warnings
 	scripts/lint-templates.sh
 	scripts/validate-asl.sh
 	.local/venv/bin/openapi-spec-validator openapi.yaml
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p org-secrets --no-default-features --lib --bin secrets-admin -- -D warnings
 
 ci:
 	bash .ci/run
