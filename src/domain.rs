@@ -393,6 +393,13 @@ impl RecoveryWindow {
     }
 }
 
+/// A number written as [`u64`]'s `to_string` writes it, and only so: no sign, no leading zero,
+/// nothing around it.
+pub(crate) fn canonical_u64(text: &str) -> Option<u64> {
+    let number: u64 = text.parse().ok()?;
+    (number.to_string() == text).then_some(number)
+}
+
 /// How long a change stays in its secret's history (`CHANGE_HISTORY_DAYS`): the change
 /// record's TTL. At least a day, since the record also recognises a resend for 24 hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

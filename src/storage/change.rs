@@ -28,8 +28,8 @@ use super::item::{
 };
 use crate::crypto::Cipher;
 use crate::domain::{
-    Actor, DescriptionChange, HistoryRetention, IdempotencyKey, OrgId, RequestId, SecretName,
-    SecretValue,
+    canonical_u64, Actor, DescriptionChange, HistoryRetention, IdempotencyKey, OrgId, RequestId,
+    SecretName, SecretValue,
 };
 
 /// How long a request is recognised when sent again: 24 hours, like AWS Powertools'
@@ -175,13 +175,6 @@ impl std::fmt::Debug for ValueDigest {
     }
 }
 
-/// A number written as [`u64`]'s `to_string` writes it, and only so (a seal has one
-/// encoding of its facts).
-fn canonical_number(text: &str) -> Option<u64> {
-    let number: u64 = text.parse().ok()?;
-    (number.to_string() == text).then_some(number)
-}
-
 fn length_prefix(len: usize) -> [u8; 4] {
     // Everything sealed is far below 4 GiB; saturate rather than wrap anyway.
     u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes()
@@ -285,7 +278,8 @@ impl Facts {
             request_id: text(next()?)?,
             version: match next() {
                 None => None,
-                Some(version) => Some(canonical_number(&text(version)?)?),
+                // One spelling: a seal has one encoding of its facts.
+                Some(version) => Some(canonical_u64(&text(version)?)?),
             },
         })
     }
@@ -785,20 +779,21 @@ mod tests {
 
     #[test]
     fn sealed_facts_round_trip_and_refuse_trailing_or_short_input() {
+        let facts_at = |version| Facts {
+            org_id: "o".to_owned(),
+            identity_kind: "request".to_owned(),
+            identity: "r".to_owned(),
+            actor: "subject:a".to_owned(),
+            op: "update".to_owned(),
+            secret_name: "n".to_owned(),
+            at: 42,
+            value_digest: vec![7; 32],
+            request_id: "r".to_owned(),
+            version,
+        };
         // Records sealed before versions have nine fields; since, ten.
         for version in [None, Some(0), Some(12), Some(u64::MAX)] {
-            let facts = Facts {
-                org_id: "o".to_owned(),
-                identity_kind: "request".to_owned(),
-                identity: "r".to_owned(),
-                actor: "subject:a".to_owned(),
-                op: "update".to_owned(),
-                secret_name: "n".to_owned(),
-                at: 42,
-                value_digest: vec![7; 32],
-                request_id: "r".to_owned(),
-                version,
-            };
+            let facts = facts_at(version);
             let bytes = facts.encode();
             assert!(Facts::decode(&bytes) == Some(facts.clone()), "{version:?}");
             let mut longer = bytes.clone();
@@ -817,19 +812,7 @@ mod tests {
         }
         assert!(Facts::decode(b"other").is_none());
         // A version has one spelling.
-        let nine = Facts {
-            org_id: "o".to_owned(),
-            identity_kind: "request".to_owned(),
-            identity: "r".to_owned(),
-            actor: "subject:a".to_owned(),
-            op: "update".to_owned(),
-            secret_name: "n".to_owned(),
-            at: 42,
-            value_digest: vec![7; 32],
-            request_id: "r".to_owned(),
-            version: None,
-        }
-        .encode();
+        let nine = facts_at(None).encode();
         for spelling in [
             "",
             "012",

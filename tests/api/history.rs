@@ -441,43 +441,14 @@ async fn the_history_answers_as_openapi_declares() {
 async fn a_change_whose_request_id_is_taken_over_after_a_day_stays_in_the_history() {
     let app = fresh_app().await;
     app.seed(ORG, "t", "v1").await;
-    let mut delete = direct("DELETE", "/t", None, "reused");
-    delete["requestContext"]["authorizer"]["lambda"]["org_id"] = Value::String(ORG.into());
+    let delete = direct_delete("t", "reused");
     assert_eq!(deliver(&app, &delete).await.unwrap().status, 200);
     app.seed(ORG, "t", "v3").await;
 
     // The delete's record, aged past the replay horizon: sealed 25 hours ago.
     let slot = record_slot(&app, ORG, Some(PROVISIONING), "reused", None);
     let at = recovery::now() - 25 * 60 * 60;
-    let facts = seals::sealed_versioned_delete_facts(
-        ORG,
-        "reused",
-        &seals::sealed_actor(PROVISIONING),
-        "t",
-        at,
-        2,
-    );
-    let aged = [
-        (
-            "seal",
-            AttributeValue::S(seals::seal_fernet(KEY_A).encrypt(&facts)),
-        ),
-        (
-            "changed_at",
-            AttributeValue::S(
-                DateTime::from_secs(at)
-                    .fmt(DateTimeFormat::DateTime)
-                    .unwrap(),
-            ),
-        ),
-        (
-            "replay_until",
-            AttributeValue::N((at + 24 * 60 * 60).to_string()),
-        ),
-    ];
-    for (name, value) in aged {
-        set_attribute(app.store(), &slot, name, value).await;
-    }
+    age_delete_record(&app, &slot, ("reused", "t", 2), at, None).await;
     let before = entries(&app.admin(ORG).history("t", "").await);
     assert_eq!(
         before

@@ -11,6 +11,7 @@ use crate::api::context::RequestContext;
 use crate::api::error::ApiError;
 use crate::api::response::{json_response, HistoryResponse};
 use crate::api::{Audit, Handled, Outcome};
+use crate::domain::canonical_u64;
 
 /// The most changes one answer lists, and how many when `limit` is not given.
 pub(crate) const HISTORY_LIMIT: u32 = 100;
@@ -72,8 +73,7 @@ fn cursor_of_version(version: u64) -> String {
 fn version_of_cursor(cursor: &str) -> Option<u64> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let digits = std::str::from_utf8(&bytes).ok()?.strip_prefix('v')?;
-    let version: u64 = digits.parse().ok()?;
-    (version.to_string() == digits && version > 0).then_some(version)
+    canonical_u64(digits).filter(|version| *version > 0)
 }
 
 #[cfg(test)]
