@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::crypto::{Cipher, KeyListError};
 use crate::domain::{HistoryRetention, RecoveryWindow};
+use crate::reader::CacheConfig;
 
 pub const ENCRYPTION_KEY: &str = "ENCRYPTION_KEY";
 pub const SECRETS_TABLE_NAME: &str = "SECRETS_TABLE_NAME";
@@ -15,6 +16,10 @@ pub(crate) const SUBJECT_CLAIM: &str = "SUBJECT_CLAIM";
 pub(crate) const MAX_SECRETS_PER_ORG: &str = "MAX_SECRETS_PER_ORG";
 pub(crate) const RECOVERY_WINDOW_DAYS: &str = "RECOVERY_WINDOW_DAYS";
 pub(crate) const CHANGE_HISTORY_DAYS: &str = "CHANGE_HISTORY_DAYS";
+/// The readers' cache (`reader::CachingReader`, and the Python package, which reads the same).
+pub const SECRETS_CACHE_TTL_SECONDS: &str = "SECRETS_CACHE_TTL_SECONDS";
+pub const SECRETS_CACHE_MAX_ENTRIES: &str = "SECRETS_CACHE_MAX_ENTRIES";
+pub const SECRETS_CACHE_MAX_STALE_SECONDS: &str = "SECRETS_CACHE_MAX_STALE_SECONDS";
 
 /// GitHub's limit for an organization's secrets.
 pub(crate) const DEFAULT_MAX_SECRETS_PER_ORG: u32 = 1_000;
@@ -128,6 +133,32 @@ pub(crate) fn table_name_from(
     TableName::parse(&raw).map_err(|reason| ConfigError::Invalid {
         var: SECRETS_TABLE_NAME,
         reason,
+    })
+}
+
+/// The `SECRETS_CACHE_*` settings; each unset one is its default. TTL and stale bound may be
+/// 0 (no caching; never serve stale), up to a day and a week.
+pub fn cache_config_from(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<CacheConfig, ConfigError> {
+    let seconds = |var, default: std::time::Duration, ceiling| {
+        bounded_number(lookup, var, default.as_secs(), (0, ceiling), " of seconds")
+            .map(std::time::Duration::from_secs)
+    };
+    Ok(CacheConfig {
+        ttl: seconds(SECRETS_CACHE_TTL_SECONDS, CacheConfig::DEFAULT_TTL, 86_400)?,
+        max_entries: bounded_number(
+            lookup,
+            SECRETS_CACHE_MAX_ENTRIES,
+            CacheConfig::DEFAULT_MAX_ENTRIES,
+            (1, 1_000_000),
+            "",
+        )?,
+        max_stale: seconds(
+            SECRETS_CACHE_MAX_STALE_SECONDS,
+            CacheConfig::DEFAULT_MAX_STALE,
+            604_800,
+        )?,
     })
 }
 

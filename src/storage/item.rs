@@ -172,7 +172,7 @@ pub(super) fn primary_key(item: &RawItem) -> Option<(&str, &str)> {
     ))
 }
 
-fn string_attr(item: &RawItem, name: &str) -> Option<String> {
+pub(super) fn string_attr(item: &RawItem, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
@@ -250,6 +250,7 @@ impl From<&RawItem> for StoredSecret {
             encrypted_value: string_attr(item, Attr::EncryptedValue.name())
                 .map(EncryptedValue::from_stored),
             binding: string_attr(item, Attr::Binding.name()).map(TokenBinding::from_stored),
+            version: number_attr(item, Attr::Version.name()),
         }
     }
 }

@@ -7,11 +7,12 @@
 //! `commit`, which writes a change together with its change record), `change` (the change
 //! record: how the same request sent again is recognised), `lifecycle` (update, delete and
 //! restore, each with its recovery copy), `history` (a secret's change history, read from
-//! the change records), `admin` (operator-only calls: table setup and the
+//! the change records), `batch` (many secrets in one `BatchGetItem`, for the readers), `admin` (operator-only calls: table setup and the
 //! key-rotation scan), `client` (the DynamoDB client's configuration) and `error`
 //! ([`StoreError`]).
 
 mod admin;
+mod batch;
 mod change;
 mod client;
 mod error;
@@ -25,6 +26,7 @@ pub use admin::{
     create_table_if_missing, tokens, AttributeDefect, BindingsMarker, Malformation, MalformedItem,
     ScanPages, ScannedItem, StoredRecord, StoredToken,
 };
+pub use batch::{BatchRead, BATCH_GET_MAX_KEYS};
 pub use change::{Change, ChangeOp, Identity, RecordProblem, ValueDigest, REPLAY_HORIZON_SECS};
 pub use client::StoreSettings;
 pub use error::StoreError;

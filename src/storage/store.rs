@@ -97,6 +97,9 @@ pub struct NewSecret<'a> {
 pub struct StoredSecret {
     pub encrypted_value: Option<EncryptedValue>,
     pub binding: Option<TokenBinding>,
+    /// The version of the name the last change made; `None` on an item not changed since
+    /// versions came (or one whose `version` is not a number).
+    pub version: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

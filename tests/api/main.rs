@@ -32,3 +32,6 @@ mod lambda_binary;
 
 // The change events: the table's stream through the compiled publisher to EventBridge.
 mod publisher;
+
+// The readers services use (Rust here, Python in python/): the shared case table.
+mod reader_contract;

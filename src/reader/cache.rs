@@ -1,0 +1,501 @@
+//! [`CachingReader`]: the reader a service keeps for its lifetime. The rules (TTL, bound,
+//! serve-stale-on-error, change events) are `docs/storage-contract.md`'s "The cache".
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use tokio::sync::OnceCell;
+
+use super::events::ChangeNotice;
+use super::{ReadError, SecretReader};
+use crate::config::{cache_config_from, ConfigError};
+use crate::domain::{OrgId, SecretName};
+use crate::storage::{StoreError, StoredSecret};
+
+/// The cache's settings; [`CacheConfig::default`] is the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// A value read less than this long ago is served without a read.
+    pub ttl: Duration,
+    /// At most this many values are held; the least recently used goes first.
+    pub max_entries: usize,
+    /// How old a value may be when it is served because the store is unavailable.
+    pub max_stale: Duration,
+}
+
+impl CacheConfig {
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
+    pub const DEFAULT_MAX_ENTRIES: usize = 1000;
+    pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(3600);
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Self::DEFAULT_TTL,
+            max_entries: Self::DEFAULT_MAX_ENTRIES,
+            max_stale: Self::DEFAULT_MAX_STALE,
+        }
+    }
+}
+
+/// Where the cache takes the time from: [`SystemClock`], or a test's own.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Instant;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A value as the cache serves it: wrapped, with its version and how fresh it is.
+#[derive(Clone)]
+pub struct Secret {
+    value: Arc<SecretString>,
+    version: Option<u64>,
+    age: Duration,
+    stale: bool,
+}
+
+impl Secret {
+    /// The value; `ExposeSecret` it only where it goes into a request.
+    pub fn value(&self) -> &SecretString {
+        &self.value
+    }
+
+    /// `Some(age)` when the value is served stale: the store was unavailable, and the value
+    /// was read `age` ago (at most the stale bound). `None` for a fresh value.
+    pub fn stale(&self) -> Option<Duration> {
+        self.stale.then_some(self.age)
+    }
+
+    /// How long ago the value was read from the store.
+    pub fn age(&self) -> Duration {
+        self.age
+    }
+
+    /// The version the value was read at; `None` for an item not changed since versions came.
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("value", &"[REDACTED]")
+            .field("version", &self.version)
+            .field("age", &self.age)
+            .field("stale", &self.stale)
+            .finish()
+    }
+}
+
+/// Why a secret could not be served: which one, and the read's error. Never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret {secret_name} of {org_id}: {kind}: {error}", kind = error.kind())]
+pub struct SecretError {
+    pub org_id: OrgId,
+    pub secret_name: SecretName,
+    pub error: ReadError,
+}
+
+impl SecretError {
+    /// The contract's name for the error (`not_found`, `unavailable`, ...).
+    pub fn kind(&self) -> &'static str {
+        self.error.kind()
+    }
+}
+
+/// What the cache did since it was made: the figures a service exports as metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Values served fresh from the cache.
+    pub hits: u64,
+    /// Reads of the store (a batch read counts once).
+    pub reads: u64,
+    /// Values served stale because the store was unavailable.
+    pub stale_served: u64,
+    /// Values dropped to keep within `max_entries`.
+    pub evictions: u64,
+    /// Values dropped by `invalidate` or a change event.
+    pub invalidations: u64,
+}
+
+type Key = (OrgId, SecretName);
+
+struct Entry {
+    value: Arc<SecretString>,
+    version: Option<u64>,
+    read_at: Instant,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Entry>,
+    /// Counts uses; an entry's `last_used` is the count at its last use (exact LRU).
+    uses: u64,
+}
+
+/// A read of one secret in progress: those who miss it meanwhile wait for its answer.
+struct InFlight {
+    answer: OnceCell<Result<Secret, SecretError>>,
+    /// Set when the secret is invalidated during the read: the answer is still given to
+    /// those waiting, but not kept, since it may predate the change.
+    superseded: AtomicBool,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    reads: AtomicU64,
+    stale_served: AtomicU64,
+    evictions: AtomicU64,
+    invalidations: AtomicU64,
+}
+
+pub struct CachingReader {
+    reader: SecretReader,
+    config: CacheConfig,
+    clock: Arc<dyn Clock>,
+    entries: Mutex<Entries>,
+    in_flight: Mutex<HashMap<Key, Arc<InFlight>>>,
+    counters: Counters,
+}
+
+impl fmt::Debug for CachingReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachingReader")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a lookup went: served from the cache, or what a read must know.
+enum Lookup {
+    Fresh(Secret),
+    Miss,
+}
+
+/// A poisoned lock only means another thread panicked mid-update of plain data; the map
+/// is still consistent (every update is one insert or remove), so keep going.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl CachingReader {
+    pub fn new(reader: SecretReader, config: CacheConfig) -> Self {
+        Self::with_clock(reader, config, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(reader: SecretReader, config: CacheConfig, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            reader,
+            config,
+            clock,
+            entries: Mutex::default(),
+            in_flight: Mutex::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// From `ENCRYPTION_KEY`, `SECRETS_TABLE_NAME`, the `SECRETS_CACHE_*` settings and the
+    /// standard AWS configuration.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = cache_config_from(&|name: &str| std::env::var(name).ok())?;
+        Ok(Self::new(SecretReader::from_env().await?, config))
+    }
+
+    pub fn config(&self) -> CacheConfig {
+        self.config
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        CacheStats {
+            hits: load(&self.counters.hits),
+            reads: load(&self.counters.reads),
+            stale_served: load(&self.counters.stale_served),
+            evictions: load(&self.counters.evictions),
+            invalidations: load(&self.counters.invalidations),
+        }
+    }
+
+    /// The secret: from the cache while fresh, else read (one read however many ask at
+    /// once), else, if the store is unavailable, the cached value within the stale bound.
+    pub async fn get(&self, org_id: &OrgId, name: &SecretName) -> Result<Secret, SecretError> {
+        let key = (org_id.clone(), name.clone());
+        match self.lookup(&key) {
+            Lookup::Fresh(secret) => Ok(secret),
+            Lookup::Miss => self.load(key, false).await,
+        }
+    }
+
+    /// Reads the secret now, whatever the cache holds (falling back as `get` does when the
+    /// store is unavailable).
+    pub async fn refresh(&self, org_id: &OrgId, name: &SecretName) -> Result<Secret, SecretError> {
+        self.load((org_id.clone(), name.clone()), true).await
+    }
+
+    /// Drops the cached value, if any: the next `get` reads the store.
+    pub fn invalidate(&self, org_id: &OrgId, name: &SecretName) {
+        self.drop_entry(&(org_id.clone(), name.clone()), None);
+    }
+
+    /// Each distinct name's secret or error: fresh values from the cache, the rest in one
+    /// `BatchGetItem` per 100 names, each checked as [`SecretReader::read`] checks it.
+    pub async fn get_many(
+        &self,
+        org_id: &OrgId,
+        names: &[SecretName],
+    ) -> HashMap<SecretName, Result<Secret, SecretError>> {
+        let mut answers = HashMap::with_capacity(names.len());
+        let mut misses = Vec::new();
+        for name in names {
+            if answers.contains_key(name) || misses.contains(name) {
+                continue;
+            }
+            match self.lookup(&(org_id.clone(), name.clone())) {
+                Lookup::Fresh(secret) => {
+                    answers.insert(name.clone(), Ok(secret));
+                }
+                Lookup::Miss => misses.push(name.clone()),
+            }
+        }
+        if misses.is_empty() {
+            return answers;
+        }
+        self.counters.reads.fetch_add(1, Ordering::Relaxed);
+        match self.reader.store().get_many(org_id, &misses).await {
+            Ok(mut read) => {
+                for name in read.unprocessed.drain(..) {
+                    let error = StoreError::Unavailable("unprocessed keys".to_owned());
+                    let answer = self.settle(&(org_id.clone(), name.clone()), Err(error), None);
+                    answers.insert(name, answer);
+                }
+                for (name, stored) in read.found {
+                    let answer = self.settle(&(org_id.clone(), name.clone()), Ok(stored), None);
+                    answers.insert(name, answer);
+                }
+            }
+            Err(error) => {
+                for name in misses {
+                    let answer =
+                        self.settle(&(org_id.clone(), name.clone()), Err(error.clone()), None);
+                    answers.insert(name, answer);
+                }
+            }
+        }
+        answers
+    }
+
+    /// Applies a change event (the EventBridge event, as a rule's target receives it):
+    /// `Ok(true)` when it dropped a cached value that the change made out of date.
+    pub fn apply_change_event(
+        &self,
+        event: &serde_json::Value,
+    ) -> Result<bool, super::InvalidEvent> {
+        let notice = ChangeNotice::parse(event)?;
+        Ok(self.apply(&notice))
+    }
+
+    /// Drops the cached value `notice` makes out of date: its secret's, if the notice is a
+    /// change of the live secret newer than the cached version.
+    pub fn apply(&self, notice: &ChangeNotice) -> bool {
+        if !notice.changes_live_value() {
+            return false;
+        }
+        self.drop_entry(
+            &(notice.org_id.clone(), notice.secret_name.clone()),
+            Some(notice.version),
+        )
+    }
+
+    /// Drops the entry (for a change event, only if older than `newer_than`), and marks a
+    /// read in progress as superseded. `true` if a value was dropped.
+    fn drop_entry(&self, key: &Key, version: Option<u64>) -> bool {
+        if let Some(in_flight) = lock(&self.in_flight).get(key) {
+            in_flight.superseded.store(true, Ordering::Relaxed);
+        }
+        let mut entries = lock(&self.entries);
+        let out_of_date = match (entries.map.get(key), version) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(entry), Some(changed)) => entry.version.is_none_or(|cached| changed > cached),
+        };
+        if out_of_date {
+            entries.map.remove(key);
+            self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
+        }
+        out_of_date
+    }
+
+    fn lookup(&self, key: &Key) -> Lookup {
+        let now = self.clock.now();
+        let mut entries = lock(&self.entries);
+        entries.uses += 1;
+        let uses = entries.uses;
+        match entries.map.get_mut(key) {
+            Some(entry) if now.saturating_duration_since(entry.read_at) < self.config.ttl => {
+                entry.last_used = uses;
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                Lookup::Fresh(Secret {
+                    value: Arc::clone(&entry.value),
+                    version: entry.version,
+                    age: now.saturating_duration_since(entry.read_at),
+                    stale: false,
+                })
+            }
+            _ => Lookup::Miss,
+        }
+    }
+
+    /// One read of `key` however many callers miss it at once: the first reads, the others
+    /// wait for its answer.
+    async fn load(&self, key: Key, forced: bool) -> Result<Secret, SecretError> {
+        let in_flight = Arc::clone(lock(&self.in_flight).entry(key.clone()).or_insert_with(|| {
+            Arc::new(InFlight {
+                answer: OnceCell::new(),
+                superseded: AtomicBool::new(false),
+            })
+        }));
+        let answer = in_flight
+            .answer
+            .get_or_init(|| async {
+                // A caller that missed just as another's read ended finds its answer here.
+                if !forced {
+                    if let Lookup::Fresh(secret) = self.lookup(&key) {
+                        return Ok(secret);
+                    }
+                }
+                self.counters.reads.fetch_add(1, Ordering::Relaxed);
+                let read = self.reader.store().get(&key.0, &key.1).await;
+                self.settle(&key, read, Some(&in_flight.superseded))
+            })
+            .await
+            .clone();
+        let mut reads = lock(&self.in_flight);
+        if reads
+            .get(&key)
+            .is_some_and(|current| Arc::ptr_eq(current, &in_flight))
+        {
+            reads.remove(&key);
+        }
+        answer
+    }
+
+    /// What a read of `key` means for the cache and the caller: a checked value is cached
+    /// (unless a change superseded the read) and served; a store that is unavailable falls
+    /// back to the cached value within the stale bound; any other answer drops the cached
+    /// value and is the error.
+    fn settle(
+        &self,
+        key: &Key,
+        read: Result<Option<StoredSecret>, StoreError>,
+        superseded: Option<&AtomicBool>,
+    ) -> Result<Secret, SecretError> {
+        let (org_id, name) = key;
+        let error = |error: ReadError| SecretError {
+            org_id: org_id.clone(),
+            secret_name: name.clone(),
+            error,
+        };
+        let stored = match read {
+            Ok(stored) => stored,
+            Err(StoreError::Unavailable(cause)) => return self.stale_or(key, cause).map_err(error),
+            Err(other) => return Err(error(ReadError::Storage(other))),
+        };
+        let version = stored.as_ref().and_then(|stored| stored.version);
+        match self.reader.open(org_id, name, stored) {
+            Ok(value) => {
+                let value = Arc::new(value);
+                let now = self.clock.now();
+                let keep = superseded.is_none_or(|flag| !flag.load(Ordering::Relaxed));
+                if keep {
+                    self.keep(key.clone(), Arc::clone(&value), version, now);
+                }
+                Ok(Secret {
+                    value,
+                    version,
+                    age: Duration::ZERO,
+                    stale: false,
+                })
+            }
+            Err(refused) => {
+                lock(&self.entries).map.remove(key);
+                Err(error(refused))
+            }
+        }
+    }
+
+    fn keep(&self, key: Key, value: Arc<SecretString>, version: Option<u64>, read_at: Instant) {
+        let mut entries = lock(&self.entries);
+        entries.uses += 1;
+        let last_used = entries.uses;
+        entries.map.insert(
+            key,
+            Entry {
+                value,
+                version,
+                read_at,
+                last_used,
+            },
+        );
+        // One over the bound at most: a linear scan for the least recently used is cheaper
+        // than an ordered index on every hit, and it runs only after a store read.
+        while entries.map.len() > self.config.max_entries.max(1) {
+            let Some(oldest) = entries
+                .map
+                .iter()
+                .min_by_key(|(_, entry)| entry.last_used)
+                .map(|(key, _)| key.clone())
+            else {
+                break;
+            };
+            entries.map.remove(&oldest);
+            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn stale_or(&self, key: &Key, cause: String) -> Result<Secret, ReadError> {
+        let now = self.clock.now();
+        let mut entries = lock(&self.entries);
+        entries.uses += 1;
+        let uses = entries.uses;
+        let Some(entry) = entries.map.get_mut(key) else {
+            return Err(ReadError::Storage(StoreError::Unavailable(cause)));
+        };
+        let age = now.saturating_duration_since(entry.read_at);
+        if age > self.config.max_stale {
+            return Err(ReadError::Storage(StoreError::Unavailable(cause)));
+        }
+        entry.last_used = uses;
+        self.counters.stale_served.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            org_id = %key.0,
+            secret_name = %key.1,
+            age_seconds = age.as_secs_f64(),
+            cause = %cause,
+            "secret served stale: the store is unavailable"
+        );
+        Ok(Secret {
+            value: Arc::clone(&entry.value),
+            version: entry.version,
+            age,
+            stale: true,
+        })
+    }
+}
