@@ -6,7 +6,7 @@
 //! appears in no error, `Debug` output or log line (TRACE).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -267,21 +267,31 @@ impl Logs {
 /// A reader on a freshly seeded table, its clock, and the switch that makes DynamoDB
 /// unreachable (every request's connection dropped, below the SDK).
 struct Harness {
-    reader: CachingReader,
+    reader: Arc<CachingReader>,
     direct: SecretStore,
     unreachable: Arc<AtomicBool>,
     clock: Arc<ManualClock>,
+    faulty: FaultyDynamoDb,
 }
 
 impl Harness {
     async fn new(config: CacheConfig) -> Self {
+        Self::with_plan(config, |_, _| Fault::Pass).await
+    }
+
+    /// As `new`, with a fault plan for the requests made while the store is reachable.
+    async fn with_plan(
+        config: CacheConfig,
+        plan: impl Fn(u64, &AtomicU64) -> Fault + Send + Sync + 'static,
+    ) -> Self {
         let unreachable = Arc::new(AtomicBool::new(false));
-        let switch = Arc::clone(&unreachable);
-        let faulty = FaultyDynamoDb::new(move |_| {
+        let batch_calls = Arc::new(AtomicU64::new(0));
+        let (switch, calls) = (Arc::clone(&unreachable), Arc::clone(&batch_calls));
+        let faulty = FaultyDynamoDb::new(move |n| {
             if switch.load(Ordering::SeqCst) {
                 Fault::Drop
             } else {
-                Fault::Pass
+                plan(n, &calls)
             }
         });
         // One attempt per call: an unreachable store is the case's point, not the SDK's retries.
@@ -303,17 +313,23 @@ impl Harness {
             offset: Mutex::new(Duration::ZERO),
         });
         let cipher = Cipher::from_key_list(key_list()).unwrap();
-        let reader = CachingReader::with_clock(
+        let reader = Arc::new(CachingReader::with_clock(
             SecretReader::new(store, cipher),
             config,
             Arc::clone(&clock) as Arc<dyn Clock>,
-        );
+        ));
         Self {
             reader,
             direct,
             unreachable,
             clock,
+            faulty,
         }
+    }
+
+    /// Requests the reader has sent (the seeding went around it).
+    fn requests(&self) -> u64 {
+        self.faulty.request_count()
     }
 }
 
@@ -620,5 +636,182 @@ async fn run_step(harness: &Harness, step: &Value, context: &str) {
         }
     } else {
         panic!("{context}: unknown step");
+    }
+}
+
+// Beyond the table: what only the Rust reader's own tests can see.
+
+/// Puts a secret as the function writes it (Fernet under the first key, bound), around the
+/// reader.
+async fn put_secret(store: &SecretStore, secret_name: &str, value: &str) {
+    let cipher = Cipher::from_key_list(key_list()).unwrap();
+    let token = cipher.encrypt(&SecretValue::parse(value.to_owned(), 1 << 16).unwrap());
+    let binding = cipher.bind(text(cases(), "org_id"), secret_name, &token);
+    let item = json!({
+        "org_id": s(text(cases(), "org_id")),
+        "secret_name": s(secret_name),
+        "encrypted_value": s(token.as_str()),
+        "binding": s(binding.as_str()),
+    });
+    put_raw_item(store, attribute_values(&item)).await;
+}
+
+/// Twenty callers missing one secret at once make one `GetItem` and share its answer, a
+/// value or an error; the next ones are cache hits.
+#[tokio::test]
+async fn concurrent_misses_of_one_secret_make_one_read() {
+    let harness = Harness::new(CacheConfig::default()).await;
+    for (secret, expect) in [
+        (
+            "stripe_api_key",
+            json!({"value": "sk_live_CANARY-7f3a_51H"}),
+        ),
+        (
+            "never_written",
+            json!({"error": "not_found", "secret": "never_written"}),
+        ),
+    ] {
+        let before = harness.requests();
+        let mut callers = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let reader = Arc::clone(&harness.reader);
+            callers.spawn(async move { reader.get(&org(), &name(secret)).await });
+        }
+        let answers = callers.join_all().await;
+        assert_eq!(answers.len(), 20);
+        for answer in &answers {
+            check_secret(answer, &expect, secret);
+        }
+        assert_eq!(
+            harness.requests() - before,
+            1,
+            "{secret}: one read for twenty misses"
+        );
+    }
+    let stats = harness.reader.stats();
+    assert_eq!(stats.reads, 2, "{stats:?}");
+    assert!(stats.hits <= 38, "{stats:?}");
+    // A hit is served without a request.
+    let before = harness.requests();
+    check_secret(
+        &harness.reader.get(&org(), &name("stripe_api_key")).await,
+        &json!({"value": "sk_live_CANARY-7f3a_51H"}),
+        "hit",
+    );
+    assert_eq!(harness.requests(), before);
+}
+
+/// `get_many` of 250 names is three `BatchGetItem` calls (100 keys each at most), and the
+/// cached ones are not asked again; keys left unprocessed are resent until answered, and
+/// past the resends each is `unavailable` on its own.
+#[tokio::test]
+async fn get_many_reads_at_most_100_names_a_call_and_resends_unprocessed_keys() {
+    let harness = Harness::new(CacheConfig::default()).await;
+    let names: Vec<String> = (0..250).map(|n| format!("bulk_{n:03}")).collect();
+    for secret in &names {
+        put_secret(
+            &harness.direct,
+            secret,
+            &format!("value-{secret}-CANARY-7f3a"),
+        )
+        .await;
+    }
+    let parsed: Vec<SecretName> = names.iter().map(|raw| name(raw)).collect();
+    let answers = harness.reader.get_many(&org(), &parsed).await;
+    assert_eq!(harness.requests(), 3, "250 names in calls of at most 100");
+    for secret in &names {
+        let expect = json!({"value": format!("value-{secret}-CANARY-7f3a"), "stale": false});
+        check_secret(&answers[&name(secret)], &expect, secret);
+    }
+    let again = harness.reader.get_many(&org(), &parsed[..120]).await;
+    assert_eq!(again.len(), 120);
+    assert_eq!(harness.requests(), 3, "fresh values come from the cache");
+
+    // The first call's keys all come back unprocessed: resent, then answered.
+    let throttled_once = Harness::with_plan(CacheConfig::default(), |_, calls| {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Fault::AllUnprocessed
+        } else {
+            Fault::Pass
+        }
+    })
+    .await;
+    let two = [name("stripe_api_key"), name("legacy_token")];
+    let answers = throttled_once.reader.get_many(&org(), &two).await;
+    check_secret(
+        &answers[&two[0]],
+        &json!({"value": "sk_live_CANARY-7f3a_51H"}),
+        "resent",
+    );
+    check_secret(
+        &answers[&two[1]],
+        &json!({"value": "legacy-CANARY-7f3a"}),
+        "resent",
+    );
+    assert_eq!(throttled_once.requests(), 2, "one resend");
+
+    // Never processed: each name is unavailable after the resends, nothing is cached.
+    let throttled = Harness::with_plan(CacheConfig::default(), |_, _| Fault::AllUnprocessed).await;
+    let answers = throttled.reader.get_many(&org(), &two).await;
+    for secret in &two {
+        let expect = json!({"error": "unavailable", "secret": secret.as_str()});
+        check_secret(&answers[secret], &expect, "never processed");
+    }
+    assert_eq!(throttled.requests(), 7, "the first call and six resends");
+}
+
+/// The `SECRETS_CACHE_*` settings: defaults when unset, whole seconds and counts within
+/// their bounds, and any other value refused naming the variable (never quoting it).
+#[test]
+fn cache_settings_come_from_the_environment() {
+    use org_secrets::config::{cache_config_from, ConfigError};
+    let settings = |vars: &[(&str, &str)]| {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        cache_config_from(&|name: &str| vars.get(name).cloned())
+    };
+    assert_eq!(settings(&[]), Ok(CacheConfig::default()));
+    assert_eq!(
+        CacheConfig::default(),
+        CacheConfig {
+            ttl: Duration::from_secs(300),
+            max_entries: 1000,
+            max_stale: Duration::from_secs(3600),
+        }
+    );
+    assert_eq!(
+        settings(&[
+            ("SECRETS_CACHE_TTL_SECONDS", "0"),
+            ("SECRETS_CACHE_MAX_ENTRIES", " 5 "),
+            ("SECRETS_CACHE_MAX_STALE_SECONDS", "604800"),
+        ]),
+        Ok(CacheConfig {
+            ttl: Duration::ZERO,
+            max_entries: 5,
+            max_stale: Duration::from_secs(604_800),
+        })
+    );
+    for (var, raw) in [
+        ("SECRETS_CACHE_TTL_SECONDS", "-1"),
+        ("SECRETS_CACHE_TTL_SECONDS", "1.5"),
+        ("SECRETS_CACHE_TTL_SECONDS", "86401"),
+        ("SECRETS_CACHE_TTL_SECONDS", ""),
+        ("SECRETS_CACHE_MAX_ENTRIES", "0"),
+        ("SECRETS_CACHE_MAX_ENTRIES", "1000001"),
+        ("SECRETS_CACHE_MAX_ENTRIES", "many"),
+        ("SECRETS_CACHE_MAX_STALE_SECONDS", "604801"),
+        ("SECRETS_CACHE_MAX_STALE_SECONDS", "1h"),
+    ] {
+        match settings(&[(var, raw)]) {
+            Err(ConfigError::Invalid { var: named, reason }) => {
+                assert_eq!(named, var);
+                // The bounds, never the value given.
+                assert!(reason.starts_with("must be a whole number"), "{reason}");
+                assert!(!reason.contains(&format!("{raw:?}")), "{reason}");
+            }
+            other => panic!("{var}={raw:?}: {other:?}"),
+        }
     }
 }

@@ -34,6 +34,9 @@ pub enum Fault {
     Hang,
     /// The connection closes without an answer: DynamoDB is gone.
     Drop,
+    /// A `BatchGetItem` answered with every key it asked for unprocessed (as DynamoDB does
+    /// when throttled), and no item.
+    AllUnprocessed,
 }
 
 impl Fault {
@@ -149,6 +152,26 @@ impl HttpConnector for FaultyDynamoDb {
             Fault::Drop => HttpConnectorFuture::ready(Err(ConnectorError::io(
                 "injected fault: connection closed without an answer".into(),
             ))),
+            Fault::AllUnprocessed => {
+                let asked: serde_json::Value = request
+                    .body()
+                    .bytes()
+                    .and_then(|body| serde_json::from_slice(body).ok())
+                    .expect("a BatchGetItem request body");
+                let body = serde_json::json!({
+                    "Responses": {},
+                    "UnprocessedKeys": asked["RequestItems"],
+                });
+                let mut response = HttpResponse::new(
+                    StatusCode::try_from(200).expect("status"),
+                    SdkBody::from(body.to_string()),
+                );
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/x-amz-json-1.0");
+                response.headers_mut().insert("x-amzn-requestid", "FAULT");
+                HttpConnectorFuture::ready(Ok(response))
+            }
         }
     }
 }
