@@ -13,8 +13,10 @@ source scripts/test-services.sh
 # area, so e.g. `scripts/test.sh --test api lambda_binary::`. None runs everything.
 if [[ $# -eq 0 ]]; then
   cargo test --workspace --all-targets
-  # The documentation examples (the SecretReader one) must keep compiling.
+  # The documentation examples (the reader's) must keep compiling.
   cargo test --workspace --doc
+  # The Python reader (python/): the shared case table and its own tests.
+  scripts/test-python.sh
 else
   cargo test "$@"
 fi

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use super::events::ChangeNotice;
 use super::{ReadError, SecretReader};
 use crate::config::{cache_config_from, ConfigError};
 use crate::domain::{OrgId, SecretName};
-use crate::storage::{StoreError, StoredSecret};
+use crate::storage::{StoreError, StoredSecret, BATCH_GET_MAX_KEYS};
 
 /// The cache's settings; [`CacheConfig::default`] is the documented defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +150,9 @@ struct Entries {
 /// A read of one secret in progress: those who miss it meanwhile wait for its answer.
 struct InFlight {
     answer: OnceCell<Result<Secret, SecretError>>,
-    /// Set when the secret is invalidated during the read: the answer is still given to
-    /// those waiting, but not kept, since it may predate the change.
-    superseded: AtomicBool,
+    /// The newest change announced while the read ran (`u64::MAX` for an `invalidate`):
+    /// an answer older than it is still given to those waiting, but not kept.
+    changed_to: AtomicU64,
 }
 
 #[derive(Default)]
@@ -275,27 +275,28 @@ impl CachingReader {
                 Lookup::Miss => misses.push(name.clone()),
             }
         }
-        if misses.is_empty() {
-            return answers;
-        }
-        self.counters.reads.fetch_add(1, Ordering::Relaxed);
-        match self.reader.store().get_many(org_id, &misses).await {
-            Ok(mut read) => {
-                for name in read.unprocessed.drain(..) {
-                    let error = StoreError::Unavailable("unprocessed keys".to_owned());
-                    let answer = self.settle(&(org_id.clone(), name.clone()), Err(error), None);
-                    answers.insert(name, answer);
+        // A call per 100 names; a failed call fails only its own names.
+        for chunk in misses.chunks(BATCH_GET_MAX_KEYS) {
+            self.counters.reads.fetch_add(1, Ordering::Relaxed);
+            let started = self.clock.now();
+            let key = |name: &SecretName| (org_id.clone(), name.clone());
+            match self.reader.store().get_many(org_id, chunk).await {
+                Ok(read) => {
+                    for name in read.unprocessed {
+                        let error = StoreError::Unavailable("unprocessed keys".to_owned());
+                        let answer = self.settle(&key(&name), Err(error), started, None);
+                        answers.insert(name, answer);
+                    }
+                    for (name, stored) in read.found {
+                        let answer = self.settle(&key(&name), Ok(stored), started, None);
+                        answers.insert(name, answer);
+                    }
                 }
-                for (name, stored) in read.found {
-                    let answer = self.settle(&(org_id.clone(), name.clone()), Ok(stored), None);
-                    answers.insert(name, answer);
-                }
-            }
-            Err(error) => {
-                for name in misses {
-                    let answer =
-                        self.settle(&(org_id.clone(), name.clone()), Err(error.clone()), None);
-                    answers.insert(name, answer);
+                Err(error) => {
+                    for name in chunk {
+                        let answer = self.settle(&key(name), Err(error.clone()), started, None);
+                        answers.insert(name.clone(), answer);
+                    }
                 }
             }
         }
@@ -324,11 +325,13 @@ impl CachingReader {
         )
     }
 
-    /// Drops the entry (for a change event, only if older than `newer_than`), and marks a
-    /// read in progress as superseded. `true` if a value was dropped.
+    /// Drops the entry (for a change event, only if older than its `version`), and tells a
+    /// read in progress that its answer may be out of date. `true` if a value was dropped.
     fn drop_entry(&self, key: &Key, version: Option<u64>) -> bool {
         if let Some(in_flight) = lock(&self.in_flight).get(key) {
-            in_flight.superseded.store(true, Ordering::Relaxed);
+            in_flight
+                .changed_to
+                .fetch_max(version.unwrap_or(u64::MAX), Ordering::Relaxed);
         }
         let mut entries = lock(&self.entries);
         let out_of_date = match (entries.map.get(key), version) {
@@ -369,7 +372,7 @@ impl CachingReader {
         let in_flight = Arc::clone(lock(&self.in_flight).entry(key.clone()).or_insert_with(|| {
             Arc::new(InFlight {
                 answer: OnceCell::new(),
-                superseded: AtomicBool::new(false),
+                changed_to: AtomicU64::new(0),
             })
         }));
         let answer = in_flight
@@ -382,8 +385,9 @@ impl CachingReader {
                     }
                 }
                 self.counters.reads.fetch_add(1, Ordering::Relaxed);
+                let started = self.clock.now();
                 let read = self.reader.store().get(&key.0, &key.1).await;
-                self.settle(&key, read, Some(&in_flight.superseded))
+                self.settle(&key, read, started, Some(&in_flight.changed_to))
             })
             .await
             .clone();
@@ -405,7 +409,8 @@ impl CachingReader {
         &self,
         key: &Key,
         read: Result<Option<StoredSecret>, StoreError>,
-        superseded: Option<&AtomicBool>,
+        started: Instant,
+        changed_to: Option<&AtomicU64>,
     ) -> Result<Secret, SecretError> {
         let (org_id, name) = key;
         let error = |error: ReadError| SecretError {
@@ -422,15 +427,16 @@ impl CachingReader {
         match self.reader.open(org_id, name, stored) {
             Ok(value) => {
                 let value = Arc::new(value);
-                let now = self.clock.now();
-                let keep = superseded.is_none_or(|flag| !flag.load(Ordering::Relaxed));
-                if keep {
-                    self.keep(key.clone(), Arc::clone(&value), version, now);
+                // A change announced during the read and newer than what it found: the
+                // answer may predate it (a legacy item has no version to compare).
+                let changed_to = changed_to.map_or(0, |changed| changed.load(Ordering::Relaxed));
+                if changed_to == 0 || version.is_some_and(|read| read >= changed_to) {
+                    self.keep(key.clone(), Arc::clone(&value), version, started);
                 }
                 Ok(Secret {
                     value,
                     version,
-                    age: Duration::ZERO,
+                    age: self.clock.now().saturating_duration_since(started),
                     stale: false,
                 })
             }

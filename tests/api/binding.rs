@@ -1,6 +1,6 @@
 //! Tokens bound to their organization and name: a token (with its binding) copied onto
 //! another organization's item or another name is refused by `SecretReader`, by the Python
-//! reader recipe (`examples/python/read_secret.py`, run here against DynamoDB Local) and by
+//! reader (the package in `python/`, run here against DynamoDB Local) and by
 //! `secrets-admin verify`; `bind` and `rotate-keys` keep bindings without laundering a copy.
 
 use std::process::Command;
@@ -74,19 +74,19 @@ fn run_admin(store: &SecretStore, keys: &str, args: &[&str]) -> (Option<i32>, St
 }
 
 #[tokio::test]
-async fn the_python_recipe_reads_what_the_function_wrote() {
+async fn the_python_reader_reads_what_the_function_wrote() {
     let app = seeded().await;
     let store = app.store();
     for (org, name) in [("org_a", "x"), ("org_b", "x"), ("org_a", "y")] {
         let expected = sha256_hex(&format!("{CANARY}-{org}-{name}"));
         assert_eq!(
-            python_recipe(store, KEY_A, (org, name), CANARY),
+            python_reader(store, KEY_A, (org, name), CANARY),
             Ok(expected)
         );
     }
     // The key list in either order, as during a rotation.
-    assert!(python_recipe(store, &format!("{KEY_B},{KEY_A}"), ("org_a", "x"), CANARY).is_ok());
-    assert!(python_recipe(store, KEY_B, ("org_a", "x"), CANARY).is_err());
+    assert!(python_reader(store, &format!("{KEY_B},{KEY_A}"), ("org_a", "x"), CANARY).is_ok());
+    assert!(python_reader(store, KEY_B, ("org_a", "x"), CANARY).is_err());
 }
 
 #[tokio::test]
@@ -110,8 +110,8 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
         let message = err.to_string();
         assert!(message.contains(&format!("{org}/{name}")), "{message}");
         assert!(!message.contains(CANARY));
-        // The Python recipe.
-        let refusal = python_recipe(store, KEY_A, (org, name), CANARY).unwrap_err();
+        // The Python reader.
+        let refusal = python_reader(store, KEY_A, (org, name), CANARY).unwrap_err();
         assert!(refusal.contains("binding"), "{refusal}");
     }
     // The original still reads.
@@ -119,7 +119,7 @@ async fn a_token_copied_to_another_organization_or_name_is_refused_by_every_read
         read(store, KEY_A, "org_a", "x").await.unwrap(),
         format!("{CANARY}-org_a-x")
     );
-    assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
+    assert!(python_reader(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
 
     // secrets-admin verify names both, and only them.
     let (code, report) = run_admin(store, KEY_A, &["verify"]);
@@ -239,7 +239,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
             reason: BindingError::Missing,
         }
     );
-    assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_err());
+    assert!(python_reader(store, KEY_A, ("org_a", "x"), CANARY).is_err());
     let (code, report) = run_admin(store, KEY_A, &["verify"]);
     assert_eq!(code, Some(1));
     assert!(
@@ -288,7 +288,7 @@ async fn unbound_items_are_refused_until_bind_and_bind_never_launders_a_copy() {
         read(store, KEY_A, "org_a", "x").await.unwrap(),
         format!("{CANARY}-org_a-x")
     );
-    assert!(python_recipe(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
+    assert!(python_reader(store, KEY_A, ("org_a", "x"), CANARY).is_ok());
     // Once is all: the table is marked now, so a rerun binds nothing.
     let (code, rerun) = run_admin(store, KEY_A, &["bind"]);
     assert_eq!(code, Some(1), "{rerun}");
@@ -603,7 +603,7 @@ async fn bind_on_a_bound_table_never_launders_a_copied_token_whose_binding_was_s
             reason: BindingError::Missing,
         }
     );
-    let refusal = python_recipe(store, KEY_A, ("org_b", "x"), CANARY).unwrap_err();
+    let refusal = python_reader(store, KEY_A, ("org_b", "x"), CANARY).unwrap_err();
     assert!(refusal.contains("binding is missing"), "{refusal}");
     // verify: exit 1, the item named as stripped, and no advice to bind it.
     let (code, report) = run_admin(store, KEY_A, &["verify"]);
@@ -719,25 +719,36 @@ async fn verify_reports_every_item_whose_token_or_binding_is_missing_or_not_a_st
     );
 }
 
-/// The Python recipe meets attributes of the wrong type with its own refusal (`Malformed`,
-/// a `Refused`), never an AttributeError or TypeError.
+/// Attributes of the wrong type: both readers give the same typed refusal, never a crash
+/// (an AttributeError or TypeError in Python): a token that is not a string is `malformed`,
+/// a binding that is not a string (or none) is `not_bound`, as the storage contract's read
+/// checks say.
 #[tokio::test]
-async fn the_python_recipe_refuses_attributes_of_the_wrong_type_with_its_own_exception() {
+async fn both_readers_refuse_attributes_of_the_wrong_type_alike() {
     let app = seeded().await;
     let store = app.store();
+    let rust_reader = SecretReader::new(store.clone(), Cipher::from_key_list(KEY_A).unwrap());
     let mut expected = Vec::new();
     for attribute in ["encrypted_value", "binding"] {
         for (shape, value) in wrong_shapes() {
             let name = format!("{attribute}_{shape}");
             app.seed("org_a", &name, &format!("{CANARY}-{name}")).await;
             set_attribute(store, "org_a", &name, attribute, value).await;
-            // A missing binding is the ordinary refusal; everything else is malformed.
-            let refusal = if attribute == "binding" && shape == "missing" {
-                "Refused"
+            let kind = if attribute == "binding" {
+                "not_bound"
             } else {
-                "Malformed"
+                "malformed"
             };
-            expected.push(format!("{name} {refusal} refused"));
+            let rust = rust_reader
+                .read(
+                    &OrgId::parse("org_a").unwrap(),
+                    &SecretName::parse(&name).unwrap(),
+                )
+                .await
+                .map(|_| "read")
+                .unwrap_or_else(|error| error.kind());
+            assert_eq!(rust, kind, "{name}: the Rust reader");
+            expected.push(format!("{name} {kind}"));
         }
     }
     let names: Vec<String> = expected
@@ -745,19 +756,17 @@ async fn the_python_recipe_refuses_attributes_of_the_wrong_type_with_its_own_exc
         .map(|line| line.split(' ').next().unwrap_or_default().to_owned())
         .collect();
     let script = "import json, os, sys\n\
-        sys.path.insert(0, sys.argv[1])\n\
-        import boto3, read_secret\n\
-        table = boto3.resource('dynamodb').Table(os.environ['SECRETS_TABLE_NAME'])\n\
-        for name in json.loads(sys.argv[2]):\n\
+        import boto3\n\
+        from org_secrets_reader import SecretReader, ReaderError\n\
+        reader = SecretReader(os.environ['SECRETS_TABLE_NAME'], os.environ['ENCRYPTION_KEY'])\n\
+        for name in json.loads(sys.argv[1]):\n\
         \x20   try:\n\
-        \x20       read_secret.read_secret(table, os.environ['ENCRYPTION_KEY'], 'org_a', name)\n\
+        \x20       reader.get('org_a', name)\n\
         \x20       print(name, 'read')\n\
-        \x20   except Exception as err:\n\
-        \x20       kind = 'refused' if isinstance(err, read_secret.Refused) else 'crashed'\n\
-        \x20       print(name, type(err).__name__, kind)\n";
+        \x20   except ReaderError as err:\n\
+        \x20       print(name, err.kind)\n";
     let output = Command::new(python())
         .args(["-c", script])
-        .arg(project_path("examples/python"))
         .arg(serde_json::to_string(&names).unwrap())
         .env("ENCRYPTION_KEY", KEY_A)
         .env("SECRETS_TABLE_NAME", store.table().as_str())
@@ -772,9 +781,10 @@ async fn the_python_recipe_refuses_attributes_of_the_wrong_type_with_its_own_exc
     assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{stderr}");
     // The command line says so too, without a traceback.
     let refusal =
-        python_recipe(store, KEY_A, ("org_a", "encrypted_value_number"), CANARY).unwrap_err();
+        python_reader(store, KEY_A, ("org_a", "encrypted_value_number"), CANARY).unwrap_err();
     assert!(
-        refusal.starts_with("refused: org_a/encrypted_value_number: encrypted_value is a number"),
+        refusal.starts_with("refused: org_a/encrypted_value_number:")
+            && refusal.contains("(malformed)"),
         "{refusal}"
     );
     assert!(!refusal.contains("Traceback"), "{refusal}");
@@ -865,10 +875,9 @@ async fn verify_output_carries_no_control_character_from_the_table() {
 
 /// `SecretReader` (and `verify`, and `rotate-keys`) apply the Fernet spec's 60 s clock-skew
 /// rule (SECURITY.md: "The spec's 60 s clock-skew rule is applied"): a token stamped further
-/// ahead is `Undecryptable`. The Python recipe (`examples/python/read_secret.py`, the
-/// storage contract's reader) calls `MultiFernet.decrypt(token)` without a `ttl`, and
-/// `cryptography` checks the clock skew only when a `ttl` is given, so it returns the value
-/// of the very item `SecretReader` refuses and `verify` reports.
+/// ahead is `Undecryptable`. The Python reader must too: `cryptography` checks the clock skew
+/// only when `MultiFernet.decrypt` is given a `ttl`, so a reader that passes none returns
+/// the value of the very item `SecretReader` refuses and `verify` reports.
 #[tokio::test]
 async fn both_readers_give_the_same_answer_for_a_token_stamped_an_hour_ahead() {
     let app = fresh_app().await;
@@ -923,10 +932,10 @@ async fn both_readers_give_the_same_answer_for_a_token_stamped_an_hour_ahead() {
         Err(ReadError::Undecryptable(DecryptError::NoKeyOpensToken)),
         "SecretReader"
     );
-    let python = python_recipe(&store, KEY_A, (ORG, "ahead"), CANARY);
+    let python = python_reader(&store, KEY_A, (ORG, "ahead"), CANARY);
     assert!(
         python.is_err(),
-        "SecretReader refuses the item, the Python recipe returns its value: {python:?}"
+        "SecretReader refuses the item, the Python reader returns its value: {python:?}"
     );
 }
 

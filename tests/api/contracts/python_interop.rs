@@ -64,12 +64,12 @@ fn we_decrypt_python_tokens() {
     assert_eq!(plaintext.expose_secret(), "from-python-ä");
 }
 
-/// `ENCRYPTION_KEY` values through the function's configuration and through the Python
-/// consumers' documented recipe. The rule: the function never accepts a value that Python
+/// `ENCRYPTION_KEY` values through the function's configuration, through `cryptography` as
+/// any Python consumer splits the list, and through the Python reader package. The rule: the function never accepts a value that Python
 /// refuses (and what both accept means the same keys); a value Python accepts but the
 /// function refuses gets an init error naming the variable and the entry, never the key.
 #[test]
-fn encryption_key_variants_agree_with_the_python_recipe() {
+fn encryption_key_variants_agree_with_python() {
     use org_secrets::config::{cipher_from, ENCRYPTION_KEY};
     let standard_alphabet = KEY_A.replace('_', "/").replace('-', "+");
     let inner_space = format!("{} {}", &KEY_A[..20], &KEY_A[20..]);
@@ -124,7 +124,7 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
     ];
     assert!(variants.len() >= 20);
 
-    // Python: docs/storage-contract.md's recipe for each variant; "ok" plus a token of
+    // Python: split on ',' and stripped, as the storage contract says, for each variant; "ok" plus a token of
     // "probe" under the list, or "refused".
     let script = "import sys, json\n\
          from cryptography.fernet import Fernet, MultiFernet\n\
@@ -181,4 +181,23 @@ fn encryption_key_variants_agree_with_the_python_recipe() {
     // The table covers both sides of the rule.
     assert!(both_accept >= 8, "{both_accept}");
     assert!(we_are_stricter >= 4, "{we_are_stricter}");
+
+    // The Python reader package accepts exactly the lists the function accepts.
+    let script = "import sys, json\n\
+         from org_secrets_reader.crypto import parse_key_list\n\
+         for value in json.loads(sys.stdin.read()):\n\
+         \x20   try:\n\
+         \x20       print(len(parse_key_list(value)))\n\
+         \x20   except ValueError:\n\
+         \x20       print('refused')\n";
+    let output = python(script, &input);
+    for ((label, value), package) in variants.iter().zip(output.lines()) {
+        let rust = cipher_from(&|name: &str| (name == ENCRYPTION_KEY).then(|| value.clone()))
+            .map(|cipher| cipher.key_count().to_string())
+            .unwrap_or_else(|_| "refused".to_owned());
+        assert_eq!(
+            package, rust,
+            "{label}: the Python reader and the function differ"
+        );
+    }
 }

@@ -10,9 +10,7 @@ use org_secrets::storage::{Change, SecretStore};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{
-    lambda_answer, local_aws_env, project_path, python, sample_event, unique_request_id, Answer,
-};
+use super::{lambda_answer, local_aws_env, python, sample_event, unique_request_id, Answer};
 
 /// One delivery of `event`, with a Lambda request id of its own, as Lambda gives every
 /// invocation (and every retry or redelivery) a new one.
@@ -59,30 +57,31 @@ pub fn direct(method: &str, suffix: &str, body: Option<&str>, request_id: &str) 
     event
 }
 
-/// Runs the Python recipe (`examples/python/read_secret.py`) with boto3 against the table:
-/// `Ok(SHA-256 hex of the value)` or `Err(its refusal)`; `canary` appears in neither.
-pub fn python_recipe(
+/// Runs the Python reader's command line (`python -m org_secrets_reader`, the package in
+/// `python/`) against the table: `Ok(SHA-256 hex of the value)` or `Err(its refusal)`;
+/// `canary` appears in neither.
+pub fn python_reader(
     store: &SecretStore,
     keys: &str,
     (org, name): (&str, &str),
     canary: &str,
 ) -> Result<String, String> {
     let output = Command::new(python())
-        .arg(project_path("examples/python/read_secret.py"))
+        .args(["-m", "org_secrets_reader"])
         .args([org, name])
         .env("ENCRYPTION_KEY", keys)
         .env("SECRETS_TABLE_NAME", store.table().as_str())
         .envs(local_aws_env())
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()
-        .expect("run the Python recipe");
+        .expect("run the Python reader");
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     assert!(!stdout.contains(canary) && !stderr.contains(canary));
     match output.status.code() {
         Some(0) => Ok(stdout),
         Some(1) => Err(stderr),
-        other => panic!("recipe crashed ({other:?}): {stderr}"),
+        other => panic!("the Python reader crashed ({other:?}): {stderr}"),
     }
 }
 

@@ -24,7 +24,7 @@ use org_secrets::config::{Config, TableName};
 use org_secrets::storage::{SecretStore, StoreSettings};
 use serde_json::Value;
 
-pub use direct::{deliver, deliver_with_retries, direct, python_recipe, record_slot, sha256_hex};
+pub use direct::{deliver, deliver_with_retries, direct, python_reader, record_slot, sha256_hex};
 pub use faults::{Fault, FaultyDynamoDb};
 pub use services::{dynamodb_endpoint, local_aws_env, python};
 pub use test_app::{admin, caller, reader, Identity, TestApp};

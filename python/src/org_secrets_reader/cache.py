@@ -1,0 +1,210 @@
+"""The reader's cache (docs/storage-contract.md, "The cache"): fresh for the TTL, LRU-bounded,
+serve-stale-on-unavailable, and one read per miss (single flight). Thread-safe: one lock
+guards the entries and the reads in flight; no read of the store happens under it."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from .errors import ReaderError, Unavailable
+from .values import Secret, SecretValue
+
+Key = Tuple[str, str]  # (organization, name)
+Read = Tuple[SecretValue, Optional[int]]  # a value the store gave, and its version
+Outcome = Union[Read, ReaderError]
+Answer = Union[Secret, ReaderError]
+# Errors after which the store has said what the item is: the cached value goes.
+_DROPPING = frozenset({"not_found", "not_bound", "undecryptable", "malformed"})
+
+
+@dataclass
+class _Entry:
+    value: SecretValue
+    version: Optional[int]
+    read_at: float
+
+
+class _Flight:
+    """One read of the store in progress, which other callers of its key wait for."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.done = threading.Event()
+        self.answer: Union[Answer, BaseException, None] = None
+        # Set while it runs by invalidate() and change events: its value may be older.
+        self.invalidated = False
+        self.newer_than: Optional[int] = None
+
+    def keeps(self, version: Optional[int]) -> bool:
+        """Whether the value it read may be cached."""
+        if self.invalidated:
+            return False
+        return self.newer_than is None or (version is not None and version >= self.newer_than)
+
+    def wait(self) -> Answer:
+        self.done.wait()
+        answer = self.answer
+        if isinstance(answer, ReaderError):
+            return copy.copy(answer)  # each waiter raises its own
+        if isinstance(answer, BaseException):
+            raise answer
+        assert answer is not None
+        return answer
+
+
+class SecretCache:
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float,
+        max_entries: int,
+        max_stale_seconds: float,
+        clock: Callable[[], float],
+        logger: logging.Logger,
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._max_stale = max_stale_seconds
+        self._clock = clock
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._entries: "OrderedDict[Key, _Entry]" = OrderedDict()
+        # Every read in flight per key; the first is the one a miss waits for.
+        self._flights: Dict[Key, List[_Flight]] = {}
+
+    def get(self, key: Key, read: Callable[[], Outcome], *, force: bool = False) -> Answer:
+        """The cached value while fresh (unless ``force``), else what ``read`` gives, read
+        once however many callers miss at the same time."""
+        claim = self._claim(key, force)
+        if not isinstance(claim, tuple):
+            return claim
+        flight, leads = claim
+        if not leads:
+            return flight.wait()
+        try:
+            outcome = read()
+        except BaseException as error:
+            self._abandon(key, flight, error)
+            raise
+        return self._settle(key, flight, outcome)
+
+    def get_many(
+        self, keys: Sequence[Key], read_many: Callable[[List[Key]], Dict[Key, Outcome]]
+    ) -> Dict[Key, Answer]:
+        """As get() for each key, with one ``read_many`` for the keys no one else is reading."""
+        keys = list(dict.fromkeys(keys))  # a key twice would wait for itself
+        answers: Dict[Key, Answer] = {}
+        waiting: Dict[Key, _Flight] = {}
+        leading: Dict[Key, _Flight] = {}
+        for key in keys:
+            claim = self._claim(key, False)
+            if not isinstance(claim, tuple):
+                answers[key] = claim
+            elif claim[1]:
+                leading[key] = claim[0]
+            else:
+                waiting[key] = claim[0]
+        if leading:
+            try:
+                outcomes = read_many(list(leading))
+            except BaseException as error:
+                for key, flight in leading.items():
+                    self._abandon(key, flight, error)
+                raise
+            for key, flight in leading.items():
+                answers[key] = self._settle(key, flight, outcomes[key])
+        # Only after settling what this call leads: two calls never wait for each other.
+        for key, flight in waiting.items():
+            answers[key] = flight.wait()
+        return {key: answers[key] for key in keys}
+
+    def invalidate(self, key: Key) -> bool:
+        with self._lock:
+            for flight in self._flights.get(key, ()):
+                flight.invalidated = True
+            return self._entries.pop(key, None) is not None
+
+    def drop_older(self, key: Key, version: int) -> bool:
+        """Drop the cached value if ``version`` is newer than it (or it has none)."""
+        with self._lock:
+            for flight in self._flights.get(key, ()):
+                flight.newer_than = max(flight.newer_than or version, version)
+            entry = self._entries.get(key)
+            if entry is None or (entry.version is not None and entry.version >= version):
+                return False
+            del self._entries[key]
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _claim(self, key: Key, force: bool) -> Union[Secret, Tuple[_Flight, bool]]:
+        """A fresh value; or the flight to wait for (False); or a new one to lead (True)."""
+        with self._lock:
+            now = self._clock()
+            if not force:
+                entry = self._entries.get(key)
+                if entry is not None and now - entry.read_at < self._ttl:
+                    self._entries.move_to_end(key)
+                    return Secret(entry.value, False, now - entry.read_at, entry.version)
+                if key in self._flights:
+                    return self._flights[key][0], False
+            flight = _Flight(now)
+            self._flights.setdefault(key, []).append(flight)
+            return flight, True
+
+    def _finish(self, key: Key, flight: _Flight, answer: Union[Answer, BaseException]) -> None:
+        flights = self._flights[key]
+        flights.remove(flight)
+        if not flights:
+            del self._flights[key]
+        flight.answer = answer
+        flight.done.set()
+
+    def _abandon(self, key: Key, flight: _Flight, error: BaseException) -> None:
+        with self._lock:
+            self._finish(key, flight, error)
+
+    def _settle(self, key: Key, flight: _Flight, outcome: Outcome) -> Answer:
+        answer: Answer
+        with self._lock:
+            now = self._clock()
+            if isinstance(outcome, tuple):
+                value, version = outcome
+                if flight.keeps(version):
+                    self._entries[key] = _Entry(value, version, flight.started)
+                    self._entries.move_to_end(key)
+                    while len(self._entries) > self._max_entries:
+                        self._entries.popitem(last=False)
+                answer = Secret(value, False, max(0.0, now - flight.started), version)
+            elif isinstance(outcome, Unavailable):
+                answer = self._stale(key, now, outcome)
+            else:
+                if outcome.kind in _DROPPING:
+                    self._entries.pop(key, None)
+                answer = outcome
+            self._finish(key, flight, answer)
+        if isinstance(answer, Secret) and answer.stale:
+            assert isinstance(outcome, Unavailable)
+            self._logger.warning(
+                "serving a stale value of %s/%s, read %.3f s ago: the store is unavailable (%s)",
+                key[0],
+                key[1],
+                answer.age_seconds,
+                outcome.cause,
+            )
+        return answer
+
+    def _stale(self, key: Key, now: float, error: Unavailable) -> Answer:
+        """The cached value, marked stale, if it is at most the stale bound old; else error."""
+        entry = self._entries.get(key)
+        if entry is None or now - entry.read_at > self._max_stale:
+            return error
+        self._entries.move_to_end(key)
+        return Secret(entry.value, True, now - entry.read_at, entry.version)
