@@ -1,5 +1,5 @@
 # org-secrets: the two commands are `make run` and `make test`.
-.PHONY: run test lint ci build bench bench-cold fuzz mutants sam-local-test clean-local help
+.PHONY: run test lint ci build bench bench-cold bench-reader fuzz mutants sam-local-test clean-local help
 
 help:
 	@echo "make run    - serve the API on http://127.0.0.1:3000 (DynamoDB Local, local API Gateway)"
@@ -10,6 +10,7 @@ help:
 	@echo "make fuzz   - cargo-fuzz (nightly): event path, whole handler, body and permission parsers, FUZZ_SECONDS each (60)"
 	@echo "make mutants - cargo-mutants on the auth, validation and event-sanitizing code (two stages; see scripts/mutants.sh)"
 	@echo "make bench  - cargo bench: the handler with DynamoDB in-process, and its pieces"
+	@echo "make bench-reader - the Rust and Python readers on DynamoDB Local: cached and cold get, get_many of 100, vs a GetItem and decrypt per use; change-event freshness end to end"
 	@echo "make bench-cold - release bootstrap vs local Runtime API + DynamoDB Local: init, first invoke, warm p50/p99, RSS"
 	@echo "make sam-local-test - sam build, then every events/ file through sam local invoke (Docker) against DynamoDB Local; needs root the first time (see docs/development.md)"
 
@@ -47,6 +48,9 @@ fuzz:
 
 bench-cold:
 	scripts/bench-cold.sh
+
+bench-reader:
+	scripts/bench-reader.sh
 
 mutants:
 	scripts/mutants.sh

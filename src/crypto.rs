@@ -5,7 +5,7 @@ use std::fmt;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine;
 use fernet::{Fernet, MultiFernet};
 use secrecy::SecretString;
@@ -144,12 +144,12 @@ const MAX_CLOCK_SKEW_SECS: u64 = 60;
 const FERNET_VERSION: u8 = 0x80;
 
 /// The token's timestamp, if it is a Fernet token at all (version byte and length checked
-/// here; the MAC and padding by the decryption itself).
+/// here; the MAC and padding by the decryption itself). Only the canonical, padded URL-safe
+/// base64 every Fernet implementation writes: the fernet crate would also take it unpadded,
+/// and Python's decoder skips characters outside the alphabet, so anything else is refused
+/// here, and every reader answers the same for the same stored token.
 fn token_timestamp(token: &str) -> Option<u64> {
-    let bytes = URL_SAFE
-        .decode(token)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(token))
-        .ok()?;
+    let bytes = URL_SAFE.decode(token).ok()?;
     // version (1) + timestamp (8) + IV (16) + at least one block (16) + HMAC (32)
     if bytes.len() < 73 || bytes[0] != FERNET_VERSION {
         return None;

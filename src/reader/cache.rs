@@ -1,7 +1,7 @@
 //! [`CachingReader`]: the reader a service keeps for its lifetime. The rules (TTL, bound,
 //! serve-stale-on-error, change events) are `docs/storage-contract.md`'s "The cache".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -147,12 +147,37 @@ struct Entries {
     uses: u64,
 }
 
-/// A read of one secret in progress: those who miss it meanwhile wait for its answer.
+/// A read of the store that one or more flights share: a `GetItem` for one name, or a
+/// `BatchGetItem` (one chunk of up to 100) for `get_many`. Done once, by whichever of its
+/// flights gets there first (so a cancelled caller never strands the others).
+struct StoreRead {
+    org_id: OrgId,
+    names: Vec<SecretName>,
+    outcome: OnceCell<(
+        Instant,
+        HashMap<SecretName, Result<Option<StoredSecret>, StoreError>>,
+    )>,
+}
+
+/// One secret's read in progress: those who miss it meanwhile wait for its answer. It
+/// leaves the map when it ends, or as soon as a change makes it out of date (so that later
+/// callers read again instead of joining it).
 struct InFlight {
     answer: OnceCell<Result<Secret, SecretError>>,
     /// The newest change announced while the read ran (`u64::MAX` for an `invalidate`):
     /// an answer older than it is still given to those waiting, but not kept.
     changed_to: AtomicU64,
+    read: Arc<StoreRead>,
+}
+
+impl InFlight {
+    fn new(read: &Arc<StoreRead>) -> Arc<Self> {
+        Arc::new(Self {
+            answer: OnceCell::new(),
+            changed_to: AtomicU64::new(0),
+            read: Arc::clone(read),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -256,7 +281,8 @@ impl CachingReader {
     }
 
     /// Each distinct name's secret or error: fresh values from the cache, the rest in one
-    /// `BatchGetItem` per 100 names, each checked as [`SecretReader::read`] checks it.
+    /// `BatchGetItem` per 100 names, each checked as [`SecretReader::read`] checks it. A name
+    /// another caller is reading already waits for that read instead.
     pub async fn get_many(
         &self,
         org_id: &OrgId,
@@ -264,8 +290,9 @@ impl CachingReader {
     ) -> HashMap<SecretName, Result<Secret, SecretError>> {
         let mut answers = HashMap::with_capacity(names.len());
         let mut misses = Vec::new();
+        let mut seen = HashSet::with_capacity(names.len());
         for name in names {
-            if answers.contains_key(name) || misses.contains(name) {
+            if !seen.insert(name) {
                 continue;
             }
             match self.lookup(&(org_id.clone(), name.clone())) {
@@ -275,30 +302,34 @@ impl CachingReader {
                 Lookup::Miss => misses.push(name.clone()),
             }
         }
-        // A call per 100 names; a failed call fails only its own names.
-        for chunk in misses.chunks(BATCH_GET_MAX_KEYS) {
-            self.counters.reads.fetch_add(1, Ordering::Relaxed);
-            let started = self.clock.now();
-            let key = |name: &SecretName| (org_id.clone(), name.clone());
-            match self.reader.store().get_many(org_id, chunk).await {
-                Ok(read) => {
-                    for name in read.unprocessed {
-                        let error = StoreError::Unavailable("unprocessed keys".to_owned());
-                        let answer = self.settle(&key(&name), Err(error), started, None);
-                        answers.insert(name, answer);
-                    }
-                    for (name, stored) in read.found {
-                        let answer = self.settle(&key(&name), Ok(stored), started, None);
-                        answers.insert(name, answer);
-                    }
-                }
-                Err(error) => {
-                    for name in chunk {
-                        let answer = self.settle(&key(name), Err(error.clone()), started, None);
-                        answers.insert(name.clone(), answer);
-                    }
+        // Join the reads in progress; lead the rest, a batch read per 100 names.
+        let mut flights = Vec::with_capacity(misses.len());
+        {
+            let mut in_flight = lock(&self.in_flight);
+            let mut leading = Vec::new();
+            for name in misses {
+                let key = (org_id.clone(), name);
+                match in_flight.get(&key) {
+                    Some(flight) => flights.push((key, Arc::clone(flight))),
+                    None => leading.push(key),
                 }
             }
+            for chunk in leading.chunks(BATCH_GET_MAX_KEYS) {
+                let read = Arc::new(StoreRead {
+                    org_id: org_id.clone(),
+                    names: chunk.iter().map(|(_, name)| name.clone()).collect(),
+                    outcome: OnceCell::new(),
+                });
+                for key in chunk {
+                    let flight = InFlight::new(&read);
+                    in_flight.insert(key.clone(), Arc::clone(&flight));
+                    flights.push((key.clone(), flight));
+                }
+            }
+        }
+        for (key, flight) in flights {
+            let answer = self.answer(&key, &flight).await;
+            answers.insert(key.1, answer);
         }
         answers
     }
@@ -328,7 +359,7 @@ impl CachingReader {
     /// Drops the entry (for a change event, only if older than its `version`), and tells a
     /// read in progress that its answer may be out of date. `true` if a value was dropped.
     fn drop_entry(&self, key: &Key, version: Option<u64>) -> bool {
-        if let Some(in_flight) = lock(&self.in_flight).get(key) {
+        if let Some(in_flight) = lock(&self.in_flight).remove(key) {
             in_flight
                 .changed_to
                 .fetch_max(version.unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -367,38 +398,103 @@ impl CachingReader {
     }
 
     /// One read of `key` however many callers miss it at once: the first reads, the others
-    /// wait for its answer.
+    /// wait for its answer. A forced read (`refresh`) starts its own, which later callers join.
     async fn load(&self, key: Key, forced: bool) -> Result<Secret, SecretError> {
-        let in_flight = Arc::clone(lock(&self.in_flight).entry(key.clone()).or_insert_with(|| {
-            Arc::new(InFlight {
-                answer: OnceCell::new(),
-                changed_to: AtomicU64::new(0),
-            })
-        }));
-        let answer = in_flight
+        let flight = {
+            let mut in_flight = lock(&self.in_flight);
+            // A caller that missed just as another's read ended finds its value here.
+            if !forced {
+                if let Lookup::Fresh(secret) = self.lookup(&key) {
+                    return Ok(secret);
+                }
+            }
+            match in_flight.get(&key) {
+                Some(flight) if !forced => Arc::clone(flight),
+                _ => {
+                    let read = Arc::new(StoreRead {
+                        org_id: key.0.clone(),
+                        names: vec![key.1.clone()],
+                        outcome: OnceCell::new(),
+                    });
+                    let flight = InFlight::new(&read);
+                    in_flight.insert(key.clone(), Arc::clone(&flight));
+                    flight
+                }
+            }
+        };
+        self.answer(&key, &flight).await
+    }
+
+    /// The answer of `flight` for `key`: its store read's (done once, by whoever comes
+    /// first), settled once; the flight then leaves the map if it is still there.
+    async fn answer(&self, key: &Key, flight: &Arc<InFlight>) -> Result<Secret, SecretError> {
+        let answer = flight
             .answer
             .get_or_init(|| async {
-                // A caller that missed just as another's read ended finds its answer here.
-                if !forced {
-                    if let Lookup::Fresh(secret) = self.lookup(&key) {
-                        return Ok(secret);
-                    }
-                }
-                self.counters.reads.fetch_add(1, Ordering::Relaxed);
-                let started = self.clock.now();
-                let read = self.reader.store().get(&key.0, &key.1).await;
-                self.settle(&key, read, started, Some(&in_flight.changed_to))
+                let (started, outcomes) = flight
+                    .read
+                    .outcome
+                    .get_or_init(|| self.read_store(&flight.read))
+                    .await;
+                let read = outcomes.get(&key.1).cloned().unwrap_or_else(|| {
+                    Err(StoreError::Other(
+                        "the read did not answer for this name".to_owned(),
+                    ))
+                });
+                self.settle(key, read, *started, Some(&flight.changed_to))
             })
             .await
             .clone();
-        let mut reads = lock(&self.in_flight);
-        if reads
-            .get(&key)
-            .is_some_and(|current| Arc::ptr_eq(current, &in_flight))
+        let mut in_flight = lock(&self.in_flight);
+        if in_flight
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, flight))
         {
-            reads.remove(&key);
+            in_flight.remove(key);
         }
         answer
+    }
+
+    /// The store read itself: a `GetItem` for one name, a `BatchGetItem` for more.
+    async fn read_store(
+        &self,
+        read: &StoreRead,
+    ) -> (
+        Instant,
+        HashMap<SecretName, Result<Option<StoredSecret>, StoreError>>,
+    ) {
+        self.counters.reads.fetch_add(1, Ordering::Relaxed);
+        let started = self.clock.now();
+        let store = self.reader.store();
+        let mut outcomes = HashMap::with_capacity(read.names.len());
+        if let [name] = read.names.as_slice() {
+            outcomes.insert(name.clone(), store.get(&read.org_id, name).await);
+            return (started, outcomes);
+        }
+        match store.get_many(&read.org_id, &read.names).await {
+            Ok(batch) => {
+                outcomes.extend(
+                    batch
+                        .found
+                        .into_iter()
+                        .map(|(name, found)| (name, Ok(found))),
+                );
+                outcomes.extend(
+                    batch
+                        .failed
+                        .into_iter()
+                        .map(|(name, error)| (name, Err(error))),
+                );
+            }
+            Err(error) => {
+                outcomes.extend(
+                    read.names
+                        .iter()
+                        .map(|name| (name.clone(), Err(error.clone()))),
+                );
+            }
+        }
+        (started, outcomes)
     }
 
     /// What a read of `key` means for the cache and the caller: a checked value is cached
@@ -427,12 +523,13 @@ impl CachingReader {
         match self.reader.open(org_id, name, stored) {
             Ok(value) => {
                 let value = Arc::new(value);
-                // A change announced during the read and newer than what it found: the
-                // answer may predate it (a legacy item has no version to compare).
-                let changed_to = changed_to.map_or(0, |changed| changed.load(Ordering::Relaxed));
-                if changed_to == 0 || version.is_some_and(|read| read >= changed_to) {
-                    self.keep(key.clone(), Arc::clone(&value), version, started);
-                }
+                self.keep(
+                    key.clone(),
+                    Arc::clone(&value),
+                    version,
+                    started,
+                    changed_to,
+                );
                 Ok(Secret {
                     value,
                     version,
@@ -447,8 +544,22 @@ impl CachingReader {
         }
     }
 
-    fn keep(&self, key: Key, value: Arc<SecretString>, version: Option<u64>, read_at: Instant) {
+    /// Caches the value, unless a change announced during its read is newer than it (a
+    /// legacy item has no version to compare). Checked under the entries' lock, which a
+    /// change takes after announcing itself, so a change cannot slip between check and insert.
+    fn keep(
+        &self,
+        key: Key,
+        value: Arc<SecretString>,
+        version: Option<u64>,
+        read_at: Instant,
+        changed_to: Option<&AtomicU64>,
+    ) {
         let mut entries = lock(&self.entries);
+        let changed_to = changed_to.map_or(0, |changed| changed.load(Ordering::Relaxed));
+        if changed_to != 0 && version.is_none_or(|read| read < changed_to) {
+            return;
+        }
         entries.uses += 1;
         let last_used = entries.uses;
         entries.map.insert(

@@ -1,7 +1,7 @@
 //! `{{SECRET.name}}` and `{{secrets.name}}` references in a string or a JSON document,
 //! resolved with one batch read. The grammar is `docs/storage-contract.md`'s "References".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use secrecy::zeroize::Zeroizing;
@@ -84,22 +84,29 @@ fn pieces(text: &str) -> Result<Vec<Piece<'_>>, ResolveError> {
 }
 
 /// Every string of `document` (not its keys), in reading order: arrays in order, objects
-/// by key (code-point order, as serde_json keeps them).
+/// by key in code-point order (sorted here, whatever order the map keeps).
 fn strings<'a>(document: &'a Value, found: &mut Vec<&'a str>) {
     match document {
         Value::String(text) => found.push(text),
         Value::Array(items) => items.iter().for_each(|item| strings(item, found)),
-        Value::Object(members) => members.values().for_each(|item| strings(item, found)),
+        Value::Object(members) => {
+            let mut members: Vec<(&String, &Value)> = members.iter().collect();
+            members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            members
+                .into_iter()
+                .for_each(|(_, item)| strings(item, found));
+        }
         _ => {}
     }
 }
 
 /// The distinct names referenced, in reading order.
 fn names<'a>(parsed: impl Iterator<Item = &'a Piece<'a>>) -> Vec<SecretName> {
-    let mut names: Vec<SecretName> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut names = Vec::new();
     for piece in parsed {
         if let Piece::Reference(name) = piece {
-            if !names.contains(name) {
+            if seen.insert(name) {
                 names.push(name.clone());
             }
         }

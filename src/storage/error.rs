@@ -1,8 +1,8 @@
 //! Why a storage call failed, and how an SDK error is classified.
 
 use std::error::Error as StdError;
-use std::fmt;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use super::Found;
@@ -36,10 +36,9 @@ const RETRYABLE_CODES: [&str; 7] = [
     "TransactionInProgressException",
 ];
 
-pub(super) fn classify<E, R>(err: &SdkError<E, R>) -> StoreError
+pub(super) fn classify<E>(err: &SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + StdError + 'static,
-    R: fmt::Debug,
 {
     match err {
         SdkError::TimeoutError(_) => StoreError::Unavailable("timeout".to_owned()),
@@ -52,7 +51,10 @@ where
         SdkError::ResponseError(_) => StoreError::Unavailable("response lost".to_owned()),
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("unknown").to_owned();
-            if RETRYABLE_CODES.contains(&code.as_str()) {
+            // A 5xx without a retryable code (a proxy's 502, an unnamed 503) is the service
+            // being unreachable all the same.
+            if RETRYABLE_CODES.contains(&code.as_str()) || service.raw().status().is_server_error()
+            {
                 StoreError::Unavailable(code)
             } else {
                 StoreError::Other(code)
@@ -74,12 +76,11 @@ where
 }
 
 /// A conditional write's outcome: done, or the condition said the item is not as required.
-pub(super) fn found_unless_condition_failed<T, E, R>(
-    result: Result<T, SdkError<E, R>>,
+pub(super) fn found_unless_condition_failed<T, E>(
+    result: Result<T, SdkError<E, HttpResponse>>,
 ) -> Result<Found, StoreError>
 where
     E: ProvideErrorMetadata + StdError + 'static,
-    R: fmt::Debug,
 {
     match result {
         Ok(_) => Ok(Found::Yes),

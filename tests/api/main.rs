@@ -35,3 +35,6 @@ mod publisher;
 
 // The readers services use (Rust here, Python in python/): the shared case table.
 mod reader_contract;
+mod reader_edges;
+// Measured, not tested (ignored; make bench-reader runs it): change events to a reader.
+mod reader_freshness;

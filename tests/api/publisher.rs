@@ -26,13 +26,13 @@ const SOURCE: &str = "org-secrets.test";
 const CANARY: &str = "CANARY-event-value-5be1";
 
 /// moto's server on a free loopback port, stopped on drop.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -64,7 +64,7 @@ impl Drop for Moto {
 }
 
 /// Runs `tests/api/support/stream_and_bus.py` (boto3) and returns its stdout.
-fn helper(args: &[&str]) -> String {
+pub(crate) fn helper(args: &[&str]) -> String {
     let Output {
         status,
         stdout,

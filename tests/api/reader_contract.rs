@@ -256,7 +256,11 @@ impl Logs {
             .with_ansi(false)
             .with_writer(move || logs.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Call sites remember who was interested when first hit: ask again, or a line another
+        // test's run found no one for would not reach this capture.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
 
     fn text(&self) -> String {

@@ -5,11 +5,15 @@
   bus MOTO_ENDPOINT BUS QUEUE SOURCE   on moto: the event bus BUS, the queue QUEUE and a rule
                                        on BUS sending SOURCE's events to it (prints the URL)
   drain MOTO_ENDPOINT QUEUE_URL        every message in the queue, deleted (JSON list of bodies)
+  tail DYNAMODB_ENDPOINT TABLE MS      the stream's new records, polled every MS milliseconds
+                                       as Lambda's event source mapping polls a shard: one JSON
+                                       list per line for each poll that found any (forever)
 """
 
 import base64
 import json
 import sys
+import time
 
 import boto3
 
@@ -35,6 +39,35 @@ def plain(value):
     return value
 
 
+def shaped(record, arn):
+    data = record["dynamodb"]
+    when = data.get("ApproximateCreationDateTime")
+    if when is not None:
+        data["ApproximateCreationDateTime"] = int(when.timestamp())
+    record["eventSourceARN"] = arn
+    return plain(record)
+
+
+def tail(endpoint, table, interval_ms):
+    arn = client("dynamodb", endpoint).describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams = client("dynamodbstreams", endpoint)
+    iterators = {}
+    while True:
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            if shard["ShardId"] not in iterators:
+                iterators[shard["ShardId"]] = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        for shard_id, iterator in list(iterators.items()):
+            if iterator is None:
+                continue
+            page = streams.get_records(ShardIterator=iterator, Limit=100)
+            iterators[shard_id] = page.get("NextShardIterator")
+            if page["Records"]:
+                print(json.dumps([shaped(record, arn) for record in page["Records"]]), flush=True)
+        time.sleep(int(interval_ms) / 1000)
+
+
 def stream(endpoint, table):
     arn = client("dynamodb", endpoint).describe_table(TableName=table)["Table"]["LatestStreamArn"]
     streams = client("dynamodbstreams", endpoint)
@@ -47,12 +80,7 @@ def stream(endpoint, table):
         while iterator:
             page = streams.get_records(ShardIterator=iterator, Limit=1000)
             for record in page["Records"]:
-                data = record["dynamodb"]
-                when = data.get("ApproximateCreationDateTime")
-                if when is not None:
-                    data["ApproximateCreationDateTime"] = int(when.timestamp())
-                record["eventSourceARN"] = arn
-                records.append(plain(record))
+                records.append(shaped(record, arn))
             if not page["Records"]:
                 break
             iterator = page.get("NextShardIterator")
@@ -85,4 +113,4 @@ def drain(endpoint, url):
 
 
 if __name__ == "__main__":
-    {"stream": stream, "bus": bus, "drain": drain}[sys.argv[1]](*sys.argv[2:])
+    {"stream": stream, "bus": bus, "drain": drain, "tail": tail}[sys.argv[1]](*sys.argv[2:])

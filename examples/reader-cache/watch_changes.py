@@ -1,0 +1,73 @@
+"""Keep a reader's cache fresh with the change events: a thread that long-polls the queue the
+events-consumer stack's rule fills (examples/events-consumer, with the live-change kinds) and
+hands each event to the reader, which drops a cached value the change made out of date. The
+next get() then reads the new value: about a second after the change (docs/benchmarks.md,
+"The readers"), instead of up to the cache's TTL.
+
+    from org_secrets_reader import SecretReader
+    from watch_changes import start_watching
+
+    reader = SecretReader.from_env()
+    start_watching(reader, os.environ["CHANGE_EVENTS_QUEUE_URL"])
+
+Events carry names and versions, never values, and a forged one can only cause a read. An
+event is delivered at least once and possibly out of order: the reader ignores one no newer
+than what it holds. If the thread stops, the TTL still bounds how stale a value can be.
+"""
+
+import json
+import logging
+import threading
+from typing import Any, Callable, Optional
+
+from org_secrets_reader import InvalidEvent, SecretReader
+
+LOGGER = logging.getLogger("org_secrets_reader.watch_changes")
+
+
+def watch_changes(
+    reader: SecretReader,
+    queue_url: str,
+    *,
+    sqs: Any = None,
+    stop: Optional[threading.Event] = None,
+    on_event: Optional[Callable[[dict, bool], None]] = None,
+) -> None:
+    """Applies every event the queue delivers to ``reader`` until ``stop`` is set; each one
+    is deleted from the queue once applied. ``on_event(event, dropped)`` is called after each
+    (the freshness benchmark uses it)."""
+    if sqs is None:
+        import boto3
+
+        sqs = boto3.client("sqs")
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20
+            ).get("Messages", [])
+        except Exception as error:  # the queue is unreachable: the TTL still bounds staleness
+            LOGGER.warning("change events: cannot receive (%s); retrying", type(error).__name__)
+            stop.wait(1.0)
+            continue
+        for message in messages:
+            try:
+                event = json.loads(message["Body"])
+                dropped = reader.apply_change_event(event)
+            except (InvalidEvent, ValueError):
+                # Never the body: say only that it was not a change event.
+                LOGGER.warning("change events: a message that is not a change event, deleted")
+                event, dropped = None, False
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if on_event is not None and event is not None:
+                on_event(event, dropped)
+
+
+def start_watching(reader: SecretReader, queue_url: str, **options: Any) -> threading.Thread:
+    """watch_changes() on a daemon thread, started."""
+    thread = threading.Thread(
+        target=watch_changes, args=(reader, queue_url), kwargs=options, daemon=True,
+        name="org-secrets-change-events",
+    )
+    thread.start()
+    return thread

@@ -1,0 +1,572 @@
+//! The Rust reader's edges an outside review found (each failed before its fix): changes
+//! during reads in progress (single and batch), `refresh`, batch single-flight, 5xx without
+//! a code, a failed resend, tokens that are not canonical base64, header-name length, and
+//! what reaches the logs. Python's twins are in `python/tests/test_review_edges.py`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::Credentials as AwsCredentials;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use org_secrets::crypto::Cipher;
+use org_secrets::domain::{OrgId, SecretName, SecretValue};
+use org_secrets::reader::{CacheConfig, CachingReader, Clock, SecretReader};
+use org_secrets::storage::{SecretStore, StoreSettings};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+
+use crate::support::{
+    dynamodb_endpoint, local_sdk_config, project_path, put_raw_item, unique_table_name,
+};
+
+// Small helpers, copied from reader_contract.rs.
+
+fn cases() -> Value {
+    let text =
+        std::fs::read_to_string(project_path("tests/data/reader-contract/cases.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn key_list() -> String {
+    cases()["encryption_key"].as_str().unwrap().to_owned()
+}
+
+const ORG: &str = "org_attacks";
+
+fn org() -> OrgId {
+    OrgId::parse(ORG).unwrap()
+}
+
+fn name(raw: &str) -> SecretName {
+    SecretName::parse(raw).unwrap()
+}
+
+/// The item as the function writes it: Fernet under the first key, bound, with a version.
+fn item(secret_name: &str, value: &str, version: u64) -> HashMap<String, AttributeValue> {
+    let cipher = Cipher::from_key_list(&key_list()).unwrap();
+    let token = cipher.encrypt(&SecretValue::parse(value.to_owned(), 1 << 16).unwrap());
+    let binding = cipher.bind(ORG, secret_name, &token);
+    HashMap::from([
+        ("org_id".to_owned(), AttributeValue::S(ORG.to_owned())),
+        (
+            "secret_name".to_owned(),
+            AttributeValue::S(secret_name.to_owned()),
+        ),
+        (
+            "encrypted_value".to_owned(),
+            AttributeValue::S(token.as_str().to_owned()),
+        ),
+        (
+            "binding".to_owned(),
+            AttributeValue::S(binding.as_str().to_owned()),
+        ),
+        ("version".to_owned(), AttributeValue::N(version.to_string())),
+    ])
+}
+
+struct ManualClock {
+    start: Instant,
+    offset: Mutex<Duration>,
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.start + *self.offset.lock().unwrap()
+    }
+}
+
+/// What the scripted HTTP client does with request `n`.
+#[derive(Clone, Copy)]
+enum Action {
+    Pass,
+    /// Forwarded; DynamoDB's answer (already decided) is held until `release`.
+    Hold,
+    /// Answered with this status and a non-JSON body (a proxy or load balancer's error page).
+    Status(u16),
+    /// Forwarded; the item of this name is moved from `Responses` to `UnprocessedKeys`.
+    Unprocess(&'static str),
+    /// The connection closes without an answer.
+    Drop,
+}
+
+#[derive(Clone)]
+struct Scripted {
+    plan: Arc<dyn Fn(u64) -> Action + Send + Sync>,
+    requests: Arc<AtomicU64>,
+    arrived: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+    upstream: SharedHttpConnector,
+}
+
+impl Scripted {
+    fn new(plan: impl Fn(u64) -> Action + Send + Sync + 'static) -> Self {
+        Self {
+            plan: Arc::new(plan),
+            requests: Arc::new(AtomicU64::new(0)),
+            arrived: Arc::new(tokio::sync::Notify::new()),
+            release: Arc::new(tokio::sync::Notify::new()),
+            upstream: SharedHttpConnector::new(Connector::builder().build_http()),
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn json_response(status: u16, body: String, content_type: &'static str) -> HttpResponse {
+    let mut response =
+        HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+    response.headers_mut().insert("content-type", content_type);
+    response.headers_mut().insert("x-amzn-requestid", "ATTACK");
+    response
+}
+
+impl std::fmt::Debug for Scripted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scripted")
+    }
+}
+
+impl HttpConnector for Scripted {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let n = self.requests.fetch_add(1, Ordering::SeqCst);
+        match (self.plan)(n) {
+            Action::Pass => self.upstream.call(request),
+            Action::Hold => {
+                let (upstream, arrived, release) = (
+                    self.upstream.clone(),
+                    Arc::clone(&self.arrived),
+                    Arc::clone(&self.release),
+                );
+                HttpConnectorFuture::new(async move {
+                    let response = upstream.call(request).await?;
+                    arrived.notify_one();
+                    release.notified().await;
+                    Ok(response)
+                })
+            }
+            Action::Status(status) => HttpConnectorFuture::ready(Ok(json_response(
+                status,
+                "<html><body>502 Bad Gateway</body></html>".to_owned(),
+                "text/html",
+            ))),
+            Action::Drop => HttpConnectorFuture::ready(Err(
+                aws_smithy_runtime_api::client::result::ConnectorError::io(
+                    "attack: connection closed".into(),
+                ),
+            )),
+            Action::Unprocess(moved) => {
+                let upstream = self.upstream.clone();
+                HttpConnectorFuture::new(async move {
+                    let response = upstream.call(request).await?;
+                    let bytes =
+                        aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+                            .collect()
+                            .await
+                            .unwrap()
+                            .to_vec();
+                    let mut body: Value = serde_json::from_slice(&bytes).unwrap();
+                    let responses = body["Responses"].as_object_mut().unwrap();
+                    let (table, items) = responses.iter_mut().next().unwrap();
+                    let table = table.clone();
+                    let items = items.as_array_mut().unwrap();
+                    items.retain(|item| item["secret_name"]["S"] != json!(moved));
+                    body["UnprocessedKeys"] = json!({ table: { "Keys": [
+                        { "org_id": {"S": ORG}, "secret_name": {"S": moved} }
+                    ], "ConsistentRead": true } });
+                    Ok(json_response(
+                        200,
+                        body.to_string(),
+                        "application/x-amz-json-1.0",
+                    ))
+                })
+            }
+        }
+    }
+}
+
+impl HttpClient for Scripted {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+struct Setup {
+    reader: Arc<CachingReader>,
+    direct: SecretStore,
+    http: Scripted,
+    clock: Arc<ManualClock>,
+}
+
+async fn setup(config: CacheConfig, plan: impl Fn(u64) -> Action + Send + Sync + 'static) -> Setup {
+    let table = unique_table_name();
+    let direct = SecretStore::from_sdk_config(
+        &local_sdk_config(&dynamodb_endpoint()).await,
+        table.clone(),
+        &StoreSettings::default(),
+    );
+    direct.create_table_if_missing().await.unwrap();
+    let http = Scripted::new(plan);
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(dynamodb_endpoint())
+        .credentials_provider(AwsCredentials::new("local", "local", None, None, "tests"))
+        .http_client(http.clone())
+        .load()
+        .await;
+    let settings = StoreSettings {
+        max_attempts: 1,
+        ..StoreSettings::default()
+    };
+    let store = SecretStore::from_sdk_config(&sdk, table, &settings);
+    let clock = Arc::new(ManualClock {
+        start: Instant::now(),
+        offset: Mutex::new(Duration::ZERO),
+    });
+    let reader = Arc::new(CachingReader::with_clock(
+        SecretReader::new(store, Cipher::from_key_list(&key_list()).unwrap()),
+        config,
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    ));
+    Setup {
+        reader,
+        direct,
+        http,
+        clock,
+    }
+}
+
+fn value_of(
+    answer: &Result<org_secrets::reader::Secret, org_secrets::reader::SecretError>,
+) -> String {
+    match answer {
+        Ok(secret) => secret.value().expose_secret().to_owned(),
+        Err(error) => format!("error {}", error.kind()),
+    }
+}
+
+/// (c) `invalidate` while a `get_many` read is in flight: the value that read found (older
+/// than the invalidation) must not be kept. `get` keeps track of this (`changed_to`);
+/// `get_many` passes `None` and caches the pre-invalidation value for the whole TTL.
+#[tokio::test]
+async fn an_invalidate_during_a_batch_read_is_not_undone_by_it() {
+    let s = setup(CacheConfig::default(), |n| {
+        if n == 0 {
+            Action::Hold
+        } else {
+            Action::Pass
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
+    let reader = Arc::clone(&s.reader);
+    let batch = tokio::spawn(async move { reader.get_many(&org(), &[name("rotating")]).await });
+    s.http.arrived.notified().await; // DynamoDB has answered with the old value
+    put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
+    s.reader.invalidate(&org(), &name("rotating"));
+    s.http.release.notify_one();
+    batch.await.unwrap();
+    let after = s.reader.get(&org(), &name("rotating")).await;
+    assert_eq!(
+        value_of(&after),
+        "new-CANARY",
+        "a get after invalidate() serves the value read before it (cached by get_many)"
+    );
+}
+
+/// (c) The same with a change event: a newer version announced during a `get_many` read.
+#[tokio::test]
+async fn a_change_event_during_a_batch_read_is_not_undone_by_it() {
+    let s = setup(CacheConfig::default(), |n| {
+        if n == 0 {
+            Action::Hold
+        } else {
+            Action::Pass
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
+    let reader = Arc::clone(&s.reader);
+    let batch = tokio::spawn(async move {
+        reader
+            .resolve(&org(), "{{SECRET.rotating}}")
+            .await
+            .map(|_| ())
+    });
+    s.http.arrived.notified().await;
+    put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
+    let event = json!({"detail-type": "Secret Updated",
+        "detail": {"organization": ORG, "name": "rotating", "version": 2}});
+    s.reader.apply_change_event(&event).unwrap();
+    s.http.release.notify_one();
+    batch.await.unwrap().unwrap();
+    let after = s.reader.get(&org(), &name("rotating")).await;
+    assert_eq!(
+        value_of(&after),
+        "new-CANARY",
+        "version 1 kept after the event for version 2 (served for the whole TTL)"
+    );
+}
+
+/// (c) A `get` that starts after `invalidate()` joins the read that was in flight before it
+/// and is answered with the pre-invalidation value ("the next get reads the store").
+/// The Python reader does the same (python/tests/test_attacks.py).
+#[tokio::test]
+async fn a_get_after_an_invalidate_does_not_join_the_older_read() {
+    let s = setup(CacheConfig::default(), |n| {
+        if n == 0 {
+            Action::Hold
+        } else {
+            Action::Pass
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
+    let reader = Arc::clone(&s.reader);
+    let first = tokio::spawn(async move { reader.get(&org(), &name("rotating")).await });
+    s.http.arrived.notified().await;
+    put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
+    s.reader.invalidate(&org(), &name("rotating"));
+    let reader = Arc::clone(&s.reader);
+    let second = tokio::spawn(async move { reader.get(&org(), &name("rotating")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await; // `second` is waiting now
+    s.http.release.notify_one();
+    first.await.unwrap().unwrap();
+    let second = second.await.unwrap();
+    assert_eq!(
+        value_of(&second),
+        "new-CANARY",
+        "the get issued after invalidate() got the value read before it"
+    );
+}
+
+/// (c)/(d) `refresh` ("reads it now, whatever the cache holds") joins a `get` read already
+/// in flight, started before the store changed, and returns its older answer. The Python
+/// reader's refresh always starts a read of its own.
+#[tokio::test]
+async fn refresh_never_joins_an_older_read() {
+    let s = setup(CacheConfig::default(), |n| {
+        if n == 0 {
+            Action::Hold
+        } else {
+            Action::Pass
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
+    let reader = Arc::clone(&s.reader);
+    let first = tokio::spawn(async move { reader.get(&org(), &name("rotating")).await });
+    s.http.arrived.notified().await;
+    put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
+    let reader = Arc::clone(&s.reader);
+    let refreshed = tokio::spawn(async move { reader.refresh(&org(), &name("rotating")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.http.release.notify_one();
+    first.await.unwrap().unwrap();
+    let refreshed = refreshed.await.unwrap();
+    assert_eq!(
+        value_of(&refreshed),
+        "new-CANARY",
+        "refresh() issued after the change returned the value of a read started before it"
+    );
+}
+
+/// (f)/(d) "Concurrent misses of one secret make one read": `get_many` (and so `resolve`,
+/// `resolve_document`) bypasses the single flight: ten concurrent callers make ten reads.
+/// The Python reader's get_many joins reads in flight.
+#[tokio::test]
+async fn concurrent_get_many_misses_make_one_read_each() {
+    let s = setup(CacheConfig::default(), |n| {
+        if n == 0 {
+            Action::Hold
+        } else {
+            Action::Pass
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("hot", "hot-CANARY", 1)).await;
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let reader = Arc::clone(&s.reader);
+        callers.spawn(async move {
+            reader
+                .resolve(&org(), "Bearer {{SECRET.hot}}")
+                .await
+                .map(|_| ())
+        });
+    }
+    s.http.arrived.notified().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.http.release.notify_one();
+    for answer in callers.join_all().await {
+        answer.unwrap();
+    }
+    assert_eq!(
+        s.http.requests(),
+        1,
+        "ten concurrent misses of one secret, {} reads",
+        s.http.requests()
+    );
+}
+
+/// (c)/(d) A 5xx is `unavailable` (the contract: "throttling, 5xx"), so a cached value is
+/// served stale. A 502 from a proxy or load balancer (no DynamoDB error code) is classified
+/// `storage` by the Rust reader: no stale value, an error. Python: `unavailable`.
+#[tokio::test]
+async fn a_5xx_without_a_dynamodb_code_is_unavailable() {
+    let s = setup(CacheConfig::default(), |n| {
+        if n == 0 {
+            Action::Pass
+        } else {
+            Action::Status(502)
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("cached", "cached-CANARY", 1)).await;
+    assert_eq!(
+        value_of(&s.reader.get(&org(), &name("cached")).await),
+        "cached-CANARY"
+    );
+    *s.clock.offset.lock().unwrap() += Duration::from_secs(301); // past the TTL
+    let answer = s.reader.get(&org(), &name("cached")).await;
+    assert!(
+        answer.as_ref().is_ok_and(|secret| secret.stale().is_some()),
+        "a 502 should be unavailable and serve the cached value stale; got {}",
+        value_of(&answer)
+    );
+}
+
+/// (d) `BatchGetItem` answers one name and leaves the other unprocessed; the resend fails.
+/// The name already answered has its value (Python keeps it); the Rust batch read fails the
+/// whole chunk, so it becomes `unavailable` too.
+#[tokio::test]
+async fn a_failed_resend_keeps_the_names_already_read() {
+    let s = setup(CacheConfig::default(), |n| match n {
+        0 => Action::Unprocess("second"),
+        _ => Action::Drop,
+    })
+    .await;
+    put_raw_item(&s.direct, item("first", "first-CANARY", 1)).await;
+    put_raw_item(&s.direct, item("second", "second-CANARY", 1)).await;
+    let answers = s
+        .reader
+        .get_many(&org(), &[name("first"), name("second")])
+        .await;
+    assert_eq!(value_of(&answers[&name("second")]), "error unavailable");
+    assert_eq!(
+        value_of(&answers[&name("first")]),
+        "first-CANARY",
+        "the value read in the first call is thrown away"
+    );
+}
+
+/// (d) A token whose base64 padding was stripped is no standard Fernet token:
+/// `cryptography`'s MultiFernet (the Python reader) refuses it as `undecryptable`. The Rust
+/// fernet crate trims `=` and opens it, so the item reaches the binding check: `not_bound`.
+#[tokio::test]
+async fn an_unpadded_token_is_undecryptable_in_both_readers() {
+    let s = setup(CacheConfig::default(), |_| Action::Pass).await;
+    let mut stored = item("short", "CANARY", 1); // 73 bytes of token: "==" padding
+    let AttributeValue::S(token) = stored["encrypted_value"].clone() else {
+        unreachable!()
+    };
+    assert!(token.ends_with("=="));
+    stored.insert(
+        "encrypted_value".to_owned(),
+        AttributeValue::S(token.trim_end_matches('=').to_owned()),
+    );
+    put_raw_item(&s.direct, stored).await;
+    let answer = s.reader.get(&org(), &name("short")).await;
+    assert_eq!(value_of(&answer), "error undecryptable");
+}
+
+/// A header `key` is an HTTP token of at most 65,535 bytes (the `http` crate's limit, which
+/// the contract and the Python reader adopt): one byte more is `invalid_key`, before any read.
+#[tokio::test]
+async fn a_header_name_over_65535_bytes_is_an_invalid_key() {
+    let s = setup(CacheConfig::default(), |_| Action::Pass).await;
+    put_raw_item(&s.direct, item("api", "api-CANARY", 1)).await;
+    let longest = json!({"type": "custom_header", "secret_ref": "api", "key": "x".repeat(65_535)});
+    assert!(s.reader.credentials(&org(), &longest).await.is_ok());
+    let auth = json!({"type": "custom_header", "secret_ref": "api", "key": "x".repeat(65_536)});
+    match s.reader.credentials(&org(), &auth).await {
+        Err(org_secrets::reader::CredentialsError::InvalidAuth(invalid)) => {
+            assert_eq!(invalid.reason.as_str(), "invalid_key");
+        }
+        other => panic!("{:?}", other.map(|_| "credentials")),
+    }
+}
+
+/// The reader itself never logs the token or the value. The AWS SDK logs the response it
+/// read at TRACE (`aws_smithy_runtime`): the token and binding, never the value; the storage
+/// contract tells services to cap the SDK's targets below TRACE, as the function does.
+#[tokio::test]
+async fn only_the_sdk_logs_the_token_and_nothing_logs_the_value() {
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Callsites cached as uninteresting by tests running in parallel would hide the lines.
+    tracing::callsite::rebuild_interest_cache();
+    let s = setup(CacheConfig::default(), |_| Action::Pass).await;
+    let stored = item("logged", "logged-CANARY", 1);
+    let AttributeValue::S(token) = stored["encrypted_value"].clone() else {
+        unreachable!()
+    };
+    put_raw_item(&s.direct, stored).await;
+    logs.0.lock().unwrap().clear();
+    s.reader.get(&org(), &name("logged")).await.unwrap();
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        text.contains("GetItem") || text.len() > 1000,
+        "nothing captured: {}",
+        text.len()
+    );
+    assert!(
+        !text.contains("logged-CANARY"),
+        "the value is in the TRACE logs"
+    );
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(&token[..40]) && !l.contains(" aws_smithy_"))
+        .collect();
+    assert!(
+        lines.is_empty(),
+        "the token is logged by another target than the SDK's: {}",
+        lines
+            .iter()
+            .map(|l| &l[..l.len().min(300)])
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
