@@ -560,6 +560,14 @@ impl CachingReader {
         if changed_to != 0 && version.is_none_or(|read| read < changed_to) {
             return;
         }
+        // A read begun later (a refresh that overtook this one) already cached its value.
+        if entries
+            .map
+            .get(&key)
+            .is_some_and(|cached| cached.read_at > read_at)
+        {
+            return;
+        }
         entries.uses += 1;
         let last_used = entries.uses;
         entries.map.insert(

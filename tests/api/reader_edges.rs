@@ -373,6 +373,7 @@ async fn refresh_never_joins_an_older_read() {
     let first = tokio::spawn(async move { reader.get(&org(), &name("rotating")).await });
     s.http.arrived.notified().await;
     put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
+    *s.clock.offset.lock().unwrap() += Duration::from_secs(1);
     let reader = Arc::clone(&s.reader);
     let refreshed = tokio::spawn(async move { reader.refresh(&org(), &name("rotating")).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -384,6 +385,9 @@ async fn refresh_never_joins_an_older_read() {
         "new-CANARY",
         "refresh() issued after the change returned the value of a read started before it"
     );
+    // The older read, ending after the refresh, does not put its value back in the cache.
+    let cached = s.reader.get(&org(), &name("rotating")).await;
+    assert_eq!(value_of(&cached), "new-CANARY");
 }
 
 /// (f)/(d) "Concurrent misses of one secret make one read": `get_many` (and so `resolve`,

@@ -40,6 +40,12 @@ class _Flight:
         self.invalidated = False
         self.newer_than: Optional[int] = None
 
+    @property
+    def joinable(self) -> bool:
+        """Whether a read that starts now may take its answer: not once invalidate() or a
+        change event has said that the value it reads may be older than the store's."""
+        return not self.invalidated and self.newer_than is None
+
     def keeps(self, version: Optional[int]) -> bool:
         """Whether the value it read may be cached."""
         if self.invalidated:
@@ -74,8 +80,21 @@ class SecretCache:
         self._logger = logger
         self._lock = threading.Lock()
         self._entries: "OrderedDict[Key, _Entry]" = OrderedDict()
-        # Every read in flight per key; the first is the one a miss waits for.
+        # Every read in flight per key; a miss waits for the first one still joinable (none
+        # that invalidate() or a change event marked), else starts its own.
         self._flights: Dict[Key, List[_Flight]] = {}
+
+    def fresh(self, key: Key) -> Optional[Secret]:
+        """The cached value if it is fresh, else None: the hit path, with nothing else."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            age = self._clock() - entry.read_at
+            if age >= self._ttl:
+                return None
+            self._entries.move_to_end(key)
+            return Secret(entry.value, False, age, entry.version)
 
     def get(self, key: Key, read: Callable[[], Outcome], *, force: bool = False) -> Answer:
         """The cached value while fresh (unless ``force``), else what ``read`` gives, read
@@ -145,7 +164,8 @@ class SecretCache:
             return len(self._entries)
 
     def _claim(self, key: Key, force: bool) -> Union[Secret, Tuple[_Flight, bool]]:
-        """A fresh value; or the flight to wait for (False); or a new one to lead (True)."""
+        """A fresh value; or the flight to wait for (False); or a new one to lead (True):
+        always with ``force`` (refresh), and when every flight of the key is marked."""
         with self._lock:
             now = self._clock()
             if not force:
@@ -153,8 +173,9 @@ class SecretCache:
                 if entry is not None and now - entry.read_at < self._ttl:
                     self._entries.move_to_end(key)
                     return Secret(entry.value, False, now - entry.read_at, entry.version)
-                if key in self._flights:
-                    return self._flights[key][0], False
+                for flight in self._flights.get(key, ()):
+                    if flight.joinable:
+                        return flight, False
             flight = _Flight(now)
             self._flights.setdefault(key, []).append(flight)
             return flight, True
@@ -177,7 +198,10 @@ class SecretCache:
             now = self._clock()
             if isinstance(outcome, tuple):
                 value, version = outcome
-                if flight.keeps(version):
+                cached = self._entries.get(key)
+                # A read begun later (a refresh that overtook this one) already cached its value.
+                overtaken = cached is not None and cached.read_at > flight.started
+                if flight.keeps(version) and not overtaken:
                     self._entries[key] = _Entry(value, version, flight.started)
                     self._entries.move_to_end(key)
                     while len(self._entries) > self._max_entries:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, MutableMapping, Optional
+from typing import Any, Dict, Mapping, MutableMapping, Optional, Union
 
-from .errors import BasicWithoutColon, InvalidAuth, InvalidHeaderValue
+from .errors import BasicWithoutColon, InvalidAuth, InvalidHeaderValue, ReaderError
 from .names import is_header_name, is_header_value, secret_name_problem
 from .values import SecretValue
 
@@ -99,25 +99,38 @@ def parse_auth(auth: object, org_id: str) -> AuthPlan:
 
 
 def build(plan: AuthPlan, org_id: str, value: SecretValue) -> Credentials:
-    """The credentials of a plan with its secret's value."""
+    """The credentials of a plan with its secret's value. The value is revealed only in
+    _header(), which returns the error rather than raising it: no frame of the error's
+    traceback holds the value (error trackers capture a traceback's locals)."""
     assert plan.key is not None and plan.secret_ref is not None
-    where = {"org_id": org_id, "secret": plan.secret_ref}
-    text = value.reveal()
     if plan.location == "query":
         return Credentials(query={plan.key: value})
-    if plan.type == "bearer":
+    header = _header(plan.type, value, org_id, plan.secret_ref)
+    if isinstance(header, ReaderError):
+        raise header
+    return Credentials(headers={plan.key: header})
+
+
+def _header(kind: str, value: SecretValue, org_id: str, secret: str) -> Union[SecretValue, ReaderError]:
+    """The header value of a bearer, basic, api_key or custom_header plan, wrapped; or the
+    error, for the caller to raise."""
+    text = value.reveal()
+    if kind == "bearer":
         header = "Bearer " + text
-    elif plan.type == "basic":
+    elif kind == "basic":
         if ":" not in text:
-            raise BasicWithoutColon(
+            return BasicWithoutColon(
                 "basic auth needs a value of the form user:password, and this one has no ':'",
-                **where,
+                org_id=org_id,
+                secret=secret,
             )
         header = "Basic " + base64.b64encode(text.encode("utf-8")).decode("ascii")
     else:
         header = text
     if not is_header_value(header):
-        raise InvalidHeaderValue(
-            "the value cannot be sent in a header (printable ASCII and tab only)", **where
+        return InvalidHeaderValue(
+            "the value cannot be sent in a header (printable ASCII and tab only)",
+            org_id=org_id,
+            secret=secret,
         )
-    return Credentials(headers={plan.key: SecretValue(header)})
+    return SecretValue(header)

@@ -21,6 +21,9 @@ BINDING_INFO = b"org-secrets/token-binding/v1"
 # (cryptography checks the skew only when given a TTL), as the Rust reader does.
 NO_EXPIRY_TTL = 2**63
 _FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
+# What a token may be made of: URL-safe base64 with its padding (the length is checked by
+# decoding and encoding again).
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 Item = Mapping[str, Any]  # an item in DynamoDB's low-level JSON: {"name": {"S": "..."}}
 _TYPE_NAMES = {
@@ -115,7 +118,12 @@ class KeyRing:
     def open_item(self, org_id: str, name: str, item: Item) -> Tuple[str, Optional[int]]:
         """The value and version of a found item, checked in the contract's order: the token
         is a string (else Malformed), some key opens it to UTF-8 (else Undecryptable), and
-        the binding is a string equal to the binding under some key (else NotBound)."""
+        the binding is a string equal to the binding under some key (else NotBound).
+
+        No frame an error is raised from holds the plaintext (error trackers capture a
+        traceback's locals): the binding is judged before the token is opened, opening
+        happens in a helper that raises nothing, and the errors are raised here, outside
+        any ``except`` block, so that they keep no context either."""
         where = {"org_id": org_id, "secret": name}
         if "encrypted_value" not in item:
             raise Malformed("encrypted_value is missing", **where)
@@ -124,23 +132,62 @@ class KeyRing:
             raise Malformed(
                 f"encrypted_value is {_type_of(item['encrypted_value'])}, not a string", **where
             )
-        try:
-            plaintext = self._fernet.decrypt(token.encode("ascii"), ttl=NO_EXPIRY_TTL)
-        except (InvalidToken, UnicodeEncodeError):
-            raise Undecryptable("no configured key opens the token", **where) from None
-        try:
-            value = plaintext.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Undecryptable("the decrypted value is not UTF-8", **where) from None
+        if not _is_canonical_token(token):
+            # cryptography's base64 decoder skips characters outside the alphabet; the Rust
+            # reader's does not: both refuse what is not canonical padded URL-safe base64.
+            raise Undecryptable("no configured key opens the token", **where)
+        version = _version(item)
+        unbound = self._binding_problem(org_id, name, token, item)
+        if unbound is not None:
+            # Undecryptable comes first in the contract's order, so the token is opened
+            # still, in a helper that gives back only why it does not open.
+            undecryptable = self._decryption_problem(token)
+            if undecryptable is not None:
+                raise Undecryptable(undecryptable, **where)
+            raise NotBound(unbound, **where)
+        value, why_not = self._decrypt(token)
+        if value is None:
+            raise Undecryptable(why_not, **where)
+        return value, version
+
+    def _binding_problem(self, org_id: str, name: str, token: str, item: Item) -> Optional[str]:
+        """Why the item's binding does not bind the token to org_id/name, or None."""
         if "binding" not in item:
-            raise NotBound("the binding is missing (an item not yet bound)", **where)
+            return "the binding is missing (an item not yet bound)"
         stored = _string(item["binding"])
         if stored is None:
-            raise NotBound(f"the binding is {_type_of(item['binding'])}, not a string", **where)
+            return f"the binding is {_type_of(item['binding'])}, not a string"
         expected = [binding_for(key, org_id, name, token).encode("ascii") for key in self._mac_keys]
         stored_bytes = stored.encode("utf-8", "surrogatepass")
         if not any(hmac.compare_digest(stored_bytes, binding) for binding in expected):
-            raise NotBound(
-                "the binding does not match this organization, name and token", **where
-            )
-        return value, _version(item)
+            return "the binding does not match this organization, name and token"
+        return None
+
+    def _decrypt(self, token: str) -> Tuple[Optional[str], str]:
+        """(the value, "") if some key opens the (canonical) token to UTF-8 text, else
+        (None, why not). Nothing is raised: an error's context would hold the bytes."""
+        try:
+            plaintext = self._fernet.decrypt(token.encode("ascii"), ttl=NO_EXPIRY_TTL)
+        except InvalidToken:
+            return None, "no configured key opens the token"
+        try:
+            return plaintext.decode("utf-8"), ""
+        except UnicodeDecodeError:  # its .object is the plaintext: it ends with this frame
+            return None, "the decrypted value is not UTF-8"
+
+    def _decryption_problem(self, token: str) -> Optional[str]:
+        """Why the token does not open to UTF-8 text, or None: a verdict, never the value."""
+        return self._decrypt(token)[1] or None
+
+
+def _is_canonical_token(token: str) -> bool:
+    """Whether ``token`` is canonical padded URL-safe base64: only A-Z, a-z, 0-9, ``-`` and
+    ``_``, then the ``=`` padding its length needs (a multiple of 4), and no spare bits set
+    in its last character; what encoding its bytes gives again."""
+    if not _BASE64URL.fullmatch(token):
+        return False
+    try:
+        decoded = base64.urlsafe_b64decode(token)
+    except ValueError:  # binascii.Error: wrong padding
+        return False
+    return base64.urlsafe_b64encode(decoded).decode("ascii") == token

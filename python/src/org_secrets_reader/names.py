@@ -16,6 +16,7 @@ MAX_ORG_ID_BYTES = 256
 # which are no Unicode text (they cannot be stored).
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+MAX_HEADER_NAME_BYTES = 65_535  # the Rust reader's http crate takes no longer name
 
 
 def _has_invisible(text: str) -> bool:
@@ -69,8 +70,9 @@ def check_key(org_id: str, name: str) -> None:
 
 
 def is_header_name(name: str) -> bool:
-    """An RFC 9110 token: one or more of ``!#$%&'*+-.^_`|~``, digits and ASCII letters."""
-    return _HEADER_NAME.fullmatch(name) is not None
+    """An RFC 9110 token: one or more of ``!#$%&'*+-.^_`|~``, digits and ASCII letters, at
+    most 65,535 of them (bytes: they are ASCII), as the Rust reader's ``http::HeaderName``."""
+    return len(name) <= MAX_HEADER_NAME_BYTES and _HEADER_NAME.fullmatch(name) is not None
 
 
 def is_header_value(value: str) -> bool:

@@ -20,6 +20,8 @@ MAX_RESENDS = 6
 FIRST_PAUSE = 0.02
 _sleep: Callable[[float], None] = time.sleep  # tests replace it
 
+# The error codes that are unavailability, exactly the Rust reader's (src/storage/error.rs,
+# RETRYABLE_CODES); besides them any HTTP 5xx, timeouts and connection failures are.
 THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -27,6 +29,8 @@ THROTTLING_CODES = frozenset(
         "RequestLimitExceeded",
         "InternalServerError",
         "ServiceUnavailable",
+        "LimitExceededException",
+        "TransactionInProgressException",
     }
 )
 
@@ -39,7 +43,7 @@ def failure(error: Exception, org_id: str, name: str) -> ReaderError:
         code = str(error.response.get("Error", {}).get("Code", ""))
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         cause = code or f"HTTP {status}"
-        if code in THROTTLING_CODES or (isinstance(status, int) and status >= 500):
+        if code in THROTTLING_CODES or (isinstance(status, int) and 500 <= status <= 599):
             return Unavailable(cause, org_id=org_id, secret=name)
         return StorageError(cause, org_id=org_id, secret=name)
     if isinstance(error, (BotoConnectionError, HTTPClientError)):

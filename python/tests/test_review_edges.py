@@ -1,0 +1,520 @@
+"""Regression tests for the edges an outside review found in the Python reader: plaintext in
+the locals of an error's traceback, a get joining a read older than an invalidation,
+lenient base64 tokens, the store errors that are unavailability, the length of a header
+name, and the reader's hands off logging. Each test says what it guards; the Rust reader
+(docs/storage-contract.md, "Reading a value") behaves as these tests require."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import unicodedata
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from cryptography.fernet import Fernet
+
+from conftest import CANARY, CASES, KEYS, ORG, CallCounter, FakeClock, StoreSwitch, Table, new_client
+from org_secrets_reader import InvalidAuth, ReaderError, SecretReader, Undecryptable
+from org_secrets_reader import credentials as credentials_module
+from org_secrets_reader import store as store_module
+from org_secrets_reader.crypto import KeyRing, binding_for, binding_key
+
+FIRST_KEY = KEYS.split(",")[0].strip()
+
+
+def fernet_token(value: str) -> str:
+    return Fernet(FIRST_KEY).encrypt(value.encode("utf-8")).decode("ascii")
+
+
+def bound_item(name: str, token: str, version: int = 1) -> Dict[str, Any]:
+    """An item as the function writes it, for any token: bound to ORG/name under the first key."""
+    return {
+        "org_id": {"S": ORG},
+        "secret_name": {"S": name},
+        "encrypted_value": {"S": token},
+        "binding": {"S": binding_for(binding_key(FIRST_KEY), ORG, name, token)},
+        "version": {"N": str(version)},
+    }
+
+
+def item(name: str, value: str, version: int = 1) -> Dict[str, Any]:
+    return bound_item(name, fernet_token(value), version)
+
+
+# Plaintext in the locals of an error's traceback.
+
+
+def plaintext_in_traceback(error: BaseException) -> List[str]:
+    """Where the canary shows in what an error tracker (Sentry's default) captures of an
+    error: the repr of every local of every frame of its traceback (the tb_next chain),
+    and the same for the errors it chains (__cause__, __context__), with their reprs."""
+    found: List[str] = []
+    pending: List[Optional[BaseException]] = [error]
+    seen = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if CANARY in repr(current):
+            found.append(f"the repr of {type(current).__name__}")
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            for name, local in frame.f_locals.items():
+                if CANARY in repr(local):
+                    found.append(f"{frame.f_code.co_name}() local {name!r} of {type(current).__name__}")
+            tb = tb.tb_next
+        pending += [current.__cause__, current.__context__]
+    return found
+
+
+def raised_by(call: Callable[[], Any]) -> Optional[ReaderError]:
+    """The ReaderError ``call`` raises, or None. ``call`` must be a functools.partial, not a
+    closure: a closure's frame would hold the test's own variables."""
+    try:
+        call()
+    except ReaderError as error:
+        return error
+    return None
+
+
+def test_a_not_bound_refusal_keeps_no_plaintext_in_its_traceback(seeded_table: Table) -> None:
+    """Guards: a copied token is decrypted (undecryptable comes first in the contract's
+    order) and then refused as not_bound; no frame of the refusal's traceback may hold the
+    other secret's plaintext, which error trackers would ship with it."""
+    reader = SecretReader(seeded_table.name, KEYS, client=new_client())
+    error = raised_by(functools.partial(reader.get, ORG, "copied_token"))
+    assert error is not None and error.kind == "not_bound"
+    assert plaintext_in_traceback(error) == []
+
+
+def test_an_invalid_header_value_keeps_no_plaintext_in_its_traceback(seeded_table: Table) -> None:
+    """Guards: credentials() refuses a value that cannot go into a header; no frame of the
+    error's traceback may hold the revealed value or the header text made of it."""
+    reader = SecretReader(seeded_table.name, KEYS, client=new_client())
+    auth = {"type": "bearer", "secret_ref": "multi_line"}
+    error = raised_by(functools.partial(reader.credentials, ORG, auth))
+    assert error is not None and error.kind == "invalid_header_value"
+    assert plaintext_in_traceback(error) == []
+
+
+def every_call_on_the_seeds(reader: SecretReader) -> Iterator[Tuple[str, Callable[[], Any]]]:
+    """Each call of the case table (reads, batch reads, credentials, templates, documents),
+    and each seed's name through get, get_many, every auth type, resolve and
+    resolve_document."""
+    for case in CASES["reads"]:
+        yield f"get {case['name']}", functools.partial(reader.get, ORG, case["name"])
+    for case in CASES["credentials"]:
+        yield f"credentials {case['auth']}", functools.partial(reader.credentials, ORG, case["auth"])
+    for case in CASES["templates"]:
+        yield f"resolve {case['template']!r}", functools.partial(reader.resolve, ORG, case["template"])
+    for case in CASES["documents"]:
+        yield "resolve_document", functools.partial(reader.resolve_document, ORG, case["document"])
+    names = sorted({seed["secret_name"] for seed in CASES["seeds"]})
+    for name in names:
+        yield f"get {name}", functools.partial(reader.get, ORG, name)
+        yield f"refresh {name}", functools.partial(reader.refresh, ORG, name)
+        for auth in (
+            {"type": "bearer", "secret_ref": name},
+            {"type": "basic", "secret_ref": name},
+            {"type": "api_key", "secret_ref": name, "key": "X-Key"},
+            {"type": "custom_header", "secret_ref": name, "key": "X-Key"},
+        ):
+            yield f"credentials {auth}", functools.partial(reader.credentials, ORG, auth)
+        reference = "{{SECRET.%s}}" % name
+        yield f"resolve {name}", functools.partial(reader.resolve, ORG, f"a {reference} b")
+        yield f"resolve_document {name}", functools.partial(reader.resolve_document, ORG, {"x": [reference]})
+
+
+def test_no_reader_error_on_the_case_table_keeps_plaintext_in_its_traceback(seeded_table: Table) -> None:
+    """Guards: every ReaderError get, refresh, get_many, credentials, resolve and
+    resolve_document raise (or, for get_many, return) on the shared case table's seeds
+    has no plaintext in any local of its traceback's frames, nor in what it chains."""
+    reader = SecretReader(seeded_table.name, KEYS, client=new_client())
+    kinds = set()
+    leaks: List[str] = []
+    for what, call in every_call_on_the_seeds(reader):
+        error = raised_by(call)
+        if error is not None:
+            kinds.add(error.kind)
+            leaks += [f"{what}: {where}" for where in plaintext_in_traceback(error)]
+    names = [seed["secret_name"] for seed in CASES["seeds"]] + ["never_written"]
+    for case in CASES["batch_reads"] + [{"names": names}]:
+        for result in reader.get_many(ORG, case["names"]).values():
+            if isinstance(result, ReaderError):
+                kinds.add(result.kind)
+                leaks += [f"get_many: {where}" for where in plaintext_in_traceback(result)]
+    assert leaks == []
+    # The sweep met every kind a seed can give.
+    assert kinds >= {
+        "not_found", "not_bound", "undecryptable", "malformed",
+        "basic_without_colon", "invalid_header_value", "invalid_reference",
+    }
+
+
+def test_an_undecryptable_value_keeps_no_plaintext_in_its_traceback() -> None:
+    """Guards: a token that opens to bytes that are not UTF-8 is undecryptable, bound or
+    not; neither the frames nor the error's context (a UnicodeDecodeError holds the bytes)
+    may carry those bytes."""
+    keys = KeyRing(KEYS)
+    token = Fernet(FIRST_KEY).encrypt(b"\xff" + CANARY.encode()).decode("ascii")
+    bound = bound_item("x", token)
+    unbound = dict(bound, binding={"S": "v1:AAAA"})
+    for stored in (bound, unbound):
+        error = raised_by(functools.partial(keys.open_item, ORG, "x", stored))
+        assert isinstance(error, Undecryptable) and error.detail == "the decrypted value is not UTF-8"
+        assert error.__context__ is None and error.__cause__ is None
+        assert plaintext_in_traceback(error) == []
+
+
+# A get after invalidate() or a change event reads again.
+
+
+class Gated:
+    """A boto3 client whose first read's answer (already decided by DynamoDB) is held until
+    ``release`` is set; later reads pass."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.held = False
+        self.calls = 0
+
+    def _maybe_hold(self) -> None:
+        self.calls += 1
+        if not self.held:
+            self.held = True
+            self.arrived.set()
+            assert self.release.wait(10)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        answer = self.client.get_item(**kwargs)
+        self._maybe_hold()
+        return answer
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        answer = self.client.batch_get_item(**kwargs)
+        self._maybe_hold()
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def in_thread(call: Callable[[], Any]) -> Tuple[threading.Thread, List[Any]]:
+    result: List[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except ReaderError as error:
+            result.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def value_of(answer: Any) -> str:
+    if isinstance(answer, ReaderError):
+        return f"error {answer.kind}"
+    if isinstance(answer, dict):
+        (answer,) = answer.values()
+        return value_of(answer)
+    return str(answer.value.reveal())
+
+
+def invalidate(reader: SecretReader) -> None:
+    reader.invalidate(ORG, "rotating")
+
+
+def change_event(reader: SecretReader) -> None:
+    reader.apply_change_event(
+        {"detail-type": "Secret Updated", "detail": {"organization": ORG, "name": "rotating", "version": 2}}
+    )
+
+
+def single(reader: SecretReader) -> Any:
+    return reader.get(ORG, "rotating")
+
+
+def batch(reader: SecretReader) -> Any:
+    return reader.get_many(ORG, ["rotating"])
+
+
+@pytest.mark.parametrize("mark", [invalidate, change_event])
+@pytest.mark.parametrize("first_read, second_read", [(single, single), (single, batch), (batch, single), (batch, batch)])
+def test_a_read_started_after_an_invalidation_does_not_join_the_older_read(
+    table: Table, mark: Any, first_read: Any, second_read: Any
+) -> None:
+    """Guards: a get (or get_many) that starts after invalidate(), or after a change event
+    that marked the read in flight, makes its own read and answers the newer value, rather
+    than waiting for the read that started before (whose value is older); the older read's
+    value is not kept."""
+    table.put(item("rotating", "old-value", 1))
+    gated = Gated(new_client())
+    reader = SecretReader(table.name, KEYS, client=gated)
+    first, first_answer = in_thread(functools.partial(first_read, reader))
+    assert gated.arrived.wait(10)
+    table.put(item("rotating", "new-value", 2))
+    mark(reader)
+    try:
+        second, second_answer = in_thread(functools.partial(second_read, reader))
+        second.join(5)
+        assert not second.is_alive(), "the read after the invalidation waits for the older read"
+    finally:
+        gated.release.set()
+        first.join(10)
+    assert value_of(second_answer[0]) == "new-value"
+    assert value_of(first_answer[0]) == "old-value"
+    assert reader.get(ORG, "rotating").value.reveal() == "new-value"
+    assert gated.calls == 2
+
+
+def test_misses_still_share_one_read_and_refresh_still_makes_its_own(table: Table) -> None:
+    """Guards what the fix above keeps: a miss joins a read in flight that nothing marked
+    (one read per miss), and refresh() always starts its own read, whose value an older read
+    ending later does not overwrite."""
+    table.put(item("rotating", "old-value", 1))
+    gated = Gated(new_client())
+    reader = SecretReader(table.name, KEYS, client=gated)
+    first, first_answer = in_thread(functools.partial(single, reader))
+    assert gated.arrived.wait(10)
+    table.put(item("rotating", "new-value", 2))
+    try:
+        joined, joined_answer = in_thread(functools.partial(batch, reader))
+        refreshed = reader.refresh(ORG, "rotating")
+        assert refreshed.value.reveal() == "new-value"
+        joined.join(0.2)
+        assert joined.is_alive(), "the miss did not wait for the read in flight"
+    finally:
+        gated.release.set()
+        first.join(10)
+        joined.join(10)
+    assert value_of(first_answer[0]) == value_of(joined_answer[0]) == "old-value"
+    assert gated.calls == 2
+    # The older read, ending after the refresh, does not put its value back in the cache.
+    assert reader.get(ORG, "rotating").value.reveal() == "new-value"
+
+
+# Tokens: canonical padded URL-safe base64, or undecryptable.
+
+
+def a_token_with_dash_or_underscore(value: str) -> str:
+    while True:
+        token = fernet_token(value)
+        if "-" in token or "_" in token:
+            return token
+
+
+def spare_bits_set(token: str) -> str:
+    """The token with the spare bits of its last character before the padding set: the same
+    bytes to a lenient decoder."""
+    data = token.rstrip("=")
+    padding = token[len(data) :]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    spare = {"==": 0b1111, "=": 0b11}[padding]
+    last = alphabet[alphabet.index(data[-1]) | spare]
+    return data[:-1] + last + padding
+
+
+TOKEN_EDITS = {
+    "a junk character inside": lambda token: token[:20] + "." + token[20:],
+    "a space inside": lambda token: token[:20] + " " + token[20:],
+    "a trailing newline": lambda token: token + "\n",
+    "the standard alphabet": lambda token: token.replace("-", "+").replace("_", "/"),
+    "no padding": lambda token: token.rstrip("="),
+    "padding doubled": lambda token: token + "====",
+    "padding inside": lambda token: token[:20] + "=" + token[20:],
+    "spare bits set": spare_bits_set,
+}
+
+
+@pytest.mark.parametrize("edit", list(TOKEN_EDITS))
+def test_a_token_that_is_not_canonical_base64_is_undecryptable(edit: str) -> None:
+    """Guards: a token that is not canonical padded URL-safe base64 (A-Z a-z 0-9 - _, the
+    '=' padding its length needs, no spare bits) is undecryptable, even when bound: the
+    cryptography library's decoder skips or tolerates such characters and would open it,
+    the Rust reader's does not."""
+    keys = KeyRing(KEYS)
+    token = a_token_with_dash_or_underscore("junk-value")  # 10 bytes: the token ends in "=="
+    assert token.endswith("==")
+    edited = TOKEN_EDITS[edit](token)
+    assert edited != token
+    with pytest.raises(Undecryptable) as raised:
+        keys.open_item(ORG, "junk", bound_item("junk", edited))
+    assert raised.value.detail == "no configured key opens the token"
+
+
+@pytest.mark.parametrize("length, padding", [(10, "=="), (20, "="), (40, "")])
+def test_canonical_tokens_of_every_padding_open(length: int, padding: str) -> None:
+    """Guards the other side of the rule above: canonical tokens with two, one or no '='
+    open."""
+    value = "v" * length
+    token = a_token_with_dash_or_underscore(value)
+    assert token.endswith(padding) and not token[: len(token) - len(padding)].endswith("=")
+    assert KeyRing(KEYS).open_item(ORG, "x", bound_item("x", token)) == (value, 1)
+
+
+def test_a_bound_token_with_a_junk_character_is_undecryptable_through_the_reader(table: Table) -> None:
+    """Guards, end to end: the reader refuses such a token from the table as undecryptable."""
+    token = fernet_token("junk-value")
+    table.put(bound_item("junk", token[:20] + "." + token[20:]))
+    reader = SecretReader(table.name, KEYS, client=new_client())
+    with pytest.raises(ReaderError) as raised:
+        reader.get(ORG, "junk")
+    assert raised.value.kind == "undecryptable"
+
+
+# Which store errors are unavailable.
+
+RUST_RETRYABLE_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+    "TransactionInProgressException",
+}
+
+
+def client_error(code: str, status: int) -> ClientError:
+    response: Any = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "GetItem")
+
+
+def test_the_unavailable_error_codes_are_exactly_the_rust_readers() -> None:
+    """Guards: the codes that are unavailable (served stale) are exactly src/storage/error.rs's
+    RETRYABLE_CODES; besides them any HTTP 5xx is, and other codes are storage."""
+    assert store_module.THROTTLING_CODES == RUST_RETRYABLE_CODES
+    for code in sorted(RUST_RETRYABLE_CODES):
+        assert store_module.failure(client_error(code, 400), ORG, "x").kind == "unavailable", code
+    for status in (500, 502, 503, 599):
+        assert store_module.failure(client_error("SomethingElse", status), ORG, "x").kind == "unavailable"
+    for code in ("AccessDeniedException", "ValidationException", "ResourceNotFoundException"):
+        assert store_module.failure(client_error(code, 400), ORG, "x").kind == "storage", code
+
+
+def test_limit_exceeded_serves_the_cached_value_stale() -> None:
+    """Guards, through the reader: LimitExceededException from GetItem is unavailable, so a
+    cached value past its TTL is served stale and without one the answer is unavailable;
+    BatchGetItem's the same."""
+    client = new_client()
+    clock = FakeClock()
+    reader = SecretReader("reader-stubbed", KEYS, client=client, ttl_seconds=1, clock=clock)
+    with Stubber(client) as stubber:
+        stubber.add_response("get_item", {"Item": item("limited", "limited-value")})
+        for operation in ("get_item", "get_item", "batch_get_item"):
+            stubber.add_client_error(operation, service_error_code="LimitExceededException", http_status_code=400)
+        assert reader.get(ORG, "limited").value.reveal() == "limited-value"
+        clock.advance(5)
+        secret = reader.get(ORG, "limited")
+        assert (secret.stale, secret.value.reveal()) == (True, "limited-value")
+        with pytest.raises(ReaderError) as raised:
+            reader.get(ORG, "never_cached")
+        assert raised.value.kind == "unavailable"
+        assert reader.get_many(ORG, ["never_cached"])["never_cached"].kind == "unavailable"  # type: ignore[union-attr]
+        stubber.assert_no_pending_responses()
+
+
+# Header names.
+
+
+@pytest.mark.parametrize("kind", ["api_key", "custom_header"])
+def test_a_header_name_is_at_most_65535_bytes(kind: str) -> None:
+    """Guards: a header name (the key of api_key in a header, and of custom_header) of more
+    than 65,535 bytes is invalid_auth / invalid_key, as the Rust reader's http::HeaderName
+    refuses it; 65,535 is accepted. A query parameter has no such limit."""
+    longest = "k" * 65_535
+    plan = credentials_module.parse_auth({"type": kind, "secret_ref": "s", "key": longest}, ORG)
+    assert plan.key == longest
+    with pytest.raises(InvalidAuth) as raised:
+        credentials_module.parse_auth({"type": kind, "secret_ref": "s", "key": longest + "k"}, ORG)
+    assert (raised.value.reason, raised.value.kind) == ("invalid_key", "invalid_auth")
+    query = {"type": "api_key", "secret_ref": "s", "key": longest + "k", "location": "query"}
+    assert credentials_module.parse_auth(query, ORG).location == "query"
+
+
+def test_a_too_long_header_name_is_refused_before_any_read(seeded_table: Table) -> None:
+    """Guards, through the reader: credentials() with a 65,536-byte header name is
+    invalid_auth without reading; with 65,535 bytes it makes the header."""
+    client = new_client()
+    calls = CallCounter(client)
+    reader = SecretReader(seeded_table.name, KEYS, client=client)
+    with pytest.raises(InvalidAuth):
+        reader.credentials(ORG, {"type": "custom_header", "secret_ref": "legacy_token", "key": "k" * 65_536})
+    assert calls.calls == []
+    made = reader.credentials(ORG, {"type": "custom_header", "secret_ref": "legacy_token", "key": "k" * 65_535})
+    assert list(made.headers) == ["k" * 65_535]
+
+
+# Logging.
+
+
+def logging_state() -> Dict[str, Any]:
+    """Level, handlers, filters, propagation and disabling of the root logger and of every
+    logger of the SDK and its HTTP library."""
+    names = [""] + sorted(
+        name
+        for name in logging.Logger.manager.loggerDict
+        if name.split(".")[0] in ("botocore", "boto3", "urllib3", "s3transfer")
+    )
+    state = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        state[name] = (logger.level, list(logger.handlers), list(logger.filters), logger.propagate, logger.disabled)
+    return state
+
+
+def test_the_reader_leaves_logging_alone_and_warns_only_when_serving_stale(
+    table: Table, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Guards: the reader configures no logging; in particular it never makes botocore log
+    more (its loggers' levels, handlers and filters are as the application left them).
+    With logging at its default WARNING, reads log nothing but the reader's WARNING of a
+    stale value served, which holds no token or value. (An application that sets botocore
+    to DEBUG gets its wire log, tokens included: that is its choice, not changed here.)"""
+    caplog.set_level(logging.WARNING)  # the default; conftest sets DEBUG for the other tests
+    stored = item("logged", f"logged-{CANARY}")
+    token = stored["encrypted_value"]["S"]
+    table.put(stored)
+    before = logging_state()
+    client = new_client()
+    switch = StoreSwitch(client)
+    clock = FakeClock()
+    reader = SecretReader(table.name, KEYS, client=client, ttl_seconds=1, clock=clock)
+    reader.get(ORG, "logged")
+    reader.get_many(ORG, ["logged", "absent"])
+    switch.unreachable = True
+    clock.advance(5)
+    assert reader.get(ORG, "logged").stale
+    assert logging_state() == before
+    assert [(r.name, r.levelname) for r in caplog.records] == [("org_secrets_reader", "WARNING")]
+    assert caplog.records[0].getMessage().startswith(f"serving a stale value of {ORG}/logged, read 5.000 s ago")
+    assert token[:40] not in caplog.text and CANARY not in caplog.text
+
+
+# Found by the review, not fixed here.
+
+
+@pytest.mark.xfail(
+    tuple(int(part) for part in unicodedata.unidata_version.split(".")) < (15, 0, 0),
+    reason="Python's unicodedata predates Unicode 15, where U+13439 became a format character (Cf); "
+    "the Rust reader's tables are Unicode 18. A known drift, not yet fixed.",
+    strict=True,
+)
+def test_a_format_character_of_newer_unicode_is_no_secret_name(seeded_table: Table) -> None:
+    """Guards (once fixed): U+13439 is a format character (Cf) since Unicode 15, so the Rust
+    reader refuses a name holding it (invalid_reference); Python 3.11's unicodedata (14.0)
+    calls it unassigned and reads it. Expected to fail while Python's Unicode is older."""
+    reader = SecretReader(seeded_table.name, KEYS, client=new_client())
+    with pytest.raises(ReaderError) as raised:
+        reader.resolve(ORG, "{{SECRET.x\U00013439y}}")
+    assert raised.value.kind == "invalid_reference"
