@@ -18,7 +18,7 @@ than what it holds. If the thread stops, the TTL still bounds how stale a value 
 import json
 import logging
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from org_secrets_reader import InvalidEvent, SecretReader
 
@@ -35,7 +35,8 @@ def watch_changes(
 ) -> None:
     """Applies every event the queue delivers to ``reader`` until ``stop`` is set; each one
     is deleted from the queue once applied. ``on_event(event, dropped)`` is called after each
-    (the freshness benchmark uses it)."""
+    (the freshness benchmark uses it). A message whose handling fails (its deletion, the
+    callback, anything) is logged by the exception's class only, and the loop goes on."""
     if sqs is None:
         import boto3
 
@@ -52,15 +53,32 @@ def watch_changes(
             continue
         for message in messages:
             try:
-                event = json.loads(message["Body"])
-                dropped = reader.apply_change_event(event)
-            except (InvalidEvent, ValueError):
-                # Never the body: say only that it was not a change event.
-                LOGGER.warning("change events: a message that is not a change event, deleted")
-                event, dropped = None, False
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            if on_event is not None and event is not None:
-                on_event(event, dropped)
+                _handle(reader, queue_url, sqs, message, on_event)
+            except Exception as error:  # noqa: BLE001 - one message never stops the thread
+                # Only the class: an exception's text can quote the body or the response.
+                # A message not deleted comes back after the queue's visibility timeout.
+                LOGGER.warning("change events: a message failed (%s); continuing", type(error).__name__)
+
+
+def _handle(
+    reader: SecretReader,
+    queue_url: str,
+    sqs: Any,
+    message: Dict[str, Any],
+    on_event: Optional[Callable[[Dict[str, Any], bool], None]],
+) -> None:
+    """Applies one message's event, then deletes the message (also one that is not a change
+    event: it never will be)."""
+    try:
+        event = json.loads(message["Body"])
+        dropped = reader.apply_change_event(event)
+    except (InvalidEvent, ValueError):
+        # Never the body: say only that it was not a change event.
+        LOGGER.warning("change events: a message that is not a change event, deleted")
+        event, dropped = None, False
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    if on_event is not None and event is not None:
+        on_event(event, dropped)
 
 
 def start_watching(reader: SecretReader, queue_url: str, **options: Any) -> threading.Thread:

@@ -280,10 +280,12 @@ def cli(table: Table, *args: str, **env: str) -> subprocess.CompletedProcess[str
     return result
 
 
-def test_the_command_line_prints_the_sha256_of_the_value(seeded_table: Table) -> None:
-    result = cli(seeded_table, ORG, "clé d’accès ✓")
+def test_the_command_line_prints_the_sha256_of_the_value_only_when_asked(seeded_table: Table) -> None:
+    result = cli(seeded_table, "--sha256", ORG, "clé d’accès ✓")
     expected = hashlib.sha256("pässwörd-CANARY-7f3a-✓".encode("utf-8")).hexdigest()
     assert (result.returncode, result.stdout, result.stderr) == (0, expected + "\n", "")
+    plain = cli(seeded_table, ORG, "clé d’accès ✓")
+    assert (plain.returncode, plain.stdout, plain.stderr) == (0, f"ok {ORG}/clé d’accès ✓ version 1\n", "")
 
 
 def test_the_command_line_names_a_refusal(seeded_table: Table) -> None:

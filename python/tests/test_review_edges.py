@@ -1,12 +1,19 @@
 """Regression tests for the edges an outside review found in the Python reader: plaintext in
 the locals of an error's traceback, a get joining a read older than an invalidation,
 lenient base64 tokens, the store errors that are unavailability, the length of a header
-name, and the reader's hands off logging. Each test says what it guards; the Rust reader
-(docs/storage-contract.md, "Reading a value") behaves as these tests require."""
+name, and the reader's hands off logging; then, from a second review, the command line's
+digest of the value, a get joining the newest read (a refresh's), the range of a version,
+single-name reads, what a failed read's waiters raise, a settle that fails part-way, the
+change-event watcher of examples/reader-cache, and entries past any use. Each test says what
+it guards; the Rust reader (docs/storage-contract.md, "Reading a value") behaves as these
+tests require."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
+import json
 import logging
 import threading
 import unicodedata
@@ -17,11 +24,16 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from cryptography.fernet import Fernet
 
-from conftest import CANARY, CASES, KEYS, ORG, CallCounter, FakeClock, StoreSwitch, Table, new_client
-from org_secrets_reader import InvalidAuth, ReaderError, SecretReader, Undecryptable
+from conftest import CANARY, CASES, KEYS, ORG, ROOT, CallCounter, FakeClock, StoreSwitch, Table, new_client
+from org_secrets_reader import InvalidAuth, ReaderError, SecretReader, SecretValue, Undecryptable, Unavailable
+from org_secrets_reader import __main__ as cli_module
+from org_secrets_reader import cache as sweep_module
 from org_secrets_reader import credentials as credentials_module
 from org_secrets_reader import store as store_module
+from org_secrets_reader.cache import SecretCache
 from org_secrets_reader.crypto import KeyRing, binding_for, binding_key
+
+SHA256 = "--sha256"
 
 FIRST_KEY = KEYS.split(",")[0].strip()
 
@@ -405,7 +417,7 @@ def test_the_unavailable_error_codes_are_exactly_the_rust_readers() -> None:
 def test_limit_exceeded_serves_the_cached_value_stale() -> None:
     """Guards, through the reader: LimitExceededException from GetItem is unavailable, so a
     cached value past its TTL is served stale and without one the answer is unavailable;
-    BatchGetItem's the same."""
+    BatchGetItem's the same (two names: one is read with GetItem)."""
     client = new_client()
     clock = FakeClock()
     reader = SecretReader("reader-stubbed", KEYS, client=client, ttl_seconds=1, clock=clock)
@@ -420,7 +432,8 @@ def test_limit_exceeded_serves_the_cached_value_stale() -> None:
         with pytest.raises(ReaderError) as raised:
             reader.get(ORG, "never_cached")
         assert raised.value.kind == "unavailable"
-        assert reader.get_many(ORG, ["never_cached"])["never_cached"].kind == "unavailable"  # type: ignore[union-attr]
+        batch = reader.get_many(ORG, ["never_cached", "never_cached_2"])
+        assert [error.kind for error in batch.values()] == ["unavailable"] * 2  # type: ignore[union-attr]
         stubber.assert_no_pending_responses()
 
 
@@ -499,6 +512,460 @@ def test_the_reader_leaves_logging_alone_and_warns_only_when_serving_stale(
     assert [(r.name, r.levelname) for r in caplog.records] == [("org_secrets_reader", "WARNING")]
     assert caplog.records[0].getMessage().startswith(f"serving a stale value of {ORG}/logged, read 5.000 s ago")
     assert token[:40] not in caplog.text and CANARY not in caplog.text
+
+
+# Second review: the command line's digest, which read a get joins, versions, single-name
+# reads, a failed leader's waiters, a settle that fails part-way, the change-event watcher,
+# and entries kept past any use.
+
+
+class CountingClock(FakeClock):
+    """A fake clock that counts its calls. The cache calls its clock under its lock as a
+    claim begins, so once a thread's call is counted, that claim (join or lead) completes
+    before any read can settle. ``broken`` makes every later call raise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.broken = False
+        self.changed = threading.Condition()
+
+    def __call__(self) -> float:
+        with self.changed:
+            self.calls += 1
+            self.changed.notify_all()
+        if self.broken:
+            raise RuntimeError("the clock broke")
+        return self.now
+
+    def wait_for_calls(self, count: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.calls >= count, 10), f"{self.calls} calls, not {count}"
+
+
+def new_cache(clock: FakeClock, **settings: Any) -> SecretCache:
+    config = {"ttl_seconds": 60.0, "max_entries": 10_000, "max_stale_seconds": 600.0, **settings}
+    return SecretCache(clock=clock, logger=logging.getLogger("test"), **config)
+
+
+class Held:
+    """A read that signals when it starts and answers (or raises) once released."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, *_: Any) -> Any:
+        self.started.set()
+        assert self.release.wait(10)
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer() if callable(self.answer) else self.answer
+
+
+def never_read(*_: Any) -> Any:
+    raise AssertionError("this call was to join a read, not to make one")
+
+
+def thread_of(call: Callable[[], Any]) -> Tuple[threading.Thread, List[Any]]:
+    """``call`` on a daemon thread; its result or whatever it raised (BaseException too)."""
+    result: List[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as error:  # noqa: BLE001 - the test looks at it
+            result.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+# 1. The command line.
+
+
+def run_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, table: Table, *args: str) -> Tuple[int, str, str]:
+    monkeypatch.setenv("SECRETS_TABLE_NAME", table.name)
+    monkeypatch.setenv("ENCRYPTION_KEY", KEYS)
+    code = cli_module.main(list(args))
+    out, err = capsys.readouterr()
+    assert CANARY not in out + err
+    return code, out, err
+
+
+def test_the_command_line_prints_no_digest_of_the_value_unless_asked(
+    seeded_table: Table, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards: by default the command line prints `ok <org>/<name> version <N or none>`,
+    nothing computed from the value (an unsalted SHA-256 of a low-entropy value is a
+    dictionary attack away from it); `--sha256`, before, between or after the two
+    arguments, prints the digest as before; `--` makes what follows positional;
+    refusals and a wrong command line are as before."""
+    digest = hashlib.sha256("pässwörd-CANARY-7f3a-✓".encode("utf-8")).hexdigest()
+    name = "clé d’accès ✓"
+    code, out, err = run_main(capsys, monkeypatch, seeded_table, ORG, name)
+    assert (code, out, err) == (0, f"ok {ORG}/{name} version 1\n", "")
+    code, out, _ = run_main(capsys, monkeypatch, seeded_table, ORG, "legacy_token")  # no version
+    assert (code, out) == (0, f"ok {ORG}/legacy_token version none\n")
+    for args in ([SHA256, ORG, name], [ORG, SHA256, name], [ORG, name, SHA256], [SHA256, "--", ORG, name]):
+        assert run_main(capsys, monkeypatch, seeded_table, *args) == (0, digest + "\n", ""), args
+    # After "--", "--sha256" is a name (here one that does not exist), not the flag.
+    code, out, err = run_main(capsys, monkeypatch, seeded_table, ORG, "--", SHA256)
+    assert (code, out) == (1, "") and err.startswith(f"refused: {ORG}/--sha256: ")
+    code, out, err = run_main(capsys, monkeypatch, seeded_table, ORG, "copied_token")
+    assert (code, out) == (1, "") and err.startswith("refused: ") and err.endswith("(not_bound)\n")
+    for args in ([SHA256, ORG], [ORG], [ORG, name, "extra"], [SHA256, SHA256, ORG]):
+        code, out, err = run_main(capsys, monkeypatch, seeded_table, *args)
+        assert (code, out, err) == (2, "", cli_module.USAGE + "\n"), args
+    assert cli_module.USAGE == "usage: python -m org_secrets_reader [--sha256] ORG_ID SECRET_NAME"
+    assert "reveals the value" in (cli_module.__doc__ or "")
+
+
+# 2. A get after a refresh joins the refresh's read.
+
+
+def test_a_get_after_a_refresh_joins_the_refresh_read_not_the_older_one() -> None:
+    """Guards: with an older read and a refresh's read both in flight, a get that starts
+    after the refresh waits for the refresh's read (the newest, as the Rust reader's
+    in-flight map holds only it) and answers its newer value as soon as it ends, rather
+    than waiting for the older read and answering its older value."""
+    clock = CountingClock()
+    cache = new_cache(clock)
+    key = (ORG, "rotating")
+    older = Held((SecretValue("old-value"), 1))
+    newer = Held((SecretValue("new-value"), 2))
+    first, first_answer = thread_of(lambda: cache.get(key, older))
+    assert older.started.wait(10)
+    clock.advance(1)  # the refresh begins later
+    refresh, refresh_answer = thread_of(lambda: cache.get(key, newer, force=True))
+    assert newer.started.wait(10)
+    later, later_answer = thread_of(lambda: cache.get(key, never_read))
+    try:
+        clock.wait_for_calls(3)  # the three claims: the later get has joined a read
+        newer.release.set()
+        later.join(5)
+        assert not later.is_alive(), "the get after the refresh waits for the older read"
+        assert value_of(later_answer[0]) == value_of(refresh_answer[0]) == "new-value"
+    finally:
+        older.release.set()
+        first.join(10)
+    assert value_of(first_answer[0]) == "old-value"
+    assert value_of(cache.get(key, never_read)) == "new-value"
+
+
+class HeldOutcomes(dict):  # type: ignore[type-arg]
+    """read_many's answer, whose outcome for ``held`` is handed out only once released:
+    the batch read has returned, the flights of its keys are not settled yet."""
+
+    def __init__(self, outcomes: Dict[Any, Any], held: Any) -> None:
+        super().__init__(outcomes)
+        self.held = held
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == self.held:
+            self.reached.set()
+            assert self.release.wait(10)
+        return super().__getitem__(key)
+
+
+def test_a_get_does_not_join_a_read_that_has_already_returned() -> None:
+    """Guards: a get does not join a flight whose read of the store has already returned
+    (here the second key of a batch whose first key is still being settled): it makes its
+    own read, newer, instead of waiting to be handed a value read before it began."""
+    clock = FakeClock()
+    cache = new_cache(clock)
+    first, second = (ORG, "a"), (ORG, "b")
+    outcomes = HeldOutcomes({first: (SecretValue("a-old"), 1), second: (SecretValue("b-old"), 1)}, held=first)
+    batch, batch_answer = thread_of(lambda: cache.get_many([first, second], lambda keys: outcomes))
+    try:
+        assert outcomes.reached.wait(10)
+        clock.advance(1)  # the get begins after the batch read
+        later, later_answer = thread_of(lambda: cache.get(second, lambda: (SecretValue("b-new"), 2)))
+        later.join(5)
+        assert not later.is_alive(), "the get joined a read that had already returned"
+        assert value_of(later_answer[0]) == "b-new"
+    finally:
+        outcomes.release.set()
+        batch.join(10)
+    assert [value_of(batch_answer[0][key]) for key in (first, second)] == ["a-old", "b-old"]
+    assert value_of(cache.get(second, never_read)) == "b-new"  # the older read is not kept
+
+
+# 3. Versions.
+
+
+@pytest.mark.parametrize(
+    "stored, version",
+    [
+        ("1", 1),
+        ("7", 7),
+        ("+7", 7),  # Rust's u64 parse takes a leading "+"
+        ("007", 7),
+        (str(2**63 - 1), 2**63 - 1),
+        (str(2**64 - 1), 2**64 - 1),
+        (str(2**64), None),
+        (str(10**30), None),
+        ("0", None),
+        ("-0", None),
+        ("-1", None),
+        ("1.5", None),
+        ("1.0", None),
+        ("1e3", None),
+        (" 7", None),
+        ("7 ", None),
+        ("1_000", None),
+        ("\uff17", None),  # a fullwidth digit 7: int() reads it
+        ("", None),
+    ],
+)
+def test_a_version_is_a_whole_number_from_1_to_the_largest_u64(stored: str, version: Optional[int]) -> None:
+    """Guards: an item's version counts only if it is a whole number from 1 to 2^64 - 1,
+    written as Rust's u64 parse reads it (the Rust reader reads a u64 and ignores 0); 0,
+    negatives, fractions, exponents, numbers past 2^64 - 1, and what int() alone would
+    accept besides (spaces, underscores, non-ASCII digits) read as no version."""
+    stored_item = dict(item("versioned", "v"), version={"N": stored})
+    assert KeyRing(KEYS).open_item(ORG, "versioned", stored_item) == ("v", version)
+
+
+# 4. A read of one name is a GetItem.
+
+
+def test_a_read_of_one_name_is_a_consistent_get_item(seeded_table: Table) -> None:
+    """Guards: get_many of one name, a reference to one name, and the one name left over
+    after a hundred are each read with a consistent GetItem, not a BatchGetItem, as the
+    Rust reader does; two names or more still make one BatchGetItem per 100."""
+    client = new_client()
+    calls = CallCounter(client)
+    reader = SecretReader(seeded_table.name, KEYS, client=client)
+    assert reader.get_many(ORG, ["stripe_api_key"])["stripe_api_key"].value.reveal() == "sk_live_CANARY-7f3a_51H"  # type: ignore[union-attr]
+    assert [operation for operation, _ in calls.calls] == ["GetItem"]
+    assert calls.calls[0][1]["ConsistentRead"] is True
+    assert reader.resolve(ORG, "{{SECRET.legacy_token}}").reveal() == "legacy-CANARY-7f3a"
+    assert [operation for operation, _ in calls.calls] == ["GetItem", "GetItem"]
+    names = [f"absent_{n:03}" for n in range(101)]
+    results = reader.get_many(ORG, names)
+    assert all(isinstance(results[name], ReaderError) and results[name].kind == "not_found" for name in names)  # type: ignore[union-attr]
+    reads = [(operation, params) for operation, params in calls.calls[2:]]
+    assert [operation for operation, _ in reads] == ["BatchGetItem", "GetItem"]
+    assert len(reads[0][1]["RequestItems"][seeded_table.name]["Keys"]) == 100
+    assert reads[1][1]["Key"]["secret_name"]["S"] == "absent_100" and reads[1][1]["ConsistentRead"] is True
+    reader.get_many(ORG, ["absent_a", "absent_b"])
+    assert [operation for operation, _ in calls.calls[4:]] == ["BatchGetItem"]
+
+
+# 5. The waiters of a read whose leader failed.
+
+
+class LeaderFailure(Exception):
+    pass
+
+
+@pytest.mark.parametrize("failure", [LeaderFailure, KeyboardInterrupt, SystemExit])
+def test_the_waiters_of_a_failed_read_get_a_new_error_naming_only_its_class(failure: Any) -> None:
+    """Guards: when a read fails with an exception that is no ReaderError (BaseException
+    included), only its leader re-raises that exception; each caller that waited for it
+    raises a new RuntimeError of its own that names the exception's class, never quotes
+    its message, and chains nothing (no cause, no context), so that no other thread holds
+    the leader's exception, its traceback or its frames' locals."""
+    clock = CountingClock()
+    cache = new_cache(clock)
+    key = (ORG, "x")
+    raised = failure(f"detail-{CANARY}")
+    read = Held(raised)
+    leader, leader_outcome = thread_of(lambda: cache.get(key, read))
+    assert read.started.wait(10)
+    waiters = [thread_of(lambda: cache.get(key, never_read)) for _ in range(3)]
+    waiters.append(thread_of(lambda: cache.get_many([key], never_read)))
+    clock.wait_for_calls(1 + len(waiters))
+    read.release.set()
+    for thread, _ in [(leader, leader_outcome)] + waiters:
+        thread.join(5)
+        assert not thread.is_alive()
+    assert leader_outcome[0] is raised
+    errors = [outcome[0] for _, outcome in waiters]
+    for error in errors:
+        assert type(error) is RuntimeError
+        assert str(error) == f"the read this call waited for failed: {failure.__name__}"
+        assert error.__cause__ is None and error.__context__ is None
+        assert CANARY not in repr(error)
+    assert len({id(error) for error in errors}) == len(errors)
+    assert cache._flights == {}
+    assert value_of(cache.get(key, lambda: (SecretValue("read again"), 1))) == "read again"
+
+
+# 6. A settle that fails part-way.
+
+
+class MissingOutcome(dict):  # type: ignore[type-arg]
+    def __init__(self, outcomes: Dict[Any, Any], failing: Any, error: BaseException) -> None:
+        super().__init__(outcomes)
+        self.failing = failing
+        self.error = error
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == self.failing:
+            raise self.error
+        return super().__getitem__(key)
+
+
+@pytest.mark.parametrize("failure", [KeyError, KeyboardInterrupt])
+def test_a_batch_that_fails_part_way_through_settling_releases_every_waiter(failure: Any) -> None:
+    """Guards: when get_many fails while settling what it leads (any exception, here on its
+    second key after the first was settled), every flight it leads and has not settled
+    ends: a caller waiting for one wakes with an error instead of blocking forever, and
+    the next read of that key reads again. What was settled stays settled."""
+    clock = CountingClock()
+    cache = new_cache(clock)
+    first, second = (ORG, "a"), (ORG, "b")
+    read = Held(lambda: MissingOutcome({first: (SecretValue("a"), 1)}, second, failure("b")))
+    batch, batch_outcome = thread_of(lambda: cache.get_many([first, second], read))
+    assert read.started.wait(10)
+    waiter, waiter_outcome = thread_of(lambda: cache.get(second, never_read))
+    clock.wait_for_calls(3)  # two claims by the batch, one by the waiter
+    read.release.set()
+    batch.join(5)
+    waiter.join(5)
+    assert not waiter.is_alive(), "a waiter of the unsettled key blocks forever"
+    assert isinstance(batch_outcome[0], failure)
+    assert str(waiter_outcome[0]) == f"the read this call waited for failed: {failure.__name__}"
+    assert cache._flights == {}
+    assert value_of(cache.get(first, never_read)) == "a"
+    assert value_of(cache.get(second, lambda: (SecretValue("b"), 1))) == "b"
+
+
+def test_a_get_whose_settle_fails_releases_its_waiters() -> None:
+    """Guards the same for get(): a failure while settling its read (here the clock) ends the
+    flight, so those waiting wake with an error."""
+    clock = CountingClock()
+    cache = new_cache(clock)
+    key = (ORG, "x")
+    read = Held((SecretValue("x"), 1))
+    leader, leader_outcome = thread_of(lambda: cache.get(key, read))
+    assert read.started.wait(10)
+    waiter, waiter_outcome = thread_of(lambda: cache.get(key, never_read))
+    clock.wait_for_calls(2)
+    clock.broken = True
+    read.release.set()
+    leader.join(5)
+    waiter.join(5)
+    assert not waiter.is_alive(), "a waiter blocks forever"
+    assert str(leader_outcome[0]) == "the clock broke"
+    assert str(waiter_outcome[0]) == "the read this call waited for failed: RuntimeError"
+    assert cache._flights == {}
+
+
+# 7. The change-event watcher of examples/reader-cache.
+
+
+def load_watcher() -> Any:
+    path = ROOT / "examples" / "reader-cache" / "watch_changes.py"
+    spec = importlib.util.spec_from_file_location("watch_changes_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeQueue:
+    """An SQS client: hands out the batches, then sets ``stop``; some deletions fail."""
+
+    def __init__(self, batches: List[List[Dict[str, str]]], stop: threading.Event) -> None:
+        self.batches = batches
+        self.stop = stop
+        self.deleted: List[str] = []
+
+    def receive_message(self, **_: Any) -> Dict[str, Any]:
+        if not self.batches:
+            self.stop.set()
+            return {"Messages": []}
+        return {"Messages": self.batches.pop(0)}
+
+    def delete_message(self, QueueUrl: str, ReceiptHandle: str) -> None:  # noqa: N803 - boto3's names
+        if ReceiptHandle.startswith("fails"):
+            raise ConnectionError(f"cannot delete the message {MARKER}")
+        self.deleted.append(ReceiptHandle)
+
+
+MARKER = "BODY-MARKER-5e1c"
+
+
+def change_body(name: str, version: int) -> str:
+    detail = {"organization": ORG, "name": name, "version": version, "note": MARKER}
+    return json.dumps({"detail-type": "Secret Updated", "detail": detail})
+
+
+def test_a_message_that_fails_does_not_stop_the_change_event_watcher(caplog: pytest.LogCaptureFixture) -> None:
+    """Guards: in examples/reader-cache/watch_changes.py, a message whose deletion fails,
+    whose callback raises, or that is not even a message (no body) is logged by the
+    exception's class only (never the body, nor the exception's text, which can quote it)
+    and the thread goes on with the next messages and batches."""
+    watcher = load_watcher()
+    reader = SecretReader("reader-table", KEYS, client=object())  # change events read nothing
+    stop = threading.Event()
+    queue = FakeQueue(
+        [
+            [
+                {"Body": change_body("a", 2), "ReceiptHandle": "fails-1"},
+                {"Body": change_body("b", 2), "ReceiptHandle": "h2"},
+                {"ReceiptHandle": "h3"},
+                {"Body": "not json " + MARKER, "ReceiptHandle": "h4"},
+            ],
+            [{"Body": change_body("c", 3), "ReceiptHandle": "h5"}],
+        ],
+        stop,
+    )
+    seen: List[str] = []
+
+    def on_event(event: Dict[str, Any], dropped: bool) -> None:
+        seen.append(event["detail"]["name"])
+        if event["detail"]["name"] == "b":
+            raise ValueError(f"the callback failed on {MARKER}")
+
+    done, outcome = thread_of(lambda: watcher.watch_changes(reader, "queue-url", sqs=queue, stop=stop, on_event=on_event))
+    done.join(10)
+    assert not done.is_alive() and outcome == [None], outcome
+    assert queue.deleted == ["h2", "h4", "h5"]
+    assert seen == ["b", "c"]
+    failures = [r.getMessage() for r in caplog.records if r.name == "org_secrets_reader.watch_changes"]
+    assert failures == [
+        "change events: a message failed (ConnectionError); continuing",
+        "change events: a message failed (ValueError); continuing",
+        "change events: a message failed (KeyError); continuing",
+        "change events: a message that is not a change event, deleted",
+    ]
+    assert MARKER not in caplog.text
+
+
+# 8. Entries past any use.
+
+
+@pytest.mark.parametrize("ttl, stale_bound", [(60.0, 600.0), (600.0, 60.0), (0.0, 0.0)])
+def test_entries_that_can_be_served_neither_fresh_nor_stale_are_swept(ttl: float, stale_bound: float) -> None:
+    """Guards: an entry older than both the TTL and the stale bound (never served again,
+    fresh or stale) does not stay in memory: within 256 inserts of the cache it is dropped.
+    An entry that can still be served, fresh (age under the TTL) or stale (age at most the
+    stale bound, inclusive), stays."""
+    clock = FakeClock()
+    cache = new_cache(clock, ttl_seconds=ttl, max_stale_seconds=stale_bound)
+    horizon = max(ttl, stale_bound)
+    cache.get((ORG, "expired"), lambda: (SecretValue("expired"), 1))
+    clock.advance(1)
+    cache.get((ORG, "at_the_bound"), lambda: (SecretValue("kept"), 1))
+    clock.advance(horizon)  # "expired" is past both; "at_the_bound" is exactly at the larger
+    for n in range(sweep_module.SWEEP_EVERY - 2):
+        cache.get((ORG, f"filler_{n}"), lambda: (SecretValue("filler"), 1))
+    assert (ORG, "expired") not in cache._entries
+    kept = (ORG, "at_the_bound") in cache._entries
+    # At exactly the larger bound: kept if that bound is the stale bound (inclusive), not if
+    # it is the TTL (exclusive) with a smaller stale bound.
+    assert kept == (stale_bound >= ttl)
+    assert len(cache) == sweep_module.SWEEP_EVERY - 2 + kept
+    down = lambda: Unavailable("X", org_id=ORG, secret="at_the_bound")  # noqa: E731
+    assert value_of(cache.get((ORG, "at_the_bound"), down)) == ("kept" if kept else "error unavailable")
 
 
 # Found by the review, not fixed here.

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 use super::events::ChangeNotice;
+use super::lru::Lru;
 use super::{ReadError, SecretReader};
 use crate::config::{cache_config_from, ConfigError};
 use crate::domain::{OrgId, SecretName};
@@ -133,19 +134,13 @@ pub struct CacheStats {
 
 type Key = (OrgId, SecretName);
 
-struct Entry {
-    value: Arc<SecretString>,
-    version: Option<u64>,
-    read_at: Instant,
-    last_used: u64,
-}
+type Entries = Lru<Key, Arc<SecretString>>;
 
-#[derive(Default)]
-struct Entries {
-    map: HashMap<Key, Entry>,
-    /// Counts uses; an entry's `last_used` is the count at its last use (exact LRU).
-    uses: u64,
-}
+/// When a store read began, and what it found for each of its names.
+type ReadOutcome = (
+    Instant,
+    HashMap<SecretName, Result<Option<StoredSecret>, StoreError>>,
+);
 
 /// A read of the store that one or more flights share: a `GetItem` for one name, or a
 /// `BatchGetItem` (one chunk of up to 100) for `get_many`. Done once, by whichever of its
@@ -153,10 +148,7 @@ struct Entries {
 struct StoreRead {
     org_id: OrgId,
     names: Vec<SecretName>,
-    outcome: OnceCell<(
-        Instant,
-        HashMap<SecretName, Result<Option<StoredSecret>, StoreError>>,
-    )>,
+    outcome: OnceCell<ReadOutcome>,
 }
 
 /// One secret's read in progress: those who miss it meanwhile wait for its answer. It
@@ -194,7 +186,9 @@ pub struct CachingReader {
     config: CacheConfig,
     clock: Arc<dyn Clock>,
     entries: Mutex<Entries>,
-    in_flight: Mutex<HashMap<Key, Arc<InFlight>>>,
+    /// Every read in progress per key, oldest first; a miss joins the newest one no change
+    /// has overtaken and whose store read has not answered yet.
+    in_flight: Mutex<HashMap<Key, Vec<Arc<InFlight>>>>,
     counters: Counters,
 }
 
@@ -211,6 +205,20 @@ impl fmt::Debug for CachingReader {
 enum Lookup {
     Fresh(Secret),
     Miss,
+}
+
+/// The newest read of `key` in progress that a miss may join: no change has overtaken it
+/// (its answer could be older than the change) and its store read has not answered yet (a
+/// read whose caller went away before settling it would hand over an old answer).
+fn joinable(in_flight: &HashMap<Key, Vec<Arc<InFlight>>>, key: &Key) -> Option<Arc<InFlight>> {
+    in_flight
+        .get(key)?
+        .iter()
+        .rev()
+        .find(|flight| {
+            flight.changed_to.load(Ordering::Relaxed) == 0 && flight.read.outcome.get().is_none()
+        })
+        .cloned()
 }
 
 /// A poisoned lock only means another thread panicked mid-update of plain data; the map
@@ -309,8 +317,8 @@ impl CachingReader {
             let mut leading = Vec::new();
             for name in misses {
                 let key = (org_id.clone(), name);
-                match in_flight.get(&key) {
-                    Some(flight) => flights.push((key, Arc::clone(flight))),
+                match joinable(&in_flight, &key) {
+                    Some(flight) => flights.push((key, flight)),
                     None => leading.push(key),
                 }
             }
@@ -322,7 +330,10 @@ impl CachingReader {
                 });
                 for key in chunk {
                     let flight = InFlight::new(&read);
-                    in_flight.insert(key.clone(), Arc::clone(&flight));
+                    in_flight
+                        .entry(key.clone())
+                        .or_default()
+                        .push(Arc::clone(&flight));
                     flights.push((key.clone(), flight));
                 }
             }
@@ -359,19 +370,19 @@ impl CachingReader {
     /// Drops the entry (for a change event, only if older than its `version`), and tells a
     /// read in progress that its answer may be out of date. `true` if a value was dropped.
     fn drop_entry(&self, key: &Key, version: Option<u64>) -> bool {
-        if let Some(in_flight) = lock(&self.in_flight).remove(key) {
-            in_flight
+        for flight in lock(&self.in_flight).get(key).into_iter().flatten() {
+            flight
                 .changed_to
                 .fetch_max(version.unwrap_or(u64::MAX), Ordering::Relaxed);
         }
         let mut entries = lock(&self.entries);
-        let out_of_date = match (entries.map.get(key), version) {
+        let out_of_date = match (entries.peek(key), version) {
             (None, _) => false,
             (Some(_), None) => true,
             (Some(entry), Some(changed)) => entry.version.is_none_or(|cached| changed > cached),
         };
         if out_of_date {
-            entries.map.remove(key);
+            entries.remove(key);
             self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
         }
         out_of_date
@@ -380,11 +391,11 @@ impl CachingReader {
     fn lookup(&self, key: &Key) -> Lookup {
         let now = self.clock.now();
         let mut entries = lock(&self.entries);
-        entries.uses += 1;
-        let uses = entries.uses;
-        match entries.map.get_mut(key) {
-            Some(entry) if now.saturating_duration_since(entry.read_at) < self.config.ttl => {
-                entry.last_used = uses;
+        let fresh = entries
+            .peek(key)
+            .is_some_and(|entry| now.saturating_duration_since(entry.read_at) < self.config.ttl);
+        match entries.touch(key).filter(|_| fresh) {
+            Some(entry) => {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
                 Lookup::Fresh(Secret {
                     value: Arc::clone(&entry.value),
@@ -393,7 +404,7 @@ impl CachingReader {
                     stale: false,
                 })
             }
-            _ => Lookup::Miss,
+            None => Lookup::Miss,
         }
     }
 
@@ -408,16 +419,19 @@ impl CachingReader {
                     return Ok(secret);
                 }
             }
-            match in_flight.get(&key) {
-                Some(flight) if !forced => Arc::clone(flight),
-                _ => {
+            match joinable(&in_flight, &key).filter(|_| !forced) {
+                Some(flight) => flight,
+                None => {
                     let read = Arc::new(StoreRead {
                         org_id: key.0.clone(),
                         names: vec![key.1.clone()],
                         outcome: OnceCell::new(),
                     });
                     let flight = InFlight::new(&read);
-                    in_flight.insert(key.clone(), Arc::clone(&flight));
+                    in_flight
+                        .entry(key.clone())
+                        .or_default()
+                        .push(Arc::clone(&flight));
                     flight
                 }
             }
@@ -446,23 +460,17 @@ impl CachingReader {
             .await
             .clone();
         let mut in_flight = lock(&self.in_flight);
-        if in_flight
-            .get(key)
-            .is_some_and(|current| Arc::ptr_eq(current, flight))
-        {
-            in_flight.remove(key);
+        if let Some(flights) = in_flight.get_mut(key) {
+            flights.retain(|other| !Arc::ptr_eq(other, flight));
+            if flights.is_empty() {
+                in_flight.remove(key);
+            }
         }
         answer
     }
 
     /// The store read itself: a `GetItem` for one name, a `BatchGetItem` for more.
-    async fn read_store(
-        &self,
-        read: &StoreRead,
-    ) -> (
-        Instant,
-        HashMap<SecretName, Result<Option<StoredSecret>, StoreError>>,
-    ) {
+    async fn read_store(&self, read: &StoreRead) -> ReadOutcome {
         self.counters.reads.fetch_add(1, Ordering::Relaxed);
         let started = self.clock.now();
         let store = self.reader.store();
@@ -538,7 +546,7 @@ impl CachingReader {
                 })
             }
             Err(refused) => {
-                lock(&self.entries).map.remove(key);
+                lock(&self.entries).remove(key);
                 Err(error(refused))
             }
         }
@@ -562,52 +570,35 @@ impl CachingReader {
         }
         // A read begun later (a refresh that overtook this one) already cached its value.
         if entries
-            .map
-            .get(&key)
+            .peek(&key)
             .is_some_and(|cached| cached.read_at > read_at)
         {
             return;
         }
-        entries.uses += 1;
-        let last_used = entries.uses;
-        entries.map.insert(
+        // Past both the TTL and the stale bound a value can be served neither fresh nor
+        // stale: the sweep drops it from memory.
+        let useless_after = self.config.ttl.max(self.config.max_stale);
+        let evicted = entries.insert(
             key,
-            Entry {
-                value,
-                version,
-                read_at,
-                last_used,
-            },
+            (value, version, read_at),
+            self.config.max_entries,
+            (self.clock.now(), useless_after),
         );
-        // One over the bound at most: a linear scan for the least recently used is cheaper
-        // than an ordered index on every hit, and it runs only after a store read.
-        while entries.map.len() > self.config.max_entries.max(1) {
-            let Some(oldest) = entries
-                .map
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(key, _)| key.clone())
-            else {
-                break;
-            };
-            entries.map.remove(&oldest);
-            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
-        }
+        self.counters
+            .evictions
+            .fetch_add(evicted, Ordering::Relaxed);
     }
 
     fn stale_or(&self, key: &Key, cause: String) -> Result<Secret, ReadError> {
         let now = self.clock.now();
         let mut entries = lock(&self.entries);
-        entries.uses += 1;
-        let uses = entries.uses;
-        let Some(entry) = entries.map.get_mut(key) else {
+        let within_bound = entries.peek(key).is_some_and(|entry| {
+            now.saturating_duration_since(entry.read_at) <= self.config.max_stale
+        });
+        let Some(entry) = entries.touch(key).filter(|_| within_bound) else {
             return Err(ReadError::Storage(StoreError::Unavailable(cause)));
         };
         let age = now.saturating_duration_since(entry.read_at);
-        if age > self.config.max_stale {
-            return Err(ReadError::Storage(StoreError::Unavailable(cause)));
-        }
-        entry.last_used = uses;
         self.counters.stale_served.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             org_id = %key.0,

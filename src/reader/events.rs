@@ -31,6 +31,13 @@ pub struct ChangeNotice {
     pub version: u64,
 }
 
+impl InvalidEvent {
+    /// The contract's name for the error.
+    pub fn kind(&self) -> &'static str {
+        "invalid_event"
+    }
+}
+
 impl ChangeNotice {
     /// From the EventBridge event (`detail-type` and `detail`), as a rule's target gets it.
     pub fn parse(event: &Value) -> Result<Self, InvalidEvent> {

@@ -33,6 +33,7 @@
 mod cache;
 mod credentials;
 mod events;
+mod lru;
 mod references;
 
 pub use cache::{CacheConfig, CacheStats, CachingReader, Clock, Secret, SecretError, SystemClock};

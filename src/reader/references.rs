@@ -135,7 +135,12 @@ async fn read_all(
 }
 
 fn substitute(pieces: &[Piece<'_>], values: &HashMap<SecretName, Secret>) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::new());
+    let text = |piece: &Piece<'_>| match piece {
+        Piece::Text(text) => text.len(),
+        Piece::Reference(name) => values[name].value().expose_secret().len(),
+    };
+    // The whole length up front: a buffer that grew would leave its old copies unwiped.
+    let mut out = Zeroizing::new(String::with_capacity(pieces.iter().map(text).sum()));
     for piece in pieces {
         match piece {
             Piece::Text(text) => out.push_str(text),

@@ -250,7 +250,8 @@ impl From<&RawItem> for StoredSecret {
             encrypted_value: string_attr(item, Attr::EncryptedValue.name())
                 .map(EncryptedValue::from_stored),
             binding: string_attr(item, Attr::Binding.name()).map(TokenBinding::from_stored),
-            version: number_attr(item, Attr::Version.name()),
+            // Versions start at 1: a 0 is no version, as in the Python reader.
+            version: number_attr(item, Attr::Version.name()).filter(|version| *version >= 1),
         }
     }
 }

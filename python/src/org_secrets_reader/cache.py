@@ -20,6 +20,8 @@ Outcome = Union[Read, ReaderError]
 Answer = Union[Secret, ReaderError]
 # Errors after which the store has said what the item is: the cached value goes.
 _DROPPING = frozenset({"not_found", "not_bound", "undecryptable", "malformed"})
+# Entries too old to be served fresh or stale are swept out once per this many inserts.
+SWEEP_EVERY = 256
 
 
 @dataclass
@@ -29,22 +31,38 @@ class _Entry:
     read_at: float
 
 
+class _Failed:
+    """What those waiting for a read are given when its leader failed with an exception that
+    is no ReaderError: the exception's class name only. Each waiter raises a new exception
+    of its own, never the leader's object (its traceback, locals and message stay with the
+    leader)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.kind = type(error).__name__
+
+    def error(self) -> RuntimeError:
+        return RuntimeError(f"the read this call waited for failed: {self.kind}")
+
+
 class _Flight:
     """One read of the store in progress, which other callers of its key wait for."""
 
     def __init__(self, started: float) -> None:
         self.started = started
         self.done = threading.Event()
-        self.answer: Union[Answer, BaseException, None] = None
+        self.answer: Union[Answer, _Failed, None] = None
         # Set while it runs by invalidate() and change events: its value may be older.
         self.invalidated = False
         self.newer_than: Optional[int] = None
+        # Set once its read of the store has returned (before it is settled).
+        self.read_done = False
 
     @property
     def joinable(self) -> bool:
         """Whether a read that starts now may take its answer: not once invalidate() or a
-        change event has said that the value it reads may be older than the store's."""
-        return not self.invalidated and self.newer_than is None
+        change event has said that the value it reads may be older than the store's, nor
+        once its read of the store has returned (a read begun now would be newer)."""
+        return not self.invalidated and self.newer_than is None and not self.read_done
 
     def keeps(self, version: Optional[int]) -> bool:
         """Whether the value it read may be cached."""
@@ -57,8 +75,8 @@ class _Flight:
         answer = self.answer
         if isinstance(answer, ReaderError):
             return copy.copy(answer)  # each waiter raises its own
-        if isinstance(answer, BaseException):
-            raise answer
+        if isinstance(answer, _Failed):
+            raise answer.error()  # outside any except block: no context, no cause
         assert answer is not None
         return answer
 
@@ -80,8 +98,9 @@ class SecretCache:
         self._logger = logger
         self._lock = threading.Lock()
         self._entries: "OrderedDict[Key, _Entry]" = OrderedDict()
-        # Every read in flight per key; a miss waits for the first one still joinable (none
-        # that invalidate() or a change event marked), else starts its own.
+        self._inserts = 0  # since the last sweep
+        # Every read in flight per key, oldest first; a miss joins the newest if it is still
+        # joinable, else starts its own.
         self._flights: Dict[Key, List[_Flight]] = {}
 
     def fresh(self, key: Key) -> Optional[Secret]:
@@ -107,10 +126,12 @@ class SecretCache:
             return flight.wait()
         try:
             outcome = read()
+            flight.read_done = True
+            return self._settle(key, flight, outcome)
         except BaseException as error:
+            # Those waiting get an error of their own; the leader raises its exception.
             self._abandon(key, flight, error)
             raise
-        return self._settle(key, flight, outcome)
 
     def get_many(
         self, keys: Sequence[Key], read_many: Callable[[List[Key]], Dict[Key, Outcome]]
@@ -120,23 +141,32 @@ class SecretCache:
         answers: Dict[Key, Answer] = {}
         waiting: Dict[Key, _Flight] = {}
         leading: Dict[Key, _Flight] = {}
-        for key in keys:
-            claim = self._claim(key, False)
-            if not isinstance(claim, tuple):
-                answers[key] = claim
-            elif claim[1]:
-                leading[key] = claim[0]
-            else:
-                waiting[key] = claim[0]
-        if leading:
-            try:
+        failure: Optional[BaseException] = None
+        try:
+            for key in keys:
+                claim = self._claim(key, False)
+                if not isinstance(claim, tuple):
+                    answers[key] = claim
+                elif claim[1]:
+                    leading[key] = claim[0]
+                else:
+                    waiting[key] = claim[0]
+            if leading:
                 outcomes = read_many(list(leading))
-            except BaseException as error:
+                for flight in leading.values():
+                    flight.read_done = True
                 for key, flight in leading.items():
-                    self._abandon(key, flight, error)
-                raise
+                    answers[key] = self._settle(key, flight, outcomes[key])
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            # Whatever failed, and wherever (the claims, the read, a settle part-way), every
+            # flight this call leads and has not settled ends, so that no waiter blocks.
             for key, flight in leading.items():
-                answers[key] = self._settle(key, flight, outcomes[key])
+                if not flight.done.is_set():
+                    self._abandon(key, flight, failure or RuntimeError())
+            failure = None  # the leader's exception is not kept in this frame
         # Only after settling what this call leads: two calls never wait for each other.
         for key, flight in waiting.items():
             answers[key] = flight.wait()
@@ -164,8 +194,9 @@ class SecretCache:
             return len(self._entries)
 
     def _claim(self, key: Key, force: bool) -> Union[Secret, Tuple[_Flight, bool]]:
-        """A fresh value; or the flight to wait for (False); or a new one to lead (True):
-        always with ``force`` (refresh), and when every flight of the key is marked."""
+        """A fresh value; or the flight to wait for (False): the key's newest, if nothing
+        marked it and its read has not returned yet; or a new one to lead (True): always
+        with ``force`` (refresh), and when the newest flight cannot be joined."""
         with self._lock:
             now = self._clock()
             if not force:
@@ -173,14 +204,17 @@ class SecretCache:
                 if entry is not None and now - entry.read_at < self._ttl:
                     self._entries.move_to_end(key)
                     return Secret(entry.value, False, now - entry.read_at, entry.version)
-                for flight in self._flights.get(key, ()):
-                    if flight.joinable:
-                        return flight, False
+                # The newest read only: a refresh's, begun after the others, if there is one.
+                # When it is marked, so are all older ones; when its read has returned, an
+                # older one's value is older still.
+                flights = self._flights.get(key)
+                if flights and flights[-1].joinable:
+                    return flights[-1], False
             flight = _Flight(now)
             self._flights.setdefault(key, []).append(flight)
             return flight, True
 
-    def _finish(self, key: Key, flight: _Flight, answer: Union[Answer, BaseException]) -> None:
+    def _finish(self, key: Key, flight: _Flight, answer: Union[Answer, _Failed]) -> None:
         flights = self._flights[key]
         flights.remove(flight)
         if not flights:
@@ -189,8 +223,11 @@ class SecretCache:
         flight.done.set()
 
     def _abandon(self, key: Key, flight: _Flight, error: BaseException) -> None:
+        """Ends a flight whose leader failed (unless it was settled already): those waiting
+        get a new exception naming the failure's class, never the leader's exception."""
         with self._lock:
-            self._finish(key, flight, error)
+            if not flight.done.is_set():
+                self._finish(key, flight, _Failed(error))
 
     def _settle(self, key: Key, flight: _Flight, outcome: Outcome) -> Answer:
         answer: Answer
@@ -206,6 +243,9 @@ class SecretCache:
                     self._entries.move_to_end(key)
                     while len(self._entries) > self._max_entries:
                         self._entries.popitem(last=False)
+                    self._inserts += 1
+                    if self._inserts >= SWEEP_EVERY:
+                        self._sweep(now)
                 answer = Secret(value, False, max(0.0, now - flight.started), version)
             elif isinstance(outcome, Unavailable):
                 answer = self._stale(key, now, outcome)
@@ -224,6 +264,19 @@ class SecretCache:
                 outcome.cause,
             )
         return answer
+
+    def _sweep(self, now: float) -> None:
+        """Drops (under the lock) every entry that can be served neither fresh (its age is
+        at least the TTL) nor stale (its age is over the stale bound): a value is not kept
+        in memory past its use. Run once per SWEEP_EVERY inserts, so its cost is spread."""
+        self._inserts = 0
+        expired = [
+            key
+            for key, entry in self._entries.items()
+            if now - entry.read_at >= self._ttl and now - entry.read_at > self._max_stale
+        ]
+        for key in expired:
+            del self._entries[key]
 
     def _stale(self, key: Key, now: float, error: Unavailable) -> Answer:
         """The cached value, marked stale, if it is at most the stale bound old; else error."""

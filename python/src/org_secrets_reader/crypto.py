@@ -24,6 +24,8 @@ _FERNET_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
 # What a token may be made of: URL-safe base64 with its padding (the length is checked by
 # decoding and encoding again).
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_U64_TEXT = re.compile(r"\+?[0-9]+")
+MAX_VERSION = 2**64 - 1  # the largest u64
 
 Item = Mapping[str, Any]  # an item in DynamoDB's low-level JSON: {"name": {"S": "..."}}
 _TYPE_NAMES = {
@@ -93,15 +95,18 @@ def _string(attribute: object) -> Optional[str]:
 
 
 def _version(item: Item) -> Optional[int]:
-    """The item's version, or None (missing, or not a whole number: legacy)."""
+    """The item's version: a number (N) that is a whole number from 1 to 2^64 - 1, as the
+    Rust reader reads a u64 and ignores 0; else None (missing or anything else: legacy)."""
     attribute = item.get("version")
-    if isinstance(attribute, Mapping) and isinstance(attribute.get("N"), str):
-        try:
-            version = int(attribute["N"])
-        except ValueError:
-            return None
-        return version if version >= 1 else None
-    return None
+    if not (isinstance(attribute, Mapping) and isinstance(attribute.get("N"), str)):
+        return None
+    text = attribute["N"]
+    # What Rust's u64 parse takes: ASCII digits, an optional leading "+" (int() would also
+    # take whitespace, "_" and non-ASCII digits).
+    if not _U64_TEXT.fullmatch(text):
+        return None
+    version = int(text)
+    return version if 1 <= version <= MAX_VERSION else None
 
 
 class KeyRing:

@@ -90,7 +90,7 @@ class SecretReader:
 
     def get_many(self, org_id: str, names: Iterable[str]) -> Dict[str, Union[Secret, ReaderError]]:
         """Each distinct name's secret or error; what the cache lacks read in one
-        BatchGetItem per 100 names."""
+        BatchGetItem per 100 names (a GetItem for a single name)."""
         if isinstance(names, str):
             raise TypeError("get_many() takes an iterable of names, not one name")
         names = list(dict.fromkeys(names))

@@ -77,10 +77,16 @@ class Store:
 
     def get_many(self, org_id: str, names: Sequence[str]) -> Dict[str, Outcome]:
         """Each name's item (or None, or its failure): one consistent BatchGetItem per 100
-        distinct names, unprocessed keys sent again with backoff."""
+        distinct names, unprocessed keys sent again with backoff; a read of one name (one
+        name asked for, or one left over after the hundreds) is a consistent GetItem, as in
+        the Rust reader."""
         outcomes: Dict[str, Outcome] = {}
         for start in range(0, len(names), BATCH_LIMIT):
-            self._get_batch(org_id, list(names[start : start + BATCH_LIMIT]), outcomes)
+            chunk = list(names[start : start + BATCH_LIMIT])
+            if len(chunk) == 1:
+                outcomes[chunk[0]] = self.get(org_id, chunk[0])
+            else:
+                self._get_batch(org_id, chunk, outcomes)
         return outcomes
 
     def _get_batch(self, org_id: str, names: List[str], outcomes: Dict[str, Outcome]) -> None:

@@ -67,7 +67,7 @@ pub fn python_reader(
     canary: &str,
 ) -> Result<String, String> {
     let output = Command::new(python())
-        .args(["-m", "org_secrets_reader"])
+        .args(["-m", "org_secrets_reader", "--sha256"])
         .args([org, name])
         .env("ENCRYPTION_KEY", keys)
         .env("SECRETS_TABLE_NAME", store.table().as_str())
