@@ -15,9 +15,10 @@ import hashlib
 import importlib.util
 import json
 import logging
+import re
 import threading
 import unicodedata
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 from botocore.exceptions import ClientError
@@ -386,15 +387,18 @@ def test_a_bound_token_with_a_junk_character_is_undecryptable_through_the_reader
 
 # Which store errors are unavailable.
 
-RUST_RETRYABLE_CODES = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "LimitExceededException",
-    "TransactionInProgressException",
-}
+def rust_retryable_codes() -> Set[str]:
+    """RETRYABLE_CODES as src/storage/error.rs spells them: read from the Rust source, so that
+    the two readers cannot drift apart."""
+    source = (ROOT / "src" / "storage" / "error.rs").read_text(encoding="utf-8")
+    listed = re.search(r"const RETRYABLE_CODES: \[&str; \d+\] = \[(.*?)\];", source, re.S)
+    assert listed is not None, "RETRYABLE_CODES not found in src/storage/error.rs"
+    codes = set(re.findall(r'"([A-Za-z]+)"', listed.group(1)))
+    assert len(codes) >= 7, codes
+    return codes
+
+
+RUST_RETRYABLE_CODES = rust_retryable_codes()
 
 
 def client_error(code: str, status: int) -> ClientError:

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, StreamSpecification, StreamViewType};
+use aws_sdk_dynamodb::types::AttributeValue;
 use org_secrets::publisher::{
     classify, handle_batch, ChangeEvent, Classified, EntryOutcome, EventKind,
 };
@@ -142,21 +142,9 @@ fn event_ids(events: &[Value]) -> Vec<String> {
 async fn every_committed_change_is_published_once_per_delivery_without_a_value() {
     // The table, with its stream on as template.yaml sets it.
     let store = fresh_store().await;
+    enable_stream(&store).await;
     let client = store.client().clone();
     let table = store.table().as_str().to_owned();
-    client
-        .update_table()
-        .table_name(&table)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("enable the table's stream");
     let app = app_on(store, &[]);
     let admin = app.admin(ORG);
     let value = |n: u32| format!("{CANARY}-{n}");

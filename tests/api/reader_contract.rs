@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use org_secrets::crypto::{Cipher, EncryptedValue, TokenBinding};
@@ -21,6 +21,7 @@ use org_secrets::storage::{SecretStore, StoreSettings};
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
+use crate::support::reader::{Logs, ManualClock};
 use crate::support::{
     dynamodb_endpoint, fast_fail_settings, local_sdk_config, project_path, put_raw_item, Fault,
     FaultyDynamoDb,
@@ -221,53 +222,6 @@ fn seed_item(label: &str) -> HashMap<String, AttributeValue> {
     attribute_values(&items[label])
 }
 
-/// The time the cache sees: moved only by the case's `advance_seconds`.
-struct ManualClock {
-    start: Instant,
-    offset: Mutex<Duration>,
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        self.start + *self.offset.lock().unwrap()
-    }
-}
-
-/// A log writer the tests read back: every line the reader logs, at TRACE.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    /// Captures this thread's log lines (the tests run on a current-thread runtime).
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || logs.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        // Call sites remember who was interested when first hit: ask again, or a line another
-        // test's run found no one for would not reach this capture.
-        tracing::callsite::rebuild_interest_cache();
-        guard
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// A reader on a freshly seeded table, its clock, and the switch that makes DynamoDB
 /// unreachable (every request's connection dropped, below the SDK).
 struct Harness {
@@ -312,10 +266,7 @@ impl Harness {
         for seed in seeds().filter(|seed| seed["initial"] != json!(false)) {
             put_raw_item(&direct, seed_item(text(seed, "label"))).await;
         }
-        let clock = Arc::new(ManualClock {
-            start: Instant::now(),
-            offset: Mutex::new(Duration::ZERO),
-        });
+        let clock = ManualClock::new();
         let cipher = Cipher::from_key_list(key_list()).unwrap();
         let reader = Arc::new(CachingReader::with_clock(
             SecretReader::new(store, cipher),
@@ -617,7 +568,7 @@ async fn run_step(harness: &Harness, step: &Value, context: &str) {
         let answer = reader.credentials(&org(), &step["credentials"]).await;
         check_credentials(answer, expect, context);
     } else if let Some(seconds) = step["advance_seconds"].as_u64() {
-        *harness.clock.offset.lock().unwrap() += Duration::from_secs(seconds);
+        harness.clock.advance(Duration::from_secs(seconds));
     } else if let Some(state) = step["store"].as_str() {
         harness
             .unreachable

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::config::Credentials as AwsCredentials;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -25,6 +25,7 @@ use org_secrets::storage::{SecretStore, StoreSettings};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
+use crate::support::reader::{Logs, ManualClock};
 use crate::support::{
     dynamodb_endpoint, local_sdk_config, project_path, put_raw_item, unique_table_name,
 };
@@ -72,17 +73,6 @@ fn item(secret_name: &str, value: &str, version: u64) -> HashMap<String, Attribu
         ),
         ("version".to_owned(), AttributeValue::N(version.to_string())),
     ])
-}
-
-struct ManualClock {
-    start: Instant,
-    offset: Mutex<Duration>,
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        self.start + *self.offset.lock().unwrap()
-    }
 }
 
 /// What the scripted HTTP client does with request `n`.
@@ -234,10 +224,7 @@ async fn setup(config: CacheConfig, plan: impl Fn(u64) -> Action + Send + Sync +
         ..StoreSettings::default()
     };
     let store = SecretStore::from_sdk_config(&sdk, table, &settings);
-    let clock = Arc::new(ManualClock {
-        start: Instant::now(),
-        offset: Mutex::new(Duration::ZERO),
-    });
+    let clock = ManualClock::new();
     let reader = Arc::new(CachingReader::with_clock(
         SecretReader::new(store, Cipher::from_key_list(&key_list()).unwrap()),
         config,
@@ -251,6 +238,15 @@ async fn setup(config: CacheConfig, plan: impl Fn(u64) -> Action + Send + Sync +
     }
 }
 
+/// The plan that holds the first request's answer until released, and passes the rest.
+fn hold_the_first_request(n: u64) -> Action {
+    if n == 0 {
+        Action::Hold
+    } else {
+        Action::Pass
+    }
+}
+
 fn value_of(
     answer: &Result<org_secrets::reader::Secret, org_secrets::reader::SecretError>,
 ) -> String {
@@ -260,66 +256,53 @@ fn value_of(
     }
 }
 
-/// `invalidate` while a `get_many` read is in flight: the value that read found (older than
-/// the invalidation) is answered but not kept, so the next `get` reads the store again.
+/// A change during a batch read in progress (an `invalidate`, or a newer version's event;
+/// through `get_many` or a reference): the value that read found, older than the change, is
+/// answered but not kept, so the next `get` reads the store again.
 #[tokio::test]
-async fn an_invalidate_during_a_batch_read_is_not_undone_by_it() {
-    let s = setup(CacheConfig::default(), |n| {
-        if n == 0 {
-            Action::Hold
-        } else {
-            Action::Pass
-        }
-    })
-    .await;
-    put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
-    let reader = Arc::clone(&s.reader);
-    let batch = tokio::spawn(async move { reader.get_many(&org(), &[name("rotating")]).await });
-    s.http.arrived.notified().await; // DynamoDB has answered with the old value
-    put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
-    s.reader.invalidate(&org(), &name("rotating"));
-    s.http.release.notify_one();
-    batch.await.unwrap();
-    let after = s.reader.get(&org(), &name("rotating")).await;
-    assert_eq!(
-        value_of(&after),
-        "new-CANARY",
-        "a get after invalidate() serves the value read before it (cached by get_many)"
-    );
-}
-
-/// The same with a change event: a newer version announced during a `get_many` read.
-#[tokio::test]
-async fn a_change_event_during_a_batch_read_is_not_undone_by_it() {
-    let s = setup(CacheConfig::default(), |n| {
-        if n == 0 {
-            Action::Hold
-        } else {
-            Action::Pass
-        }
-    })
-    .await;
-    put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
-    let reader = Arc::clone(&s.reader);
-    let batch = tokio::spawn(async move {
-        reader
-            .resolve(&org(), "{{SECRET.rotating}}")
-            .await
-            .map(|_| ())
-    });
-    s.http.arrived.notified().await;
-    put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
+async fn a_change_during_a_batch_read_is_not_undone_by_it() {
     let event = json!({"detail-type": "Secret Updated",
         "detail": {"organization": ORG, "name": "rotating", "version": 2}});
-    s.reader.apply_change_event(&event).unwrap();
-    s.http.release.notify_one();
-    batch.await.unwrap().unwrap();
-    let after = s.reader.get(&org(), &name("rotating")).await;
-    assert_eq!(
-        value_of(&after),
-        "new-CANARY",
-        "version 1 kept after the event for version 2 (served for the whole TTL)"
-    );
+    for (change, through_reference) in [("invalidate", false), ("event", false), ("event", true)] {
+        let context = format!("{change}, through a reference: {through_reference}");
+        let s = setup(CacheConfig::default(), hold_the_first_request).await;
+        put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
+        put_raw_item(&s.direct, item("other", "other-CANARY", 1)).await;
+        let reader = Arc::clone(&s.reader);
+        // Two names: a BatchGetItem (one name would be a GetItem).
+        let batch = tokio::spawn(async move {
+            if through_reference {
+                let text = "{{SECRET.rotating}}{{SECRET.other}}";
+                reader.resolve(&org(), text).await.map(|_| ()).unwrap();
+            } else {
+                reader
+                    .get_many(&org(), &[name("rotating"), name("other")])
+                    .await;
+            }
+        });
+        s.http.arrived.notified().await; // DynamoDB has answered with the old value
+        put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
+        if change == "invalidate" {
+            s.reader.invalidate(&org(), &name("rotating"));
+        } else {
+            s.reader.apply_change_event(&event).unwrap();
+        }
+        s.http.release.notify_one();
+        batch.await.unwrap();
+        let after = s.reader.get(&org(), &name("rotating")).await;
+        assert_eq!(
+            value_of(&after),
+            "new-CANARY",
+            "{context}: the older value was kept"
+        );
+        let other = s.reader.get(&org(), &name("other")).await;
+        assert_eq!(value_of(&other), "other-CANARY", "{context}");
+        assert_eq!(
+            s.http.requests(),
+            2,
+            "{context}: other was cached, rotating read again"
+        );
+    }
 }
 
 /// A `get` that starts after `invalidate()` does not join the read in flight before it: it
@@ -327,14 +310,7 @@ async fn a_change_event_during_a_batch_read_is_not_undone_by_it() {
 /// (`python/tests/test_review_edges.py`).
 #[tokio::test]
 async fn a_get_after_an_invalidate_does_not_join_the_older_read() {
-    let s = setup(CacheConfig::default(), |n| {
-        if n == 0 {
-            Action::Hold
-        } else {
-            Action::Pass
-        }
-    })
-    .await;
+    let s = setup(CacheConfig::default(), hold_the_first_request).await;
     put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
     let reader = Arc::clone(&s.reader);
     let first = tokio::spawn(async move { reader.get(&org(), &name("rotating")).await });
@@ -358,20 +334,13 @@ async fn a_get_after_an_invalidate_does_not_join_the_older_read() {
 /// older read, ending after it, does not put its value back in the cache.
 #[tokio::test]
 async fn refresh_never_joins_an_older_read() {
-    let s = setup(CacheConfig::default(), |n| {
-        if n == 0 {
-            Action::Hold
-        } else {
-            Action::Pass
-        }
-    })
-    .await;
+    let s = setup(CacheConfig::default(), hold_the_first_request).await;
     put_raw_item(&s.direct, item("rotating", "old-CANARY", 1)).await;
     let reader = Arc::clone(&s.reader);
     let first = tokio::spawn(async move { reader.get(&org(), &name("rotating")).await });
     s.http.arrived.notified().await;
     put_raw_item(&s.direct, item("rotating", "new-CANARY", 2)).await;
-    *s.clock.offset.lock().unwrap() += Duration::from_secs(1);
+    s.clock.advance(Duration::from_secs(1));
     let reader = Arc::clone(&s.reader);
     let refreshed = tokio::spawn(async move { reader.refresh(&org(), &name("rotating")).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -392,14 +361,7 @@ async fn refresh_never_joins_an_older_read() {
 /// and `resolve_document`) too: ten concurrent callers make one read.
 #[tokio::test]
 async fn concurrent_get_many_misses_make_one_read_each() {
-    let s = setup(CacheConfig::default(), |n| {
-        if n == 0 {
-            Action::Hold
-        } else {
-            Action::Pass
-        }
-    })
-    .await;
+    let s = setup(CacheConfig::default(), hold_the_first_request).await;
     put_raw_item(&s.direct, item("hot", "hot-CANARY", 1)).await;
     let mut callers = tokio::task::JoinSet::new();
     for _ in 0..10 {
@@ -442,7 +404,7 @@ async fn a_5xx_without_a_dynamodb_code_is_unavailable() {
         value_of(&s.reader.get(&org(), &name("cached")).await),
         "cached-CANARY"
     );
-    *s.clock.offset.lock().unwrap() += Duration::from_secs(301); // past the TTL
+    s.clock.advance(Duration::from_secs(301)); // past the TTL
     let answer = s.reader.get(&org(), &name("cached")).await;
     assert!(
         answer.as_ref().is_ok_and(|secret| secret.stale().is_some()),
@@ -516,36 +478,17 @@ async fn a_header_name_over_65535_bytes_is_an_invalid_key() {
 /// contract tells services to cap the SDK's targets below TRACE, as the function does.
 #[tokio::test]
 async fn only_the_sdk_logs_the_token_and_nothing_logs_the_value() {
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // Callsites cached as uninteresting by tests running in parallel would hide the lines.
-    tracing::callsite::rebuild_interest_cache();
+    let _capture = logs.capture();
     let s = setup(CacheConfig::default(), |_| Action::Pass).await;
     let stored = item("logged", "logged-CANARY", 1);
     let AttributeValue::S(token) = stored["encrypted_value"].clone() else {
         unreachable!()
     };
     put_raw_item(&s.direct, stored).await;
-    logs.0.lock().unwrap().clear();
+    logs.clear();
     s.reader.get(&org(), &name("logged")).await.unwrap();
-    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let text = logs.text();
     // The capture works: the SDK's own TRACE lines of this read are there.
     assert!(
         text.lines()
@@ -577,14 +520,7 @@ async fn only_the_sdk_logs_the_token_and_nothing_logs_the_value() {
 /// back in the cache when it ends (the second review's finding).
 #[tokio::test]
 async fn a_change_reaches_every_read_in_progress_not_only_the_newest() {
-    let s = setup(CacheConfig::default(), |n| {
-        if n == 0 {
-            Action::Hold
-        } else {
-            Action::Pass
-        }
-    })
-    .await;
+    let s = setup(CacheConfig::default(), hold_the_first_request).await;
     put_raw_item(&s.direct, item("rotating", "v5-CANARY", 5)).await;
     let reader = Arc::clone(&s.reader);
     let slow = tokio::spawn(async move { reader.get(&org(), &name("rotating")).await });

@@ -12,7 +12,6 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
 use org_secrets_local::runtime_api::Invocation;
 use serde_json::{json, Value};
 
@@ -59,20 +58,7 @@ fn python_child(args: &[&str], env: &[(&str, String)]) -> (Killed, BufReader<Chi
 #[ignore = "a measurement: make bench-reader runs it"]
 async fn a_reader_wired_to_change_events_serves_an_update_within_a_second() {
     let store = fresh_store().await;
-    store
-        .client()
-        .update_table()
-        .table_name(store.table().as_str())
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("enable the table's stream");
+    enable_stream(&store).await;
     let table = store.table().as_str().to_owned();
     let app = app_on(store, &[]);
     let admin = app.admin(ORG);

@@ -5,6 +5,7 @@
 mod direct;
 mod faults;
 pub mod hostile;
+pub mod reader;
 pub mod recovery;
 pub mod seals;
 mod services;
@@ -277,6 +278,25 @@ pub async fn unmark(store: &SecretStore) {
         .send()
         .await
         .expect("the table was marked bound");
+}
+
+/// Turns the table's stream on as template.yaml sets it (new and old images).
+pub async fn enable_stream(store: &SecretStore) {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    store
+        .client()
+        .update_table()
+        .table_name(store.table().as_str())
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .expect("a stream specification"),
+        )
+        .send()
+        .await
+        .expect("enable the table's stream");
 }
 
 /// Writes `item` as it is, around the function: what a writer with table access can do.
