@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 use super::events::ChangeNotice;
-use super::lru::Lru;
+use super::lru::{Lru, Read};
 use super::{ReadError, SecretReader};
 use crate::config::{cache_config_from, ConfigError};
 use crate::domain::{OrgId, SecretName};
@@ -136,11 +136,13 @@ type Key = (OrgId, SecretName);
 
 type Entries = Lru<Key, Arc<SecretString>>;
 
-/// When a store read began, and what it found for each of its names.
-type ReadOutcome = (
-    Instant,
-    HashMap<SecretName, Result<Option<StoredSecret>, StoreError>>,
-);
+/// What a store read found for each of its names, when it began, and its place in the order
+/// reads began in (its sequence number: clocks can tie, the counter cannot).
+struct ReadOutcome {
+    started: Instant,
+    sequence: u64,
+    found: HashMap<SecretName, Result<Option<StoredSecret>, StoreError>>,
+}
 
 /// A read of the store that one or more flights share: a `GetItem` for one name, or a
 /// `BatchGetItem` (one chunk of up to 100) for `get_many`. Done once, by whichever of its
@@ -156,9 +158,11 @@ struct StoreRead {
 /// callers read again instead of joining it).
 struct InFlight {
     answer: OnceCell<Result<Secret, SecretError>>,
-    /// The newest change announced while the read ran (`u64::MAX` for an `invalidate`):
-    /// an answer older than it is still given to those waiting, but not kept.
+    /// The newest version a change event announced while the read ran: an answer older than
+    /// it is still given to those waiting, but not kept.
     changed_to: AtomicU64,
+    /// Set by an `invalidate` while the read ran: its answer is not kept, whatever its version.
+    invalidated: AtomicBool,
     read: Arc<StoreRead>,
 }
 
@@ -167,8 +171,49 @@ impl InFlight {
         Arc::new(Self {
             answer: OnceCell::new(),
             changed_to: AtomicU64::new(0),
+            invalidated: AtomicBool::new(false),
             read: Arc::clone(read),
         })
+    }
+
+    /// Whether a change was announced while it ran.
+    fn overtaken(&self) -> bool {
+        self.invalidated.load(Ordering::Relaxed) || self.changed_to.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether what it read (at `version`) may be cached: no change announced meanwhile is
+    /// newer (a legacy item has no version to compare).
+    fn may_keep(&self, version: Option<u64>) -> bool {
+        let changed_to = self.changed_to.load(Ordering::Relaxed);
+        !self.invalidated.load(Ordering::Relaxed)
+            && (changed_to == 0 || version.is_some_and(|read| read >= changed_to))
+    }
+}
+
+/// The reads in progress a caller started: if the caller goes away (its future dropped)
+/// before they are answered, they leave the map, so that no later caller joins a read whose
+/// leader is gone and nothing is left behind. Answered reads have left already.
+struct Started<'a> {
+    reader: &'a CachingReader,
+    flights: Vec<(Key, Arc<InFlight>)>,
+}
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = lock(&self.reader.in_flight);
+        for (key, flight) in &self.flights {
+            forget(&mut in_flight, key, flight);
+        }
+    }
+}
+
+/// Takes `flight` out of `key`'s reads in progress, if it is still there.
+fn forget(in_flight: &mut HashMap<Key, Vec<Arc<InFlight>>>, key: &Key, flight: &Arc<InFlight>) {
+    if let Some(flights) = in_flight.get_mut(key) {
+        flights.retain(|other| !Arc::ptr_eq(other, flight));
+        if flights.is_empty() {
+            in_flight.remove(key);
+        }
     }
 }
 
@@ -189,6 +234,8 @@ pub struct CachingReader {
     /// Every read in progress per key, oldest first; a miss joins the newest one no change
     /// has overtaken and whose store read has not answered yet.
     in_flight: Mutex<HashMap<Key, Vec<Arc<InFlight>>>>,
+    /// Numbers the store reads in the order they begin.
+    reads_begun: AtomicU64,
     counters: Counters,
 }
 
@@ -207,17 +254,14 @@ enum Lookup {
     Miss,
 }
 
-/// The newest read of `key` in progress that a miss may join: no change has overtaken it
-/// (its answer could be older than the change) and its store read has not answered yet (a
-/// read whose caller went away before settling it would hand over an old answer).
+/// The read of `key` a miss may join: the newest in progress, if no change has overtaken it
+/// (its answer could be older than the change) and its store read has not answered yet
+/// (then a new read is newer). Never an older one.
 fn joinable(in_flight: &HashMap<Key, Vec<Arc<InFlight>>>, key: &Key) -> Option<Arc<InFlight>> {
     in_flight
         .get(key)?
-        .iter()
-        .rev()
-        .find(|flight| {
-            flight.changed_to.load(Ordering::Relaxed) == 0 && flight.read.outcome.get().is_none()
-        })
+        .last()
+        .filter(|flight| !flight.overtaken() && flight.read.outcome.get().is_none())
         .cloned()
 }
 
@@ -241,6 +285,7 @@ impl CachingReader {
             clock,
             entries: Mutex::default(),
             in_flight: Mutex::default(),
+            reads_begun: AtomicU64::new(0),
             counters: Counters::default(),
         }
     }
@@ -283,6 +328,11 @@ impl CachingReader {
         self.load((org_id.clone(), name.clone()), true).await
     }
 
+    /// How many reads of single secrets are in progress (a batch read counts once per name).
+    pub fn reads_in_progress(&self) -> usize {
+        lock(&self.in_flight).values().map(Vec::len).sum()
+    }
+
     /// Drops the cached value, if any: the next `get` reads the store.
     pub fn invalidate(&self, org_id: &OrgId, name: &SecretName) {
         self.drop_entry(&(org_id.clone(), name.clone()), None);
@@ -312,11 +362,20 @@ impl CachingReader {
         }
         // Join the reads in progress; lead the rest, a batch read per 100 names.
         let mut flights = Vec::with_capacity(misses.len());
+        let mut started = Started {
+            reader: self,
+            flights: Vec::new(),
+        };
         {
             let mut in_flight = lock(&self.in_flight);
             let mut leading = Vec::new();
             for name in misses {
                 let key = (org_id.clone(), name);
+                // A read that ended since the first look cached its value.
+                if let Lookup::Fresh(secret) = self.lookup(&key) {
+                    answers.insert(key.1, Ok(secret));
+                    continue;
+                }
                 match joinable(&in_flight, &key) {
                     Some(flight) => flights.push((key, flight)),
                     None => leading.push(key),
@@ -334,6 +393,7 @@ impl CachingReader {
                         .entry(key.clone())
                         .or_default()
                         .push(Arc::clone(&flight));
+                    started.flights.push((key.clone(), Arc::clone(&flight)));
                     flights.push((key.clone(), flight));
                 }
             }
@@ -342,6 +402,7 @@ impl CachingReader {
             let answer = self.answer(&key, &flight).await;
             answers.insert(key.1, answer);
         }
+        drop(started);
         answers
     }
 
@@ -371,9 +432,12 @@ impl CachingReader {
     /// read in progress that its answer may be out of date. `true` if a value was dropped.
     fn drop_entry(&self, key: &Key, version: Option<u64>) -> bool {
         for flight in lock(&self.in_flight).get(key).into_iter().flatten() {
-            flight
-                .changed_to
-                .fetch_max(version.unwrap_or(u64::MAX), Ordering::Relaxed);
+            match version {
+                Some(version) => {
+                    flight.changed_to.fetch_max(version, Ordering::Relaxed);
+                }
+                None => flight.invalidated.store(true, Ordering::Relaxed),
+            }
         }
         let mut entries = lock(&self.entries);
         let out_of_date = match (entries.peek(key), version) {
@@ -411,6 +475,10 @@ impl CachingReader {
     /// One read of `key` however many callers miss it at once: the first reads, the others
     /// wait for its answer. A forced read (`refresh`) starts its own, which later callers join.
     async fn load(&self, key: Key, forced: bool) -> Result<Secret, SecretError> {
+        let mut started = Started {
+            reader: self,
+            flights: Vec::new(),
+        };
         let flight = {
             let mut in_flight = lock(&self.in_flight);
             // A caller that missed just as another's read ended finds its value here.
@@ -432,11 +500,14 @@ impl CachingReader {
                         .entry(key.clone())
                         .or_default()
                         .push(Arc::clone(&flight));
+                    started.flights.push((key.clone(), Arc::clone(&flight)));
                     flight
                 }
             }
         };
-        self.answer(&key, &flight).await
+        let answer = self.answer(&key, &flight).await;
+        drop(started);
+        answer
     }
 
     /// The answer of `flight` for `key`: its store read's (done once, by whoever comes
@@ -445,27 +516,21 @@ impl CachingReader {
         let answer = flight
             .answer
             .get_or_init(|| async {
-                let (started, outcomes) = flight
+                let outcome = flight
                     .read
                     .outcome
                     .get_or_init(|| self.read_store(&flight.read))
                     .await;
-                let read = outcomes.get(&key.1).cloned().unwrap_or_else(|| {
+                let read = outcome.found.get(&key.1).cloned().unwrap_or_else(|| {
                     Err(StoreError::Other(
                         "the read did not answer for this name".to_owned(),
                     ))
                 });
-                self.settle(key, read, *started, Some(&flight.changed_to))
+                self.settle(key, read, outcome, flight)
             })
             .await
             .clone();
-        let mut in_flight = lock(&self.in_flight);
-        if let Some(flights) = in_flight.get_mut(key) {
-            flights.retain(|other| !Arc::ptr_eq(other, flight));
-            if flights.is_empty() {
-                in_flight.remove(key);
-            }
-        }
+        forget(&mut lock(&self.in_flight), key, flight);
         answer
     }
 
@@ -473,11 +538,16 @@ impl CachingReader {
     async fn read_store(&self, read: &StoreRead) -> ReadOutcome {
         self.counters.reads.fetch_add(1, Ordering::Relaxed);
         let started = self.clock.now();
+        let sequence = self.reads_begun.fetch_add(1, Ordering::Relaxed) + 1;
         let store = self.reader.store();
         let mut outcomes = HashMap::with_capacity(read.names.len());
         if let [name] = read.names.as_slice() {
             outcomes.insert(name.clone(), store.get(&read.org_id, name).await);
-            return (started, outcomes);
+            return ReadOutcome {
+                started,
+                sequence,
+                found: outcomes,
+            };
         }
         match store.get_many(&read.org_id, &read.names).await {
             Ok(batch) => {
@@ -502,7 +572,11 @@ impl CachingReader {
                 );
             }
         }
-        (started, outcomes)
+        ReadOutcome {
+            started,
+            sequence,
+            found: outcomes,
+        }
     }
 
     /// What a read of `key` means for the cache and the caller: a checked value is cached
@@ -513,8 +587,8 @@ impl CachingReader {
         &self,
         key: &Key,
         read: Result<Option<StoredSecret>, StoreError>,
-        started: Instant,
-        changed_to: Option<&AtomicU64>,
+        outcome: &ReadOutcome,
+        flight: &InFlight,
     ) -> Result<Secret, SecretError> {
         let (org_id, name) = key;
         let error = |error: ReadError| SecretError {
@@ -531,22 +605,24 @@ impl CachingReader {
         match self.reader.open(org_id, name, stored) {
             Ok(value) => {
                 let value = Arc::new(value);
-                self.keep(
-                    key.clone(),
-                    Arc::clone(&value),
-                    version,
-                    started,
-                    changed_to,
-                );
+                self.keep(key.clone(), Arc::clone(&value), version, outcome, flight);
                 Ok(Secret {
                     value,
                     version,
-                    age: self.clock.now().saturating_duration_since(started),
+                    age: self.clock.now().saturating_duration_since(outcome.started),
                     stale: false,
                 })
             }
             Err(refused) => {
-                lock(&self.entries).remove(key);
+                // The store has said what the item is: the cached value goes, unless a read
+                // begun after this one cached it.
+                let mut entries = lock(&self.entries);
+                if entries
+                    .peek(key)
+                    .is_some_and(|cached| cached.sequence < outcome.sequence)
+                {
+                    entries.remove(key);
+                }
                 Err(error(refused))
             }
         }
@@ -560,29 +636,30 @@ impl CachingReader {
         key: Key,
         value: Arc<SecretString>,
         version: Option<u64>,
-        read_at: Instant,
-        changed_to: Option<&AtomicU64>,
+        outcome: &ReadOutcome,
+        flight: &InFlight,
     ) {
         let mut entries = lock(&self.entries);
-        let changed_to = changed_to.map_or(0, |changed| changed.load(Ordering::Relaxed));
-        if changed_to != 0 && version.is_none_or(|read| read < changed_to) {
+        if !flight.may_keep(version) {
             return;
         }
         // A read begun later (a refresh that overtook this one) already cached its value.
         if entries
             .peek(&key)
-            .is_some_and(|cached| cached.read_at > read_at)
+            .is_some_and(|cached| cached.sequence > outcome.sequence)
         {
             return;
         }
-        // Past both the TTL and the stale bound a value can be served neither fresh nor
-        // stale: the sweep drops it from memory.
-        let useless_after = self.config.ttl.max(self.config.max_stale);
         let evicted = entries.insert(
             key,
-            (value, version, read_at),
+            Read {
+                value,
+                version,
+                read_at: outcome.started,
+                sequence: outcome.sequence,
+            },
             self.config.max_entries,
-            (self.clock.now(), useless_after),
+            (self.clock.now(), self.config.ttl, self.config.max_stale),
         );
         self.counters
             .evictions
@@ -592,9 +669,11 @@ impl CachingReader {
     fn stale_or(&self, key: &Key, cause: String) -> Result<Secret, ReadError> {
         let now = self.clock.now();
         let mut entries = lock(&self.entries);
-        let within_bound = entries.peek(key).is_some_and(|entry| {
-            now.saturating_duration_since(entry.read_at) <= self.config.max_stale
-        });
+        // A stale bound of 0 never serves a stale value, not even one of age 0.
+        let within_bound = !self.config.max_stale.is_zero()
+            && entries.peek(key).is_some_and(|entry| {
+                now.saturating_duration_since(entry.read_at) <= self.config.max_stale
+            });
         let Some(entry) = entries.touch(key).filter(|_| within_bound) else {
             return Err(ReadError::Storage(StoreError::Unavailable(cause)));
         };

@@ -5,12 +5,27 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-/// What is kept of a value.
-pub(super) struct Entry<V> {
+/// A value as a read found it: its version, when the read began, and the read's place in
+/// the order reads began in.
+pub(super) struct Read<V> {
     pub(super) value: V,
     pub(super) version: Option<u64>,
     pub(super) read_at: Instant,
+    pub(super) sequence: u64,
+}
+
+/// What is kept of a value.
+pub(super) struct Entry<V> {
+    read: Read<V>,
     last_used: u64,
+}
+
+impl<V> std::ops::Deref for Entry<V> {
+    type Target = Read<V>;
+
+    fn deref(&self) -> &Read<V> {
+        &self.read
+    }
 }
 
 /// Entries by key, and keys by the count at their last use.
@@ -52,21 +67,20 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
 
     /// Inserts (or replaces) the entry as the most recently used; then evicts the least
     /// recently used beyond `max_entries`, and every `SWEEP_EVERY` inserts drops the entries
-    /// read longer than `useless_after` ago. Returns how many were evicted to fit.
+    /// that can be served neither fresh (age at least `ttl`) nor stale (age over
+    /// `max_stale`). Returns how many were evicted to fit.
     pub(super) fn insert(
         &mut self,
         key: K,
-        (value, version, read_at): (V, Option<u64>, Instant),
+        read: Read<V>,
         max_entries: usize,
-        (now, useless_after): (Instant, Duration),
+        (now, ttl, max_stale): (Instant, Duration, Duration),
     ) -> u64 {
         self.remove(&key);
         self.uses += 1;
         self.order.insert(self.uses, key.clone());
         let entry = Entry {
-            value,
-            version,
-            read_at,
+            read,
             last_used: self.uses,
         };
         self.map.insert(key, entry);
@@ -83,7 +97,10 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
             let useless: Vec<K> = self
                 .map
                 .iter()
-                .filter(|(_, entry)| now.saturating_duration_since(entry.read_at) > useless_after)
+                .filter(|(_, entry)| {
+                    let age = now.saturating_duration_since(entry.read_at);
+                    age >= ttl && age > max_stale
+                })
                 .map(|(key, _)| key.clone())
                 .collect();
             useless.iter().for_each(|key| {
@@ -108,8 +125,18 @@ impl<K: Clone + Eq + Hash, V> Lru<K, V> {
 mod tests {
     use super::*;
 
+    fn read(at: Instant) -> Read<u8> {
+        Read {
+            value: 0,
+            version: None,
+            read_at: at,
+            sequence: 0,
+        }
+    }
+
     fn insert(lru: &mut Lru<&'static str, u8>, key: &'static str, max: usize, at: Instant) -> u64 {
-        lru.insert(key, (0, None, at), max, (at, Duration::from_secs(60)))
+        let minute = Duration::from_secs(60);
+        lru.insert(key, read(at), max, (at, minute, minute))
     }
 
     #[test]
@@ -134,16 +161,11 @@ mod tests {
     fn entries_past_their_use_are_swept_every_256_inserts() {
         let start = Instant::now();
         let mut lru: Lru<String, u8> = Lru::default();
-        let useless_after = Duration::from_secs(60);
-        lru.insert("old".into(), (0, None, start), 1000, (start, useless_after));
+        let (ttl, max_stale) = (Duration::from_secs(30), Duration::from_secs(60));
+        lru.insert("old".into(), read(start), 1000, (start, ttl, max_stale));
         let later = start + Duration::from_secs(61);
         for n in 1..SWEEP_EVERY {
-            lru.insert(
-                format!("k{n}"),
-                (0, None, later),
-                1000,
-                (later, useless_after),
-            );
+            lru.insert(format!("k{n}"), read(later), 1000, (later, ttl, max_stale));
             if n < SWEEP_EVERY - 1 {
                 assert!(lru.peek(&"old".to_owned()).is_some(), "swept early at {n}");
             }

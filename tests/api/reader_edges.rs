@@ -78,6 +78,8 @@ fn item(secret_name: &str, value: &str, version: u64) -> HashMap<String, Attribu
 /// What the scripted HTTP client does with request `n`.
 #[derive(Clone, Copy)]
 enum Action {
+    /// No answer, ever (the caller gives up: a timeout, a cancelled task).
+    Never,
     Pass,
     /// Forwarded; DynamoDB's answer (already decided) is held until `release`.
     Hold,
@@ -96,6 +98,8 @@ struct Scripted {
     arrived: Arc<tokio::sync::Notify>,
     release: Arc<tokio::sync::Notify>,
     upstream: SharedHttpConnector,
+    /// Each request's operation (`X-Amz-Target`), in order.
+    targets: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Scripted {
@@ -106,6 +110,7 @@ impl Scripted {
             arrived: Arc::new(tokio::sync::Notify::new()),
             release: Arc::new(tokio::sync::Notify::new()),
             upstream: SharedHttpConnector::new(Connector::builder().build_http()),
+            targets: Arc::default(),
         }
     }
 
@@ -131,7 +136,11 @@ impl std::fmt::Debug for Scripted {
 impl HttpConnector for Scripted {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
+        let target = request.headers().get("x-amz-target").unwrap_or("?");
+        let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+        self.targets.lock().unwrap().push(operation);
         match (self.plan)(n) {
+            Action::Never => HttpConnectorFuture::new(std::future::pending()),
             Action::Pass => self.upstream.call(request),
             Action::Hold => {
                 let (upstream, arrived, release) = (
@@ -245,6 +254,10 @@ fn hold_the_first_request(n: u64) -> Action {
     } else {
         Action::Pass
     }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 fn value_of(
@@ -547,4 +560,176 @@ async fn a_change_reaches_every_read_in_progress_not_only_the_newest() {
         "the slow v5 read was cached over v6"
     );
     assert_eq!(s.http.requests(), 2);
+}
+
+/// Reads are ordered by when they began, by a counter, not a clock: a `get` whose read began
+/// at the same clock instant as a `refresh` (a coarse clock) and ends after it does not put
+/// its older value over the refresh's.
+#[tokio::test]
+async fn an_older_read_begun_at_the_same_instant_does_not_overwrite_a_refresh() {
+    let s = setup(CacheConfig::default(), hold_the_first_request).await;
+    put_raw_item(&s.direct, item("tick", "v1-CANARY", 1)).await;
+    let reader = Arc::clone(&s.reader);
+    let first = tokio::spawn(async move { reader.get(&org(), &name("tick")).await });
+    s.http.arrived.notified().await; // v1 read, answer held
+    put_raw_item(&s.direct, item("tick", "v2-CANARY", 2)).await;
+    // Same instant on the cache's clock: no advance.
+    let refreshed = s.reader.refresh(&org(), &name("tick")).await;
+    assert_eq!(value_of(&refreshed), "v2-CANARY");
+    s.http.release.notify_one();
+    assert_eq!(value_of(&first.await.unwrap()), "v1-CANARY");
+    let cached = s.reader.get(&org(), &name("tick")).await;
+    assert_eq!(
+        value_of(&cached),
+        "v2-CANARY",
+        "the older read, begun at the same instant, put v1 back over the refresh's v2"
+    );
+}
+
+/// `invalidate` during a read is never undone by it, whatever the version read (u64::MAX
+/// included: an invalidation is its own mark, not a version).
+#[tokio::test]
+async fn an_invalidate_during_a_read_of_version_u64_max_is_not_undone() {
+    let s = setup(CacheConfig::default(), hold_the_first_request).await;
+    put_raw_item(&s.direct, item("maxed", "old-CANARY", u64::MAX)).await;
+    let reader = Arc::clone(&s.reader);
+    let first = tokio::spawn(async move { reader.get(&org(), &name("maxed")).await });
+    s.http.arrived.notified().await;
+    put_raw_item(&s.direct, item("maxed", "new-CANARY", u64::MAX)).await;
+    s.reader.invalidate(&org(), &name("maxed"));
+    s.http.release.notify_one();
+    let first = first.await.unwrap();
+    assert_eq!(first.as_ref().unwrap().version(), Some(u64::MAX));
+    let after = s.reader.get(&org(), &name("maxed")).await;
+    assert_eq!(
+        value_of(&after),
+        "new-CANARY",
+        "the value read before invalidate() was cached (version u64::MAX == the invalidate mark)"
+    );
+}
+
+/// "A stale bound of 0 never serves a stale value", not even one read at this very instant.
+#[tokio::test]
+async fn a_stale_bound_of_zero_never_serves_stale() {
+    let config = CacheConfig {
+        max_stale: Duration::ZERO,
+        ..CacheConfig::default()
+    };
+    let s = setup(config, |n| {
+        if n == 0 {
+            Action::Pass
+        } else {
+            Action::Status(503)
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("zero", "zero-CANARY", 1)).await;
+    s.reader.get(&org(), &name("zero")).await.unwrap();
+    let answer = s.reader.refresh(&org(), &name("zero")).await;
+    assert_eq!(
+        value_of(&answer),
+        "error unavailable",
+        "served stale with a stale bound of 0: {:?}",
+        answer.as_ref().ok().map(|secret| secret.stale())
+    );
+}
+
+/// An older read's refusal does not drop what a read begun after it cached: a `not_found`
+/// from before the secret was created leaves the value a later `refresh` read.
+#[tokio::test]
+async fn a_not_found_from_an_older_read_does_not_drop_a_newer_value() {
+    let s = setup(CacheConfig::default(), hold_the_first_request).await;
+    let reader = Arc::clone(&s.reader);
+    let first = tokio::spawn(async move { reader.get(&org(), &name("born")).await });
+    s.http.arrived.notified().await; // "no such item", held
+    put_raw_item(&s.direct, item("born", "born-CANARY", 1)).await;
+    s.clock.advance(secs(1));
+    assert_eq!(
+        value_of(&s.reader.refresh(&org(), &name("born")).await),
+        "born-CANARY"
+    );
+    s.http.release.notify_one();
+    assert_eq!(value_of(&first.await.unwrap()), "error not_found");
+    let cached = s.reader.get(&org(), &name("born")).await;
+    assert_eq!(value_of(&cached), "born-CANARY");
+    assert_eq!(
+        s.http.requests(),
+        2,
+        "the older not_found dropped the refresh's newer value: the get read again"
+    );
+}
+
+/// Cancelled callers (a timeout around `get`, `get_many` or `refresh`) leave no read in
+/// progress behind: not one later invalidated, not the rest of a batch another caller ended.
+#[tokio::test]
+async fn cancelled_callers_leave_no_read_in_progress_behind() {
+    let never = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let plan_never = Arc::clone(&never);
+    let s = setup(CacheConfig::default(), move |_| {
+        if plan_never.load(Ordering::SeqCst) {
+            Action::Never
+        } else {
+            Action::Pass
+        }
+    })
+    .await;
+    let org_id = org();
+    for n in 0..20 {
+        let single = name(&format!("single_{n:02}"));
+        let wait = Duration::ZERO;
+        assert!(tokio::time::timeout(wait, s.reader.get(&org_id, &single))
+            .await
+            .is_err());
+        assert!(
+            tokio::time::timeout(wait, s.reader.refresh(&org_id, &single))
+                .await
+                .is_err()
+        );
+        s.reader.invalidate(&org_id, &single);
+        let pair = [name(&format!("a_{n:02}")), name(&format!("b_{n:02}"))];
+        assert!(
+            tokio::time::timeout(wait, s.reader.get_many(&org_id, &pair))
+                .await
+                .is_err()
+        );
+        assert_eq!(s.reader.reads_in_progress(), 0, "round {n}");
+    }
+    // A caller still waiting keeps its read; its end removes it.
+    never.store(false, Ordering::SeqCst);
+    let answered = s.reader.get(&org_id, &name("a_00")).await;
+    assert_eq!(value_of(&answered), "error not_found");
+    assert_eq!(s.reader.reads_in_progress(), 0);
+}
+
+/// A cancelled caller's reads leave with it: a `get` after a cancelled `get_many` of 100
+/// names sends a `GetItem` of its own name, not the whole batch again.
+#[tokio::test]
+async fn a_get_after_a_cancelled_get_many_reads_only_its_own_name() {
+    let s = setup(CacheConfig::default(), |n| {
+        if n == 0 {
+            Action::Never
+        } else {
+            Action::Pass
+        }
+    })
+    .await;
+    put_raw_item(&s.direct, item("mine", "mine-CANARY", 1)).await;
+    let names: Vec<SecretName> = std::iter::once(name("mine"))
+        .chain((0..99).map(|n| name(&format!("other_{n:02}"))))
+        .collect();
+    let org_id = org();
+    let batch = s.reader.get_many(&org_id, &names);
+    assert!(tokio::time::timeout(Duration::from_millis(100), batch)
+        .await
+        .is_err());
+    assert_eq!(
+        value_of(&s.reader.get(&org(), &name("mine")).await),
+        "mine-CANARY"
+    );
+    let targets = s.http.targets.lock().unwrap().clone();
+    assert_eq!(
+        targets,
+        ["BatchGetItem", "GetItem"],
+        "a get of one name, after a get_many of 100 was cancelled, sent: {targets:?}"
+    );
 }
