@@ -23,6 +23,10 @@ from typing import Any, Callable, Dict, Optional
 from org_secrets_reader import InvalidEvent, SecretReader
 
 LOGGER = logging.getLogger("org_secrets_reader.watch_changes")
+# What reading a body that is no change event raises, for any reason: not JSON (ValueError),
+# nested past the recursion limit (RecursionError), not text at all (TypeError), or JSON that
+# is not a change event (InvalidEvent). Such a message never will be one: it is deleted.
+NOT_A_CHANGE_EVENT = (InvalidEvent, ValueError, RecursionError, TypeError)
 
 
 def watch_changes(
@@ -35,8 +39,10 @@ def watch_changes(
 ) -> None:
     """Applies every event the queue delivers to ``reader`` until ``stop`` is set; each one
     is deleted from the queue once applied. ``on_event(event, dropped)`` is called after each
-    (the freshness benchmark uses it). A message whose handling fails (its deletion, the
-    callback, anything) is logged by the exception's class only, and the loop goes on."""
+    (the freshness benchmark uses it). A message whose body is not a change event is
+    logged by the exception's class and deleted; one whose handling fails otherwise (its
+    deletion, the callback, anything) is logged by the exception's class only and left in
+    the queue, and the loop goes on."""
     if sqs is None:
         import boto3
 
@@ -68,14 +74,19 @@ def _handle(
     on_event: Optional[Callable[[Dict[str, Any], bool], None]],
 ) -> None:
     """Applies one message's event, then deletes the message (also one that is not a change
-    event: it never will be)."""
+    event, for whatever reason its body does not parse as one: it never will be)."""
+    body = message["Body"]  # no body: not a message at all, a failure (the message stays)
+    event: Optional[Dict[str, Any]] = None
+    dropped = False
     try:
-        event = json.loads(message["Body"])
-        dropped = reader.apply_change_event(event)
-    except (InvalidEvent, ValueError):
-        # Never the body: say only that it was not a change event.
-        LOGGER.warning("change events: a message that is not a change event, deleted")
-        event, dropped = None, False
+        parsed = json.loads(body)
+        dropped = reader.apply_change_event(parsed)
+        event = parsed
+    except NOT_A_CHANGE_EVENT as error:
+        # Never the body, nor the error's text (which can quote it): only the class.
+        LOGGER.warning(
+            "change events: a message that is not a change event (%s), deleted", type(error).__name__
+        )
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     if on_event is not None and event is not None:
         on_event(event, dropped)

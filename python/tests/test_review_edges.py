@@ -4,9 +4,12 @@ lenient base64 tokens, the store errors that are unavailability, the length of a
 name, and the reader's hands off logging; then, from a second review, the command line's
 digest of the value, a get joining the newest read (a refresh's), the range of a version,
 single-name reads, what a failed read's waiters raise, a settle that fails part-way, the
-change-event watcher of examples/reader-cache, and entries past any use. Each test says what
-it guards; the Rust reader (docs/storage-contract.md, "Reading a value") behaves as these
-tests require."""
+change-event watcher of examples/reader-cache, and entries past any use; then, from a third
+review, a get_many read chunk by chunk, reads ordered by when they began (not by clock
+readings, which tie), a stale bound of 0, an older read's refusal, a miss that never falls
+back to an older read, and bodies that are no change event for any reason. Each test says
+what it guards; the Rust reader (docs/storage-contract.md, "Reading a value") behaves as
+these tests require."""
 
 from __future__ import annotations
 
@@ -26,7 +29,16 @@ from botocore.stub import Stubber
 from cryptography.fernet import Fernet
 
 from conftest import CANARY, CASES, KEYS, ORG, ROOT, CallCounter, FakeClock, StoreSwitch, Table, new_client
-from org_secrets_reader import InvalidAuth, ReaderError, SecretReader, SecretValue, Undecryptable, Unavailable
+from org_secrets_reader import (
+    InvalidAuth,
+    InvalidEvent,
+    NotFound,
+    ReaderError,
+    SecretReader,
+    SecretValue,
+    Undecryptable,
+    Unavailable,
+)
 from org_secrets_reader import __main__ as cli_module
 from org_secrets_reader import cache as sweep_module
 from org_secrets_reader import credentials as credentials_module
@@ -905,8 +917,9 @@ def change_body(name: str, version: int) -> str:
 def test_a_message_that_fails_does_not_stop_the_change_event_watcher(caplog: pytest.LogCaptureFixture) -> None:
     """Guards: in examples/reader-cache/watch_changes.py, a message whose deletion fails,
     whose callback raises, or that is not even a message (no body) is logged by the
-    exception's class only (never the body, nor the exception's text, which can quote it)
-    and the thread goes on with the next messages and batches."""
+    exception's class only (never the body, nor the exception's text, which can quote it),
+    left in the queue, and the thread goes on with the next messages and batches; a body
+    that is not JSON is logged by its error's class and deleted."""
     watcher = load_watcher()
     reader = SecretReader("reader-table", KEYS, client=object())  # change events read nothing
     stop = threading.Event()
@@ -939,7 +952,7 @@ def test_a_message_that_fails_does_not_stop_the_change_event_watcher(caplog: pyt
         "change events: a message failed (ConnectionError); continuing",
         "change events: a message failed (ValueError); continuing",
         "change events: a message failed (KeyError); continuing",
-        "change events: a message that is not a change event, deleted",
+        "change events: a message that is not a change event (JSONDecodeError), deleted",
     ]
     assert MARKER not in caplog.text
 
@@ -952,7 +965,9 @@ def test_entries_that_can_be_served_neither_fresh_nor_stale_are_swept(ttl: float
     """Guards: an entry older than both the TTL and the stale bound (never served again,
     fresh or stale) does not stay in memory: within 256 inserts of the cache it is dropped.
     An entry that can still be served, fresh (age under the TTL) or stale (age at most the
-    stale bound, inclusive), stays."""
+    stale bound, inclusive), stays. The sweep keeps an entry whose age is at most the
+    stale bound even when that bound is 0 (the Rust reader sweeps by the same rule), though
+    a stale bound of 0 never serves it stale."""
     clock = FakeClock()
     cache = new_cache(clock, ttl_seconds=ttl, max_stale_seconds=stale_bound)
     horizon = max(ttl, stale_bound)
@@ -969,7 +984,253 @@ def test_entries_that_can_be_served_neither_fresh_nor_stale_are_swept(ttl: float
     assert kept == (stale_bound >= ttl)
     assert len(cache) == sweep_module.SWEEP_EVERY - 2 + kept
     down = lambda: Unavailable("X", org_id=ORG, secret="at_the_bound")  # noqa: E731
-    assert value_of(cache.get((ORG, "at_the_bound"), down)) == ("kept" if kept else "error unavailable")
+    served = kept and stale_bound > 0
+    assert value_of(cache.get((ORG, "at_the_bound"), down)) == ("kept" if served else "error unavailable")
+
+
+# Third review: get_many chunk by chunk, reads ordered by sequence, a stale bound of 0, an
+# older read's refusal, no fallback to an older read, and bodies that are no change event.
+
+
+class HoldFirstGetItem:
+    """A boto3 client whose first GetItem's answer (already decided by DynamoDB) is held until
+    ``release``; every other call passes."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.held = False
+        self.lock = threading.Lock()
+
+    def get_item(self, **kwargs: Any) -> Any:
+        answer = self.client.get_item(**kwargs)
+        with self.lock:
+            hold, self.held = not self.held, True
+        if hold:
+            self.arrived.set()
+            assert self.release.wait(10)
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_get_does_not_join_a_batch_chunk_already_read_while_the_next_chunk_is_read(table: Table) -> None:
+    """Guards: get_many reads and settles one chunk of up to 100 names at a time. With 101
+    names (a BatchGetItem of 100, then a GetItem of the last), the first chunk's flights
+    are settled and gone before the GetItem runs, so a get of one of its names that misses
+    while the GetItem is held (a TTL of 0: every get reads) makes its own read and answers
+    the store's newer value, instead of waiting on the later chunk and being handed the
+    value read before the change."""
+    names = [f"n_{n:03}" for n in range(101)]
+    for name in names:
+        table.put(item(name, "old-value"))
+    gated = HoldFirstGetItem(new_client())
+    reader = SecretReader(table.name, KEYS, client=gated, ttl_seconds=0)
+    batch, batch_answer = thread_of(lambda: reader.get_many(ORG, names))
+    try:
+        assert gated.arrived.wait(10)  # chunk 1 read; the GetItem of n_100 held
+        table.put(item("n_000", "new-value", 2))
+        later, later_answer = thread_of(lambda: reader.get(ORG, "n_000"))
+        later.join(3)
+        assert not later.is_alive(), "the get waits for the next chunk's read of another name"
+        assert value_of(later_answer[0]) == "new-value"
+    finally:
+        gated.release.set()
+        batch.join(10)
+    assert value_of(batch_answer[0]["n_000"]) == "old-value"
+    assert value_of(batch_answer[0]["n_100"]) == "old-value"
+
+
+def test_each_chunk_of_a_get_many_is_settled_before_the_next_is_read_and_shares_one_sequence() -> None:
+    """Guards: get_many of 250 names makes three reads (100, 100, 50); when each chunk is
+    read, every earlier chunk's names are cached and none is still in flight, and the later
+    chunks' names are still in flight (joinable, their read not begun). Each chunk's names
+    share one sequence number, a later chunk's is higher."""
+    clock = FakeClock()
+    cache = new_cache(clock)
+    keys = [(ORG, f"k_{n:03}") for n in range(250)]
+    chunks: List[List[Any]] = []
+
+    def read_many(asked: List[Any]) -> Dict[Any, Any]:
+        done = [key for chunk in chunks for key in chunk]
+        assert all(key in cache._entries and key not in cache._flights for key in done)
+        assert all(key in cache._flights and cache._flights[key][-1].joinable for key in asked)
+        chunks.append(asked)
+        return {key: (SecretValue(key[1]), 1) for key in asked}
+
+    answers = cache.get_many(keys, read_many)
+    assert [len(chunk) for chunk in chunks] == [100, 100, 50]
+    assert [key for chunk in chunks for key in chunk] == keys
+    assert all(value_of(answers[key]) == key[1] for key in keys)
+    sequences = [{cache._entries[key].sequence for key in chunk} for chunk in chunks]
+    assert all(len(chunk) == 1 for chunk in sequences)
+    first, second, third = (chunk.pop() for chunk in sequences)
+    assert first < second < third
+    assert cache._flights == {}
+
+
+def test_an_older_read_begun_at_the_same_instant_does_not_overwrite_a_refresh() -> None:
+    """Guards: reads are ordered by the sequence number each takes as it begins, not by the
+    clock. A get's read and a refresh's begin at the same clock reading (time.monotonic
+    ticks every 15.6 ms on Windows; here a fake clock that does not move); the refresh
+    caches v2, and the older read, ending after it, does not put v1 back."""
+    clock = FakeClock()
+    cache = new_cache(clock)
+    key = (ORG, "tick")
+    older = Held((SecretValue("v1"), 1))
+    first, first_answer = thread_of(lambda: cache.get(key, older))
+    assert older.started.wait(10)
+    refreshed = cache.get(key, lambda: (SecretValue("v2"), 2), force=True)
+    assert value_of(refreshed) == "v2"
+    older.release.set()
+    first.join(10)
+    assert value_of(first_answer[0]) == "v1"
+    assert value_of(cache.get(key, never_read)) == "v2", "v1 was put back over the refresh's v2"
+
+
+@pytest.mark.parametrize("age", [0.0, 1.0, 3600.0])
+def test_a_stale_bound_of_zero_never_serves_stale(age: float) -> None:
+    """Guards the contract's "a stale bound of 0 never serves a stale value": whatever the
+    cached value's age, 0 included (a value read at this very instant), an unavailable store
+    is the error, not the value marked stale."""
+    clock = FakeClock()
+    cache = new_cache(clock, max_stale_seconds=0.0)
+    key = (ORG, "zero")
+    cache.get(key, lambda: (SecretValue("zero"), 1))
+    clock.advance(age)
+    down = Unavailable("X", org_id=ORG, secret="zero")
+    answer = cache.get(key, lambda: down, force=True)
+    assert value_of(answer) == "error unavailable", f"served stale: {getattr(answer, 'stale', None)}"
+
+
+@pytest.mark.parametrize("age, served", [(0.0, True), (1.0, True), (1.5, False)])
+def test_a_stale_bound_above_zero_is_inclusive(age: float, served: bool) -> None:
+    """Guards the other side: with a bound above 0, a value at most that old (age 0 and
+    exactly the bound included) is served stale, an older one is not."""
+    clock = FakeClock()
+    cache = new_cache(clock, ttl_seconds=0.0, max_stale_seconds=1.0)
+    key = (ORG, "one")
+    cache.get(key, lambda: (SecretValue("one"), 1))
+    clock.advance(age)
+    answer = cache.get(key, lambda: Unavailable("X", org_id=ORG, secret="one"))
+    assert value_of(answer) == ("one" if served else "error unavailable")
+    assert getattr(answer, "stale", False) is served
+
+
+def test_a_not_found_from_an_older_read_does_not_drop_a_newer_value() -> None:
+    """Guards: a refusal drops the cached value only if a read begun before it cached that
+    value. A read begun before the secret existed answers not_found after a refresh (begun
+    later) cached the new value: the not_found is its caller's answer, and the newer value
+    stays cached."""
+    clock = FakeClock()
+    cache = new_cache(clock)
+    key = (ORG, "born")
+    # Returned (a read's outcome), not raised: Held raises an exception it is given.
+    older = Held(lambda: NotFound("no such secret", org_id=ORG, secret="born"))
+    first, first_answer = thread_of(lambda: cache.get(key, older))
+    assert older.started.wait(10)
+    clock.advance(1)
+    assert value_of(cache.get(key, lambda: (SecretValue("born"), 1), force=True)) == "born"
+    older.release.set()
+    first.join(10)
+    assert value_of(first_answer[0]) == "error not_found"
+    assert value_of(cache.get(key, never_read)) == "born", "the older not_found dropped the newer value"
+
+
+def test_a_not_found_from_a_newer_read_drops_an_older_value_at_the_same_instant() -> None:
+    """Guards the other side of the same rule: a refusal from a read begun after the cached
+    value's read drops it, also when the clock has not moved between them (by sequence)."""
+    clock = FakeClock()
+    cache = new_cache(clock)
+    key = (ORG, "gone")
+    cache.get(key, lambda: (SecretValue("gone"), 1))
+    answer = cache.get(key, lambda: NotFound("no such secret", org_id=ORG, secret="gone"), force=True)
+    assert value_of(answer) == "error not_found"
+    assert key not in cache._entries
+
+
+def test_a_miss_never_falls_back_to_an_older_read_in_progress() -> None:
+    """Guards: a miss considers only the newest read in progress of its key. Here an older
+    get's read is still running, and a refresh's (the newest) has answered but is not yet
+    settled (the instant between its store read returning and its settling, set by hand):
+    a get that misses then starts a read of its own, rather than joining the older read
+    and being handed a value older than the refresh's."""
+    clock = CountingClock()
+    cache = new_cache(clock, ttl_seconds=0.0)
+    key = (ORG, "rotating")
+    older = Held((SecretValue("v1"), 1))
+    newer = Held((SecretValue("v2"), 2))
+    first, first_answer = thread_of(lambda: cache.get(key, older))
+    assert older.started.wait(10)
+    refresh, refresh_answer = thread_of(lambda: cache.get(key, newer, force=True))
+    assert newer.started.wait(10)
+    try:
+        with cache._lock:
+            oldest, newest = cache._flights[key]
+            assert oldest.joinable and newest.joinable
+            newest.read_done = True  # the refresh's store read has answered
+        later, later_answer = thread_of(lambda: cache.get(key, lambda: (SecretValue("v3"), 3)))
+        later.join(5)
+        assert not later.is_alive(), "the miss fell back to the older read in progress"
+        assert value_of(later_answer[0]) == "v3"
+    finally:
+        older.release.set()
+        newer.release.set()
+        first.join(10)
+        refresh.join(10)
+    assert value_of(first_answer[0]) == "v1" and value_of(refresh_answer[0]) == "v2"
+    assert cache._flights == {}
+
+
+class NotAString:
+    """A body that json.loads cannot take (TypeError)."""
+
+
+def test_a_body_that_is_no_change_event_for_any_reason_is_deleted(caplog: pytest.LogCaptureFixture) -> None:
+    """Guards: in examples/reader-cache/watch_changes.py, a body that is not a change event
+    for any reason of parsing is logged by the error's class and deleted (it never will be
+    one): nested deeper than the recursion limit (RecursionError, which is no ValueError),
+    not JSON (ValueError), not text (TypeError), JSON that is no change event
+    (InvalidEvent). A message without a body is still a failure, logged and left."""
+    watcher = load_watcher()
+    reader = SecretReader("reader-table", KEYS, client=object())
+    stop = threading.Event()
+    messages = [
+        {"Body": "[" * 100_000 + "]" * 100_000, "ReceiptHandle": "nested"},
+        {"Body": "{" + MARKER, "ReceiptHandle": "not-json"},
+        {"Body": NotAString(), "ReceiptHandle": "not-text"},
+        {"Body": json.dumps({"detail-type": "Secret Updated", "note": MARKER}), "ReceiptHandle": "no-detail"},
+        {"ReceiptHandle": "no-body"},
+        {"Body": change_body("a", 2), "ReceiptHandle": "event"},
+    ]
+    queue = FakeQueue([messages], stop)  # type: ignore[list-item]
+    done, outcome = thread_of(lambda: watcher.watch_changes(reader, "queue-url", sqs=queue, stop=stop))
+    done.join(10)
+    assert not done.is_alive() and outcome == [None], outcome
+    assert queue.deleted == ["nested", "not-json", "not-text", "no-detail", "event"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "org_secrets_reader.watch_changes"]
+    assert logged == [
+        "change events: a message that is not a change event (RecursionError), deleted",
+        "change events: a message that is not a change event (JSONDecodeError), deleted",
+        "change events: a message that is not a change event (TypeError), deleted",
+        "change events: a message that is not a change event (InvalidEvent), deleted",
+        "change events: a message failed (KeyError); continuing",
+    ]
+    assert MARKER not in caplog.text
+
+
+def test_an_event_nested_past_the_recursion_limit_is_an_invalid_event() -> None:
+    """Guards: apply_change_event given the JSON text of an event nested deeper than the
+    recursion limit raises InvalidEvent (invalid_event), as for any text that is not an
+    event, not the RecursionError of json.loads."""
+    reader = SecretReader("reader-table", KEYS, client=object())
+    for text in ("[" * 100_000 + "]" * 100_000, b"[" * 100_000 + b"]" * 100_000):
+        with pytest.raises(InvalidEvent) as raised:
+            reader.apply_change_event(text)
+        assert raised.value.kind == "invalid_event"
+        assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
 # Found by the review, not fixed here.

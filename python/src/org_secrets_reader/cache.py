@@ -1,6 +1,12 @@
 """The reader's cache (docs/storage-contract.md, "The cache"): fresh for the TTL, LRU-bounded,
 serve-stale-on-unavailable, and one read per miss (single flight). Thread-safe: one lock
-guards the entries and the reads in flight; no read of the store happens under it."""
+guards the entries, the reads in flight and the count of store reads begun; no read of the
+store happens under it.
+
+Reads are ordered by a sequence number, one per store read (a batch chunk's names share
+it), taken as the read begins: clocks tie, the counter does not. An entry keeps the
+sequence of the read that cached it; a read never caches its value over an entry of a
+read begun after it, and a refusal drops only an entry of a read begun before it."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import ReaderError, Unavailable
+from .store import BATCH_LIMIT
 from .values import Secret, SecretValue
 
 Key = Tuple[str, str]  # (organization, name)
@@ -28,7 +35,8 @@ SWEEP_EVERY = 256
 class _Entry:
     value: SecretValue
     version: Optional[int]
-    read_at: float
+    read_at: float  # when the read that cached it began (clock seconds): its age
+    sequence: int  # that read's place in the order store reads began
 
 
 class _Failed:
@@ -48,7 +56,10 @@ class _Flight:
     """One read of the store in progress, which other callers of its key wait for."""
 
     def __init__(self, started: float) -> None:
+        # When its store read began (clock seconds); the claim's reading until then.
         self.started = started
+        # Its store read's sequence number, given as that read begins (None before).
+        self.sequence: Optional[int] = None
         self.done = threading.Event()
         self.answer: Union[Answer, _Failed, None] = None
         # Set while it runs by invalidate() and change events: its value may be older.
@@ -99,6 +110,7 @@ class SecretCache:
         self._lock = threading.Lock()
         self._entries: "OrderedDict[Key, _Entry]" = OrderedDict()
         self._inserts = 0  # since the last sweep
+        self._reads_begun = 0  # the last sequence number given to a store read
         # Every read in flight per key, oldest first; a miss joins the newest if it is still
         # joinable, else starts its own.
         self._flights: Dict[Key, List[_Flight]] = {}
@@ -125,6 +137,7 @@ class SecretCache:
         if not leads:
             return flight.wait()
         try:
+            self._begin([flight], None)
             outcome = read()
             flight.read_done = True
             return self._settle(key, flight, outcome)
@@ -136,7 +149,10 @@ class SecretCache:
     def get_many(
         self, keys: Sequence[Key], read_many: Callable[[List[Key]], Dict[Key, Outcome]]
     ) -> Dict[Key, Answer]:
-        """As get() for each key, with one ``read_many`` for the keys no one else is reading."""
+        """As get() for each key, with one ``read_many`` per chunk of up to BATCH_LIMIT keys
+        no one else is reading. Each chunk is read and settled (its flights leave the
+        joinable set) before the next is read, so a caller of one of its keys never waits on
+        a later chunk."""
         keys = list(dict.fromkeys(keys))  # a key twice would wait for itself
         answers: Dict[Key, Answer] = {}
         waiting: Dict[Key, _Flight] = {}
@@ -151,17 +167,22 @@ class SecretCache:
                     leading[key] = claim[0]
                 else:
                     waiting[key] = claim[0]
-            if leading:
-                outcomes = read_many(list(leading))
-                for flight in leading.values():
+            led = list(leading.items())
+            for start in range(0, len(led), BATCH_LIMIT):
+                chunk = led[start : start + BATCH_LIMIT]
+                # The first chunk begins as the claims end (their clock readings stand);
+                # a later one reads the clock as it begins.
+                self._begin([flight for _, flight in chunk], self._clock() if start else None)
+                outcomes = read_many([key for key, _ in chunk])
+                for _, flight in chunk:
                     flight.read_done = True
-                for key, flight in leading.items():
+                for key, flight in chunk:
                     answers[key] = self._settle(key, flight, outcomes[key])
         except BaseException as error:
             failure = error
             raise
         finally:
-            # Whatever failed, and wherever (the claims, the read, a settle part-way), every
+            # Whatever failed, and wherever (the claims, a read, a settle part-way), every
             # flight this call leads and has not settled ends, so that no waiter blocks.
             for key, flight in leading.items():
                 if not flight.done.is_set():
@@ -204,15 +225,26 @@ class SecretCache:
                 if entry is not None and now - entry.read_at < self._ttl:
                     self._entries.move_to_end(key)
                     return Secret(entry.value, False, now - entry.read_at, entry.version)
-                # The newest read only: a refresh's, begun after the others, if there is one.
-                # When it is marked, so are all older ones; when its read has returned, an
-                # older one's value is older still.
+                # The newest read only (the last claimed: a refresh's, if there is one),
+                # never an older one, as in the Rust reader. When it is marked, so are all
+                # older ones; when its read has returned, a new read is newer than it.
                 flights = self._flights.get(key)
                 if flights and flights[-1].joinable:
                     return flights[-1], False
             flight = _Flight(now)
             self._flights.setdefault(key, []).append(flight)
             return flight, True
+
+    def _begin(self, flights: List[_Flight], now: Optional[float]) -> None:
+        """Numbers one store read, about to begin, for the flights it answers (one for a
+        get, a chunk's for get_many): the next sequence number, and ``now`` as their start
+        when given (else the claim's clock reading, taken just before)."""
+        with self._lock:
+            self._reads_begun += 1
+            for flight in flights:
+                flight.sequence = self._reads_begun
+                if now is not None:
+                    flight.started = now
 
     def _finish(self, key: Key, flight: _Flight, answer: Union[Answer, _Failed]) -> None:
         flights = self._flights[key]
@@ -231,15 +263,18 @@ class SecretCache:
 
     def _settle(self, key: Key, flight: _Flight, outcome: Outcome) -> Answer:
         answer: Answer
+        sequence = flight.sequence
+        assert sequence is not None  # settled only after its read began
         with self._lock:
             now = self._clock()
+            cached = self._entries.get(key)
             if isinstance(outcome, tuple):
                 value, version = outcome
-                cached = self._entries.get(key)
-                # A read begun later (a refresh that overtook this one) already cached its value.
-                overtaken = cached is not None and cached.read_at > flight.started
+                # A read begun later (a refresh that overtook this one) already cached its
+                # value: by sequence, not by clock, whose readings can be equal.
+                overtaken = cached is not None and cached.sequence > sequence
                 if flight.keeps(version) and not overtaken:
-                    self._entries[key] = _Entry(value, version, flight.started)
+                    self._entries[key] = _Entry(value, version, flight.started, sequence)
                     self._entries.move_to_end(key)
                     while len(self._entries) > self._max_entries:
                         self._entries.popitem(last=False)
@@ -250,8 +285,10 @@ class SecretCache:
             elif isinstance(outcome, Unavailable):
                 answer = self._stale(key, now, outcome)
             else:
-                if outcome.kind in _DROPPING:
-                    self._entries.pop(key, None)
+                # The store has said what the item is: the cached value goes, unless a read
+                # begun after this one cached it (an older not_found never drops a newer value).
+                if outcome.kind in _DROPPING and cached is not None and cached.sequence < sequence:
+                    del self._entries[key]
                 answer = outcome
             self._finish(key, flight, answer)
         if isinstance(answer, Secret) and answer.stale:
@@ -279,9 +316,10 @@ class SecretCache:
             del self._entries[key]
 
     def _stale(self, key: Key, now: float, error: Unavailable) -> Answer:
-        """The cached value, marked stale, if it is at most the stale bound old; else error."""
+        """The cached value, marked stale, if it is at most the stale bound old; else error.
+        A stale bound of 0 never serves a stale value, not even one of age 0."""
         entry = self._entries.get(key)
-        if entry is None or now - entry.read_at > self._max_stale:
+        if entry is None or self._max_stale <= 0 or now - entry.read_at > self._max_stale:
             return error
         self._entries.move_to_end(key)
         return Secret(entry.value, True, now - entry.read_at, entry.version)

@@ -47,6 +47,8 @@ def parse_event(event: Union[Mapping[str, Any], str, bytes]) -> ChangeEvent:
             event = json.loads(event)
         except ValueError:
             raise InvalidEvent("the event is not JSON") from None
+        except RecursionError:  # nested deeper than the interpreter's recursion limit
+            raise InvalidEvent("the event is nested too deeply") from None
     if not isinstance(event, Mapping):
         raise InvalidEvent("the event is not an object")
     detail_type = event.get("detail-type")
