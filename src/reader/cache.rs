@@ -153,6 +153,16 @@ struct StoreRead {
     outcome: OnceCell<ReadOutcome>,
 }
 
+impl StoreRead {
+    fn new(org_id: &OrgId, names: Vec<SecretName>) -> Arc<Self> {
+        Arc::new(Self {
+            org_id: org_id.clone(),
+            names,
+            outcome: OnceCell::new(),
+        })
+    }
+}
+
 /// One secret's read in progress: those who miss it meanwhile wait for its answer. It
 /// leaves the map when it ends, or as soon as a change makes it out of date (so that later
 /// callers read again instead of joining it).
@@ -196,6 +206,24 @@ impl InFlight {
 struct Started<'a> {
     reader: &'a CachingReader,
     flights: Vec<(Key, Arc<InFlight>)>,
+}
+
+impl Started<'_> {
+    /// A new read in progress of `key`, part of `read`: in the map, and this caller's.
+    fn begin(
+        &mut self,
+        in_flight: &mut HashMap<Key, Vec<Arc<InFlight>>>,
+        key: &Key,
+        read: &Arc<StoreRead>,
+    ) -> Arc<InFlight> {
+        let flight = InFlight::new(read);
+        in_flight
+            .entry(key.clone())
+            .or_default()
+            .push(Arc::clone(&flight));
+        self.flights.push((key.clone(), Arc::clone(&flight)));
+        flight
+    }
 }
 
 impl Drop for Started<'_> {
@@ -382,18 +410,10 @@ impl CachingReader {
                 }
             }
             for chunk in leading.chunks(BATCH_GET_MAX_KEYS) {
-                let read = Arc::new(StoreRead {
-                    org_id: org_id.clone(),
-                    names: chunk.iter().map(|(_, name)| name.clone()).collect(),
-                    outcome: OnceCell::new(),
-                });
+                let names = chunk.iter().map(|(_, name)| name.clone()).collect();
+                let read = StoreRead::new(org_id, names);
                 for key in chunk {
-                    let flight = InFlight::new(&read);
-                    in_flight
-                        .entry(key.clone())
-                        .or_default()
-                        .push(Arc::clone(&flight));
-                    started.flights.push((key.clone(), Arc::clone(&flight)));
+                    let flight = started.begin(&mut in_flight, key, &read);
                     flights.push((key.clone(), flight));
                 }
             }
@@ -490,18 +510,8 @@ impl CachingReader {
             match joinable(&in_flight, &key).filter(|_| !forced) {
                 Some(flight) => flight,
                 None => {
-                    let read = Arc::new(StoreRead {
-                        org_id: key.0.clone(),
-                        names: vec![key.1.clone()],
-                        outcome: OnceCell::new(),
-                    });
-                    let flight = InFlight::new(&read);
-                    in_flight
-                        .entry(key.clone())
-                        .or_default()
-                        .push(Arc::clone(&flight));
-                    started.flights.push((key.clone(), Arc::clone(&flight)));
-                    flight
+                    let read = StoreRead::new(&key.0, vec![key.1.clone()]);
+                    started.begin(&mut in_flight, &key, &read)
                 }
             }
         };

@@ -170,15 +170,13 @@ impl CachingReader {
         let mut texts = Vec::new();
         strings(document, &mut texts);
         let parsed = texts
-            .into_iter()
-            .map(|text| pieces(text).map(|pieces| (text, pieces)))
+            .iter()
+            .map(|text| pieces(text).map(|pieces| (*text, pieces)))
             .collect::<Result<HashMap<&str, Vec<Piece<'_>>>, _>>()?;
-        let mut order = Vec::new();
-        strings(document, &mut order);
         let values = read_all(
             self,
             org_id,
-            &names(order.iter().flat_map(|text| parsed[text].iter())),
+            &names(texts.iter().flat_map(|text| parsed[text].iter())),
         )
         .await?;
         Ok(ResolvedDocument(replace(document, &parsed, &values)))

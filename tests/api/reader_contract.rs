@@ -21,7 +21,7 @@ use org_secrets::storage::{SecretStore, StoreSettings};
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 
-use crate::support::reader::{Logs, ManualClock};
+use crate::support::reader::{bound_item, Logs, ManualClock};
 use crate::support::{
     dynamodb_endpoint, fast_fail_settings, local_sdk_config, project_path, put_raw_item, Fault,
     FaultyDynamoDb,
@@ -59,7 +59,7 @@ fn name(raw: &str) -> SecretName {
     SecretName::parse(raw).unwrap()
 }
 
-fn key_list() -> &'static str {
+pub(crate) fn key_list() -> &'static str {
     text(cases(), "encryption_key")
 }
 
@@ -608,16 +608,8 @@ async fn run_step(harness: &Harness, step: &Value, context: &str) {
 /// Puts a secret as the function writes it (Fernet under the first key, bound), around the
 /// reader.
 async fn put_secret(store: &SecretStore, secret_name: &str, value: &str) {
-    let cipher = Cipher::from_key_list(key_list()).unwrap();
-    let token = cipher.encrypt(&SecretValue::parse(value.to_owned(), 1 << 16).unwrap());
-    let binding = cipher.bind(text(cases(), "org_id"), secret_name, &token);
-    let item = json!({
-        "org_id": s(text(cases(), "org_id")),
-        "secret_name": s(secret_name),
-        "encrypted_value": s(token.as_str()),
-        "binding": s(binding.as_str()),
-    });
-    put_raw_item(store, attribute_values(&item)).await;
+    let key = (text(cases(), "org_id"), secret_name);
+    put_raw_item(store, bound_item(key_list(), key, value, None)).await;
 }
 
 /// Twenty callers missing one secret at once make one `GetItem` and share its answer, a

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::config::Credentials as AwsCredentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::{
@@ -19,28 +18,17 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use org_secrets::crypto::Cipher;
-use org_secrets::domain::{OrgId, SecretName, SecretValue};
+use org_secrets::domain::{OrgId, SecretName};
 use org_secrets::reader::{CacheConfig, CachingReader, Clock, SecretReader};
 use org_secrets::storage::{SecretStore, StoreSettings};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-use crate::support::reader::{Logs, ManualClock};
+use crate::reader_contract::key_list;
+use crate::support::reader::{bound_item, Logs, ManualClock};
 use crate::support::{
-    dynamodb_endpoint, local_sdk_config, project_path, put_raw_item, unique_table_name,
+    dynamodb_endpoint, local_sdk_config, local_sdk_config_through, put_raw_item, unique_table_name,
 };
-
-// Small helpers, copied from reader_contract.rs.
-
-fn cases() -> Value {
-    let text =
-        std::fs::read_to_string(project_path("tests/data/reader-contract/cases.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn key_list() -> String {
-    cases()["encryption_key"].as_str().unwrap().to_owned()
-}
 
 const ORG: &str = "org_attacks";
 
@@ -54,25 +42,7 @@ fn name(raw: &str) -> SecretName {
 
 /// The item as the function writes it: Fernet under the first key, bound, with a version.
 fn item(secret_name: &str, value: &str, version: u64) -> HashMap<String, AttributeValue> {
-    let cipher = Cipher::from_key_list(&key_list()).unwrap();
-    let token = cipher.encrypt(&SecretValue::parse(value.to_owned(), 1 << 16).unwrap());
-    let binding = cipher.bind(ORG, secret_name, &token);
-    HashMap::from([
-        ("org_id".to_owned(), AttributeValue::S(ORG.to_owned())),
-        (
-            "secret_name".to_owned(),
-            AttributeValue::S(secret_name.to_owned()),
-        ),
-        (
-            "encrypted_value".to_owned(),
-            AttributeValue::S(token.as_str().to_owned()),
-        ),
-        (
-            "binding".to_owned(),
-            AttributeValue::S(binding.as_str().to_owned()),
-        ),
-        ("version".to_owned(), AttributeValue::N(version.to_string())),
-    ])
+    bound_item(key_list(), (ORG, secret_name), value, Some(version))
 }
 
 /// What the scripted HTTP client does with request `n`.
@@ -221,13 +191,7 @@ async fn setup(config: CacheConfig, plan: impl Fn(u64) -> Action + Send + Sync +
     );
     direct.create_table_if_missing().await.unwrap();
     let http = Scripted::new(plan);
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(dynamodb_endpoint())
-        .credentials_provider(AwsCredentials::new("local", "local", None, None, "tests"))
-        .http_client(http.clone())
-        .load()
-        .await;
+    let sdk = local_sdk_config_through(http.clone()).await;
     let settings = StoreSettings {
         max_attempts: 1,
         ..StoreSettings::default()
@@ -235,7 +199,7 @@ async fn setup(config: CacheConfig, plan: impl Fn(u64) -> Action + Send + Sync +
     let store = SecretStore::from_sdk_config(&sdk, table, &settings);
     let clock = ManualClock::new();
     let reader = Arc::new(CachingReader::with_clock(
-        SecretReader::new(store, Cipher::from_key_list(&key_list()).unwrap()),
+        SecretReader::new(store, Cipher::from_key_list(key_list()).unwrap()),
         config,
         Arc::clone(&clock) as Arc<dyn Clock>,
     ));

@@ -8,7 +8,6 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::Credentials;
 use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
@@ -106,13 +105,7 @@ impl FaultyDynamoDb {
                 .await
                 .expect("create test table in DynamoDB Local");
         }
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(dynamodb_endpoint())
-            .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-            .http_client(self.clone())
-            .load()
-            .await;
+        let sdk = super::local_sdk_config_through(self.clone()).await;
         SecretStore::from_sdk_config(&sdk, table, settings)
     }
 

@@ -56,6 +56,22 @@ pub async fn local_sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// As [`local_sdk_config`] for DynamoDB Local, with every request going through `http` (a
+/// fault-injecting client below the SDK).
+pub async fn local_sdk_config_through(
+    http: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
+) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(dynamodb_endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .http_client(http)
+        .load()
+        .await
+}
+
 static TABLE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 pub fn unique_table_name() -> TableName {

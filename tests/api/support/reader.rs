@@ -1,10 +1,43 @@
 //! What the reader tests share: a clock only the test moves, and a capture of every log
 //! line at TRACE.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use org_secrets::crypto::Cipher;
+use org_secrets::domain::SecretValue;
 use org_secrets::reader::Clock;
+
+/// A live item as the function writes it: `value` encrypted under the first key of `keys`
+/// and bound to `org`/`name`, with `version` if given.
+pub fn bound_item(
+    keys: &str,
+    (org, name): (&str, &str),
+    value: &str,
+    version: Option<u64>,
+) -> HashMap<String, AttributeValue> {
+    let cipher = Cipher::from_key_list(keys).expect("a key list");
+    let token = cipher.encrypt(&SecretValue::parse(value.to_owned(), 1 << 16).expect("a value"));
+    let binding = cipher.bind(org, name, &token);
+    let mut item = HashMap::from([
+        ("org_id".to_owned(), AttributeValue::S(org.to_owned())),
+        ("secret_name".to_owned(), AttributeValue::S(name.to_owned())),
+        (
+            "encrypted_value".to_owned(),
+            AttributeValue::S(token.as_str().to_owned()),
+        ),
+        (
+            "binding".to_owned(),
+            AttributeValue::S(binding.as_str().to_owned()),
+        ),
+    ]);
+    if let Some(version) = version {
+        item.insert("version".to_owned(), AttributeValue::N(version.to_string()));
+    }
+    item
+}
 
 /// The time a reader's cache sees: moved only by [`ManualClock::advance`].
 pub struct ManualClock {
